@@ -1,0 +1,297 @@
+"""Every number the sandbox enforces, and the mechanisms that enforce them at run time.
+
+A Worker has no signals, threads, subprocesses or `resource`, and its clock may not advance during
+synchronous execution, so the time budget is a deterministic count of work observed through
+`sys.monitoring`; the wall clock is a second, best-effort bound where it moves. Memory is tracked with
+`tracemalloc` (present in Pyodide), and any single C call that could allocate far past the limit, or
+recurse deep enough to overflow the WebAssembly stack, is refused before it starts.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+import time
+import tracemalloc
+from dataclasses import dataclass, field, replace
+from types import CodeType
+from typing import NoReturn
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Budgets of one run. Every field has a default and a server-side maximum (`MAXIMA`)."""
+
+    timeout_ms: int = 5000
+    """Time budget. Enforced as a step count (`steps_per_ms` × this), plus the wall clock where it
+    advances. The maximum equals the default: the platforms promise their users 5 s per run."""
+
+    memory_bytes: int = 50 * MIB
+    """Python allocations alive during the run (tracemalloc), checked every `check_interval` steps
+    and before any single operation that could allocate more than this in one C call."""
+
+    output_bytes: int = 64 * KIB
+    """Captured stdout. Past it the output is cut, a marker appended and the run stopped."""
+
+    recursion_depth: int = 200
+    """Python frames the user's code may stack on top of the host's."""
+
+    nesting_depth: int = 200
+    """Nesting of containers handed to C code that recurses (repr, format, json) and of expressions
+    in the source. Pyodide's WebAssembly stack overflows fatally at a few thousand levels (measured:
+    repr of a 5,000-deep list, json.loads of 7,000 nested arrays, a 5,000-long chain of unary minus),
+    killing the whole isolate, where CPython raises RecursionError; 200 leaves a wide margin."""
+
+    steps_per_ms: int = 4000
+    """Work units (function starts, generator resumptions, jumps) counted as one millisecond.
+    Calibrated on Pyodide 314 under Node, the interpreter production runs: `scripts/calibrate.py`."""
+
+    track_memory: bool = True
+    """Turn tracemalloc accounting off to trade the memory budget for speed (benchmarks report both);
+    the single-operation guards stay on."""
+
+    max_code_bytes: int = 256 * KIB
+    """Source size accepted by the analyser."""
+
+    check_interval: int = 1024
+    """Steps between wall-clock and memory checks: a power of two, so the check is a mask."""
+
+    def __post_init__(self) -> None:
+        for name, ceiling in MAXIMA.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"limit {name} must be a positive integer, got {value!r}")
+            if value > ceiling:
+                raise ValueError(f"limit {name}={value} exceeds the server maximum of {ceiling}")
+        if self.check_interval & (self.check_interval - 1):
+            raise ValueError("limit check_interval must be a power of two")
+
+    @property
+    def max_steps(self) -> int:
+        return self.timeout_ms * self.steps_per_ms
+
+    @property
+    def max_items(self) -> int:
+        """Elements a single operation may create: a list slot costs at least 8 bytes."""
+        return self.memory_bytes // 8
+
+    def with_overrides(self, **changes: int) -> Limits:
+        """A copy with some budgets changed, validated against the maxima like any other."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+MAXIMA: dict[str, int] = {
+    "timeout_ms": 5000,
+    "memory_bytes": 128 * MIB,
+    "output_bytes": 1 * MIB,
+    "recursion_depth": 800,
+    "nesting_depth": 500,
+    "steps_per_ms": 1_000_000,
+    "max_code_bytes": 1 * MIB,
+    "check_interval": 1 << 20,
+}
+
+
+class LimitExceeded(BaseException):
+    """Raised into the user's code when a budget runs out. A BaseException, so `except Exception`
+    does not swallow it; code that catches BaseException meets it again at its next step."""
+
+    error_type = "internal"
+
+
+class TimeLimitExceeded(LimitExceeded):
+    error_type = "timeout"
+
+
+class MemoryLimitExceeded(LimitExceeded):
+    error_type = "memory"
+
+
+class OutputLimitExceeded(LimitExceeded):
+    error_type = "output_limit"
+
+
+@dataclass
+class StepBudget:
+    """Counts work through `sys.monitoring` and raises once a budget is spent.
+
+    Events: PY_START (every Python call, so recursion is counted), PY_RESUME (generators) and JUMP
+    (every loop iteration). Any unbounded Python-level computation produces them. Memory is looked
+    at on every step, because one step can double it (`s = s + s` in a loop). Exhaustion is sticky:
+    every later event raises again, so `except BaseException`, loops in `finally` and generator
+    finalisers cannot continue past the budget.
+    """
+
+    limits: Limits
+    exempt_code_ids: frozenset[int] = frozenset()
+    deadline: float = 0.0
+    steps: int = 0
+    memory_baseline: int = 0
+    tripped: LimitExceeded | None = None
+
+    def start(self) -> None:
+        self.deadline = time.perf_counter() + self.limits.timeout_ms / 1000
+        if self.limits.track_memory:
+            tracemalloc.reset_peak()
+            self.memory_baseline = tracemalloc.get_traced_memory()[0]
+
+    def trip(self, error: LimitExceeded) -> NoReturn:
+        """Spend the budget for good (limits, the output cap, teardown) and raise."""
+        if self.tripped is None:
+            self.tripped = error
+        raise self.tripped
+
+    def step(self, code: CodeType, *_: object) -> object:
+        if id(code) in self.exempt_code_ids:
+            # The sandbox's own code: not the user's work, and DISABLE makes it free from now on.
+            return sys.monitoring.DISABLE
+        if self.tripped is not None:
+            raise self.tripped
+        self.steps += 1
+        if self.limits.track_memory and self.memory_used() > self.limits.memory_bytes:
+            self.trip(memory_error(self.limits))
+        if self.steps & (self.limits.check_interval - 1) == 0:
+            if self.steps > self.limits.max_steps or time.perf_counter() > self.deadline:
+                self.trip(TimeLimitExceeded(f"Execution timeout exceeded {self.limits.timeout_ms}ms"))
+        return None
+
+    def memory_used(self) -> int:
+        return tracemalloc.get_traced_memory()[0] - self.memory_baseline
+
+    def headroom(self) -> int:
+        """Bytes a single operation may still allocate."""
+        if not self.limits.track_memory:
+            return self.limits.memory_bytes
+        return self.limits.memory_bytes - self.memory_used()
+
+    def exceeded_memory_at_peak(self) -> bool:
+        """A last look after the run: a single C call may have peaked and released in one step."""
+        if not self.limits.track_memory:
+            return False
+        return tracemalloc.get_traced_memory()[1] - self.memory_baseline > self.limits.memory_bytes
+
+
+def memory_error(limits: Limits) -> MemoryLimitExceeded:
+    return MemoryLimitExceeded(f"Memory limit exceeded: {limits.memory_bytes // MIB} MB")
+
+
+# --- Guards for single C calls that could allocate far past the limit ---------------------------
+# Each guard runs inside the user's budget, called by code the analyser inserted (policy.instrument)
+# or by a curated builtin. It estimates the size of the result from the operands before the
+# operation runs, and a refusal spends the budget like any other limit.
+
+_SEQUENCES = (str, bytes, bytearray, list, tuple)
+_NESTABLE = (list, tuple, dict, set, frozenset)
+
+
+def _refuse_size(budget: StepBudget, what: str, size: float) -> NoReturn:
+    budget.trip(
+        MemoryLimitExceeded(
+            f"Memory limit exceeded: {what} would create about {size:,.0f} items"
+            f" (limit {budget.limits.memory_bytes // MIB} MB)"
+        )
+    )
+
+
+def check_repeat(budget: StepBudget, seq: object, times: object) -> None:
+    if isinstance(seq, _SEQUENCES) and isinstance(times, int) and times > 1:
+        size = len(seq) * times * (1 if isinstance(seq, (str, bytes, bytearray)) else 8)
+        if size > budget.headroom():
+            _refuse_size(budget, "sequence repetition", size)
+
+
+def check_mul(budget: StepBudget, a: object, b: object) -> None:
+    check_repeat(budget, a, b)
+    check_repeat(budget, b, a)
+    if isinstance(a, int) and isinstance(b, int):
+        check_int_bits(budget, a.bit_length() + b.bit_length(), "integer multiplication")
+
+
+def check_pow(budget: StepBudget, base: object, exp: object) -> None:
+    if isinstance(base, int) and isinstance(exp, int) and exp > 0 and abs(base) > 1:
+        check_int_bits(budget, exp * math.log2(abs(base)), "integer power")
+
+
+def check_lshift(budget: StepBudget, a: object, b: object) -> None:
+    if isinstance(a, int) and isinstance(b, int) and a and b > 0:
+        check_int_bits(budget, a.bit_length() + b, "left shift")
+
+
+def check_int_bits(budget: StepBudget, bits: float, what: str) -> None:
+    if bits > budget.headroom() * 8:
+        _refuse_size(budget, what, bits / 8)
+
+
+def check_width(budget: StepBudget, width: object, what: str) -> None:
+    """Padding widths and precisions: `'x'.ljust(10**9)`, `f'{x:>999999999}'`, `'%.99999999f'`."""
+    if isinstance(width, int) and width > budget.headroom():
+        _refuse_size(budget, what, width)
+
+
+def check_format_spec(budget: StepBudget, spec: str) -> None:
+    """Every run of digits in a format spec is a fill, width or precision: none may be huge."""
+    for number in re.findall(r"\d+", spec):
+        # A long run of digits is itself the attack; do not convert a huge string to int.
+        check_width(budget, int(number) if len(number) < 13 else 10**13, "a format width")
+
+
+def check_range(budget: StepBudget, r: range) -> None:
+    """A range is lazy, but `list(range(10**10))` or `sum(range(10**12))` runs in one C call that
+    the step count cannot see. Ranges longer than a run could hold are refused when created."""
+    if len(r) > budget.limits.max_items:
+        _refuse_size(budget, "range", len(r))
+
+
+def check_nesting(limits: Limits, value: object) -> None:
+    """Refuse containers nested deeper than `nesting_depth` before C code recurses into them.
+
+    Iterative, it walks containers only, each once, and stops after as many as a run could create.
+    """
+    if not isinstance(value, _NESTABLE):
+        return
+    stack: list[tuple[object, int]] = [(value, 1)]
+    seen: set[int] = set()
+    while stack:
+        node, depth = stack.pop()
+        if depth > limits.nesting_depth:
+            raise ValueError(
+                f"data nested deeper than {limits.nesting_depth} levels cannot be printed,"
+                " formatted or serialised in the sandbox"
+            )
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if len(seen) > limits.max_items:
+            return
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, _NESTABLE))  # type: ignore[attr-defined]
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def check_json_text(limits: Limits, text: str | bytes | bytearray) -> None:
+    """Nesting depth of a JSON document, found without recursion before `json.loads` recurses.
+
+    Strings are removed so brackets inside them do not count; then innermost bracket pairs are
+    peeled off, one level per pass, each pass a C-speed replace.
+    """
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8", errors="replace")
+    if text.count("[") + text.count("{") <= limits.nesting_depth:
+        return
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    levels = 0
+    while levels <= limits.nesting_depth:
+        peeled = brackets.replace("[]", "").replace("{}", "")
+        if peeled == brackets:
+            break
+        brackets, levels = peeled, levels + 1
+    # What is left is unbalanced; each opener in it may still nest one level deeper.
+    if levels + brackets.count("[") + brackets.count("{") > limits.nesting_depth:
+        raise ValueError(f"JSON nested deeper than {limits.nesting_depth} levels")

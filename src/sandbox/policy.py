@@ -1,0 +1,613 @@
+"""Static analysis: what source the sandbox accepts, decided on the AST and never by pattern.
+
+Default-deny over node kinds: `ALLOWED_NODES` names every kind of syntax a script may use and why;
+anything else, including syntax added by a future Python (3.14's template strings), is refused until
+someone reviews it. On top of the node table: names that reach the interpreter's machinery, private
+and dunder attributes, the internals of frames, code, generators and tracebacks, and imports outside
+the policy's allow-list. `instrument` then rewrites the accepted tree so the run-time guards see the
+operations that can allocate without bound in a single C call.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import sys
+import tokenize
+import types
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from .limits import Limits
+
+DEFAULT_IMPORTS: frozenset[str] = frozenset({"json", "re", "typing"})
+
+# The server-side maximum a caller may widen the allow-list to. What each module exposes is curated
+# in modules.py, where every exclusion is explained.
+MAX_IMPORTS: frozenset[str] = DEFAULT_IMPORTS | {
+    "math",
+    "datetime",
+    "difflib",
+    "collections",
+    "itertools",
+    "functools",
+    "statistics",
+    "string",
+    "textwrap",
+    "unicodedata",
+    "dataclasses",
+    "enum",
+    "decimal",
+    "fractions",
+    "random",
+}
+
+# Modules the consumers' users were promised are blocked get the "Blocked import detected" message
+# (callers match on "blocked"); so do the ones that lead straight out of the sandbox.
+BLOCKED_IMPORTS: frozenset[str] = frozenset(
+    {
+        "os", "sys", "subprocess", "socket", "urllib", "requests", "http", "ftplib", "smtplib",
+        "pickle", "shelve", "dbm",
+        "builtins", "importlib", "ctypes", "cffi", "io", "pathlib", "shutil", "tempfile", "glob",
+        "marshal", "gc", "inspect", "types", "code", "codeop", "runpy", "pkgutil", "zipimport",
+        "site", "sysconfig", "signal", "threading", "_thread", "multiprocessing", "concurrent",
+        "asyncio", "selectors", "select", "ssl", "urllib3", "httpx", "aiohttp", "webbrowser",
+        "sqlite3", "posix", "nt", "pty", "fcntl", "resource", "traceback", "weakref", "copyreg",
+        "operator", "copy", "tracemalloc", "faulthandler", "atexit", "ast", "dis", "linecache",
+        "js", "pyodide", "pyodide_js", "_pyodide", "micropip", "workers", "pyodide_http",
+    }
+)  # fmt: skip
+
+BLOCKED_NAMES: dict[str, str] = {
+    # Callers match on this exact message for the three code-running builtins.
+    "eval": "Blocked: eval/exec/compile not allowed",
+    "exec": "Blocked: eval/exec/compile not allowed",
+    "compile": "Blocked: eval/exec/compile not allowed",
+    # The rest run code, reach the interpreter's machinery, the outside world or the namespace
+    # itself (globals, locals, vars, dir), or are async.
+    **{
+        name: f"Blocked: {name}() not allowed"
+        for name in (
+            "__import__", "open", "input", "breakpoint", "globals", "locals", "vars", "dir",
+            "help", "exit", "quit", "memoryview", "copyright", "credits", "license", "aiter",
+            "anext",
+        )
+    },
+}  # fmt: skip
+
+# Dunder names user code may read as plain names: the script's own module name, so that
+# `if __name__ == "__main__":` works.
+READABLE_DUNDER_NAMES = frozenset({"__name__"})
+
+# Dunder attributes that are plain strings wherever they exist.
+READABLE_DUNDER_ATTRIBUTES = frozenset({"__name__", "__qualname__", "__doc__"})
+
+# Special methods a class may define (and reach through `super()`): the ordinary protocol
+# methods. Left out on purpose: __del__ (runs whenever the object dies, possibly outside the
+# budget), __getattribute__/__getattr__/__setattr__/__delattr__ (hooks on every attribute access,
+# including the host's), __init_subclass__, __set_name__, __class_getitem__, __mro_entries__,
+# __prepare__, __instancecheck__, __subclasscheck__ (run during class machinery), __reduce__,
+# __reduce_ex__, __getstate__, __setstate__, __copy__, __deepcopy__ (copy protocol walks),
+# __format__ (format strings are guarded in one place), __index__ (makes any object a size in C
+# calls the guards do not see), __buffer__, __release_buffer__.
+SPECIAL_METHODS: frozenset[str] = frozenset(
+    f"__{name}__"
+    for name in (
+        "init new repr str bytes hash bool eq ne lt le gt ge len iter next reversed contains "
+        "getitem setitem delitem missing call enter exit int float complex round trunc floor "
+        "ceil abs neg pos invert add sub mul matmul truediv floordiv mod divmod pow lshift rshift "
+        "and or xor radd rsub rmul rmatmul rtruediv rfloordiv rmod rdivmod rpow rlshift rrshift "
+        "rand ror rxor iadd isub imul imatmul itruediv ifloordiv imod ipow ilshift irshift iand "
+        "ior ixor post_init"
+    ).split()
+)
+
+
+def _internal_attributes() -> frozenset[str]:
+    """Attribute names of frames, code objects, generators, coroutines, async generators and
+    tracebacks (gi_frame, f_back, f_globals, tb_frame, co_code, …), read off the running
+    interpreter so a new version's additions are covered without a list to maintain."""
+
+    def gen() -> Iterator[int]:
+        yield 1
+
+    async def coro() -> None:
+        return None
+
+    async def agen() -> types.AsyncGeneratorType[int, None]:
+        yield 1
+
+    try:
+        raise ValueError
+    except ValueError as error:
+        tb = error.__traceback__
+    c = coro()
+    samples = (sys._getframe(), gen.__code__, gen(), c, agen(), tb)
+    names = {
+        name
+        for sample in samples
+        for name in dir(sample)
+        if name.startswith(("gi_", "cr_", "ag_", "f_", "tb_", "co_"))
+    }
+    c.close()
+    return frozenset(names)
+
+
+INTERNAL_ATTRIBUTES = _internal_attributes()
+
+
+def _syntax(*names: str) -> dict[type, str]:
+    return {getattr(ast, name): "" for name in names if hasattr(ast, name)}
+
+
+# Every node kind a script may contain. Kinds with extra rules are checked in `_Analyser`.
+ALLOWED_NODES: frozenset[type] = frozenset(
+    {
+        **_syntax("Module", "Expr", "Pass", "Break", "Continue", "Return", "Delete"),
+        # Assignment and control flow.
+        **_syntax("Assign", "AugAssign", "AnnAssign", "For", "While", "If", "With", "withitem"),
+        **_syntax("Raise", "Try", "TryStar", "ExceptHandler", "Assert", "Global", "Nonlocal"),
+        # Definitions: names, decorators, parameters and class keywords are checked.
+        **_syntax("FunctionDef", "ClassDef", "Lambda", "arguments", "arg", "keyword"),
+        # Imports: checked against the allow-list.
+        **_syntax("Import", "ImportFrom", "alias"),
+        # Expressions.
+        **_syntax("BoolOp", "NamedExpr", "BinOp", "UnaryOp", "IfExp", "Compare", "Call"),
+        **_syntax("Dict", "Set", "List", "Tuple", "Starred", "Slice", "Subscript", "Constant"),
+        **_syntax("ListComp", "SetComp", "DictComp", "GeneratorExp", "comprehension"),
+        **_syntax("Yield", "YieldFrom", "JoinedStr", "FormattedValue", "Name", "Attribute"),
+        # Pattern matching: class patterns read attributes by keyword, which are checked.
+        **_syntax("Match", "match_case", "MatchValue", "MatchSingleton", "MatchSequence"),
+        **_syntax("MatchMapping", "MatchClass", "MatchStar", "MatchAs", "MatchOr"),
+        # Contexts and operators.
+        **_syntax("Load", "Store", "Del", "And", "Or", "Not", "Invert", "UAdd", "USub"),
+        **_syntax("Add", "Sub", "Mult", "MatMult", "Div", "Mod", "Pow", "LShift", "RShift"),
+        **_syntax("BitOr", "BitXor", "BitAnd", "FloorDiv", "Eq", "NotEq", "Lt", "LtE", "Gt"),
+        **_syntax("GtE", "Is", "IsNot", "In", "NotIn"),
+    }
+)
+
+# Refused kinds, with the reason given to the user. Anything neither here nor allowed is refused
+# with a generic message.
+REFUSED_NODES: dict[str, str] = {
+    "AsyncFunctionDef": "async functions are not allowed",
+    "Await": "await is not allowed",
+    "AsyncFor": "async for is not allowed",
+    "AsyncWith": "async with is not allowed",
+    "TypeAlias": "type statements are not allowed",
+    "TypeVar": "generic type parameters are not allowed",
+    "ParamSpec": "generic type parameters are not allowed",
+    "TypeVarTuple": "generic type parameters are not allowed",
+    "TemplateStr": "template strings are not allowed",
+    "Interpolation": "template strings are not allowed",
+}
+
+
+@dataclass(frozen=True)
+class Violation:
+    line: int
+    col: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a script may import. Defaults to json, re and typing; a caller may widen it per call,
+    within `MAX_IMPORTS`."""
+
+    allowed_imports: frozenset[str] = DEFAULT_IMPORTS
+
+    def __post_init__(self) -> None:
+        outside = sorted(set(self.allowed_imports) - MAX_IMPORTS)
+        if outside:
+            raise ValueError(
+                f"cannot allow {', '.join(outside)}: imports can be widened only within"
+                f" {', '.join(sorted(MAX_IMPORTS))}"
+            )
+        object.__setattr__(self, "allowed_imports", frozenset(self.allowed_imports))
+
+    @classmethod
+    def allowing(cls, extra: Iterable[str]) -> Policy:
+        return cls(DEFAULT_IMPORTS | {name.strip() for name in extra if name.strip()})
+
+
+def is_dunder(name: str) -> bool:
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
+
+
+def attribute_violation(name: str) -> str | None:
+    """The one rule for attribute names, shared by the analyser and the run-time getattr guard."""
+    if name in INTERNAL_ATTRIBUTES:
+        return f"Blocked: access to interpreter internals '{name}' not allowed"
+    if is_dunder(name):
+        if name in READABLE_DUNDER_ATTRIBUTES:
+            return None
+        return f"Blocked: access to dunder attribute '{name}' not allowed"
+    if name.startswith("_"):
+        return f"Blocked: access to private attribute '{name}' not allowed"
+    return None
+
+
+def analyse(code: str, policy: Policy, limits: Limits) -> tuple[ast.Module | None, list[Violation]]:
+    """Parse and check `code`. Returns the tree when it is acceptable, and every violation found."""
+    if len(code.encode("utf-8", errors="surrogatepass")) > limits.max_code_bytes:
+        return None, [Violation(1, 0, f"Code exceeds {limits.max_code_bytes} bytes")]
+    problem = _nesting_violation(code, limits)
+    if problem is not None:
+        return None, [problem]
+    try:
+        tree = ast.parse(code, filename="<sandbox>", mode="exec")
+    except SyntaxError as error:
+        return None, [Violation(error.lineno or 1, (error.offset or 1) - 1, f"SyntaxError: {error.msg}")]
+    except (ValueError, MemoryError, RecursionError) as error:
+        return None, [Violation(1, 0, f"SyntaxError: {error}")]
+    analyser = _Analyser(policy)
+    analyser.visit(tree)
+    return (tree if not analyser.violations else None), analyser.violations
+
+
+def _nesting_violation(code: str, limits: Limits) -> Violation | None:
+    """Bound how deep the parser and compiler will recurse, before they do.
+
+    CPython's parser, AST conversion and compiler recurse in C once per nesting level; in Pyodide a
+    few thousand levels (`-` * 5000 + `1`, `1+` * 100000, `a.b.b.b…`) overflow the WebAssembly stack
+    and kill the isolate. The tokenizer is iterative, so the bound is computed on tokens: within a
+    bracket level, every operator, dot and opening bracket can add a level to the tree, and a comma
+    or a new statement starts over.
+    """
+    segments = [0]
+    try:
+        tokens = tokenize.generate_tokens(io.StringIO(code).readline)
+        for token in tokens:
+            if token.type == tokenize.OP:
+                if token.string in "([{":
+                    segments[-1] += 1
+                    segments.append(0)
+                elif token.string in ")]}":
+                    if len(segments) > 1:
+                        segments.pop()
+                elif token.string in ",;":
+                    segments[-1] = 0
+                else:
+                    segments[-1] += 1
+            elif token.type == tokenize.NAME and token.string in ("not", "and", "or", "if", "lambda", "await"):
+                segments[-1] += 1
+            elif token.type in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
+                segments = [0]
+            if sum(segments) > limits.nesting_depth:
+                line, col = token.start
+                return Violation(
+                    line, col, f"Blocked: expression nested deeper than {limits.nesting_depth} levels"
+                )
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return None  # the parser reports it, with its own position
+    return None
+
+
+@dataclass
+class _Analyser(ast.NodeVisitor):
+    policy: Policy
+    violations: list[Violation] = field(default_factory=list)
+
+    def refuse(self, node: ast.AST, message: str) -> None:
+        self.violations.append(
+            Violation(getattr(node, "lineno", 1), getattr(node, "col_offset", 0), message)
+        )
+
+    def visit(self, node: ast.AST) -> None:
+        kind = type(node)
+        if kind not in ALLOWED_NODES:
+            reason = REFUSED_NODES.get(kind.__name__, f"{kind.__name__} syntax is not allowed")
+            self.refuse(node, f"Blocked: {reason}")
+            return
+        checker = getattr(self, f"check_{kind.__name__}", None)
+        if checker is not None:
+            checker(node)
+        self.generic_visit(node)
+
+    # --- names ---------------------------------------------------------------------------------
+    def check_name(self, node: ast.AST, name: str | None, *, readable: bool = False) -> None:
+        if name is None:
+            return
+        if name in BLOCKED_NAMES:
+            self.refuse(node, BLOCKED_NAMES[name])
+        elif is_dunder(name) and not (readable and name in READABLE_DUNDER_NAMES):
+            self.refuse(node, f"Blocked: dunder name '{name}' not allowed")
+
+    def check_Name(self, node: ast.Name) -> None:
+        self.check_name(node, node.id, readable=isinstance(node.ctx, ast.Load))
+
+    def check_arg(self, node: ast.arg) -> None:
+        self.check_name(node, node.arg)
+
+    def check_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        self.check_name(node, node.name)
+
+    def check_Global(self, node: ast.Global) -> None:
+        for name in node.names:
+            self.check_name(node, name)
+
+    check_Nonlocal = check_Global
+
+    def check_MatchAs(self, node: ast.MatchAs) -> None:
+        self.check_name(node, node.name)
+
+    def check_MatchStar(self, node: ast.MatchStar) -> None:
+        self.check_name(node, node.name)
+
+    def check_MatchMapping(self, node: ast.MatchMapping) -> None:
+        self.check_name(node, node.rest)
+
+    def check_MatchClass(self, node: ast.MatchClass) -> None:
+        # `case object(__class__=c)` reads the attribute through the match machinery.
+        for name in node.kwd_attrs:
+            message = attribute_violation(name)
+            if message:
+                self.refuse(node, message)
+
+    def check_keyword(self, node: ast.keyword) -> None:
+        if node.arg is not None and is_dunder(node.arg):
+            self.refuse(node, f"Blocked: dunder keyword '{node.arg}' not allowed")
+
+    # --- definitions ---------------------------------------------------------------------------
+    def check_FunctionDef(self, node: ast.FunctionDef) -> None:
+        if is_dunder(node.name) and node.name not in SPECIAL_METHODS:
+            self.refuse(node, f"Blocked: defining special method '{node.name}' not allowed")
+        elif node.name in BLOCKED_NAMES:
+            self.refuse(node, BLOCKED_NAMES[node.name])
+
+    def check_ClassDef(self, node: ast.ClassDef) -> None:
+        self.check_name(node, node.name)
+        if node.keywords:
+            # metaclass=… and __init_subclass__ arguments run class machinery chosen by the user.
+            self.refuse(node, "Blocked: class keywords (metaclass=…) not allowed")
+
+    # --- attributes ----------------------------------------------------------------------------
+    def check_Attribute(self, node: ast.Attribute) -> None:
+        if isinstance(node.ctx, ast.Load) and node.attr in SPECIAL_METHODS and _is_super_call(node.value):
+            return  # super().__init__(...) and its kin
+        message = attribute_violation(node.attr)
+        if message is None and is_dunder(node.attr) and not isinstance(node.ctx, ast.Load):
+            message = f"Blocked: assigning dunder attribute '{node.attr}' not allowed"
+        if message:
+            self.refuse(node, message)
+
+    def check_Call(self, node: ast.Call) -> None:
+        # getattr(x, "__class__") with a literal name: report it here, with its position, rather
+        # than only at run time.
+        func = node.func
+        if (
+            isinstance(func, ast.Name)
+            and func.id in ("getattr", "hasattr", "setattr")
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+        ):
+            message = attribute_violation(node.args[1].value)
+            if message:
+                self.refuse(node, message)
+
+    # --- imports -------------------------------------------------------------------------------
+    def check_import_name(self, node: ast.AST, module: str) -> None:
+        top = module.split(".")[0]
+        if top in BLOCKED_IMPORTS or top not in MAX_IMPORTS and top.startswith("_"):
+            self.refuse(node, f"Blocked import detected: {top}")
+        elif top not in self.policy.allowed_imports:
+            allowed = ", ".join(sorted(self.policy.allowed_imports))
+            self.refuse(node, f"Import not whitelisted: {top}. Allowed: {allowed}")
+        elif top != module:
+            self.refuse(node, f"Import not whitelisted: {module}. Allowed: {top} itself")
+
+    def check_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self.check_import_name(node, alias.name)
+
+    def check_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level:
+            self.refuse(node, f"Blocked import detected: relative import from {'.' * node.level}{node.module or ''}")
+            return
+        module = node.module or ""
+        if module == "__future__":
+            return  # a compiler directive (from __future__ import annotations), not an import
+        self.check_import_name(node, module)
+        for alias in node.names:
+            if alias.name == "*":
+                self.refuse(node, f"Blocked: from {module} import * not allowed")
+            else:
+                message = attribute_violation(alias.name)
+                if message:
+                    self.refuse(node, message)
+
+    def check_alias(self, node: ast.alias) -> None:
+        self.check_name(node, node.asname)
+
+    def check_comprehension(self, node: ast.comprehension) -> None:
+        if node.is_async:
+            self.refuse(node.target, "Blocked: async comprehensions are not allowed")
+        if any(isinstance(n, ast.Attribute) for n in ast.walk(node.target)):
+            # Attribute writes are routed through the setattr guard, which needs a statement.
+            self.refuse(node.target, "Blocked: a comprehension may not assign to attributes")
+
+
+def _is_super_call(node: ast.expr) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super"
+
+
+# --- Instrumentation ------------------------------------------------------------------------------
+# The guards are installed in the run's builtins under dunder names, which the analyser refuses in
+# user code: the script can neither call nor shadow them.
+
+GUARD_BINOP = "__sandbox_binop__"
+GUARD_INPLACE = "__sandbox_inplace__"
+GUARD_GETATTR = "__sandbox_getattr__"
+GUARD_SETATTR = "__sandbox_setattr__"
+GUARD_DELATTR = "__sandbox_delattr__"
+GUARD_AUGATTR = "__sandbox_augattr__"
+GUARD_FORMAT = "__sandbox_format__"
+
+# Operators whose result can be far larger than their operands: repetition, powers, shifts and
+# printf-style padding.
+_GUARDED_BINOPS = (ast.Mult, ast.Pow, ast.LShift, ast.Mod)
+
+# Methods of str, bytes and regular expressions that can allocate far past their inputs (padding
+# widths, replace, translate, substitution templates) or read attributes through a format string
+# (format, format_map): loading them goes through the getattr guard, which hands out checked
+# versions.
+GUARDED_METHODS = frozenset(
+    {"format", "format_map", "ljust", "rjust", "center", "zfill", "expandtabs", "replace",
+     "translate", "sub", "subn", "expand"}
+)  # fmt: skip
+
+
+def _call(name: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=list(args), keywords=[])
+
+
+def _load(name: str) -> ast.Name:
+    return ast.Name(id=name, ctx=ast.Load())
+
+
+def _store(name: str) -> ast.Name:
+    return ast.Name(id=name, ctx=ast.Store())
+
+
+@dataclass
+class _Instrumenter(ast.NodeTransformer):
+    """Attribute writes go through the setattr guard (shared host classes stay unmodified);
+    `*`, `**`, `<<` and `%` through the size guards; loads of the guarded str methods through the
+    getattr guard; every f-string replacement field through the format guard. Temporaries get
+    dunder names, which user code cannot use."""
+
+    temporaries: int = 0
+
+    def temporary(self) -> str:
+        self.temporaries += 1
+        return f"__sandbox_t{self.temporaries}__"
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        if not isinstance(node.op, _GUARDED_BINOPS):
+            return node
+        call = _call(GUARD_BINOP, ast.Constant(type(node.op).__name__), node.left, node.right)
+        return ast.copy_location(call, node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.ctx, ast.Load) and node.attr in GUARDED_METHODS:
+            return ast.copy_location(_call(GUARD_GETATTR, node.value, ast.Constant(node.attr)), node)
+        return node
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
+        # f"{x!r:>{w}}" becomes f"{guard(x, 'r', f'>{w}')}": conversion, nesting and width are
+        # checked in the one place str.format and format() use too.
+        self.generic_visit(node)
+        conversion = chr(node.conversion) if node.conversion != -1 else ""
+        spec: ast.expr = node.format_spec if node.format_spec is not None else ast.Constant("")
+        call = _call(GUARD_FORMAT, node.value, ast.Constant(conversion), spec)
+        return ast.copy_location(ast.FormattedValue(value=call, conversion=-1, format_spec=None), node)
+
+    # --- statements that write attributes --------------------------------------------------------
+    def split_target(self, target: ast.expr) -> tuple[ast.expr, list[ast.stmt]]:
+        """Replace every attribute written by `target` with a temporary, and return the setattr
+        calls that complete the assignment (`self.a, self.b = v` unpacks into temporaries)."""
+        if isinstance(target, ast.Attribute):
+            temp = self.temporary()
+            setter = ast.Expr(_call(GUARD_SETATTR, target.value, ast.Constant(target.attr), _load(temp)))
+            return _store(temp), [setter]
+        if isinstance(target, (ast.Tuple, ast.List)):
+            after: list[ast.stmt] = []
+            elements = []
+            for element in target.elts:
+                new, more = self.split_target(element)
+                elements.append(new)
+                after.extend(more)
+            return type(target)(elts=elements, ctx=ast.Store()), after
+        if isinstance(target, ast.Starred):
+            new, after = self.split_target(target.value)
+            return ast.Starred(value=new, ctx=ast.Store()), after
+        return target, []
+
+    def located(self, node: ast.stmt, statements: list[ast.stmt]) -> list[ast.stmt]:
+        return [ast.copy_location(s, node) for s in statements]
+
+    def visit_Assign(self, node: ast.Assign) -> ast.AST | list[ast.stmt]:
+        self.generic_visit(node)
+        if len(node.targets) == 1 and isinstance(node.targets[0], ast.Attribute):
+            target = node.targets[0]
+            call = _call(GUARD_SETATTR, target.value, ast.Constant(target.attr), node.value)
+            return ast.copy_location(ast.Expr(call), node)
+        targets, after = [], []
+        for target in node.targets:
+            new, more = self.split_target(target)
+            targets.append(new)
+            after.extend(more)
+        if not after:
+            return node
+        return self.located(node, [ast.Assign(targets=targets, value=node.value), *after])
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST | list[ast.stmt]:
+        self.generic_visit(node)
+        if node.value is None or not isinstance(node.target, ast.Attribute):
+            return node
+        target = node.target
+        call = _call(GUARD_SETATTR, target.value, ast.Constant(target.attr), node.value)
+        return ast.copy_location(ast.Expr(call), node)
+
+    def visit_For(self, node: ast.For) -> ast.AST:
+        self.generic_visit(node)
+        node.target, after = self.split_target(node.target)
+        node.body = self.located(node, after) + node.body
+        return node
+
+    def visit_With(self, node: ast.With) -> ast.AST:
+        self.generic_visit(node)
+        after: list[ast.stmt] = []
+        for item in node.items:
+            if item.optional_vars is not None:
+                item.optional_vars, more = self.split_target(item.optional_vars)
+                after.extend(more)
+        node.body = self.located(node, after) + node.body
+        return node
+
+    def visit_Delete(self, node: ast.Delete) -> ast.AST | list[ast.stmt]:
+        self.generic_visit(node)
+        statements: list[ast.stmt] = []
+        for target in node.targets:
+            if isinstance(target, ast.Attribute):
+                call = _call(GUARD_DELATTR, target.value, ast.Constant(target.attr))
+                statements.append(ast.Expr(call))
+            else:
+                statements.append(ast.Delete(targets=[target]))
+        return self.located(node, statements)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST | list[ast.stmt]:
+        self.generic_visit(node)
+        op = ast.Constant(type(node.op).__name__)
+        target = node.target
+        if isinstance(target, ast.Attribute):
+            call = _call(GUARD_AUGATTR, target.value, ast.Constant(target.attr), op, node.value)
+            return ast.copy_location(ast.Expr(call), node)
+        if not isinstance(node.op, _GUARDED_BINOPS):
+            return node
+        if isinstance(target, ast.Name):
+            call = _call(GUARD_INPLACE, op, _load(target.id), node.value)
+            return ast.copy_location(ast.Assign(targets=[_store(target.id)], value=call), node)
+        assert isinstance(target, ast.Subscript)
+        # a[i] *= n: evaluate a and i once, as Python does.
+        obj, key = self.temporary(), self.temporary()
+        item = ast.Subscript(value=_load(obj), slice=_load(key), ctx=ast.Load())
+        statements: list[ast.stmt] = [
+            ast.Assign(targets=[_store(obj)], value=target.value),
+            ast.Assign(targets=[_store(key)], value=target.slice),
+            ast.Assign(
+                targets=[ast.Subscript(value=_load(obj), slice=_load(key), ctx=ast.Store())],
+                value=_call(GUARD_INPLACE, op, item, node.value),
+            ),
+        ]
+        return self.located(node, statements)
+
+
+def instrument(tree: ast.Module) -> ast.Module:
+    """Route guarded operations through the run's guards. The tree must have passed `analyse`."""
+    tree = _Instrumenter().visit(tree)
+    return ast.fix_missing_locations(tree)

@@ -1,0 +1,56 @@
+"""Results as values, with the field names callers already read on the wire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .policy import Violation
+
+ErrorType = Literal["validation", "timeout", "memory", "output_limit", "runtime", "internal"]
+
+
+def violation_wire(violation: Violation) -> dict[str, Any]:
+    return {"line": violation.line, "col": violation.col, "message": violation.message}
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """One run of a script. `to_wire` gives the consumer's shape:
+    `{success, output?, error?, errorType?, executionTimeMs}` plus position fields."""
+
+    success: bool
+    execution_time_ms: float
+    output: str | None = None
+    error: str | None = None
+    error_type: ErrorType | None = None
+    line: int | None = None
+    col: int | None = None
+    violations: tuple[Violation, ...] = ()
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {"success": self.success}
+        if self.output is not None and (self.success or self.output):
+            wire["output"] = self.output
+        if self.error is not None:
+            wire["error"] = self.error
+            wire["errorType"] = self.error_type
+        if self.line is not None:
+            wire["line"] = self.line
+        if self.col is not None:
+            wire["col"] = self.col
+        if self.violations:
+            wire["violations"] = [violation_wire(v) for v in self.violations]
+        wire["executionTimeMs"] = self.execution_time_ms
+        return wire
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """What `validate` found, without running anything."""
+
+    valid: bool
+    violations: tuple[Violation, ...] = ()
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"valid": self.valid, "violations": [violation_wire(v) for v in self.violations]}

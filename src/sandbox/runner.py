@@ -1,0 +1,233 @@
+"""Running accepted code: a fresh namespace, the budgets switched on, results as values."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+import tracemalloc
+import functools
+from dataclasses import dataclass
+from types import CodeType, TracebackType
+
+from . import builtins as sandbox_builtins
+from .limits import LimitExceeded, Limits, StepBudget, check_nesting, memory_error
+from .policy import Policy, analyse, instrument
+from .results import ExecutionResult, ValidationResult
+
+FILENAME = "<sandbox>"
+
+# Events that every unbounded Python computation produces: calls (and so recursion), generator
+# resumptions, and jumps (every loop iteration). Line and instruction events would cost far more
+# and bound nothing these do not.
+_EVENT_LIST = (sys.monitoring.events.PY_START, sys.monitoring.events.PY_RESUME, sys.monitoring.events.JUMP)
+_EVENTS = _EVENT_LIST[0] | _EVENT_LIST[1] | _EVENT_LIST[2]
+_TOOL_NAME = "python-sandbox"
+# Python frames the guards themselves may add on top of the user's recursion budget.
+_GUARD_FRAMES = 30
+
+
+
+class TeardownStop(LimitExceeded):
+    """Spends the budget once the script has finished, so that code it left behind (generator
+    finalisers run by the garbage collector) stops at its first step."""
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """Analysed, instrumented and compiled code, ready to run any number of times."""
+
+    code: CodeType
+    policy: Policy
+
+
+def compile_code(code: str, policy: Policy, limits: Limits) -> Compiled | ExecutionResult:
+    """Analyse and compile, or the validation failure as a result."""
+    started = time.perf_counter()
+    if not isinstance(code, str):
+        raise TypeError(f"code must be str, not {type(code).__name__}")
+    tree, violations = analyse(code, policy, limits)
+    if tree is None:
+        first = violations[0]
+        return ExecutionResult(
+            success=False,
+            execution_time_ms=_elapsed_ms(started),
+            error=first.message,
+            error_type="validation",
+            line=first.line,
+            col=first.col,
+            violations=tuple(violations),
+        )
+    return Compiled(compile(instrument(tree), FILENAME, "exec", dont_inherit=True), policy)
+
+
+def validate(code: str, policy: Policy | None = None, limits: Limits | None = None) -> ValidationResult:
+    """Analyse without running."""
+    _tree, violations = analyse(code, policy or Policy(), limits or Limits())
+    return ValidationResult(valid=not violations, violations=tuple(violations))
+
+
+def execute(code: str, limits: Limits | None = None, policy: Policy | None = None) -> ExecutionResult:
+    """Analyse, compile and run `code` once, within `limits`."""
+    limits = limits or Limits()
+    started = time.perf_counter()
+    compiled = compile_code(code, policy or Policy(), limits)
+    if isinstance(compiled, ExecutionResult):
+        return compiled
+    outcome = run(compiled, limits)
+    return ExecutionResult(
+        success=outcome.error is None,
+        execution_time_ms=_elapsed_ms(started),
+        output=outcome.output,
+        error=outcome.error,
+        error_type=outcome.error_type,
+        line=outcome.line,
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one run of compiled code left: its stdout, and the error if it failed."""
+
+    output: str
+    error: str | None = None
+    error_type: str | None = None
+    line: int | None = None
+    value: object = None
+
+
+def run(compiled: Compiled, limits: Limits, call: str | None = None, arguments: tuple[object, ...] = ()) -> Outcome:
+    """Run the module in a fresh namespace; then, if `call` names a function it defined, call it
+    with `arguments`, inside the same budget. The function's return value is in `Outcome.value`,
+    for the caller to inspect by type only."""
+    budget = StepBudget(limits, exempt_code_ids=_host_code_ids())
+    scope = sandbox_builtins.RunScope(budget, compiled.policy.allowed_imports)
+    namespace: dict[str, object] = {"__builtins__": sandbox_builtins.build(scope), "__name__": "__main__"}
+    error: tuple[str, str, int | None] | None = None
+    value: object = None
+    tracing_here = limits.track_memory and not tracemalloc.is_tracing()
+    if tracing_here:
+        tracemalloc.start()
+    previous_recursion_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(_depth() + limits.recursion_depth + _GUARD_FRAMES)
+    tool = _start_monitoring(budget)
+    budget.start()
+    try:
+        exec(compiled.code, namespace)
+        if call is not None:
+            value = namespace[call](*arguments)  # type: ignore[operator]
+    except BaseException as raised:  # noqa: BLE001 - every failure of user code becomes a value
+        if budget.tripped is None:
+            try:
+                error = _describe(raised, budget)
+            except LimitExceeded:
+                pass  # the budget ran out while describing; it is reported below
+    finally:
+        # Plain calls from here on, no context managers: the host code that runs while monitoring
+        # is still on must be exempt from the budget (see guard_code_ids), and a generator-based
+        # context manager would resume as a step of the spent budget.
+        namespace.clear()
+        _teardown(budget)
+        _stop_monitoring(tool)
+        sys.setrecursionlimit(previous_recursion_limit)
+        if tracing_here:
+            tracemalloc.stop()
+    if budget.tripped is not None and not isinstance(budget.tripped, TeardownStop):
+        error = (str(budget.tripped), budget.tripped.error_type, None)
+    elif budget.exceeded_memory_at_peak():
+        error = (str(memory_error(limits)), "memory", None)
+    output = scope.output.text().strip()
+    if error is None:
+        return Outcome(output=output, value=value)
+    message, kind, line = error
+    return Outcome(output=output, error=message, error_type=kind, line=line)
+
+
+def _describe(raised: BaseException, budget: StepBudget) -> tuple[str, str, int | None]:
+    """`Type: message (line N)`, computed inside the budget: a script's exception class may define
+    __str__, and its arguments may be deeply nested."""
+    line = _user_line(raised.__traceback__)
+    name = type(raised).__name__
+    try:
+        check_nesting(budget.limits, raised.args)
+        message = str(raised)
+    except LimitExceeded:
+        raise
+    except BaseException:  # noqa: BLE001 - a failing __str__ is reported, not propagated
+        message = "<exception message unavailable>"
+    text = f"{name}: {message}" if message else name
+    if isinstance(raised, sandbox_builtins.SandboxViolation):
+        text = message
+    if line is not None:
+        text += f" (line {line})"
+    return text, "runtime", line
+
+
+def _user_line(tb: TracebackType | None) -> int | None:
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == FILENAME:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _teardown(budget: StepBudget) -> None:
+    """Collect what the script left behind while every step it takes still raises."""
+    if budget.tripped is None:
+        budget.tripped = TeardownStop("teardown")
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda _: None  # finalisers stopped by the budget report here
+    try:
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+
+
+def _start_monitoring(budget: StepBudget) -> int:
+    tool = _tool_id()
+    for event in _EVENT_LIST:
+        sys.monitoring.register_callback(tool, event, budget.step)
+    sys.monitoring.set_events(tool, _EVENTS)
+    return tool
+
+
+def _stop_monitoring(tool: int) -> None:
+    sys.monitoring.set_events(tool, 0)
+    for event in _EVENT_LIST:
+        sys.monitoring.register_callback(tool, event, None)
+
+
+_tool: list[int] = []
+
+
+def _tool_id() -> int:
+    """A sys.monitoring tool id for the sandbox, claimed once per process. Ids 0-2 and 5 are
+    conventionally the debugger's, coverage's, the profiler's and the optimizer's."""
+    if not _tool:
+        for candidate in (3, 4, 2, 1, 0, 5):
+            if sys.monitoring.get_tool(candidate) is None:
+                sys.monitoring.use_tool_id(candidate, _TOOL_NAME)
+                _tool.append(candidate)
+                break
+        else:
+            raise RuntimeError("no free sys.monitoring tool id")
+    return _tool[0]
+
+
+def _depth() -> int:
+    frame, depth = sys._getframe(), 0
+    while frame is not None:
+        frame, depth = frame.f_back, depth + 1
+    return depth
+
+
+@functools.cache
+def _host_code_ids() -> frozenset[int]:
+    """The sandbox's own functions that run while monitoring is on (guards, teardown): their steps
+    are not the user's work, and they must keep working after the budget is spent."""
+    return sandbox_builtins.guard_code_ids(sys.modules[__name__])
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
