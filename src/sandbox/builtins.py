@@ -10,6 +10,7 @@ finish. The guards live under dunder names that user code can neither name nor s
 
 from __future__ import annotations
 
+import __future__
 import builtins as _host
 import operator
 import re
@@ -50,6 +51,8 @@ _EXCEPTIONS = [
     for name, value in vars(_host).items()
     if isinstance(value, type) and issubclass(value, BaseException) and not name.startswith("_")
 ]
+
+_FUTURE = ModuleFacade("__future__", {"annotations": __future__.annotations})
 
 TRUNCATION_MARKER = "\n[output truncated: limit of {limit} bytes reached]"
 
@@ -137,6 +140,8 @@ def _check_writable(scope: RunScope, obj: object, name: str) -> None:
         raise SandboxViolation(f"Blocked: assigning dunder attribute '{name}' not allowed")
     if obj in scope.user_classes if isinstance(obj, type) else type(obj) in scope.user_classes:
         return
+    if isinstance(obj, ModuleFacade):
+        raise SandboxViolation(f"Blocked: {obj!r} is read-only")
     raise SandboxViolation(
         f"Blocked: cannot set attributes on {type(obj).__name__} objects: only on instances of"
         " classes defined in the script"
@@ -428,6 +433,8 @@ def build(scope: RunScope) -> dict[str, Any]:
 
     def _import(name: str, globals: object = None, locals: object = None, fromlist: object = (), level: int = 0) -> ModuleFacade:
         top = name.partition(".")[0]
+        if name == "__future__" and not level:
+            return _FUTURE  # `from __future__ import annotations` imports at run time too
         if level or top != name or top not in scope.allowed_imports:
             raise ImportError(f"Import not whitelisted: {name}. Allowed: {', '.join(sorted(scope.allowed_imports))}")
         if top not in scope.imported:

@@ -1,0 +1,20 @@
+"""The fixture every test runs under."""
+
+import sys
+
+import pytest
+
+import sandbox
+
+from . import support  # noqa: F401 - plants the canary before any test runs
+
+
+@pytest.fixture(autouse=True)
+def interpreter_stays_healthy():
+    """After every test, whatever it threw at the sandbox, a normal script still runs."""
+    yield
+    after = sandbox.execute("import json\nprint(json.dumps(sum(range(10))))")
+    assert after.success and after.output == "45", after
+    assert sys.getrecursionlimit() >= 1000
+    ours = [tool for tool in range(6) if sys.monitoring.get_tool(tool) == "python-sandbox"]
+    assert all(sys.monitoring.get_events(tool) == 0 for tool in ours)
