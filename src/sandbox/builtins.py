@@ -70,6 +70,8 @@ class OutputBuffer:
     size: int = 0
 
     def write(self, text: str) -> None:
+        if self.budget.tripped is not None:
+            raise self.budget.tripped  # a script that swallowed its limit prints nothing more
         limit = self.budget.limits.output_bytes
         encoded = len(text.encode("utf-8", errors="replace"))
         if self.size + encoded <= limit:

@@ -27,7 +27,7 @@ import string
 import textwrap
 import typing
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -199,7 +199,28 @@ def _itertools_members(budget: StepBudget) -> dict[str, object]:
             check_width(budget, sum(len(p) for p in pools) * repeat * 8, "itertools.product")
         return itertools.product(*pools, repeat=repeat)
 
-    members["product"] = product
+    # count, cycle and repeat never end (or end after any number of items) inside C, where
+    # list(), sum() or any() would consume them unseen by the step count. As generators written
+    # here, every item they yield is a counted step.
+    def count(start: Any = 0, step: Any = 1) -> Iterator[Any]:
+        value = start
+        while True:
+            yield value
+            value += step
+
+    def cycle(iterable: Iterable[Any]) -> Iterator[Any]:
+        saved = list(iterable)
+        while saved:
+            yield from saved
+
+    def repeat(value: Any, times: int | None = None) -> Iterator[Any]:
+        if times is None:
+            while True:
+                yield value
+        for _ in range(times):
+            yield value
+
+    members.update(product=product, count=count, cycle=cycle, repeat=repeat)
     return members
 
 

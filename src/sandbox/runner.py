@@ -110,6 +110,8 @@ def run(compiled: Compiled, limits: Limits, call: str | None = None, arguments: 
         tracemalloc.start()
     previous_recursion_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(_depth() + limits.recursion_depth + _GUARD_FRAMES)
+    unraisable_hook = sys.unraisablehook
+    sys.unraisablehook = _ignore_unraisable
     tool = _start_monitoring(budget)
     budget.start()
     try:
@@ -126,9 +128,9 @@ def run(compiled: Compiled, limits: Limits, call: str | None = None, arguments: 
         # Plain calls from here on, no context managers: the host code that runs while monitoring
         # is still on must be exempt from the budget (see guard_code_ids), and a generator-based
         # context manager would resume as a step of the spent budget.
-        namespace.clear()
-        _teardown(budget)
+        _teardown(budget, namespace)
         _stop_monitoring(tool)
+        sys.unraisablehook = unraisable_hook
         sys.setrecursionlimit(previous_recursion_limit)
         if tracing_here:
             tracemalloc.stop()
@@ -150,11 +152,15 @@ def _describe(raised: BaseException, budget: StepBudget) -> tuple[str, str, int 
     name = type(raised).__name__
     try:
         check_nesting(budget.limits, raised.args)
-        message = str(raised)
-    except LimitExceeded:
-        raise
-    except BaseException:  # noqa: BLE001 - a failing __str__ is reported, not propagated
-        message = "<exception message unavailable>"
+    except ValueError as nesting:
+        message = str(nesting)
+    else:
+        try:
+            message = str(raised)
+        except LimitExceeded:
+            raise
+        except BaseException:  # noqa: BLE001 - a failing __str__ is reported, not propagated
+            message = "<exception message unavailable>"
     text = f"{name}: {message}" if message else name
     if isinstance(raised, sandbox_builtins.SandboxViolation):
         text = message
@@ -172,16 +178,18 @@ def _user_line(tb: TracebackType | None) -> int | None:
     return line
 
 
-def _teardown(budget: StepBudget) -> None:
-    """Collect what the script left behind while every step it takes still raises."""
+def _teardown(budget: StepBudget, namespace: dict[str, object]) -> None:
+    """Drop and collect what the script left behind, with every step it takes raising: generator
+    finalisers and cycles die here, not later in the host."""
     if budget.tripped is None:
         budget.tripped = TeardownStop("teardown")
-    hook = sys.unraisablehook
-    sys.unraisablehook = lambda _: None  # finalisers stopped by the budget report here
-    try:
-        gc.collect()
-    finally:
-        sys.unraisablehook = hook
+    namespace.clear()
+    gc.collect()
+
+
+def _ignore_unraisable(_: object) -> None:
+    """While a script runs, exceptions in its finalisers (a generator stopped by the budget as it
+    closes) have nowhere to go; the host's hook may itself be Python and count as a step."""
 
 
 def _start_monitoring(budget: StepBudget) -> int:
