@@ -6,10 +6,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const pyodide = await loadPyodide({
-  stdout: (line) => process.stdout.write(line + "\n"),
-  stderr: (line) => process.stderr.write(line + "\n"),
-});
+const pyodide = await loadPyodide();
+// Raw writes, so pytest's progress dots stay on one line.
+for (const [stream, set] of [[process.stdout, "setStdout"], [process.stderr, "setStderr"]]) {
+  pyodide[set]({ write: (bytes) => { stream.write(bytes); return bytes.length; } });
+}
 
 for (const [host, mount] of [[root, "/repo"], [path.join(root, ".pyodide", "site-packages"), "/site"]]) {
   pyodide.FS.mkdirTree(mount);

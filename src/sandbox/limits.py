@@ -244,8 +244,10 @@ def check_format_spec(budget: StepBudget, spec: str) -> None:
 def check_range(budget: StepBudget, r: range) -> None:
     """A range is lazy, but `list(range(10**10))` or `sum(range(10**12))` runs in one C call that
     the step count cannot see. Ranges longer than a run could hold are refused when created."""
-    if len(r) > budget.limits.max_items:
-        _refuse_size(budget, "range", len(r))
+    # Arithmetic, not len(): on 32-bit WebAssembly len(range(10**10)) overflows ssize_t.
+    length = max(0, (r.stop - r.start + r.step - (1 if r.step > 0 else -1)) // r.step)
+    if length > budget.limits.max_items:
+        _refuse_size(budget, "range", length)
 
 
 def check_nesting(limits: Limits, value: object) -> None:

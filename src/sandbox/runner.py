@@ -128,7 +128,7 @@ def run(compiled: Compiled, limits: Limits, call: str | None = None, arguments: 
         # Plain calls from here on, no context managers: the host code that runs while monitoring
         # is still on must be exempt from the budget (see guard_code_ids), and a generator-based
         # context manager would resume as a step of the spent budget.
-        _teardown(budget, namespace)
+        _teardown(budget, namespace, scope.user_classes)
         _stop_monitoring(tool)
         sys.unraisablehook = unraisable_hook
         sys.setrecursionlimit(previous_recursion_limit)
@@ -178,13 +178,45 @@ def _user_line(tb: TracebackType | None) -> int | None:
     return line
 
 
-def _teardown(budget: StepBudget, namespace: dict[str, object]) -> None:
+def _teardown(budget: StepBudget, namespace: dict[str, object], user_classes: set[type]) -> None:
     """Drop and collect what the script left behind, with every step it takes raising: generator
     finalisers and cycles die here, not later in the host."""
     if budget.tripped is None:
         budget.tripped = TeardownStop("teardown")
+    survivors = _release_order(namespace, user_classes)
     namespace.clear()
+    # Outermost first: each object freed drops one reference to the next, which `survivors` still
+    # holds, so no deallocation recurses.
+    survivors.reverse()
+    survivors.clear()
     gc.collect()
+
+
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
+def _release_order(namespace: dict[str, object], user_classes: set[type]) -> list[object]:
+    """The script's containers and objects, outermost first.
+
+    CPython frees a nested structure recursively in C; in Pyodide a structure a few thousand levels
+    deep (x = [x] in a loop, a linked list of the script's objects) overflows the WebAssembly stack
+    when it is freed and kills the isolate. Holding every level and letting go from the outside in
+    frees one level at a time. Only containers and instances of the script's classes are walked, so
+    the walk never wanders into the host's objects.
+    """
+    order: list[object] = []
+    seen: set[int] = set()
+    frontier = list(namespace.values())
+    while frontier:
+        following: list[object] = []
+        for obj in frontier:
+            if id(obj) in seen or not (isinstance(obj, _CONTAINERS) or type(obj) in user_classes):
+                continue
+            seen.add(id(obj))
+            order.append(obj)
+            following.extend(gc.get_referents(obj))
+        frontier = following
+    return order
 
 
 def _ignore_unraisable(_: object) -> None:
