@@ -35,7 +35,9 @@ def run(code: str, limits: Limits | None = None, policy: Policy | None = None) -
     return sandbox.execute(code, limits, policy)
 
 
-def contained(code: str, limits: Limits | None = None, policy: Policy | None = ALL_IMPORTS) -> ExecutionResult:
+def contained(
+    code: str, limits: Limits | None = None, policy: Policy | None = ALL_IMPORTS
+) -> ExecutionResult:
     """Run an attack with every importable module allowed; the canary must not come back."""
     result = sandbox.execute(code, limits or SHORT, policy)
     wire = str(result.to_wire())
@@ -51,12 +53,12 @@ def refused(code: str, fragment: str = "Blocked", policy: Policy | None = ALL_IM
     return result
 
 
-def fails(code: str, fragment: str, error_type: str = "runtime", limits: Limits | None = None) -> ExecutionResult:
+def fails(
+    code: str, fragment: str, error_type: str = "runtime", limits: Limits | None = None
+) -> ExecutionResult:
     """The code passes analysis but fails at run time with `fragment` in the error."""
     result = contained(code, limits)
     assert not result.success, result
     assert result.error_type == error_type, result
     assert fragment in (result.error or ""), result.error
     return result
-
-

@@ -177,7 +177,10 @@ print(type(functools.partial(len).func).__name__, json.loads.__name__, type(prin
 print(type(type).__name__, type(range).__name__, type(json).__name__)
 """
     result = contained(code)
-    assert result.output.splitlines() == ["builtin_function_or_method loads function", "type type ModuleFacade"]
+    assert result.output.splitlines() == [
+        "builtin_function_or_method loads function",
+        "type type ModuleFacade",
+    ]
 
 
 def test_error_messages_carry_no_host_paths():

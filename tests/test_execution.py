@@ -280,9 +280,14 @@ def test_module_facades_cannot_be_mutated():
 
 def test_module_classes_cannot_be_mutated_for_later_runs():
     policy = Policy.allowing(["collections"])
-    result = run("import collections\ncollections.Counter.most_common = lambda self, n=None: 'pwned'", policy=policy)
+    result = run(
+        "import collections\ncollections.Counter.most_common = lambda self, n=None: 'pwned'", policy=policy
+    )
     assert "Blocked: cannot set attributes" in result.error
-    assert run("import collections\nprint(collections.Counter('aa').most_common())", policy=policy).output == "[('a', 2)]"
+    assert (
+        run("import collections\nprint(collections.Counter('aa').most_common())", policy=policy).output
+        == "[('a', 2)]"
+    )
 
 
 def test_random_state_is_per_run():

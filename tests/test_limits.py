@@ -96,7 +96,12 @@ def test_iter_with_a_script_function_is_counted():
 
 @pytest.mark.parametrize(
     "code",
-    ["sum(itertools.count())", "list(itertools.repeat(1))", "any(x < 0 for x in itertools.cycle([1]))", "max(itertools.repeat(1, 10**12))"],
+    [
+        "sum(itertools.count())",
+        "list(itertools.repeat(1))",
+        "any(x < 0 for x in itertools.cycle([1]))",
+        "max(itertools.repeat(1, 10**12))",
+    ],
 )
 def test_infinite_itertools_are_counted(code):
     result = contained("import itertools\n" + code)

@@ -36,7 +36,23 @@ def test_blocked_import_in_every_form(code):
     assert any("Blocked" in m for m in violations(code))
 
 
-@pytest.mark.parametrize("module", ["os", "sys", "subprocess", "socket", "urllib", "requests", "http", "ftplib", "smtplib", "pickle", "shelve", "dbm"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "os",
+        "sys",
+        "subprocess",
+        "socket",
+        "urllib",
+        "requests",
+        "http",
+        "ftplib",
+        "smtplib",
+        "pickle",
+        "shelve",
+        "dbm",
+    ],
+)
 def test_contract_blocked_modules_use_the_consumer_message(module):
     assert violations(f"import {module}") == [f"Blocked import detected: {module}"]
 
@@ -88,24 +104,60 @@ def test_code_running_builtins_use_the_consumer_message(name):
 
 
 @pytest.mark.parametrize(
-    "name", ["__import__", "open", "input", "breakpoint", "globals", "locals", "vars", "help", "exit", "quit", "memoryview", "dir"]
+    "name",
+    [
+        "__import__",
+        "open",
+        "input",
+        "breakpoint",
+        "globals",
+        "locals",
+        "vars",
+        "help",
+        "exit",
+        "quit",
+        "memoryview",
+        "dir",
+    ],
 )
 def test_dangerous_builtins_are_refused_even_unused(name):
     assert any("Blocked" in m and name in m for m in violations(f"f = {name}"))
 
 
-@pytest.mark.parametrize("attribute", ["__class__", "__globals__", "__subclasses__", "__dict__", "__builtins__", "__code__", "_private"])
+@pytest.mark.parametrize(
+    "attribute",
+    ["__class__", "__globals__", "__subclasses__", "__dict__", "__builtins__", "__code__", "_private"],
+)
 def test_private_and_dunder_attributes_are_refused(attribute):
     assert any(attribute in m for m in violations(f"x = ().{attribute}"))
 
 
-@pytest.mark.parametrize("attribute", ["gi_frame", "gi_code", "f_back", "f_globals", "f_locals", "tb_frame", "tb_next", "co_code", "co_consts", "cr_frame", "ag_frame"])
+@pytest.mark.parametrize(
+    "attribute",
+    [
+        "gi_frame",
+        "gi_code",
+        "f_back",
+        "f_globals",
+        "f_locals",
+        "tb_frame",
+        "tb_next",
+        "co_code",
+        "co_consts",
+        "cr_frame",
+        "ag_frame",
+    ],
+)
 def test_interpreter_internals_are_refused(attribute):
-    assert violations(f"x = y.{attribute}") == [f"Blocked: access to interpreter internals '{attribute}' not allowed"]
+    assert violations(f"x = y.{attribute}") == [
+        f"Blocked: access to interpreter internals '{attribute}' not allowed"
+    ]
 
 
 def test_getattr_with_a_literal_dunder_is_refused_statically():
-    assert violations("getattr(1, '__class__')") == ["Blocked: access to dunder attribute '__class__' not allowed"]
+    assert violations("getattr(1, '__class__')") == [
+        "Blocked: access to dunder attribute '__class__' not allowed"
+    ]
 
 
 def test_match_class_pattern_cannot_read_dunders():
@@ -141,13 +193,28 @@ class Child(Base):
     assert violations(code) == []
 
 
-@pytest.mark.parametrize("method", ["__del__", "__getattribute__", "__getattr__", "__init_subclass__", "__reduce__", "__set_name__", "__format__"])
+@pytest.mark.parametrize(
+    "method",
+    [
+        "__del__",
+        "__getattribute__",
+        "__getattr__",
+        "__init_subclass__",
+        "__reduce__",
+        "__set_name__",
+        "__format__",
+    ],
+)
 def test_dangerous_special_methods_cannot_be_defined(method):
-    assert violations(f"class A:\n    def {method}(self, *a):\n        pass") == [f"Blocked: defining special method '{method}' not allowed"]
+    assert violations(f"class A:\n    def {method}(self, *a):\n        pass") == [
+        f"Blocked: defining special method '{method}' not allowed"
+    ]
 
 
 def test_metaclass_keyword_is_refused():
-    assert violations("class A(metaclass=type):\n    pass") == ["Blocked: class keywords (metaclass=…) not allowed"]
+    assert violations("class A(metaclass=type):\n    pass") == [
+        "Blocked: class keywords (metaclass=…) not allowed"
+    ]
 
 
 def test_super_cannot_reach_arbitrary_dunders():
@@ -201,7 +268,16 @@ def test_trace_text_is_data_not_code():
     assert violations(code) == []
 
 
-@pytest.mark.parametrize("source", ["-" * 5000 + "1", "1" + "+1" * 100_000, "not " * 20_000 + "x", "a" + ".b" * 50_000, "[" * 150 + "-" * 60 + "1" + "]" * 150])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "-" * 5000 + "1",
+        "1" + "+1" * 100_000,
+        "not " * 20_000 + "x",
+        "a" + ".b" * 50_000,
+        "[" * 150 + "-" * 60 + "1" + "]" * 150,
+    ],
+)
 def test_deeply_nested_source_is_refused_before_parsing(source):
     # In Pyodide the first four overflowed the WebAssembly stack inside ast.parse and killed the
     # interpreter; the last mixes brackets and operators, each under the parser's own limits.

@@ -9,8 +9,8 @@ finish. The guards live under dunder names that user code can neither name nor s
 """
 
 from __future__ import annotations
-
 import __future__
+
 import builtins as _host
 import operator
 import re
@@ -27,9 +27,9 @@ from .limits import (
     OutputLimitExceeded,
     StepBudget,
     check_format_spec,
-    check_nesting,
     check_lshift,
     check_mul,
+    check_nesting,
     check_pow,
     check_range,
     check_width,
@@ -38,12 +38,52 @@ from .modules import ModuleFacade, facade
 
 # Interpreter builtins handed over unchanged: pure functions and types whose every operation is
 # either step-counted or bounded by the size of its inputs.
-_PASS_THROUGH = (
-    "abs all any bin bool bytes callable chr complex dict divmod enumerate filter float "
-    "frozenset hash hex int isinstance issubclass len list map max min next object oct ord "
-    "reversed round set slice sorted str sum super tuple zip property classmethod staticmethod "
-    "Ellipsis NotImplemented"
-).split()
+_PASS_THROUGH = [
+    "abs",
+    "all",
+    "any",
+    "bin",
+    "bool",
+    "bytes",
+    "callable",
+    "chr",
+    "complex",
+    "dict",
+    "divmod",
+    "enumerate",
+    "filter",
+    "float",
+    "frozenset",
+    "hash",
+    "hex",
+    "int",
+    "isinstance",
+    "issubclass",
+    "len",
+    "list",
+    "map",
+    "max",
+    "min",
+    "next",
+    "object",
+    "oct",
+    "ord",
+    "reversed",
+    "round",
+    "set",
+    "slice",
+    "sorted",
+    "str",
+    "sum",
+    "super",
+    "tuple",
+    "zip",
+    "property",
+    "classmethod",
+    "staticmethod",
+    "Ellipsis",
+    "NotImplemented",
+]
 
 # Every exception class, so scripts can raise and catch them by name.
 _EXCEPTIONS = [
@@ -214,10 +254,7 @@ class _SafeFormatter(string.Formatter):
         first, rest = _formatter_field_name_split(field_name)
         obj = self.get_value(first, args, kwargs)
         for is_attribute, key in rest:
-            if is_attribute:
-                obj = getattr(obj, _refuse_attribute(key))
-            else:
-                obj = obj[key]
+            obj = getattr(obj, _refuse_attribute(key)) if is_attribute else obj[key]
         return obj, first
 
     def convert_field(self, value: Any, conversion: str | None) -> Any:
@@ -231,7 +268,7 @@ class _SafeFormatter(string.Formatter):
 def _formatter_field_name_split(field_name: str) -> tuple[Any, Iterator[tuple[bool, Any]]]:
     # The same parser str.format uses, reached through a str method's documented behaviour:
     # string.Formatter.get_field calls it; we need its result before any getattr happens.
-    import _string  # noqa: PLC0415 - a C helper with no public alias
+    import _string
 
     return _string.formatter_field_name_split(field_name)
 
@@ -423,22 +460,28 @@ def build(scope: RunScope) -> dict[str, Any]:
     budget = scope.budget
     table: dict[str, Any] = {name: getattr(_host, name) for name in _PASS_THROUGH + _EXCEPTIONS}
 
-    def _print(*values: object, sep: str | None = " ", end: str | None = "\n", file: None = None, flush: bool = False) -> None:
+    def _print(
+        *values: object, sep: str | None = " ", end: str | None = "\n", file: None = None, flush: bool = False
+    ) -> None:
         if file is not None:
             raise TypeError("print(file=...) is not available in the sandbox")
-        if sep is not None and not isinstance(sep, str) or end is not None and not isinstance(end, str):
+        if (sep is not None and not isinstance(sep, str)) or (end is not None and not isinstance(end, str)):
             raise TypeError("sep and end must be None or a string")
         for value in values:
             check_nesting(budget.limits, value)
         text = (" " if sep is None else sep).join(map(str, values))
         scope.output.write(text + ("\n" if end is None else end))
 
-    def _import(name: str, globals: object = None, locals: object = None, fromlist: object = (), level: int = 0) -> ModuleFacade:
+    def _import(
+        name: str, globals: object = None, locals: object = None, fromlist: object = (), level: int = 0
+    ) -> ModuleFacade:
         top = name.partition(".")[0]
         if name == "__future__" and not level:
             return _FUTURE  # `from __future__ import annotations` imports at run time too
         if level or top != name or top not in scope.allowed_imports:
-            raise ImportError(f"Import not whitelisted: {name}. Allowed: {', '.join(sorted(scope.allowed_imports))}")
+            raise ImportError(
+                f"Import not whitelisted: {name}. Allowed: {', '.join(sorted(scope.allowed_imports))}"
+            )
         if top not in scope.imported:
             scope.imported[top] = facade(top, budget)
         return scope.imported[top]
@@ -493,7 +536,9 @@ def build(scope: RunScope) -> dict[str, Any]:
             policy.GUARD_SETATTR: lambda obj, name, value: guarded_setattr(scope, obj, name, value),
             policy.GUARD_DELATTR: lambda obj, name: guarded_delattr(scope, obj, name),
             policy.GUARD_AUGATTR: lambda obj, name, op, value: guarded_augattr(scope, obj, name, op, value),
-            policy.GUARD_FORMAT: lambda value, conversion, spec: guarded_format(budget, value, conversion, spec),
+            policy.GUARD_FORMAT: lambda value, conversion, spec: guarded_format(
+                budget, value, conversion, spec
+            ),
         }
     )
     return table
@@ -501,7 +546,7 @@ def build(scope: RunScope) -> dict[str, Any]:
 
 def guard_code_ids(*extra_modules: types.ModuleType) -> frozenset[int]:
     """Ids of the code objects of this module, limits.py and `extra_modules`, nested ones included."""
-    from . import limits  # noqa: PLC0415
+    from . import limits
 
     codes: set[int] = set()
 
@@ -521,4 +566,4 @@ def guard_code_ids(*extra_modules: types.ModuleType) -> frozenset[int]:
     return frozenset(codes)
 
 
-__all__ = ["LimitExceeded", "RunScope", "SAFE_TYPE", "SandboxViolation", "build", "guard_code_ids"]
+__all__ = ["SAFE_TYPE", "LimitExceeded", "RunScope", "SandboxViolation", "build", "guard_code_ids"]

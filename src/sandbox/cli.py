@@ -30,11 +30,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("path", help="the script, or - for standard input")
     run.add_argument("--timeout-ms", type=int, help=f"time budget (default and maximum {Limits.timeout_ms})")
     run.add_argument("--memory-mb", type=int, help=f"memory budget (default {Limits.memory_bytes // MIB})")
-    run.add_argument("--allow-imports", default="", help="comma-separated modules to allow beyond json, re, typing")
+    run.add_argument(
+        "--allow-imports", default="", help="comma-separated modules to allow beyond json, re, typing"
+    )
 
     check = commands.add_parser("check", help="analyse a script without running it")
     check.add_argument("path", help="the script, or - for standard input")
-    check.add_argument("--allow-imports", default="", help="comma-separated modules to allow beyond json, re, typing")
+    check.add_argument(
+        "--allow-imports", default="", help="comma-separated modules to allow beyond json, re, typing"
+    )
     return parser
 
 

@@ -14,7 +14,7 @@ import re
 import sys
 import time
 import tracemalloc
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from types import CodeType
 from typing import NoReturn
 
@@ -27,7 +27,7 @@ class Limits:
     """Budgets of one run. Every field has a default and a server-side maximum (`MAXIMA`)."""
 
     timeout_ms: int = 5000
-    """Time budget. Enforced as a step count (`steps_per_ms` × this), plus the wall clock where it
+    """Time budget. Enforced as a step count (`steps_per_ms` times this), plus the wall clock where it
     advances. The maximum equals the default: the platforms promise their users 5 s per run."""
 
     memory_bytes: int = 50 * MIB
@@ -156,9 +156,10 @@ class StepBudget:
         self.steps += 1
         if self.limits.track_memory and self.memory_used() > self.limits.memory_bytes:
             self.trip(memory_error(self.limits))
-        if self.steps & (self.limits.check_interval - 1) == 0:
-            if self.steps > self.limits.max_steps or time.perf_counter() > self.deadline:
-                self.trip(TimeLimitExceeded(f"Execution timeout exceeded {self.limits.timeout_ms}ms"))
+        if self.steps & (self.limits.check_interval - 1) == 0 and (
+            self.steps > self.limits.max_steps or time.perf_counter() > self.deadline
+        ):
+            self.trip(TimeLimitExceeded(f"Execution timeout exceeded {self.limits.timeout_ms}ms"))
         return None
 
     def memory_used(self) -> int:

@@ -37,7 +37,7 @@ from .limits import StepBudget, check_int_bits, check_json_text, check_nesting, 
 class ModuleFacade:
     """What `import json` binds in a script: attribute reads of a fixed table, nothing else."""
 
-    __slots__ = ("_facade_name", "_facade_members")
+    __slots__ = ("_facade_members", "_facade_name")
 
     def __init__(self, name: str, members: Mapping[str, object]) -> None:
         object.__setattr__(self, "_facade_name", name)
@@ -247,7 +247,9 @@ def _json_members(budget: StepBudget) -> dict[str, object]:
         else:
             check_width(budget, indent, "a json indent")
         for separator in options.get("separators") or ():
-            check_width(budget, len(separator) * 1000 if isinstance(separator, str) else 0, "a json separator")
+            check_width(
+                budget, len(separator) * 1000 if isinstance(separator, str) else 0, "a json separator"
+            )
         check_nesting(limits, obj)
         return json.dumps(obj, **options)
 
@@ -276,11 +278,30 @@ def _random_members(budget: StepBudget) -> dict[str, object]:
     generator = random.Random()
     members: dict[str, object] = {
         name: getattr(generator, name)
-        for name in (
-            "random uniform triangular randint randrange choice choices sample shuffle seed "
-            "gauss normalvariate lognormvariate expovariate vonmisesvariate gammavariate "
-            "betavariate paretovariate weibullvariate getrandbits randbytes binomialvariate"
-        ).split()
+        for name in [
+            "random",
+            "uniform",
+            "triangular",
+            "randint",
+            "randrange",
+            "choice",
+            "choices",
+            "sample",
+            "shuffle",
+            "seed",
+            "gauss",
+            "normalvariate",
+            "lognormvariate",
+            "expovariate",
+            "vonmisesvariate",
+            "gammavariate",
+            "betavariate",
+            "paretovariate",
+            "weibullvariate",
+            "getrandbits",
+            "randbytes",
+            "binomialvariate",
+        ]
     }
     members["Random"] = random.Random
     return members

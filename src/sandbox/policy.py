@@ -92,14 +92,86 @@ READABLE_DUNDER_ATTRIBUTES = frozenset({"__name__", "__qualname__", "__doc__"})
 # calls the guards do not see), __buffer__, __release_buffer__.
 SPECIAL_METHODS: frozenset[str] = frozenset(
     f"__{name}__"
-    for name in (
-        "init new repr str bytes hash bool eq ne lt le gt ge len iter next reversed contains "
-        "getitem setitem delitem missing call enter exit int float complex round trunc floor "
-        "ceil abs neg pos invert add sub mul matmul truediv floordiv mod divmod pow lshift rshift "
-        "and or xor radd rsub rmul rmatmul rtruediv rfloordiv rmod rdivmod rpow rlshift rrshift "
-        "rand ror rxor iadd isub imul imatmul itruediv ifloordiv imod ipow ilshift irshift iand "
-        "ior ixor post_init"
-    ).split()
+    for name in [
+        "init",
+        "new",
+        "repr",
+        "str",
+        "bytes",
+        "hash",
+        "bool",
+        "eq",
+        "ne",
+        "lt",
+        "le",
+        "gt",
+        "ge",
+        "len",
+        "iter",
+        "next",
+        "reversed",
+        "contains",
+        "getitem",
+        "setitem",
+        "delitem",
+        "missing",
+        "call",
+        "enter",
+        "exit",
+        "int",
+        "float",
+        "complex",
+        "round",
+        "trunc",
+        "floor",
+        "ceil",
+        "abs",
+        "neg",
+        "pos",
+        "invert",
+        "add",
+        "sub",
+        "mul",
+        "matmul",
+        "truediv",
+        "floordiv",
+        "mod",
+        "divmod",
+        "pow",
+        "lshift",
+        "rshift",
+        "and",
+        "or",
+        "xor",
+        "radd",
+        "rsub",
+        "rmul",
+        "rmatmul",
+        "rtruediv",
+        "rfloordiv",
+        "rmod",
+        "rdivmod",
+        "rpow",
+        "rlshift",
+        "rrshift",
+        "rand",
+        "ror",
+        "rxor",
+        "iadd",
+        "isub",
+        "imul",
+        "imatmul",
+        "itruediv",
+        "ifloordiv",
+        "imod",
+        "ipow",
+        "ilshift",
+        "irshift",
+        "iand",
+        "ior",
+        "ixor",
+        "post_init",
+    ]
 )
 
 
@@ -270,7 +342,14 @@ def _nesting_violation(code: str, limits: Limits) -> Violation | None:
                     segments[-1] = 0
                 else:
                     segments[-1] += 1
-            elif token.type == tokenize.NAME and token.string in ("not", "and", "or", "if", "lambda", "await"):
+            elif token.type == tokenize.NAME and token.string in (
+                "not",
+                "and",
+                "or",
+                "if",
+                "lambda",
+                "await",
+            ):
                 segments[-1] += 1
             elif token.type in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
                 segments = [0]
@@ -290,9 +369,7 @@ class _Analyser(ast.NodeVisitor):
     violations: list[Violation] = field(default_factory=list)
 
     def refuse(self, node: ast.AST, message: str) -> None:
-        self.violations.append(
-            Violation(getattr(node, "lineno", 1), getattr(node, "col_offset", 0), message)
-        )
+        self.violations.append(Violation(getattr(node, "lineno", 1), getattr(node, "col_offset", 0), message))
 
     def visit(self, node: ast.AST) -> None:
         kind = type(node)
@@ -389,8 +466,8 @@ class _Analyser(ast.NodeVisitor):
 
     # --- imports -------------------------------------------------------------------------------
     def check_import_name(self, node: ast.AST, module: str) -> None:
-        top = module.split(".")[0]
-        if top in BLOCKED_IMPORTS or top not in MAX_IMPORTS and top.startswith("_"):
+        top = module.split(".", maxsplit=1)[0]
+        if top in BLOCKED_IMPORTS or (top not in MAX_IMPORTS and top.startswith("_")):
             self.refuse(node, f"Blocked import detected: {top}")
         elif top not in self.policy.allowed_imports:
             allowed = ", ".join(sorted(self.policy.allowed_imports))
@@ -404,7 +481,9 @@ class _Analyser(ast.NodeVisitor):
 
     def check_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.level:
-            self.refuse(node, f"Blocked import detected: relative import from {'.' * node.level}{node.module or ''}")
+            self.refuse(
+                node, f"Blocked import detected: relative import from {'.' * node.level}{node.module or ''}"
+            )
             return
         module = node.module or ""
         if module == "__future__":

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import sys
 import time
 import tracemalloc
-import functools
 from dataclasses import dataclass
 from types import CodeType, TracebackType
 
@@ -25,7 +25,6 @@ _EVENTS = _EVENT_LIST[0] | _EVENT_LIST[1] | _EVENT_LIST[2]
 _TOOL_NAME = "python-sandbox"
 # Python frames the guards themselves may add on top of the user's recursion budget.
 _GUARD_FRAMES = 30
-
 
 
 class TeardownStop(LimitExceeded):
@@ -96,7 +95,9 @@ class Outcome:
     value: object = None
 
 
-def run(compiled: Compiled, limits: Limits, call: str | None = None, arguments: tuple[object, ...] = ()) -> Outcome:
+def run(
+    compiled: Compiled, limits: Limits, call: str | None = None, arguments: tuple[object, ...] = ()
+) -> Outcome:
     """Run the module in a fresh namespace; then, if `call` names a function it defined, call it
     with `arguments`, inside the same budget. The function's return value is in `Outcome.value`,
     for the caller to inspect by type only."""
@@ -120,7 +121,8 @@ def run(compiled: Compiled, limits: Limits, call: str | None = None, arguments: 
             value = namespace[call](*arguments)  # type: ignore[operator]
     except BaseException as raised:  # noqa: BLE001 - every failure of user code becomes a value
         if budget.tripped is None:
-            try:
+            # Not contextlib.suppress: its __exit__ is Python, a step of a budget that may be spent.
+            try:  # noqa: SIM105
                 error = _describe(raised, budget)
             except LimitExceeded:
                 pass  # the budget ran out while describing; it is reported below

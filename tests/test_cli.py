@@ -1,0 +1,79 @@
+"""The `sandbox` console script, called in-process (Pyodide has no subprocesses)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from sandbox.cli import main
+
+
+def run_cli(args, capsys, stdin=None, monkeypatch=None):
+    if stdin is not None:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_exec_prints_one_json_object_and_exits_0(tmp_path, capsys):
+    script = tmp_path / "hello.py"
+    script.write_text("print('hello')")
+    code, out, _ = run_cli(["exec", str(script)], capsys)
+    assert code == 0
+    result = json.loads(out)
+    assert result["success"] is True and result["output"] == "hello"
+
+
+def test_exec_from_stdin_failure_exits_1(capsys, monkeypatch):
+    code, out, _ = run_cli(["exec", "-"], capsys, "import os", monkeypatch)
+    assert code == 1
+    assert json.loads(out)["error"] == "Blocked import detected: os"
+
+
+def test_exec_options(capsys, monkeypatch):
+    code, out, _ = run_cli(
+        ["exec", "-", "--timeout-ms", "100", "--memory-mb", "10", "--allow-imports", "math"],
+        capsys, "import math\nwhile True:\n    pass", monkeypatch,
+    )  # fmt: skip
+    assert code == 1
+    assert json.loads(out)["errorType"] == "timeout"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["run", "x.py"],
+        ["exec"],
+        ["exec", "-", "--timeout-ms", "abc"],
+        ["exec", "-", "--timeout-ms", "999999"],
+        ["exec", "-", "--allow-imports", "os"],
+        ["exec", "/no/such/file.py"],
+    ],
+)
+def test_usage_errors_exit_2(args, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("print(1)"))
+    with pytest.raises(SystemExit) as exit_info:
+        raise SystemExit(main(args))
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err
+
+
+def test_check_reports_violations_with_positions(capsys, monkeypatch):
+    code, out, _ = run_cli(["check", "-"], capsys, "x = 1\nimport os\neval('1')", monkeypatch)
+    assert code == 1
+    assert json.loads(out) == {
+        "valid": False,
+        "violations": [
+            {"line": 2, "col": 0, "message": "Blocked import detected: os"},
+            {"line": 3, "col": 0, "message": "Blocked: eval/exec/compile not allowed"},
+        ],
+    }
+
+
+def test_check_valid_exits_0(capsys, monkeypatch):
+    code, out, _ = run_cli(["check", "-"], capsys, "print(1)", monkeypatch)
+    assert (code, json.loads(out)) == (0, {"valid": True, "violations": []})
