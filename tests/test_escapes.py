@@ -206,3 +206,22 @@ except BaseException as e:
 def test_str_subclass_cannot_smuggle_code_into_output():
     code = "class S(str):\n    def __str__(self):\n        return 'custom'\nprint(S('x'))"
     assert contained(code).output == "custom"
+
+
+SUBCLASS_ATTACKS = {
+    "str subclass format": "class S(str):\n    pass\nprint(S('{0.__class__}').format(1))",
+    "str subclass unbound format": "class S(str):\n    pass\nprint(S.format('{0.__class__}', 1))",
+    "format through super()": "class S(str):\n    def show(self):\n        return super().format(1)\nprint(S('{0.__class__}').show())",
+    "format through two-argument super": "class S(str):\n    pass\nprint(super(S, S('{0.__class__}')).format(1))",
+    "format_map through a subclass": "class S(str):\n    pass\nprint(S('{x.__class__}').format_map({'x': 1}))",
+}
+
+
+@pytest.mark.parametrize("code", SUBCLASS_ATTACKS.values(), ids=SUBCLASS_ATTACKS.keys())
+def test_format_through_str_subclasses_and_super_is_guarded(code):
+    stopped_at_run_time(code)
+
+
+def test_padding_through_a_str_subclass_is_guarded():
+    result = contained("class S(str):\n    pass\nx = S('a').ljust(10**10)")
+    assert result.error_type == "memory"

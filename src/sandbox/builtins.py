@@ -336,21 +336,29 @@ _TEXT_TYPES = (str, bytes, bytearray)
 
 
 def guarded_method(budget: StepBudget, obj: object, name: str) -> Callable[..., Any]:
-    """`obj.name` for the names in policy.GUARDED_METHODS: checked versions for str, bytes and
-    regular expressions, the plain attribute for anything else."""
-    if obj in _TEXT_TYPES:
+    """`obj.name` for the names in policy.GUARDED_METHODS. Decided on what the lookup returns, not
+    on `obj`, so subclasses of str and `super()` objects get the same checked versions: str and
+    bytes methods, re's module functions, and the methods of patterns and matches."""
+    attribute = getattr(obj, name)
+    if isinstance(attribute, types.MethodDescriptorType) and attribute.__objclass__ in _TEXT_TYPES:
         # str.format, bytes.center, …: unbound, the first argument is the string.
+        owner_type = attribute.__objclass__
+
         def unbound(self: object, *args: Any, **kwargs: Any) -> Any:
-            if not isinstance(self, obj):  # type: ignore[arg-type]
-                raise TypeError(f"descriptor '{name}' requires a '{obj.__name__}' object")  # type: ignore[attr-defined]
-            return guarded_method(budget, self, name)(*args, **kwargs)
+            if not isinstance(self, owner_type):
+                raise TypeError(f"descriptor '{name}' requires a '{owner_type.__name__}' object")
+            return _text_method(budget, self, name)(*args, **kwargs)  # type: ignore[arg-type]
 
         return unbound
-    if isinstance(obj, _TEXT_TYPES):
-        return _text_method(budget, obj, name)
-    if obj is re or isinstance(obj, (re.Pattern, re.Match)):
-        return _regex_method(budget, obj, name)
-    return getattr(obj, name)  # type: ignore[no-any-return]
+    if isinstance(attribute, types.BuiltinMethodType):
+        owner = attribute.__self__
+        if isinstance(owner, _TEXT_TYPES):
+            return _text_method(budget, owner, name)
+        if isinstance(owner, (re.Pattern, re.Match)):
+            return _regex_method(budget, owner, name)
+    if attribute is re.sub or attribute is re.subn:
+        return _regex_method(budget, re, name)
+    return attribute  # type: ignore[no-any-return]
 
 
 def _text_method(budget: StepBudget, text: str | bytes | bytearray, name: str) -> Callable[..., Any]:
