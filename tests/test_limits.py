@@ -138,6 +138,9 @@ def test_infinite_itertools_are_counted(code):
         "x = '%.10000000000f' % 1.0",
         "x = str.ljust('a', 10**10)",
         "x = list(range(10**10))",
+        "x = list(type(range(1))(10**10))",
+        "x = bytes(10**10)",
+        "x = type(b'')(10**10)",
         "x = sum(range(10**15))",
         "x = {}.fromkeys(range(10**12))",
         "import re\nx = re.sub('', 'x' * 10**5, 'a' * 10**5)",
@@ -247,3 +250,12 @@ def test_limits_and_interpreter_settings_are_restored_after_a_run():
     before = sys.getrecursionlimit()
     sandbox.execute("def f():\n    return f()\nf()")
     assert sys.getrecursionlimit() == before
+
+
+def test_type_of_a_guarded_result_is_not_an_unguarded_constructor():
+    # type(range(1)) and type(b'') are the guarded stand-ins; product hands out a generator.
+    assert (
+        run("print(type(range(1)) is range, type(b'') is bytes, isinstance(range(2), range))").output
+        == "True True True"
+    )
+    fails("import itertools\ntype(itertools.product([1]))([1], repeat=10**9)", "TypeError")

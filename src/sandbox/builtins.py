@@ -44,7 +44,6 @@ _PASS_THROUGH = [
     "any",
     "bin",
     "bool",
-    "bytes",
     "callable",
     "chr",
     "complex",
@@ -420,8 +419,8 @@ def _regex_method(budget: StepBudget, obj: object, name: str) -> Callable[..., A
 
 
 def _stand_in(real: type, call: Callable[..., Any]) -> type:
-    """A class that behaves like `real` in isinstance/issubclass but whose call is `call`.
-    Subclasses inherit the guarded call too."""
+    """A class that behaves like `real` in isinstance/issubclass and in its class attributes
+    (`bytes.fromhex`), but whose call is `call`. Subclasses inherit the guarded call too."""
 
     class StandIn(type):
         def __call__(cls, *args: Any, **kwargs: Any) -> Any:
@@ -433,26 +432,44 @@ def _stand_in(real: type, call: Callable[..., Any]) -> type:
         def __subclasscheck__(cls, subclass: Any) -> bool:
             return issubclass(subclass, real)
 
+        def __getattr__(cls, name: str) -> Any:
+            return getattr(real, name)
+
         def __repr__(cls) -> str:
             return repr(real)
 
     return StandIn(real.__name__, (), {"__doc__": real.__doc__})
 
 
-def _type_of(obj: object) -> type:
-    kind = type(obj)
-    # Never hand out a metaclass: calling one with three arguments builds a class from a namespace
-    # of the caller's choosing, with the special methods the analyser refuses.
-    return SAFE_TYPE if issubclass(kind, type) else kind
+def _stand_ins(budget: StepBudget) -> dict[type, type]:
+    """The run's stand-ins for the builtin types whose constructors are guarded, keyed by the real
+    type. `type()` maps through them, so `type(range(1))(10**10)` meets the same guard."""
+    stand_ins: dict[type, type] = {}
 
+    def _type(*args: Any, **kwargs: Any) -> type:
+        if len(args) != 1 or kwargs:
+            raise TypeError("type() takes exactly one argument in the sandbox; define classes with class")
+        kind = type(args[0])
+        # Never hand out a metaclass: calling one with three arguments builds a class from a
+        # namespace of the caller's choosing, with the special methods the analyser refuses.
+        if issubclass(kind, type):
+            return stand_ins[type]
+        return stand_ins.get(kind, kind)
 
-def _type_call(*args: Any, **kwargs: Any) -> type:
-    if len(args) != 1 or kwargs:
-        raise TypeError("type() takes exactly one argument in the sandbox; define classes with class")
-    return _type_of(args[0])
+    def _range(*args: Any) -> range:
+        result = range(*args)
+        check_range(budget, result)
+        return result
 
+    def _bytes(*args: Any, **kwargs: Any) -> bytes:
+        if args and isinstance(args[0], int):
+            check_width(budget, args[0], "bytes(n)")
+        return bytes(*args, **kwargs)
 
-SAFE_TYPE = _stand_in(type, _type_call)
+    stand_ins.update(
+        {type: _stand_in(type, _type), range: _stand_in(range, _range), bytes: _stand_in(bytes, _bytes)}
+    )
+    return stand_ins
 
 
 def _iter(obj: Any, *sentinel: Any) -> Iterator[Any]:
@@ -501,11 +518,6 @@ def build(scope: RunScope) -> dict[str, Any]:
         scope.user_classes.add(cls)
         return cls  # type: ignore[no-any-return]
 
-    def _range(*args: Any) -> range:
-        result = range(*args)
-        check_range(budget, result)
-        return result
-
     def _pow(base: Any, exp: Any, mod: Any = None) -> Any:
         if mod is None:
             return guarded_binop(scope, "Pow", base, exp)
@@ -525,8 +537,7 @@ def build(scope: RunScope) -> dict[str, Any]:
     table.update(
         {
             "print": _print,
-            "type": SAFE_TYPE,
-            "range": _stand_in(range, _range),
+            **{real.__name__: stand_in for real, stand_in in _stand_ins(budget).items()},
             "pow": _pow,
             "repr": _repr,
             "ascii": _ascii,
@@ -574,4 +585,4 @@ def guard_code_ids(*extra_modules: types.ModuleType) -> frozenset[int]:
     return frozenset(codes)
 
 
-__all__ = ["SAFE_TYPE", "LimitExceeded", "RunScope", "SandboxViolation", "build", "guard_code_ids"]
+__all__ = ["LimitExceeded", "RunScope", "SandboxViolation", "build", "guard_code_ids"]

@@ -187,17 +187,23 @@ def _math_members(budget: StepBudget) -> dict[str, object]:
     return members
 
 
+def _generator(items: Iterable[Any]) -> Iterator[Any]:
+    """Hand out a generator rather than the object itself, so type() of it is not an unguarded
+    class the script could call."""
+    yield from items
+
+
 def _itertools_members(budget: StepBudget) -> dict[str, object]:
     # Lazy combinators: consuming them is step-counted Python or a C loop bounded by the range
     # guard. product(..., repeat=n) copies its pools n times before yielding anything, so that
     # copy is measured first.
     members = {n: getattr(itertools, n) for n in dir(itertools) if not n.startswith("_")}
 
-    def product(*iterables: Iterable[object], repeat: int = 1) -> Iterable[tuple[object, ...]]:
+    def product(*iterables: Iterable[object], repeat: int = 1) -> Iterator[tuple[object, ...]]:
         pools = [tuple(pool) for pool in iterables]
         if isinstance(repeat, int):
             check_width(budget, sum(len(p) for p in pools) * repeat * 8, "itertools.product")
-        return itertools.product(*pools, repeat=repeat)
+        return _generator(itertools.product(*pools, repeat=repeat))
 
     # count, cycle and repeat never end (or end after any number of items) inside C, where
     # list(), sum() or any() would consume them unseen by the step count. As generators written
