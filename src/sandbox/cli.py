@@ -1,6 +1,7 @@
-"""`sandbox exec PATH|-` and `sandbox check PATH|-`: the engine from a shell, one JSON object out.
+"""`sandbox exec`, `sandbox eval` and `sandbox check`: the engine from a shell, one JSON object out.
 
-Exit codes: 0 success (or valid), 1 failure (or invalid), 2 usage errors.
+Exit codes: 0 success (valid, every trace judged), 1 failure (invalid, some trace without a valid
+verdict), 2 usage errors.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from .evals import evaluate
 from .limits import MIB, Limits
 from .policy import Policy
 from .runner import execute, validate
@@ -34,12 +36,68 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-imports", default="", help="comma-separated modules to allow beyond json, re, typing"
     )
 
+    batch = commands.add_parser("eval", help="run an eval function over a file of traces")
+    batch.add_argument("path", help="the eval script, or - for standard input")
+    batch.add_argument("--traces", required=True, help="a JSON array or JSON Lines file of {trace_id, data}")
+    batch.add_argument(
+        "--function", help="the entry point (default: the one eval_* function, else eval_function)"
+    )
+    batch.add_argument(
+        "--task", type=_json_argument, help='the task object, as JSON: {"user_message": "..."}'
+    )
+    batch.add_argument("--task-metadata", type=_json_argument, help="the task metadata object, as JSON")
+    batch.add_argument(
+        "--allow-imports", default="", help="comma-separated modules to allow beyond json, re, typing"
+    )
+    batch.add_argument(
+        "--timeout-ms", type=int, help=f"time budget per trace (default and maximum {Limits.timeout_ms})"
+    )
+
     check = commands.add_parser("check", help="analyse a script without running it")
     check.add_argument("path", help="the script, or - for standard input")
     check.add_argument(
         "--allow-imports", default="", help="comma-separated modules to allow beyond json, re, typing"
     )
     return parser
+
+
+def _json_argument(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not JSON: {error}") from None
+
+
+def _read_traces(path: str) -> list[object]:
+    """A JSON array, or JSON Lines (one trace per non-blank line)."""
+    text = _read(path)
+    try:
+        if text.lstrip().startswith("["):
+            traces = json.loads(text)
+        else:
+            traces = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except ValueError as error:
+        raise _UsageError(f"{path} is neither a JSON array nor JSON Lines: {error}") from None
+    if not isinstance(traces, list):
+        raise _UsageError(f"{path} must hold a list of traces")
+    return traces
+
+
+class _Progress:
+    """A one-line progress bar on stderr, drawn only on a terminal and for batches worth it."""
+
+    def __init__(self, total: int) -> None:
+        self.enabled = sys.stderr.isatty() and total >= 20
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        width = 30
+        filled = width * done // total
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} traces")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
 
 
 def _read(path: str) -> str:
@@ -66,10 +124,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(result.to_wire()))
             return 0 if result.valid else 1
         overrides = {"timeout_ms": args.timeout_ms}
-        if args.memory_mb is not None:
+        if getattr(args, "memory_mb", None) is not None:
             overrides["memory_bytes"] = args.memory_mb * MIB
         limits = Limits().with_overrides(**overrides)
-    except (ValueError, _UsageError) as error:
+        if args.command == "eval":
+            traces = _read_traces(args.traces)
+            batch = evaluate(
+                code,
+                traces,
+                args.function,
+                args.task,
+                args.task_metadata,
+                limits,
+                policy,
+                _Progress(len(traces)),
+            )
+            print(json.dumps(batch.to_wire()))
+            return 0 if batch.all_valid else 1
+    except (ValueError, _UsageError) as error:  # BatchInputError is a ValueError
         print(f"sandbox: error: {error}", file=sys.stderr)
         return 2
     outcome = execute(code, limits, policy)

@@ -59,6 +59,20 @@ class Limits:
     max_code_bytes: int = 256 * KIB
     """Source size accepted by the analyser."""
 
+    batch_timeout_ms: int = 30_000
+    """Time budget of one `evaluate` call over all its traces, counted like `timeout_ms` (steps or
+    wall clock, whichever says more). Each trace gets at most what is left; traces after it is
+    spent are reported as not run. wrangler.toml's `[limits] cpu_ms` sits above it."""
+
+    max_traces: int = 1000
+    """Traces in one `evaluate` call; a larger batch is refused before anything runs."""
+
+    max_trace_bytes: int = 256 * KIB
+    """JSON size of one trace's data (the platforms' traces are about 100 KB at most)."""
+
+    max_batch_bytes: int = 16 * MIB
+    """JSON size of all the traces, task and task metadata of one `evaluate` call."""
+
     check_interval: int = 1024
     """Steps between two looks at the wall clock: a power of two, so the check is a mask."""
 
@@ -95,6 +109,10 @@ MAXIMA: dict[str, int] = {
     "steps_per_ms": 1000,
     "max_code_bytes": 1 * MIB,
     "check_interval": 1 << 20,
+    "batch_timeout_ms": 60_000,
+    "max_traces": 5000,
+    "max_trace_bytes": 1 * MIB,
+    "max_batch_bytes": 32 * MIB,
 }
 
 

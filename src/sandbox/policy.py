@@ -512,6 +512,65 @@ def _is_super_call(node: ast.expr) -> bool:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super"
 
 
+# --- Eval entry points ---------------------------------------------------------------------------
+# The consumer contract: the function the caller names, else the one top-level eval_* function,
+# else eval_function; the calling convention told from the parameter names (or, failing that, their
+# number).
+
+CONVENTIONS: dict[tuple[str, ...], str] = {
+    ("trace",): "fn(trace)",
+    ("trace", "ctx"): "fn(trace, ctx)",
+    ("task", "task_metadata", "trace", "ctx"): "fn(task, task_metadata, trace, ctx)",
+}
+_BY_ARITY = {len(names): signature for names, signature in CONVENTIONS.items()}
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    name: str
+    convention: str
+
+
+def find_entry_point(tree: ast.Module, function: str | None) -> EntryPoint | Violation:
+    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    listed = ", ".join(functions) or "none"
+    if function is not None:
+        if function not in functions:
+            return Violation(
+                1, 0, f"Entry point '{function}' is not a top-level function. Top-level functions: {listed}"
+            )
+        name = function
+    else:
+        candidates = [n for n in functions if n.startswith("eval_")]
+        if len(candidates) > 1:
+            return Violation(
+                1,
+                0,
+                f"Ambiguous entry point: {', '.join(candidates)} all start with eval_; name one with function",
+            )
+        if candidates:
+            name = candidates[0]
+        elif "eval_function" in functions:
+            name = "eval_function"
+        else:
+            return Violation(
+                1,
+                0,
+                f"No entry point: define one top-level eval_* function or eval_function. Top-level functions: {listed}",
+            )
+    node = functions[name]
+    params = tuple(a.arg for a in node.args.posonlyargs + node.args.args)
+    convention = CONVENTIONS.get(params) or _BY_ARITY.get(len(params))
+    if convention is None:
+        expected = "; ".join(CONVENTIONS.values())
+        return Violation(
+            node.lineno,
+            node.col_offset,
+            f"Cannot tell how to call {name}({', '.join(params)}): expected {expected}",
+        )
+    return EntryPoint(name, convention)
+
+
 # --- Instrumentation ------------------------------------------------------------------------------
 # The guards are installed in the run's builtins under dunder names, which the analyser refuses in
 # user code: the script can neither call nor shadow them.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .policy import Violation
+from .policy import EntryPoint, Violation
 
 ErrorType = Literal["validation", "timeout", "memory", "output_limit", "runtime", "internal"]
 
@@ -51,6 +51,13 @@ class ValidationResult:
 
     valid: bool
     violations: tuple[Violation, ...] = ()
+    entry_point: EntryPoint | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        return {"valid": self.valid, "violations": [violation_wire(v) for v in self.violations]}
+        wire: dict[str, Any] = {
+            "valid": self.valid,
+            "violations": [violation_wire(v) for v in self.violations],
+        }
+        if self.entry_point is not None:
+            wire.update(entryPoint=self.entry_point.name, convention=self.entry_point.convention)
+        return wire

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import functools
 import gc
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import CodeType, TracebackType
 
 from . import builtins as sandbox_builtins
 from .limits import LimitExceeded, Limits, StepBudget, check_nesting, memory_error
-from .policy import Policy, analyse, instrument
+from .policy import Policy, Violation, analyse, find_entry_point, instrument
 from .results import ExecutionResult, ValidationResult
 
 FILENAME = "<sandbox>"
@@ -38,6 +40,7 @@ class Compiled:
 
     code: CodeType
     policy: Policy
+    tree: ast.Module
 
 
 def compile_code(code: str, policy: Policy, limits: Limits) -> Compiled | ExecutionResult:
@@ -57,13 +60,21 @@ def compile_code(code: str, policy: Policy, limits: Limits) -> Compiled | Execut
             col=first.col,
             violations=tuple(violations),
         )
-    return Compiled(compile(instrument(tree), FILENAME, "exec", dont_inherit=True), policy)
+    return Compiled(compile(instrument(tree), FILENAME, "exec", dont_inherit=True), policy, tree)
 
 
-def validate(code: str, policy: Policy | None = None, limits: Limits | None = None) -> ValidationResult:
-    """Analyse without running."""
-    _tree, violations = analyse(code, policy or Policy(), limits or Limits())
-    return ValidationResult(valid=not violations, violations=tuple(violations))
+def validate(
+    code: str, policy: Policy | None = None, limits: Limits | None = None, function: str | None = None
+) -> ValidationResult:
+    """Analyse without running. For eval code (or when `function` is named) the result also says
+    which entry point and calling convention `evaluate` would use."""
+    tree, violations = analyse(code, policy or Policy(), limits or Limits())
+    entry = find_entry_point(tree, function) if tree is not None else None
+    if isinstance(entry, Violation):
+        if function is not None:
+            violations.append(entry)
+        entry = None
+    return ValidationResult(valid=not violations, violations=tuple(violations), entry_point=entry)
 
 
 def execute(code: str, limits: Limits | None = None, policy: Policy | None = None) -> ExecutionResult:
@@ -93,14 +104,20 @@ class Outcome:
     error_type: str | None = None
     line: int | None = None
     value: object = None
+    steps: int = 0
 
 
 def run(
-    compiled: Compiled, limits: Limits, call: str | None = None, arguments: tuple[object, ...] = ()
+    compiled: Compiled,
+    limits: Limits,
+    call: str | None = None,
+    arguments: tuple[object, ...] = (),
+    convert: Callable[[object], object] | None = None,
 ) -> Outcome:
     """Run the module in a fresh namespace; then, if `call` names a function it defined, call it
-    with `arguments`, inside the same budget. The function's return value is in `Outcome.value`,
-    for the caller to inspect by type only."""
+    with `arguments`, inside the same budget, and pass what it returned to `convert` while the
+    budget still holds. `convert` must look at the value by type only and return plain data, which
+    becomes `Outcome.value`; the value itself is freed with the rest of the run."""
     budget = StepBudget(limits, exempt_code_ids=_host_code_ids())
     scope = sandbox_builtins.RunScope(budget, compiled.policy.allowed_imports)
     namespace: dict[str, object] = {"__builtins__": sandbox_builtins.build(scope), "__name__": "__main__"}
@@ -118,7 +135,9 @@ def run(
     try:
         exec(compiled.code, namespace)
         if call is not None:
-            value = namespace[call](*arguments)  # type: ignore[operator]
+            returned = namespace[call](*arguments)  # type: ignore[operator]
+            namespace["__sandbox_returned__"] = returned  # freed by the teardown walk
+            value = convert(returned) if convert is not None else None
     except BaseException as raised:  # noqa: BLE001 - every failure of user code becomes a value
         if budget.tripped is None:
             # Not contextlib.suppress: its __exit__ is Python, a step of a budget that may be spent.
@@ -142,9 +161,9 @@ def run(
         error = (str(memory_error(limits)), "memory", None)
     output = scope.output.text().strip()
     if error is None:
-        return Outcome(output=output, value=value)
+        return Outcome(output=output, value=value, steps=budget.steps)
     message, kind, line = error
-    return Outcome(output=output, error=message, error_type=kind, line=line)
+    return Outcome(output=output, error=message, error_type=kind, line=line, steps=budget.steps)
 
 
 def _describe(raised: BaseException, budget: StepBudget) -> tuple[str, str, int | None]:

@@ -1,0 +1,271 @@
+"""Eval functions: one analysed, compiled script run over many traces, with verdicts checked by type.
+
+The contract (../shared/reference/consumer-contract.md): the entry point is the function the caller
+names, else the one top-level `eval_*` function, else `eval_function`; the calling convention is told
+from its parameter names; the result is `(bool or float in [0, 1], str)`. Each trace runs the module
+afresh with its own copy of the data, within its own budget and what is left of the batch's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .limits import Limits, check_nesting
+from .policy import EntryPoint, Policy, Violation, find_entry_point
+from .results import ExecutionResult, violation_wire
+from .runner import Compiled, compile_code, run
+
+NO_LLM = "ctx.call_llm is not available: no LLM is configured for this sandbox (ctx is None)"
+
+
+@dataclass(frozen=True)
+class TraceResult:
+    """One trace's verdict, or why there is none. `to_wire` gives the consumer's field names."""
+
+    trace_id: str
+    success: bool
+    execution_time_ms: float
+    passed: bool | None = None
+    score: float | None = None
+    reason: str | None = None
+    error: str | None = None
+    error_type: str | None = None
+    output: str = ""
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {"trace_id": self.trace_id, "success": self.success}
+        if self.success:
+            wire.update(passed=self.passed, score=self.score, reason=self.reason)
+        else:
+            wire.update(error=self.error, errorType=self.error_type)
+        wire.update(output=self.output, execution_time_ms=self.execution_time_ms)
+        return wire
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    timeouts: int = 0
+    not_run: int = 0
+
+
+@dataclass(frozen=True)
+class BatchExecutionResult:
+    """Every trace's result, in input order, with counts. A script that fails analysis has no
+    trace results and carries the validation error instead."""
+
+    results: tuple[TraceResult, ...]
+    total_time_ms: float
+    summary: BatchSummary = field(default_factory=BatchSummary)
+    entry_point: EntryPoint | None = None
+    error: str | None = None
+    violations: tuple[Violation, ...] = ()
+
+    @property
+    def all_valid(self) -> bool:
+        return self.error is None and all(r.success for r in self.results)
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {
+            "results": [r.to_wire() for r in self.results],
+            "total_time_ms": self.total_time_ms,
+            "summary": vars(self.summary).copy(),
+        }
+        if self.entry_point is not None:
+            wire.update(entryPoint=self.entry_point.name, convention=self.entry_point.convention)
+        if self.error is not None:
+            first = self.violations[0] if self.violations else None
+            wire.update(success=False, error=self.error, errorType="validation")
+            if first is not None:
+                wire.update(line=first.line, col=first.col)
+            wire["violations"] = [violation_wire(v) for v in self.violations]
+        return wire
+
+
+class BatchInputError(ValueError):
+    """The request itself is unusable: wrong shapes, too many traces, too many bytes."""
+
+
+# --- verdicts -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool | None = None
+    score: float | None = None
+    reason: str | None = None
+    problem: str | None = None
+
+
+def read_verdict(value: object) -> Verdict:
+    """Check a returned value against the contract by exact type, calling none of its methods: a
+    str or float subclass could override anything, so it is refused like any other non-verdict."""
+    if type(value) is not tuple:
+        return Verdict(problem=f"expected a tuple (passed or score, reason), got {type(value).__name__}")
+    if len(value) != 2:
+        return Verdict(problem=f"expected a 2-tuple (passed or score, reason), got a tuple of {len(value)}")
+    first, reason = value
+    if type(first) is bool:
+        passed, score = first, 1.0 if first else 0.0
+    elif type(first) is float:
+        if not (math.isfinite(first) and 0.0 <= first <= 1.0):
+            return Verdict(problem=f"score must be a float between 0 and 1, got {first!r}")
+        passed, score = first >= 0.5, first
+    elif type(first) is int:
+        return Verdict(
+            problem="first item is an int, which is ambiguous: return True/False, or a float score such as 1.0"
+        )
+    else:
+        return Verdict(problem=f"first item must be a bool or a float score, got {type(first).__name__}")
+    if type(reason) is not str:
+        return Verdict(problem=f"second item (the reason) must be a str, got {type(reason).__name__}")
+    return Verdict(passed=passed, score=score, reason=reason)
+
+
+# --- the batch ------------------------------------------------------------------------------------
+
+
+def evaluate(
+    code: str,
+    traces: Sequence[Mapping[str, Any]],
+    function: str | None = None,
+    task: object = None,
+    task_metadata: object = None,
+    limits: Limits | None = None,
+    policy: Policy | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> BatchExecutionResult:
+    """Run the eval function in `code` once per trace. Raises BatchInputError for unusable input."""
+    limits = limits or Limits()
+    started = time.perf_counter()
+    payloads = _trace_payloads(traces, task, task_metadata, limits)
+    compiled = compile_code(code, policy or Policy(), limits)
+    if isinstance(compiled, ExecutionResult):
+        return BatchExecutionResult((), _ms(started), error=compiled.error, violations=compiled.violations)
+    entry = find_entry_point(compiled.tree, function)
+    if isinstance(entry, Violation):
+        return BatchExecutionResult((), _ms(started), error=entry.message, violations=(entry,))
+
+    results: list[TraceResult] = []
+    spent_steps = 0
+    for index, (trace_id, arguments_json) in enumerate(payloads):
+        spent_ms = max(_ms(started), spent_steps / limits.steps_per_ms)
+        remaining = int(limits.batch_timeout_ms - spent_ms)
+        if remaining < 1:
+            results.append(_not_run(trace_id, limits))
+        else:
+            trace_limits = limits.with_overrides(timeout_ms=min(limits.timeout_ms, remaining))
+            result, steps = _run_trace(compiled, entry, trace_id, arguments_json, trace_limits)
+            results.append(result)
+            spent_steps += steps
+        if on_progress is not None:
+            on_progress(index + 1, len(payloads))
+    return BatchExecutionResult(tuple(results), _ms(started), _summarise(results), entry)
+
+
+def _trace_payloads(
+    traces: Sequence[Mapping[str, Any]], task: object, task_metadata: object, limits: Limits
+) -> list[tuple[str, str]]:
+    """Each trace's arguments as JSON text, checked for shape, size and nesting: the text is both
+    the size measure and the source of every trace's private copy."""
+    if not isinstance(traces, Sequence) or isinstance(traces, (str, bytes)):
+        raise BatchInputError("traces must be a list of {trace_id, data} objects")
+    if len(traces) > limits.max_traces:
+        raise BatchInputError(f"{len(traces)} traces exceed the limit of {limits.max_traces} per request")
+    shared = _to_json("task", [task, task_metadata], limits)
+    total = len(shared)
+    payloads = []
+    for position, trace in enumerate(traces):
+        if (
+            not isinstance(trace, Mapping)
+            or not isinstance(trace.get("trace_id"), str)
+            or "data" not in trace
+        ):
+            raise BatchInputError(f"traces[{position}] must be an object with a string trace_id and data")
+        data = _to_json(f"traces[{position}].data", trace["data"], limits)
+        if len(data) > limits.max_trace_bytes:
+            raise BatchInputError(
+                f"traces[{position}] is {len(data)} bytes, over the limit of {limits.max_trace_bytes}"
+            )
+        total += len(data)
+        if total > limits.max_batch_bytes:
+            raise BatchInputError(
+                f"the traces exceed the limit of {limits.max_batch_bytes} bytes per request"
+            )
+        payloads.append((trace["trace_id"], f"[{shared[1:-1]}, {data}]"))
+    return payloads
+
+
+def _to_json(where: str, value: object, limits: Limits) -> str:
+    try:
+        check_nesting(limits, value)
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise BatchInputError(f"{where} is not JSON data: {error}") from None
+
+
+def _run_trace(
+    compiled: Compiled, entry: EntryPoint, trace_id: str, arguments_json: str, limits: Limits
+) -> tuple[TraceResult, int]:
+    task, task_metadata, trace = json.loads(arguments_json)  # this trace's own copy
+    arguments: tuple[object, ...] = {
+        "fn(trace)": (trace,),
+        "fn(trace, ctx)": (trace, None),
+        "fn(task, task_metadata, trace, ctx)": (task, task_metadata, trace, None),
+    }[entry.convention]
+    started = time.perf_counter()
+    outcome = run(compiled, limits, call=entry.name, arguments=arguments, convert=read_verdict)
+    elapsed = _ms(started)
+    output = outcome.output
+    if outcome.error is not None:
+        error = outcome.error
+        if "'NoneType' object has no attribute 'call_llm'" in error:
+            error = NO_LLM + error[error.rfind(" (line") :] if " (line" in error else NO_LLM
+        return TraceResult(
+            trace_id, False, elapsed, error=error, error_type=outcome.error_type, output=output
+        ), outcome.steps
+    verdict = outcome.value
+    assert isinstance(verdict, Verdict)
+    if verdict.problem is not None:
+        error = f"Invalid result from {entry.name}: {verdict.problem}"
+        return TraceResult(
+            trace_id, False, elapsed, error=error, error_type="invalid_result", output=output
+        ), outcome.steps
+    reason = verdict.reason or ""
+    if len(reason) > limits.output_bytes:
+        reason = reason[: limits.output_bytes] + " [reason truncated]"
+    result = TraceResult(
+        trace_id, True, elapsed, passed=verdict.passed, score=verdict.score, reason=reason, output=output
+    )
+    return result, outcome.steps
+
+
+def _not_run(trace_id: str, limits: Limits) -> TraceResult:
+    return TraceResult(
+        trace_id,
+        False,
+        0.0,
+        error=f"Not run: the batch budget of {limits.batch_timeout_ms} ms was spent before this trace",
+        error_type="not_run",
+    )
+
+
+def _summarise(results: list[TraceResult]) -> BatchSummary:
+    return BatchSummary(
+        passed=sum(1 for r in results if r.success and r.passed),
+        failed=sum(1 for r in results if r.success and not r.passed),
+        errors=sum(1 for r in results if not r.success and r.error_type not in ("timeout", "not_run")),
+        timeouts=sum(1 for r in results if r.error_type == "timeout"),
+        not_run=sum(1 for r in results if r.error_type == "not_run"),
+    )
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
