@@ -14,7 +14,13 @@ from sandbox.cli import main
 
 from .support import SHORT
 
-REFERENCE = pathlib.Path(__file__).resolve().parents[2] / "shared" / "reference" / "traces"
+# The four sample traces of ../shared/reference/traces, one per line, as the README example uses them.
+SAMPLES = {
+    json.loads(line)["data"]["trace_id"]: json.loads(line)
+    for line in (pathlib.Path(__file__).resolve().parents[1] / "examples" / "traces.jsonl")
+    .read_text()
+    .splitlines()
+}
 TRACES = [{"trace_id": f"t{i}", "data": {"steps": [{"output": f"answer {i}"}] * i}} for i in range(1, 4)]
 
 
@@ -247,8 +253,13 @@ def eval_typed(trace: Dict[str, Any], ctx: Optional[Any] = None) -> Tuple[bool, 
 
 
 def sample(name):
-    data = json.loads((REFERENCE / name).read_text())
-    return [{"trace_id": data["trace_id"], "data": data}]
+    trace_id = {
+        "steps.json": "tr_0001",
+        "steps-tool-name.json": "tr_0002",
+        "langgraph-steps.json": "tr_0003",
+        "spans.json": "tr_0004",
+    }[name]
+    return [SAMPLES[trace_id]]
 
 
 def test_steps_shape_tool_calls_by_name():
@@ -328,8 +339,10 @@ def test_unusable_batches_are_refused_before_anything_runs(traces, limits, messa
 
 
 def test_deeply_nested_trace_data_is_refused_before_the_host_serialises_it():
+    # 1,000 levels: past the sandbox's limit, short of what would crash Pyodide when the test
+    # itself frees the list.
     data: list = []
-    for _ in range(10_000):
+    for _ in range(1000):
         data = [data]
     with pytest.raises(BatchInputError, match="nested deeper than"):
         sandbox.evaluate("def eval_x(trace):\n    return True, ''", [{"trace_id": "deep", "data": data}])

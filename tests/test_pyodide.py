@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from sandbox import Limits
+
 from .support import IN_PYODIDE, contained, refused
 
 pytestmark = pytest.mark.skipif(not IN_PYODIDE, reason="js, pyodide and pyodide_js exist only inside Pyodide")
@@ -55,20 +57,18 @@ def test_deep_python_recursion_ends_cleanly_in_webassembly():
 
 def test_deep_structure_freed_at_the_end_does_not_kill_the_interpreter():
     # Freeing a 20,000-deep list recursed in C and overflowed the WebAssembly stack.
-    result = contained("x = []\nfor _ in range(20000):\n    x = [x]\nprint('built')")
+    result = contained("x = []\nfor _ in range(20000):\n    x = [x]\nprint('built')", Limits())
     assert result.output == "built"
 
 
 def test_deep_chain_of_objects_freed_at_the_end_does_not_kill_the_interpreter():
     code = "class Node:\n    pass\nhead = None\nfor _ in range(20000):\n    n = Node()\n    n.next = head\n    head = n\nprint('built')"
-    assert contained(code).output == "built"
+    assert contained(code, Limits()).output == "built"
 
 
 def test_time_budget_holds_without_the_wall_clock():
     # In a Worker the clock may stand still during synchronous code; the step count alone stops it.
     import time
-
-    from sandbox import Limits
 
     real = time.perf_counter
     time.perf_counter = lambda: 0.0
@@ -77,3 +77,28 @@ def test_time_budget_holds_without_the_wall_clock():
     finally:
         time.perf_counter = real
     assert result.error_type == "timeout"
+
+
+def test_deep_structure_held_by_a_kept_traceback_is_freed_safely():
+    # The structure is reachable only through the exception the script kept: its traceback, the
+    # frame, the frame's locals.
+    code = """
+def build():
+    x = []
+    for _ in range(20000):
+        x = [x]
+    raise ValueError('kept')
+try:
+    build()
+except ValueError as error:
+    kept = error
+print('kept')
+"""
+    assert contained(code, Limits()).output == "kept"
+
+
+def test_deep_structure_in_a_function_stopped_by_the_budget_is_freed_safely():
+    # The budget stops the function mid-build; its frame, in the stopping exception's traceback,
+    # holds the chain.
+    code = "def build():\n    x = []\n    while True:\n        x = [x]\nbuild()"
+    assert contained(code, Limits(timeout_ms=300)).error_type == "timeout"

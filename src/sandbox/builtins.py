@@ -564,7 +564,8 @@ def build(scope: RunScope) -> dict[str, Any]:
 
 
 def guard_code_ids(*extra_modules: types.ModuleType) -> frozenset[int]:
-    """Ids of the code objects of this module, limits.py and `extra_modules`, nested ones included."""
+    """Ids of the code objects of this module, limits.py, policy.py (the attribute rule the guards
+    apply) and `extra_modules`, nested ones included."""
     from . import limits
 
     codes: set[int] = set()
@@ -575,7 +576,7 @@ def guard_code_ids(*extra_modules: types.ModuleType) -> frozenset[int]:
             if isinstance(const, types.CodeType):
                 collect(const)
 
-    for module in (limits, sys.modules[__name__], *extra_modules):
+    for module in (limits, policy, sys.modules[__name__], *extra_modules):
         for value in vars(module).values():
             members = vars(value).values() if isinstance(value, type) else ()
             for candidate in (value, *members):

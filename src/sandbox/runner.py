@@ -10,7 +10,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import CodeType, TracebackType
+from types import CellType, CodeType, FrameType, FunctionType, TracebackType
 
 from . import builtins as sandbox_builtins
 from .limits import LimitExceeded, Limits, StepBudget, check_nesting, memory_error
@@ -204,7 +204,10 @@ def _teardown(budget: StepBudget, namespace: dict[str, object], user_classes: se
     finalisers and cycles die here, not later in the host."""
     if budget.tripped is None:
         budget.tripped = TeardownStop("teardown")
-    survivors = _release_order(namespace, user_classes)
+    survivors = _release_order([*namespace.values(), budget.tripped], user_classes)
+    # The exception that spent the budget is kept for its message only: without its traceback it
+    # holds none of the frames, and so none of the data, of the code it stopped.
+    budget.tripped.__traceback__ = budget.tripped.__context__ = budget.tripped.__cause__ = None
     namespace.clear()
     # Outermost first: each object freed drops one reference to the next, which `survivors` still
     # holds, so no deallocation recurses.
@@ -213,29 +216,33 @@ def _teardown(budget: StepBudget, namespace: dict[str, object], user_classes: se
     gc.collect()
 
 
-_CONTAINERS = (list, tuple, dict, set, frozenset)
+# Objects the teardown walk follows: containers, and what can hold the script's data out of sight
+# of the namespace (exceptions it kept, their tracebacks and frames, closures).
+_HOLDERS = (list, tuple, dict, set, frozenset, BaseException, TracebackType, FrameType, FunctionType, CellType)
 
 
-def _release_order(namespace: dict[str, object], user_classes: set[type]) -> list[object]:
+def _release_order(roots: list[object], user_classes: set[type]) -> list[object]:
     """The script's containers and objects, outermost first.
 
     CPython frees a nested structure recursively in C; in Pyodide a structure a few thousand levels
     deep (x = [x] in a loop, a linked list of the script's objects) overflows the WebAssembly stack
     when it is freed and kills the isolate. Holding every level and letting go from the outside in
-    frees one level at a time. Only containers and instances of the script's classes are walked, so
-    the walk never wanders into the host's objects.
+    frees one level at a time. Only holders and instances of the script's classes are walked, so the
+    walk stays out of the host's objects beyond the few containers a frame may reference.
     """
     order: list[object] = []
     seen: set[int] = set()
-    frontier = list(namespace.values())
+    frontier = roots
     while frontier:
         following: list[object] = []
         for obj in frontier:
-            if id(obj) in seen or not (isinstance(obj, _CONTAINERS) or type(obj) in user_classes):
+            if id(obj) in seen or not (isinstance(obj, _HOLDERS) or type(obj) in user_classes):
                 continue
             seen.add(id(obj))
             order.append(obj)
-            following.extend(gc.get_referents(obj))
+            # Untracked objects (numbers, strings, tuples of them) hold nothing to walk; filtering
+            # in C keeps a list of millions of ints cheap.
+            following.extend(filter(gc.is_tracked, gc.get_referents(obj)))
         frontier = following
     return order
 
