@@ -434,3 +434,20 @@ def test_cli_eval_usage_errors_exit_2(files, extra, capsys, monkeypatch):
         raise SystemExit(main(["eval", str(script), *extra]))
     assert exit_info.value.code == 2
     assert capsys.readouterr().err
+
+
+def test_cli_eval_draws_progress_on_a_terminal_only(files, tmp_path, capsys, monkeypatch):
+    script, _, _ = files
+    many = tmp_path / "many.jsonl"
+    many.write_text("\n".join(json.dumps({"trace_id": str(i), "data": {"ok": True}}) for i in range(25)))
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert main(["eval", str(script), "--traces", str(many)]) == 0
+    assert terminal.getvalue().endswith("] 25/25 traces\n")
+    assert main(["eval", str(script), "--traces", str(files[1])]) == 0  # two traces: no bar
+    assert terminal.getvalue().count("25/25") == 1 and "] 2/2 traces" not in terminal.getvalue()
