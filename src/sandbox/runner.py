@@ -218,7 +218,18 @@ def _teardown(budget: StepBudget, namespace: dict[str, object], user_classes: se
 
 # Objects the teardown walk follows: containers, and what can hold the script's data out of sight
 # of the namespace (exceptions it kept, their tracebacks and frames, closures).
-_HOLDERS = (list, tuple, dict, set, frozenset, BaseException, TracebackType, FrameType, FunctionType, CellType)
+_HOLDERS = (
+    list,
+    tuple,
+    dict,
+    set,
+    frozenset,
+    BaseException,
+    TracebackType,
+    FrameType,
+    FunctionType,
+    CellType,
+)
 
 
 def _release_order(roots: list[object], user_classes: set[type]) -> list[object]:
