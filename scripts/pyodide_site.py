@@ -20,6 +20,7 @@ SITE = ROOT / ".pyodide" / "site-packages"
 PACKAGES = (
     "pytest", "pluggy", "iniconfig", "packaging", "pygments",
     "pydantic", "typing-extensions", "annotated-types", "typing-inspection",
+    "workers-runtime-sdk",
 )  # fmt: skip
 # Built for Pyodide 314 (CPython 3.14, Emscripten): what production's pydantic_core is.
 WASM_PACKAGES = ("pydantic-core",)

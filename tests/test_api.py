@@ -1,42 +1,282 @@
-"""The Worker's request handling, without a Worker."""
+"""The Worker's API without a Worker: routes, statuses, access rules, RPC, and the log rows written
+to a real SQLite database through the same SQL D1 runs."""
 
 from __future__ import annotations
 
 import json
+import pathlib
 
 import pytest
 
-from sandbox.api import MAX_BODY_BYTES, handle_execute
+from sandbox import api, log
+from sandbox.log import SqliteDatabase, run_now
+
+TOKEN = "s3cret-token-for-tests"
+ACCESS = api.Access(token=TOKEN)
+AUTH = {"authorization": f"Bearer {TOKEN}"}
+EVAL = "def eval_x(trace):\n    return trace['ok'], 'checked'"
 
 
-def test_post_runs_code():
-    status, body = handle_execute("POST", json.dumps({"code": "print(6 * 7)"}))
-    assert status == 200
-    assert body["success"] is True and body["output"] == "42"
+def http(method, path, body=None, headers=AUTH, access=ACCESS, db=None, query=None):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else b""
+    request = api.HttpRequest(method, path, headers, raw, query or {})
+    return run_now(api.handle_http(request, access, db))
 
 
-def test_imports_can_be_widened_within_the_maximum():
-    status, body = handle_execute(
-        "POST", json.dumps({"code": "import math\nprint(math.floor(2.5))", "allowImports": ["math"]})
+@pytest.fixture
+def db():
+    return SqliteDatabase(":memory:")
+
+
+def written(db, answer):
+    assert answer.log is not None
+    assert run_now(log.write(db, answer.log))
+    return run_now(db.query("SELECT * FROM executions")), run_now(
+        db.query("SELECT * FROM trace_results ORDER BY position")
     )
-    assert (status, body["output"]) == (200, "2")
+
+
+# --- routes --------------------------------------------------------------------------------------
+
+
+def test_execute_over_http():
+    answer = http("POST", "/v1/execute", {"code": "print(6 * 7)"})
+    assert answer.status == 200
+    assert answer.body["success"] is True and answer.body["output"] == "42"
+
+
+def test_evaluate_over_http_takes_the_platforms_batch_shape():
+    body = {"evalCode": EVAL, "functionName": "eval_x", "traces": [{"trace_id": "a", "data": {"ok": True}}]}
+    answer = http("POST", "/v1/evaluate", body)
+    assert answer.status == 200
+    assert answer.body["results"][0] == {
+        "trace_id": "a",
+        "success": True,
+        "passed": True,
+        "score": 1.0,
+        "reason": "checked",
+        "output": "",
+        "execution_time_ms": answer.body["results"][0]["execution_time_ms"],
+    }
+    assert answer.body["summary"]["passed"] == 1
+
+
+def test_validate_over_http_reports_entry_point():
+    answer = http("POST", "/v1/validate", {"code": EVAL})
+    assert answer.body == {"valid": True, "violations": [], "entryPoint": "eval_x", "convention": "fn(trace)"}
+
+
+def test_health_needs_no_token_and_says_which_mode_runs():
+    answer = http("GET", "/v1/health", headers={}, access=api.Access())
+    assert answer.status == 200 and answer.body["status"] == "ok" and answer.body["mode"] == "in-process"
+
+
+def test_schema_is_served_and_matches_the_published_file():
+    answer = http("GET", "/v1/schema")
+    published = pathlib.Path(__file__).resolve().parents[1] / "schema" / "api.schema.json"
+    assert answer.body == json.loads(published.read_text()), "run: uv run python scripts/schema.py"
+
+
+def test_recent_executions_newest_first_with_a_limit(db):
+    for code in ("print(1)", "print(2)", "print(3)"):
+        written(db, http("POST", "/v1/execute", {"code": code}))
+    answer = http("GET", "/v1/executions", db=db, query={"limit": "2"})
+    rows = answer.body["executions"]
+    assert len(rows) == 2 and all(row["kind"] == "execute" for row in rows)
+    assert rows[0]["created_at"] >= rows[1]["created_at"]
+
+
+# --- bad input: status and stable code ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("method", "payload", "status"),
+    ("method", "path", "body", "status", "code", "fragment"),
     [
-        ("GET", "", 405),
-        ("POST", "{not json", 400),
-        ("POST", "[]", 400),
-        ("POST", json.dumps({"code": 1}), 400),
-        ("POST", json.dumps({"code": "", "allowImports": "math"}), 400),
-        ("POST", json.dumps({"code": "", "allowImports": ["os"]}), 400),
-        ("POST", json.dumps({"code": "", "timeoutMs": "5"}), 400),
-        ("POST", json.dumps({"code": "", "timeoutMs": 10**6}), 400),
-        ("POST", json.dumps({"code": "x" * MAX_BODY_BYTES}), 413),
+        ("POST", "/v1/execute", b"{not json", 400, "bad_request", "malformed JSON"),
+        ("POST", "/v1/execute", b"[" * 5000 + b"]" * 5000, 400, "bad_request", "nested deeper than"),
+        ("POST", "/v1/execute", {"code": 1}, 400, "bad_request", "code: Input should be a valid string"),
+        ("POST", "/v1/execute", {}, 400, "bad_request", "code: Field required"),
+        (
+            "POST",
+            "/v1/execute",
+            {"code": "", "extra": 1},
+            400,
+            "bad_request",
+            "extra: Extra inputs are not permitted",
+        ),
+        ("POST", "/v1/execute", {"code": "", "timeoutMs": "5"}, 400, "bad_request", "timeoutMs"),
+        ("POST", "/v1/execute", {"code": "", "timeoutMs": 60000}, 400, "bad_request", "timeoutMs"),
+        ("POST", "/v1/execute", {"code": "", "allowImports": ["os"]}, 400, "bad_request", "cannot allow os"),
+        (
+            "POST",
+            "/v1/evaluate",
+            {"evalCode": EVAL, "traces": [{"trace_id": "a"}]},
+            400,
+            "bad_request",
+            "traces.0.data: Field required",
+        ),
+        (
+            "POST",
+            "/v1/evaluate",
+            {"evalCode": EVAL, "traces": "x"},
+            400,
+            "bad_request",
+            "traces: Input should be a valid list",
+        ),
+        ("POST", "/v1/execute", {"code": "x" * 300_000}, 413, "payload_too_large", "code exceeds"),
+        (
+            "POST",
+            "/v1/evaluate",
+            {"evalCode": EVAL, "traces": [{"trace_id": str(i), "data": 1} for i in range(1001)]},
+            413,
+            "payload_too_large",
+            "1001 traces",
+        ),
+        (
+            "POST",
+            "/v1/evaluate",
+            {"evalCode": EVAL, "traces": [{"trace_id": "a", "data": "x" * 300_000}]},
+            413,
+            "payload_too_large",
+            "over the limit",
+        ),
+        (
+            "POST",
+            "/v1/execute",
+            b" " * (api.MAX_BODY_BYTES + 1),
+            413,
+            "payload_too_large",
+            "request body exceeds",
+        ),
+        ("GET", "/v1/nope", None, 404, "not_found", "no route"),
+        ("GET", "/", None, 404, "not_found", "no route"),
+        ("GET", "/v1/execute", None, 405, "method_not_allowed", "takes POST"),
+        ("DELETE", "/v1/health", None, 405, "method_not_allowed", "takes GET"),
+        ("GET", "/v1/executions", None, 400, "bad_request", "limit must be"),
     ],
 )
-def test_bad_input_is_refused_with_a_json_error(method, payload, status):
-    got, body = handle_execute(method, payload)
-    assert got == status
-    assert body["error"] and body["code"]
+def test_bad_input_gets_a_json_error_with_a_stable_code(method, path, body, status, code, fragment):
+    query = {"limit": "0"} if path == "/v1/executions" else None
+    answer = http(method, path, body, query=query)
+    assert (answer.status, answer.body["code"]) == (status, code)
+    assert fragment in answer.body["error"]
+    assert answer.log is None  # nothing ran, nothing to log
+
+
+def test_wrong_method_names_the_allowed_one():
+    assert http("GET", "/v1/execute").headers == {"allow": "POST"}
+
+
+def test_internal_failure_answers_500_with_an_error_id_in_the_log(monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise RuntimeError("engine exploded at /srv/secret/path.py")
+
+    monkeypatch.setattr(api, "execute", broken)
+    answer = http("POST", "/v1/execute", {"code": "print(1)"})
+    assert answer.status == 500 and answer.body["code"] == "internal"
+    assert "/srv/secret" not in json.dumps(answer.body)
+    logged = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert logged["errorId"] == answer.body["errorId"] and "exploded" in logged["error"]
+
+
+# --- access --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "access", "status"),
+    [
+        ({}, ACCESS, 401),
+        ({"authorization": "Bearer wrong"}, ACCESS, 401),
+        ({"authorization": TOKEN}, ACCESS, 401),  # no "Bearer "
+        ({"authorization": f"Bearer {TOKEN}x"}, ACCESS, 401),
+        (AUTH, ACCESS, 200),
+        (AUTH, api.Access(), 401),  # no secret configured: the API is off
+        ({}, api.Access(allow_unauthenticated=True), 200),
+        ({"authorization": "Bearer wrong"}, api.Access(token=TOKEN, allow_unauthenticated=True), 200),
+    ],
+)
+def test_access_rules(headers, access, status):
+    answer = http("POST", "/v1/execute", {"code": "print(1)"}, headers=headers, access=access)
+    assert answer.status == status
+    if status == 401:
+        assert answer.body["code"] == "unauthorized"
+
+
+def test_access_from_environment_only_true_means_true():
+    assert not api.Access.from_env(None, "1").allow_unauthenticated
+    assert api.Access.from_env("", "true") == api.Access(None, True)
+
+
+def test_log_names_the_token_without_storing_it(db):
+    (row,), _ = written(db, http("POST", "/v1/execute", {"code": "print(1)"}))
+    assert row["caller"].startswith("token:") and TOKEN not in row["caller"]
+
+
+# --- RPC -----------------------------------------------------------------------------------------------
+
+
+def test_rpc_methods_share_validation_and_need_no_token():
+    assert run_now(api.rpc("execute", {"code": "print(2)"}, "binding")).body["output"] == "2"
+    assert run_now(api.rpc("validate", {"code": "import os"}, "binding")).body["valid"] is False
+    refused = run_now(api.rpc("execute", {"code": 2}, "binding"))
+    assert (refused.status, refused.body["code"]) == (400, "bad_request")
+
+
+def test_rpc_internal_failure_crosses_as_an_error_object(monkeypatch):
+    monkeypatch.setattr(api, "validate", lambda *a: 1 / 0)
+    answer = run_now(api.rpc("validate", {"code": ""}, "binding"))
+    assert answer.body["code"] == "internal" and answer.body["errorId"]
+
+
+# --- the log ---------------------------------------------------------------------------------------------
+
+
+def test_execute_writes_one_row(db):
+    (row,), traces = written(
+        db, run_now(api.rpc("execute", {"code": "print('é')\nraise ValueError('x')"}, "binding"))
+    )
+    assert row["kind"] == "execute" and row["caller"] == "binding" and row["mode"] == "in-process"
+    assert row["success"] == 0 and row["error_type"] == "runtime" and row["error"].startswith("ValueError: x")
+    assert len(row["code_sha256"]) == 64 and row["code_size"] == len(
+        "print('é')\nraise ValueError('x')".encode()
+    )
+    assert traces == []
+
+
+def test_evaluate_writes_one_row_and_one_per_trace(db):
+    traces = [
+        {"trace_id": "a", "data": {"ok": True}},
+        {"trace_id": "b", "data": {"ok": False}},
+        {"trace_id": "c", "data": {"ok": 1}},
+    ]
+    (row,), rows = written(db, run_now(api.rpc("evaluate", {"evalCode": EVAL, "traces": traces}, "binding")))
+    assert (row["trace_count"], row["passed_count"], row["failed_count"], row["error_count"]) == (3, 1, 1, 1)
+    assert [(r["trace_id"], r["passed"], r["error_type"]) for r in rows] == [
+        ("a", 1, None),
+        ("b", 0, None),
+        ("c", None, "invalid_result"),
+    ]
+    assert rows[0]["reason"] == "checked" and rows[0]["score"] == 1.0
+
+
+def test_runs_of_the_same_code_share_a_hash(db):
+    for _ in range(2):
+        written(db, run_now(api.rpc("execute", {"code": "print(1)"}, "binding")))
+    rows = run_now(db.query("SELECT code_sha256 FROM executions"))
+    assert rows[0] == rows[1]
+
+
+def test_a_failing_write_is_reported_and_never_raises(capsys):
+    class Broken:
+        async def batch(self, statements):
+            raise ConnectionError("D1 unavailable")
+
+    answer = run_now(api.rpc("execute", {"code": "print(1)"}, "binding"))
+    assert answer.body["output"] == "1"  # the answer was complete before the write was tried
+    assert run_now(log.write(Broken(), answer.log)) is False
+    assert "execution log write failed" in capsys.readouterr().err
+
+
+def test_migrations_create_the_indexes(db):
+    names = {row["name"] for row in run_now(db.query("SELECT name FROM sqlite_master WHERE type = 'index'"))}
+    assert {"executions_recent", "executions_by_code"} <= names

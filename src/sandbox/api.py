@@ -1,38 +1,414 @@
-"""Request handling for the Worker, as plain functions the tests call without a Worker."""
+"""The Worker's API as plain Python: request and response models, routes, access, the log entry.
+
+src/entry.py turns a Worker request or an RPC call into a call here and the answer into a Response;
+everything else happens in this module, which the tests call without a Worker. Requests and responses
+are pydantic models, strict: wrong types, missing and unknown fields are refused with the field's
+path, so bad input never reaches the engine.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
-from typing import Any
+import sys
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from .limits import Limits
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+
+from . import log
+from .evals import BatchInputError, evaluate
+from .limits import MIB, Limits, check_json_text
 from .policy import Policy
-from .runner import execute
+from .runner import execute, validate
 
-MAX_BODY_BYTES = 1024 * 1024
+VERSION = "0.1.0"
+MODE = "in-process"
+LIMITS = Limits()
+# A request body may carry the largest batch plus the code and a little JSON around them.
+MAX_BODY_BYTES = LIMITS.max_batch_bytes + LIMITS.max_code_bytes + 64 * 1024
 
 
-def handle_execute(method: str, body: str) -> tuple[int, dict[str, Any]]:
-    """`POST {"code": str, "allowImports"?: [str], "timeoutMs"?: int}` → (status, JSON object)."""
-    if method != "POST":
-        return 405, {"error": "method not allowed: POST a JSON object", "code": "method_not_allowed"}
-    if len(body.encode("utf-8", errors="surrogatepass")) > MAX_BODY_BYTES:
-        return 413, {"error": f"request body exceeds {MAX_BODY_BYTES} bytes", "code": "payload_too_large"}
+# --- models ---------------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class _Options(_Strict):
+    # Field names are the wire's (camelCase), as the consumers already send them.
+    allowImports: list[str] = Field(default_factory=list, max_length=32)
+    timeoutMs: int | None = Field(default=None, ge=1, le=LIMITS.timeout_ms)
+    memoryMb: int | None = Field(default=None, ge=1, le=128)
+
+
+class ExecuteRequest(_Options):
+    """Run a script once."""
+
+    code: str
+
+
+class TraceInput(_Strict):
+    trace_id: str = Field(min_length=1, max_length=256)
+    data: JsonValue
+
+
+class EvaluateRequest(_Options):
+    """Run an eval function over traces: the shape eval platforms already send."""
+
+    evalCode: str
+    functionName: str | None = None
+    traces: list[TraceInput]
+    task: dict[str, JsonValue] | None = None
+    taskMetadata: dict[str, JsonValue] | None = None
+
+
+class ValidateRequest(_Strict):
+    """Analyse without running; for eval code, say which entry point would be used."""
+
+    code: str
+    allowImports: list[str] = Field(default_factory=list, max_length=32)
+    functionName: str | None = None
+
+
+class ViolationOut(BaseModel):
+    line: int
+    col: int
+    message: str
+
+
+class ExecuteResponse(BaseModel):
+    success: bool
+    output: str | None = None
+    error: str | None = None
+    errorType: str | None = None
+    line: int | None = None
+    col: int | None = None
+    violations: list[ViolationOut] | None = None
+    executionTimeMs: float
+
+
+class TraceResultOut(BaseModel):
+    trace_id: str
+    success: bool
+    passed: bool | None = None
+    score: float | None = None
+    reason: str | None = None
+    error: str | None = None
+    errorType: str | None = None
+    output: str
+    execution_time_ms: float
+
+
+class SummaryOut(BaseModel):
+    passed: int
+    failed: int
+    errors: int
+    timeouts: int
+    not_run: int
+
+
+class EvaluateResponse(BaseModel):
+    results: list[TraceResultOut]
+    total_time_ms: float
+    summary: SummaryOut
+    entryPoint: str | None = None
+    convention: str | None = None
+    success: Literal[False] | None = None
+    error: str | None = None
+    errorType: str | None = None
+    line: int | None = None
+    col: int | None = None
+    violations: list[ViolationOut] | None = None
+
+
+class ValidateResponse(BaseModel):
+    valid: bool
+    violations: list[ViolationOut]
+    entryPoint: str | None = None
+    convention: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every refusal: a message, a stable code, and for internal failures the id in the log."""
+
+    error: str
+    code: Literal[
+        "bad_request", "unauthorized", "not_found", "method_not_allowed", "payload_too_large", "internal"
+    ]
+    errorId: str | None = None
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    version: str
+    mode: str
+
+
+class ExecutionRow(BaseModel):
+    id: str
+    kind: str
+    caller: str
+    mode: str
+    code_sha256: str
+    code_size: int
+    success: bool
+    error_type: str | None
+    error: str | None
+    execution_time_ms: float
+    trace_count: int | None
+    passed_count: int | None
+    failed_count: int | None
+    error_count: int | None
+    timeout_count: int | None
+    not_run_count: int | None
+    created_at: str
+
+
+class ExecutionsResponse(BaseModel):
+    executions: list[ExecutionRow]
+
+
+SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
+    ExecuteRequest, EvaluateRequest, ValidateRequest, ExecuteResponse, EvaluateResponse,
+    ValidateResponse, ErrorResponse, HealthResponse, ExecutionsResponse,
+)  # fmt: skip
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of every request and response, as published in schema/api.schema.json."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Python sandbox Worker API",
+        "version": VERSION,
+        "definitions": {model.__name__: model.model_json_schema() for model in SCHEMA_MODELS},
+    }
+
+
+# --- operations (shared by HTTP and RPC) ---------------------------------------------------------
+
+
+class RequestError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What an operation produced: the body, and the log entry to write after answering."""
+
+    status: int
+    body: dict[str, Any]
+    log: log.LogEntry | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _parse(model: type[BaseModel], payload: object) -> Any:
     try:
-        request = json.loads(body)
-    except ValueError as error:
-        return 400, {"error": f"malformed JSON: {error}", "code": "bad_request"}
-    if not isinstance(request, dict) or not isinstance(request.get("code"), str):
-        return 400, {"error": "expected a JSON object with a string field 'code'", "code": "bad_request"}
-    imports = request.get("allowImports", [])
-    timeout = request.get("timeoutMs")
-    if not isinstance(imports, list) or not all(isinstance(name, str) for name in imports):
-        return 400, {"error": "allowImports must be a list of module names", "code": "bad_request"}
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int)):
-        return 400, {"error": "timeoutMs must be an integer", "code": "bad_request"}
+        return model.model_validate(payload)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']) or '(body)'}: {e['msg']}" for e in error.errors()
+        )
+        raise RequestError(400, "bad_request", f"invalid request: {problems}") from None
+
+
+def _settings(request: _Options | ValidateRequest) -> tuple[Policy, Limits]:
     try:
-        policy = Policy.allowing(imports)
-        limits = Limits().with_overrides(timeout_ms=timeout)
+        policy = Policy.allowing(request.allowImports)
+        if isinstance(request, ValidateRequest):
+            return policy, LIMITS
+        memory = request.memoryMb * MIB if request.memoryMb is not None else None
+        return policy, LIMITS.with_overrides(timeout_ms=request.timeoutMs, memory_bytes=memory)
     except ValueError as error:
-        return 400, {"error": str(error), "code": "bad_request"}
-    return 200, execute(request["code"], limits, policy).to_wire()
+        raise RequestError(400, "bad_request", str(error)) from None
+
+
+def _check_code_size(code: str) -> None:
+    if len(code.encode("utf-8", errors="surrogatepass")) > LIMITS.max_code_bytes:
+        raise RequestError(413, "payload_too_large", f"code exceeds {LIMITS.max_code_bytes} bytes")
+
+
+def _entry(kind: str, caller: str, code: str, result: Any) -> log.LogEntry:
+    return log.LogEntry(id=uuid.uuid4().hex, kind=kind, caller=caller, code=code, result=result, mode=MODE)
+
+
+def run_operation(kind: str, payload: object, caller: str) -> Answer:
+    """Validate the payload of `kind` (execute, evaluate, validate), run it, and shape the answer."""
+    if kind == "execute":
+        request = _parse(ExecuteRequest, payload)
+        _check_code_size(request.code)
+        policy, limits = _settings(request)
+        result = execute(request.code, limits, policy)
+        body = ExecuteResponse.model_validate(result.to_wire())
+        return Answer(200, _dump(body), _entry(kind, caller, request.code, result))
+    if kind == "evaluate":
+        request = _parse(EvaluateRequest, payload)
+        _check_code_size(request.evalCode)
+        if len(request.traces) > LIMITS.max_traces:
+            raise RequestError(
+                413,
+                "payload_too_large",
+                f"{len(request.traces)} traces exceed the limit of {LIMITS.max_traces}",
+            )
+        policy, limits = _settings(request)
+        traces = [trace.model_dump() for trace in request.traces]
+        try:
+            batch = evaluate(
+                request.evalCode,
+                traces,
+                request.functionName,
+                request.task,
+                request.taskMetadata,
+                limits,
+                policy,
+            )
+        except BatchInputError as error:
+            if error.too_large:
+                raise RequestError(413, "payload_too_large", str(error)) from None
+            raise RequestError(400, "bad_request", str(error)) from None
+        body = EvaluateResponse.model_validate(batch.to_wire())
+        return Answer(200, _dump(body), _entry(kind, caller, request.evalCode, batch))
+    request = _parse(ValidateRequest, payload)
+    _check_code_size(request.code)
+    policy, limits = _settings(request)
+    validation = validate(request.code, policy, limits, request.functionName)
+    body = ValidateResponse.model_validate(validation.to_wire())
+    return Answer(200, _dump(body), _entry(kind, caller, request.code, validation))
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", exclude_none=True)
+
+
+def error_answer(status: int, code: str, message: str, error_id: str | None = None) -> Answer:
+    return Answer(status, _dump(ErrorResponse(error=message, code=code, errorId=error_id)))  # type: ignore[arg-type]
+
+
+def internal_failure(error: BaseException) -> Answer:
+    """A bug on our side: the caller gets an id, the Worker's log gets the details under it."""
+    error_id = uuid.uuid4().hex
+    print(
+        json.dumps({"level": "error", "errorId": error_id, "error": f"{type(error).__name__}: {error}"}),
+        file=sys.stderr,
+    )
+    return error_answer(500, "internal", "internal error; quote the errorId when reporting it", error_id)
+
+
+async def rpc(kind: str, payload: object, caller: str) -> Answer:
+    """An RPC call through a service binding: trusted, so no token; the same validation."""
+    try:
+        return run_operation(kind, payload, caller)
+    except RequestError as refused:
+        return error_answer(refused.status, refused.code, str(refused))
+    except Exception as error:  # noqa: BLE001 - never let internals cross the boundary
+        return internal_failure(error)
+
+
+# --- HTTP ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may use the HTTP API: callers presenting the SANDBOX_API_TOKEN secret; everyone when
+    ALLOW_UNAUTHENTICATED_HTTP is "true" (local development); nobody when neither is set."""
+
+    token: str | None = None
+    allow_unauthenticated: bool = False
+
+    @classmethod
+    def from_env(cls, token: object, allow: object) -> Access:
+        return cls(token if isinstance(token, str) and token else None, allow == "true")
+
+    def caller(self, authorization: str | None) -> str:
+        """The caller's name for the log, or RequestError(401)."""
+        presented = None
+        if authorization and authorization.startswith("Bearer "):
+            presented = authorization.removeprefix("Bearer ").strip()
+        # Constant time, on digests, so neither content nor length leaks through timing.
+        if (
+            self.token is not None
+            and presented is not None
+            and hmac.compare_digest(_digest(presented), _digest(self.token))
+        ):
+            return "token:" + _digest(self.token)[:12]
+        if self.allow_unauthenticated:
+            return "anonymous"
+        if self.token is None:
+            raise RequestError(
+                401, "unauthorized", "the HTTP API is disabled: no SANDBOX_API_TOKEN is configured"
+            )
+        raise RequestError(401, "unauthorized", "missing or wrong bearer token")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes = b""
+    query: Mapping[str, str] = field(default_factory=dict)
+
+
+ROUTES: dict[str, tuple[str, ...]] = {
+    "/v1/execute": ("POST",),
+    "/v1/evaluate": ("POST",),
+    "/v1/validate": ("POST",),
+    "/v1/executions": ("GET",),
+    "/v1/health": ("GET",),
+    "/v1/schema": ("GET",),
+}
+
+
+async def handle_http(request: HttpRequest, access: Access, db: log.Database | None) -> Answer:
+    """Route one HTTP request. Never raises: every outcome is an Answer with a JSON body."""
+    try:
+        return await _route(request, access, db)
+    except RequestError as refused:
+        headers = {"allow": ", ".join(ROUTES.get(request.path, ()))} if refused.status == 405 else {}
+        answer = error_answer(refused.status, refused.code, str(refused))
+        return Answer(answer.status, answer.body, headers=headers)
+    except Exception as error:  # noqa: BLE001 - nothing a caller sends may surface internals
+        return internal_failure(error)
+
+
+async def _route(request: HttpRequest, access: Access, db: log.Database | None) -> Answer:
+    methods = ROUTES.get(request.path.rstrip("/") or "/")
+    if methods is None:
+        raise RequestError(404, "not_found", f"no route {request.path}; see GET /v1/schema")
+    if request.method not in methods:
+        raise RequestError(405, "method_not_allowed", f"{request.path} takes {', '.join(methods)}")
+    path = request.path.rstrip("/")
+    if path == "/v1/health":
+        return Answer(200, _dump(HealthResponse(status="ok", version=VERSION, mode=MODE)))
+    caller = access.caller(request.headers.get("authorization"))
+    if path == "/v1/schema":
+        return Answer(200, json_schema())
+    if path == "/v1/executions":
+        return await _executions(request, db)
+    if len(request.body) > MAX_BODY_BYTES:
+        raise RequestError(413, "payload_too_large", f"request body exceeds {MAX_BODY_BYTES} bytes")
+    try:
+        # Measured before parsing: json.loads recurses in C, and Pyodide's stack is short.
+        check_json_text(LIMITS, request.body)
+        payload = json.loads(request.body)
+    except ValueError as error:
+        raise RequestError(400, "bad_request", f"malformed JSON: {error}") from None
+    return run_operation(path.removeprefix("/v1/"), payload, caller)
+
+
+async def _executions(request: HttpRequest, db: log.Database | None) -> Answer:
+    raw = request.query.get("limit", "20")
+    if not raw.isdigit() or not 1 <= int(raw) <= log.MAX_RECENT:
+        raise RequestError(400, "bad_request", f"limit must be an integer from 1 to {log.MAX_RECENT}")
+    rows = await log.recent(db, int(raw)) if db is not None else []
+    return Answer(200, _dump(ExecutionsResponse.model_validate({"executions": rows})))

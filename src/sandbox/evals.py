@@ -90,7 +90,11 @@ class BatchExecutionResult:
 
 
 class BatchInputError(ValueError):
-    """The request itself is unusable: wrong shapes, too many traces, too many bytes."""
+    """The request itself is unusable: wrong shapes, or (`too_large`) too many traces or bytes."""
+
+    def __init__(self, message: str, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
 
 
 # --- verdicts -------------------------------------------------------------------------------------
@@ -178,7 +182,9 @@ def _trace_payloads(
     if not isinstance(traces, Sequence) or isinstance(traces, (str, bytes)):
         raise BatchInputError("traces must be a list of {trace_id, data} objects")
     if len(traces) > limits.max_traces:
-        raise BatchInputError(f"{len(traces)} traces exceed the limit of {limits.max_traces} per request")
+        raise BatchInputError(
+            f"{len(traces)} traces exceed the limit of {limits.max_traces} per request", too_large=True
+        )
     shared = _to_json("task", [task, task_metadata], limits)
     total = len(shared)
     payloads = []
@@ -192,12 +198,14 @@ def _trace_payloads(
         data = _to_json(f"traces[{position}].data", trace["data"], limits)
         if len(data) > limits.max_trace_bytes:
             raise BatchInputError(
-                f"traces[{position}] is {len(data)} bytes, over the limit of {limits.max_trace_bytes}"
+                f"traces[{position}] is {len(data)} bytes, over the limit of {limits.max_trace_bytes}",
+                too_large=True,
             )
         total += len(data)
         if total > limits.max_batch_bytes:
             raise BatchInputError(
-                f"the traces exceed the limit of {limits.max_batch_bytes} bytes per request"
+                f"the traces exceed the limit of {limits.max_batch_bytes} bytes per request",
+                too_large=True,
             )
         payloads.append((trace["trace_id"], f"[{shared[1:-1]}, {data}]"))
     return payloads
