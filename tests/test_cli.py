@@ -77,3 +77,25 @@ def test_check_reports_violations_with_positions(capsys, monkeypatch):
 def test_check_valid_exits_0(capsys, monkeypatch):
     code, out, _ = run_cli(["check", "-"], capsys, "print(1)", monkeypatch)
     assert (code, json.loads(out)) == (0, {"valid": True, "violations": []})
+
+
+def test_exec_and_eval_append_to_a_local_sqlite_log(tmp_path, capsys, monkeypatch):
+    from sandbox.log import SqliteDatabase, run_now
+
+    database = tmp_path / "log.sqlite"
+    monkeypatch.setattr("sys.stdin", io.StringIO("print(1)"))
+    assert main(["exec", "-", "--log", str(database)]) == 0
+    traces = tmp_path / "traces.json"
+    traces.write_text(json.dumps([{"trace_id": "a", "data": {}}]))
+    monkeypatch.setattr("sys.stdin", io.StringIO("def eval_x(trace):\n    return True, 'ok'"))
+    assert main(["eval", "-", "--traces", str(traces), "--log", str(database)]) == 0
+    capsys.readouterr()
+    rows = run_now(
+        SqliteDatabase(database).query(
+            "SELECT kind, caller, mode, trace_count FROM executions ORDER BY rowid"
+        )
+    )
+    assert rows == [
+        {"kind": "execute", "caller": "local", "mode": "cli", "trace_count": None},
+        {"kind": "evaluate", "caller": "local", "mode": "cli", "trace_count": 1},
+    ]

@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import uuid
 from collections.abc import Sequence
 
-from .evals import evaluate
+from . import log
+from .evals import BatchExecutionResult, evaluate
 from .limits import MIB, Limits
 from .policy import Policy
+from .results import ExecutionResult
 from .runner import execute, validate
 
 
@@ -35,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--allow-imports", default="", help="comma-separated modules to allow beyond json, re, typing"
     )
+    run.add_argument(
+        "--log", metavar="FILE", help="append the run to this SQLite log (the Worker's D1 schema)"
+    )
 
     batch = commands.add_parser("eval", help="run an eval function over a file of traces")
     batch.add_argument("path", help="the eval script, or - for standard input")
@@ -52,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--timeout-ms", type=int, help=f"time budget per trace (default and maximum {Limits.timeout_ms})"
     )
+    batch.add_argument("--log", metavar="FILE", help="append the batch to this SQLite log")
 
     check = commands.add_parser("check", help="analyse a script without running it")
     check.add_argument("path", help="the script, or - for standard input")
@@ -139,14 +146,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 policy,
                 _Progress(len(traces)),
             )
+            _log(args.log, "evaluate", code, batch)
             print(json.dumps(batch.to_wire()))
             return 0 if batch.all_valid else 1
     except (ValueError, _UsageError) as error:  # BatchInputError is a ValueError
         print(f"sandbox: error: {error}", file=sys.stderr)
         return 2
     outcome = execute(code, limits, policy)
+    _log(args.log, "execute", code, outcome)
     print(json.dumps(outcome.to_wire()))
     return 0 if outcome.success else 1
+
+
+def _log(path: str | None, kind: str, code: str, result: ExecutionResult | BatchExecutionResult) -> None:
+    """The same rows the Worker writes to D1, in a local SQLite file."""
+    if path is not None:
+        entry = log.LogEntry(
+            id=uuid.uuid4().hex, kind=kind, caller="local", code=code, result=result, mode="cli"
+        )
+        log.run_now(log.write(log.SqliteDatabase(path), entry))
 
 
 if __name__ == "__main__":
