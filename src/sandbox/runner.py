@@ -131,6 +131,8 @@ def run(
     unraisable_hook = sys.unraisablehook
     sys.unraisablehook = _ignore_unraisable
     tool = _start_monitoring(budget)
+    # Everything alive now is the host's: frozen, it is skipped by the teardown's collection.
+    gc.freeze()
     budget.start()
     try:
         exec(compiled.code, namespace)
@@ -150,6 +152,7 @@ def run(
         # is still on must be exempt from the budget (see guard_code_ids), and a generator-based
         # context manager would resume as a step of the spent budget.
         _teardown(budget, namespace, scope.user_classes)
+        gc.unfreeze()
         _stop_monitoring(tool)
         sys.unraisablehook = unraisable_hook
         sys.setrecursionlimit(previous_recursion_limit)
@@ -204,7 +207,7 @@ def _teardown(budget: StepBudget, namespace: dict[str, object], user_classes: se
     finalisers and cycles die here, not later in the host."""
     if budget.tripped is None:
         budget.tripped = TeardownStop("teardown")
-    survivors = _release_order([*namespace.values(), budget.tripped], user_classes)
+    survivors = _release_order(namespace, budget.tripped, user_classes)
     # The exception that spent the budget is kept for its message only: without its traceback it
     # holds none of the frames, and so none of the data, of the code it stopped.
     budget.tripped.__traceback__ = budget.tripped.__context__ = budget.tripped.__cause__ = None
@@ -213,41 +216,44 @@ def _teardown(budget: StepBudget, namespace: dict[str, object], user_classes: se
     # holds, so no deallocation recurses.
     survivors.reverse()
     survivors.clear()
+    # The host's objects were frozen when the run started, so this looks at the run's objects only.
     gc.collect()
 
 
-# Objects the teardown walk follows: containers, and what can hold the script's data out of sight
-# of the namespace (exceptions it kept, their tracebacks and frames, closures).
-_HOLDERS = (
-    list,
-    tuple,
-    dict,
-    set,
-    frozenset,
-    BaseException,
-    TracebackType,
-    FrameType,
-    FunctionType,
-    CellType,
-)
+_CONTAINERS = (list, tuple, dict, set, frozenset, BaseException, TracebackType, CellType)
 
 
-def _release_order(roots: list[object], user_classes: set[type]) -> list[object]:
+def _release_order(
+    namespace: dict[str, object], stopper: BaseException, user_classes: set[type]
+) -> list[object]:
     """The script's containers and objects, outermost first.
 
     CPython frees a nested structure recursively in C; in Pyodide a structure a few thousand levels
     deep (x = [x] in a loop, a linked list of the script's objects) overflows the WebAssembly stack
     when it is freed and kills the isolate. Holding every level and letting go from the outside in
-    frees one level at a time. Only holders and instances of the script's classes are walked, so the
-    walk stays out of the host's objects beyond the few containers a frame may reference.
+    frees one level at a time. The walk follows containers, instances of the script's classes, and
+    what can hold data out of sight of the namespace: kept exceptions, their tracebacks, the locals
+    of the frames in them, closures, and the script's own functions. It never enters the host's
+    functions or modules.
     """
     order: list[object] = []
-    seen: set[int] = set()
-    frontier = roots
+    seen: set[int] = {id(namespace.get("__builtins__"))}
+    frontier: list[object] = [*namespace.values(), stopper]
     while frontier:
         following: list[object] = []
         for obj in frontier:
-            if id(obj) in seen or not (isinstance(obj, _HOLDERS) or type(obj) in user_classes):
+            if id(obj) in seen:
+                continue
+            if isinstance(obj, FrameType):
+                # Its locals only: its globals are the namespace or a host module's, and its f_back
+                # leads up the host's stack.
+                seen.add(id(obj))
+                following.extend(obj.f_locals.values())
+                continue
+            if isinstance(obj, FunctionType):
+                if obj.__code__.co_filename != FILENAME:
+                    continue
+            elif not isinstance(obj, _CONTAINERS) and type(obj) not in user_classes:
                 continue
             seen.add(id(obj))
             order.append(obj)
