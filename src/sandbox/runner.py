@@ -223,6 +223,13 @@ def _teardown(budget: StepBudget, namespace: dict[str, object], user_classes: se
 _CONTAINERS = (list, tuple, dict, set, frozenset, BaseException, TracebackType, CellType)
 
 
+def _may_hold_more(obj: object) -> bool:
+    # Objects the collector does not track (numbers, strings) hold nothing to walk, except tuples
+    # and dicts, which it stops tracking once it sees they hold only such objects: a chain of
+    # tuples, x = (x,), ends up wholly untracked and still frees recursively.
+    return gc.is_tracked(obj) or type(obj) in (tuple, dict)
+
+
 def _release_order(
     namespace: dict[str, object], stopper: BaseException, user_classes: set[type]
 ) -> list[object]:
@@ -257,9 +264,7 @@ def _release_order(
                 continue
             seen.add(id(obj))
             order.append(obj)
-            # Untracked objects (numbers, strings, tuples of them) hold nothing to walk; filtering
-            # in C keeps a list of millions of ints cheap.
-            following.extend(filter(gc.is_tracked, gc.get_referents(obj)))
+            following.extend(filter(_may_hold_more, gc.get_referents(obj)))
         frontier = following
     return order
 
