@@ -94,7 +94,7 @@ def render(cpython: dict[str, Any], pyodide: dict[str, Any] | None, machine: str
         f"| batch, sandbox | {_rate(batch['sandbox'])} | {_rate(pyodide['batch']['sandbox']) if pyodide else 'n/a'} |",
         f"| batch, sandbox without memory tracking | {_rate(batch['sandbox, no memory tracking'])} | {_rate(pyodide['batch']['sandbox, no memory tracking']) if pyodide else 'n/a'} |",
         f"| `import sandbox` | {_us(cpython['import']['import_seconds'])} | {_us(pyodide['import']['import_seconds']) if pyodide else 'n/a'} |",
-        f"| peak memory of the import (tracemalloc) | {cpython['import']['peak_bytes'][0] / 1024:,.0f} KiB | {pyodide['import']['peak_bytes'][0] / 1024:,.0f} KiB |" if pyodide else "",
+        f"| peak memory the import allocates (tracemalloc) | {cpython['import']['peak_bytes'][0] / 1024:,.0f} KiB | not measured (one untraced import per interpreter) |",
         "",
         "Memory tracking (tracemalloc, looked at on every step) costs "
         f"{ratios['sandbox']['medium'] / ratios['sandbox, no memory tracking']['medium']:.2f}× in run time on medium traces and "

@@ -418,27 +418,33 @@ def _regex_method(budget: StepBudget, obj: object, name: str) -> Callable[..., A
 # --- Builtins with guarded calls --------------------------------------------------------------
 
 
+class _StandIn(type):
+    """Metaclass of the stand-ins: isinstance, issubclass and class attributes (`bytes.fromhex`)
+    behave as the real type's; calling one calls the run's guarded constructor. Subclasses inherit
+    the guarded call too."""
+
+    _sandbox_real: type
+    _sandbox_call: Callable[..., Any]
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return cls._sandbox_call(*args, **kwargs)
+
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return isinstance(instance, cls._sandbox_real)
+
+    def __subclasscheck__(cls, subclass: Any) -> bool:
+        return issubclass(subclass, cls._sandbox_real)
+
+    def __getattr__(cls, name: str) -> Any:
+        return getattr(cls._sandbox_real, name)
+
+    def __repr__(cls) -> str:
+        return repr(cls._sandbox_real)
+
+
 def _stand_in(real: type, call: Callable[..., Any]) -> type:
-    """A class that behaves like `real` in isinstance/issubclass and in its class attributes
-    (`bytes.fromhex`), but whose call is `call`. Subclasses inherit the guarded call too."""
-
-    class StandIn(type):
-        def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-            return call(*args, **kwargs)
-
-        def __instancecheck__(cls, instance: Any) -> bool:
-            return isinstance(instance, real)
-
-        def __subclasscheck__(cls, subclass: Any) -> bool:
-            return issubclass(subclass, real)
-
-        def __getattr__(cls, name: str) -> Any:
-            return getattr(real, name)
-
-        def __repr__(cls) -> str:
-            return repr(real)
-
-    return StandIn(real.__name__, (), {"__doc__": real.__doc__})
+    namespace = {"__doc__": real.__doc__, "_sandbox_real": real, "_sandbox_call": staticmethod(call)}
+    return _StandIn(real.__name__, (), namespace)
 
 
 def _stand_ins(budget: StepBudget) -> dict[type, type]:
@@ -480,10 +486,13 @@ def _iter(obj: Any, *sentinel: Any) -> Iterator[Any]:
     return iter(obj, *sentinel)
 
 
+_UNCHANGED: dict[str, Any] = {name: getattr(_host, name) for name in _PASS_THROUGH + _EXCEPTIONS}
+
+
 def build(scope: RunScope) -> dict[str, Any]:
     """The `__builtins__` of one run."""
     budget = scope.budget
-    table: dict[str, Any] = {name: getattr(_host, name) for name in _PASS_THROUGH + _EXCEPTIONS}
+    table = dict(_UNCHANGED)
 
     def _print(
         *values: object, sep: str | None = " ", end: str | None = "\n", file: None = None, flush: bool = False

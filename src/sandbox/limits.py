@@ -16,7 +16,7 @@ import time
 import tracemalloc
 from dataclasses import dataclass, replace
 from types import CodeType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -165,20 +165,31 @@ class StepBudget:
             self.tripped = error
         raise self.tripped
 
-    def step(self, code: CodeType, *_: object) -> object:
+    def on_start(self, code: CodeType, _offset: int) -> object:
+        """PY_START and PY_RESUME: a call, or a generator picking up again."""
         if id(code) in self.exempt_code_ids:
             # The sandbox's own code: not the user's work, and DISABLE makes it free from now on.
             return sys.monitoring.DISABLE
+        return self.step()
+
+    def on_jump(self, code: CodeType, source: int, destination: int) -> object:
+        """JUMP: only backward jumps (loop iterations) bound work. A forward jump (the end of an
+        if-branch) is disabled where it stands, so it costs nothing after its first time."""
+        if destination > source or id(code) in self.exempt_code_ids:
+            return sys.monitoring.DISABLE
+        return self.step()
+
+    def step(self) -> None:
         if self.tripped is not None:
             raise self.tripped
         self.steps += 1
-        if self.limits.track_memory and self.memory_used() > self.limits.memory_bytes:
-            self.trip(memory_error(self.limits))
-        if self.steps & (self.limits.check_interval - 1) == 0 and (
-            self.steps > self.limits.max_steps or time.perf_counter() > self.deadline
+        limits = self.limits
+        if limits.track_memory and _traced_memory()[0] - self.memory_baseline > limits.memory_bytes:
+            self.trip(memory_error(limits))
+        if self.steps & (limits.check_interval - 1) == 0 and (
+            self.steps > limits.max_steps or time.perf_counter() > self.deadline
         ):
-            self.trip(TimeLimitExceeded(f"Execution timeout exceeded {self.limits.timeout_ms}ms"))
-        return None
+            self.trip(TimeLimitExceeded(f"Execution timeout exceeded {limits.timeout_ms}ms"))
 
     def memory_used(self) -> int:
         return tracemalloc.get_traced_memory()[0] - self.memory_baseline
@@ -196,6 +207,9 @@ class StepBudget:
         return tracemalloc.get_traced_memory()[1] - self.memory_baseline > self.limits.memory_bytes
 
 
+_traced_memory = tracemalloc.get_traced_memory
+
+
 def memory_error(limits: Limits) -> MemoryLimitExceeded:
     return MemoryLimitExceeded(f"Memory limit exceeded: {limits.memory_bytes // MIB} MB")
 
@@ -207,6 +221,8 @@ def memory_error(limits: Limits) -> MemoryLimitExceeded:
 
 _SEQUENCES = (str, bytes, bytearray, list, tuple)
 _NESTABLE = (list, tuple, dict, set, frozenset)
+# Exact types that never nest, tested first because most values in a trace are one of them.
+_ATOMS = frozenset({str, int, float, bool, type(None), bytes})
 
 
 def _refuse_size(budget: StepBudget, what: str, size: float) -> NoReturn:
@@ -272,26 +288,37 @@ def check_range(budget: StepBudget, r: range) -> None:
 def check_nesting(limits: Limits, value: object) -> None:
     """Refuse containers nested deeper than `nesting_depth` before C code recurses into them.
 
-    Iterative, it walks containers only, each once, and stops after as many as a run could create.
+    Breadth first, one level at a time, each container once (cycles are fine: repr prints them as
+    [...]). Gives up, accepting, after as many containers as a run could create.
     """
     if not isinstance(value, _NESTABLE):
         return
-    stack: list[tuple[object, int]] = [(value, 1)]
+    level: list[Any] = [value]
     seen: set[int] = set()
-    while stack:
-        node, depth = stack.pop()
+    depth = 0
+    while level:
+        depth += 1
         if depth > limits.nesting_depth:
             raise ValueError(
                 f"data nested deeper than {limits.nesting_depth} levels cannot be printed,"
                 " formatted or serialised in the sandbox"
             )
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
+        following: list[Any] = []
+        for node in level:
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if isinstance(node, dict):
+                for key, child in node.items():
+                    if type(child) not in _ATOMS and isinstance(child, _NESTABLE):
+                        following.append(child)
+                    if type(key) is not str and isinstance(key, (tuple, frozenset)):
+                        following.append(key)  # the hashable containers
+            else:
+                following.extend([c for c in node if type(c) not in _ATOMS and isinstance(c, _NESTABLE)])
         if len(seen) > limits.max_items:
             return
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((child, depth + 1) for child in children if isinstance(child, _NESTABLE))  # type: ignore[attr-defined]
+        level = following
 
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)

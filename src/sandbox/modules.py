@@ -9,24 +9,11 @@ with the guards in limits.py.
 
 from __future__ import annotations
 
-import collections
-import dataclasses
-import datetime
-import decimal
-import difflib
-import enum
-import fractions
-import functools
+import importlib
 import itertools
 import json
 import math
-import random
 import re
-import statistics
-import string
-import textwrap
-import typing
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -64,8 +51,11 @@ class ModuleFacade:
         return f"<module '{self._facade_name}' (sandbox)>"
 
 
-def _pick(module: object, names: str) -> dict[str, object]:
-    return {name: getattr(module, name) for name in names.split()}
+def _pick(module: str, names: str) -> dict[str, object]:
+    # Imported on first use, not with the package: statistics, decimal, difflib and the rest would
+    # otherwise add tens of milliseconds to every Worker's cold start for modules few runs use.
+    imported = importlib.import_module(module)
+    return {name: getattr(imported, name) for name in names.split()}
 
 
 # --- Modules whose members are stateless: one facade, shared by every run -----------------------
@@ -75,7 +65,7 @@ _STATIC: dict[str, Callable[[], dict[str, object]]] = {
     # evaluate strings as code against a module's globals); Type (calling typing.Type(...) builds
     # classes through type() with three arguments); no_type_check, runtime_checkable internals.
     "typing": lambda: _pick(
-        typing,
+        "typing",
         "Any Optional Union List Dict Tuple Set FrozenSet Callable Iterable Iterator Sequence "
         "Mapping MutableMapping MutableSequence Generator Literal Final ClassVar Annotated "
         "TypedDict NamedTuple Protocol TypeVar Generic NewType cast overload TYPE_CHECKING "
@@ -83,18 +73,18 @@ _STATIC: dict[str, Callable[[], dict[str, object]]] = {
         "DefaultDict OrderedDict Deque",
     ),
     # Types and constructors only. Every member is a C type or constant.
-    "datetime": lambda: _pick(datetime, "date time datetime timedelta timezone tzinfo MINYEAR MAXYEAR"),
+    "datetime": lambda: _pick("datetime", "date time datetime timedelta timezone tzinfo MINYEAR MAXYEAR"),
     # Containers. Left out: abc (a submodule), UserDict/UserList/UserString (wrappers with a
     # public `.data` that is simply the contents — harmless, but unused by evals).
-    "collections": lambda: _pick(collections, "Counter OrderedDict defaultdict deque namedtuple ChainMap"),
+    "collections": lambda: _pick("collections", "Counter OrderedDict defaultdict deque namedtuple ChainMap"),
     # Left out: singledispatchmethod internals, WRAPPER_ASSIGNMENTS (lists of dunder names),
     # update_wrapper/wraps (copy __dict__, __wrapped__ and __module__ between objects).
     "functools": lambda: _pick(
-        functools, "reduce partial lru_cache cache cached_property cmp_to_key total_ordering"
+        "functools", "reduce partial lru_cache cache cached_property cmp_to_key total_ordering"
     ),
     # Pure functions and the StatisticsError. Left out: NormalDist's private fields are private.
     "statistics": lambda: _pick(
-        statistics,
+        "statistics",
         "mean fmean geometric_mean harmonic_mean median median_low median_high median_grouped "
         "mode multimode pstdev pvariance stdev variance quantiles correlation covariance "
         "linear_regression NormalDist StatisticsError",
@@ -102,42 +92,42 @@ _STATIC: dict[str, Callable[[], dict[str, object]]] = {
     # Constants and Template. Left out: Formatter, whose get_field walks any attribute named in a
     # format string ("{0.__globals__}"), the very path str.format is guarded against.
     "string": lambda: _pick(
-        string,
+        "string",
         "ascii_letters ascii_lowercase ascii_uppercase digits hexdigits octdigits punctuation "
         "printable whitespace capwords Template",
     ),
     # Pure text functions over the user's own strings.
-    "textwrap": lambda: _pick(textwrap, "wrap fill shorten dedent indent TextWrapper"),
+    "textwrap": lambda: _pick("textwrap", "wrap fill shorten dedent indent TextWrapper"),
     # Lookups into the Unicode database.
     "unicodedata": lambda: _pick(
-        unicodedata,
+        "unicodedata",
         "lookup name decimal digit numeric category bidirectional combining east_asian_width "
         "mirrored decomposition normalize is_normalized unidata_version",
     ),
     # Class decorators and helpers over the script's own classes. Left out: make_dataclass (takes a
     # `namespace` of arbitrary class attributes, the route to special methods the analyser refuses).
     "dataclasses": lambda: _pick(
-        dataclasses,
+        "dataclasses",
         "dataclass field fields asdict astuple replace is_dataclass FrozenInstanceError "
         "InitVar MISSING KW_ONLY",
     ),
     # Enum bases and helpers. Left out: EnumType/EnumMeta (the metaclass builds classes from a
     # namespace), the private _EnumDict, and pickle helpers.
-    "enum": lambda: _pick(enum, "Enum IntEnum StrEnum Flag IntFlag auto unique"),
+    "enum": lambda: _pick("enum", "Enum IntEnum StrEnum Flag IntFlag auto unique"),
     # Left out: getcontext, setcontext, localcontext and the shared contexts (Default, Basic,
     # Extended): the thread's decimal context is shared by every run and by the host, so one run
     # could change the precision of the next. Context is left out too: a context with a huge
     # precision turns one arithmetic call into an unbounded computation.
     "decimal": lambda: _pick(
-        decimal,
+        "decimal",
         "Decimal DecimalException InvalidOperation DivisionByZero Inexact Rounded Overflow "
         "Underflow Subnormal Clamped FloatOperation ROUND_UP ROUND_DOWN ROUND_CEILING "
         "ROUND_FLOOR ROUND_HALF_UP ROUND_HALF_DOWN ROUND_HALF_EVEN ROUND_05UP",
     ),
-    "fractions": lambda: _pick(fractions, "Fraction"),
+    "fractions": lambda: _pick("fractions", "Fraction"),
     # Sequence comparison. Pure Python, so its loops are step-counted.
     "difflib": lambda: _pick(
-        difflib,
+        "difflib",
         "SequenceMatcher Differ HtmlDiff get_close_matches ndiff unified_diff context_diff "
         "restore IS_LINE_JUNK IS_CHARACTER_JUNK diff_bytes",
     ),
@@ -268,7 +258,7 @@ def _re_members(budget: StepBudget) -> dict[str, object]:
     from .builtins import guarded_method
 
     members = _pick(
-        re,
+        "re",
         "compile search match fullmatch findall finditer split escape error Pattern Match "
         "RegexFlag NOFLAG A ASCII I IGNORECASE M MULTILINE S DOTALL X VERBOSE U UNICODE",
     )
@@ -281,6 +271,8 @@ def _random_members(budget: StepBudget) -> dict[str, object]:
     # The module-level functions are methods of one generator shared by every run: seeding it in
     # one run would make the next predictable. Each run gets its own generator. Left out:
     # SystemRandom (os.urandom) and the generator's getstate/setstate.
+    import random
+
     generator = random.Random()
     members: dict[str, object] = {
         name: getattr(generator, name)

@@ -244,7 +244,7 @@ def _release_order(
     functions or modules.
     """
     order: list[object] = []
-    seen: set[int] = {id(namespace.get("__builtins__"))}
+    seen: set[int] = {id(namespace), id(namespace.get("__builtins__"))}
     frontier: list[object] = [*namespace.values(), stopper]
     while frontier:
         following: list[object] = []
@@ -276,8 +276,10 @@ def _ignore_unraisable(_: object) -> None:
 
 def _start_monitoring(budget: StepBudget) -> int:
     tool = _tool_id()
-    for event in _EVENT_LIST:
-        sys.monitoring.register_callback(tool, event, budget.step)
+    events = sys.monitoring.events
+    sys.monitoring.register_callback(tool, events.PY_START, budget.on_start)
+    sys.monitoring.register_callback(tool, events.PY_RESUME, budget.on_start)
+    sys.monitoring.register_callback(tool, events.JUMP, budget.on_jump)
     sys.monitoring.set_events(tool, _EVENTS)
     return tool
 
