@@ -169,7 +169,10 @@ TYPICAL = "tool_call_audit"
 def make_trace(steps: int, seed: int) -> dict[str, Any]:
     """A trace with both shapes the platforms send: steps with tool calls, and an OpenInference span tree."""
     rng = random.Random(seed)
-    words = "the weather in lisbon tomorrow is sunny with light wind and temperatures between 14 and 21 degrees".split()
+    words = (
+        "the weather in lisbon tomorrow is sunny with light wind and temperatures between 14 and 21 degrees"
+    )
+    words = words.split()
     tools = ["search", "weather_lookup", "order_get", "calendar_read"]
     step_list = []
     for i in range(steps):
@@ -264,7 +267,7 @@ def _inplace(op: str, x: Any, y: Any) -> Any:
 
 
 def _restricted_import(name: str, *args: Any, **kwargs: Any) -> Any:
-    if name.split(".")[0] not in {"json", "re", "typing", *ALLOW}:
+    if name.partition(".")[0] not in {"json", "re", "typing", *ALLOW}:
         raise ImportError(name)
     return __import__(name, *args, **kwargs)
 
@@ -282,7 +285,11 @@ def run_subprocess(code: str, trace: dict[str, Any]) -> object:
     name, args = entry_and_args_cached(code, trace)
     payload = json.dumps({"code": code, "name": name, "args": list(args)})
     done = subprocess.run(
-        [sys.executable, "-I", "-c", SUBPROCESS_RUNNER], input=payload, capture_output=True, text=True, check=True
+        [sys.executable, "-I", "-c", SUBPROCESS_RUNNER],
+        input=payload,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(done.stdout)
 
@@ -335,13 +342,15 @@ def per_run(rounds: int, contenders: dict[str, Callable[[str, dict[str, Any]], o
     table: dict[str, Any] = {}
     for size, trace in traces.items():
         for name, code in CORPUS.items():
-            runs = {c: (lambda f=f: f(code, trace)) for c, f in contenders.items()}
+            runs = {c: (lambda f=f, code=code, trace=trace: f(code, trace)) for c, f in contenders.items()}
             samples = interleaved(runs, rounds)
             table[f"{size}/{name}"] = {c: median_spread(v) for c, v in samples.items()}
     return table
 
 
-def fixed_overhead(rounds: int, contenders: dict[str, Callable[[str, dict[str, Any]], object]]) -> dict[str, Any]:
+def fixed_overhead(
+    rounds: int, contenders: dict[str, Callable[[str, dict[str, Any]], object]]
+) -> dict[str, Any]:
     """A trivial eval on a tiny trace: what each contender costs beyond the work itself."""
     code = "def eval_trivial(trace):\n    return True, ''"
     trace = {"steps": []}
@@ -368,7 +377,14 @@ def batch_rate(count: int, rounds: int) -> dict[str, Any]:
             exec(compiled, namespace)
             namespace[name](json.loads(json.dumps(trace["data"])))
 
-    samples = interleaved({"bare exec": bare_batch, "sandbox": sandbox_batch(True), "sandbox, no memory tracking": sandbox_batch(False)}, rounds)
+    samples = interleaved(
+        {
+            "bare exec": bare_batch,
+            "sandbox": sandbox_batch(True),
+            "sandbox, no memory tracking": sandbox_batch(False),
+        },
+        rounds,
+    )
     return {c: tuple(count / v for v in median_spread(s)) for c, s in samples.items()}
 
 
@@ -389,7 +405,11 @@ def import_cost(rounds: int) -> dict[str, tuple[float, float, float]]:
 
     def probe(traced: bool) -> float:
         code = IMPORT_PROBE.format(src=str(ROOT / "src"), traced=traced)
-        return float(subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True).stdout)
+        return float(
+            subprocess.run(
+                [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
 
     return {
         "import_seconds": median_spread([probe(False) for _ in range(rounds)]),
@@ -410,7 +430,9 @@ def main() -> None:
     }
     if not IN_PYODIDE:
         contenders["RestrictedPython"] = run_restricted
-    results: dict[str, Any] = {"interpreter": f"{platform.python_implementation()} {platform.python_version()}"}
+    results: dict[str, Any] = {
+        "interpreter": f"{platform.python_implementation()} {platform.python_version()}"
+    }
     if IN_PYODIDE:
         # A fresh interpreter: its first import of the package is what a Worker's cold start pays.
         # One sample, untraced (tracing would slow the import it measures).
@@ -419,7 +441,9 @@ def main() -> None:
 
         elapsed = time.perf_counter() - started
         results["import"] = {"import_seconds": (elapsed,) * 3}
-    results["overhead"] = fixed_overhead(rounds * 4, contenders | ({} if IN_PYODIDE else {"subprocess": run_subprocess}))
+    results["overhead"] = fixed_overhead(
+        rounds * 4, contenders | ({} if IN_PYODIDE else {"subprocess": run_subprocess})
+    )
     results["per_run"] = per_run(rounds, contenders)
     results["batch"] = batch_rate(100 if quick else 1000, 3 if quick else 5)
     if IN_PYODIDE:

@@ -15,7 +15,11 @@ def _ratio_by_size(per_run: dict[str, Any], contender: str) -> dict[str, float]:
     """Median over the corpus of (contender's median time / bare exec's median time), per size."""
     out = {}
     for size in SIZES:
-        ratios = [row[contender][0] / row["bare exec"][0] for key, row in per_run.items() if key.startswith(size + "/")]
+        ratios = [
+            row[contender][0] / row["bare exec"][0]
+            for key, row in per_run.items()
+            if key.startswith(size + "/")
+        ]
         out[size] = statistics.median(ratios)
     return out
 
@@ -34,7 +38,9 @@ def _mark(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-def render(cpython: dict[str, Any], pyodide: dict[str, Any] | None, machine: str, quick: bool) -> tuple[str, Callable[[Path], None]]:
+def render(
+    cpython: dict[str, Any], pyodide: dict[str, Any] | None, machine: str, quick: bool
+) -> tuple[str, Callable[[Path], None]]:
     overhead, per_run, batch = cpython["overhead"], cpython["per_run"], cpython["batch"]
     contenders = [c for c in overhead if c != "bare exec"]
     ratios = {c: _ratio_by_size(per_run, c) for c in contenders if c != "subprocess"}
@@ -64,9 +70,13 @@ def render(cpython: dict[str, Any], pyodide: dict[str, Any] | None, machine: str
     for contender, by_size in ratios.items():
         lines.append(f"| {contender} | " + " | ".join(f"{by_size[s]:.2f}×" for s in SIZES) + " |")
     if pyodide:
-        pyodide_ratios = {c: _ratio_by_size(pyodide["per_run"], c) for c in ("sandbox", "sandbox, no memory tracking")}
+        pyodide_ratios = {
+            c: _ratio_by_size(pyodide["per_run"], c) for c in ("sandbox", "sandbox, no memory tracking")
+        }
         for contender, by_size in pyodide_ratios.items():
-            lines.append(f"| {contender}, in Pyodide | " + " | ".join(f"{by_size[s]:.2f}×" for s in SIZES) + " |")
+            lines.append(
+                f"| {contender}, in Pyodide | " + " | ".join(f"{by_size[s]:.2f}×" for s in SIZES) + " |"
+            )
     lines += [
         "",
         "Per eval, medium traces (median time per run):",
@@ -129,10 +139,14 @@ def render(cpython: dict[str, Any], pyodide: dict[str, Any] | None, machine: str
         figure, axes = plt.subplots(figsize=(8, 4.2))
         width = 0.8 / len(series)
         for index, (name, by_size) in enumerate(series.items()):
-            axes.bar([i + index * width for i in range(len(SIZES))], [by_size[s] for s in SIZES], width, label=name)
+            axes.bar(
+                [i + index * width for i in range(len(SIZES))], [by_size[s] for s in SIZES], width, label=name
+            )
         axes.axhline(1.0, color="black", linewidth=0.8)
         axes.axhline(1.5, color="grey", linewidth=0.8, linestyle="--", label="target: 1.5× bare exec")
-        axes.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(SIZES))], [f"{s} traces" for s in SIZES])
+        axes.set_xticks(
+            [i + width * (len(series) - 1) / 2 for i in range(len(SIZES))], [f"{s} traces" for s in SIZES]
+        )
         axes.set_ylabel("run time ÷ bare exec (median over the corpus)")
         axes.set_title("Eval run time relative to unprotected exec")
         axes.legend(fontsize=8)

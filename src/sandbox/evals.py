@@ -165,7 +165,9 @@ def evaluate(
         if remaining < 1:
             results.append(_not_run(trace_id, limits))
         else:
-            trace_limits = limits.with_overrides(timeout_ms=min(limits.timeout_ms, remaining))
+            trace_limits = (
+                limits if remaining >= limits.timeout_ms else limits.with_overrides(timeout_ms=remaining)
+            )
             result, steps = _run_trace(compiled, entry, trace_id, arguments_json, trace_limits)
             results.append(result)
             spent_steps += steps

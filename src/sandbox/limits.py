@@ -9,11 +9,12 @@ recurse deep enough to overflow the WebAssembly stack, is refused before it star
 
 from __future__ import annotations
 
+# The C half of tracemalloc: the Python module imports pickle and more, 70 ms of a Pyodide cold start.
+import _tracemalloc
 import math
 import re
 import sys
 import time
-import tracemalloc
 from dataclasses import dataclass, replace
 from types import CodeType
 from typing import Any, NoReturn
@@ -156,8 +157,8 @@ class StepBudget:
     def start(self) -> None:
         self.deadline = time.perf_counter() + self.limits.timeout_ms / 1000
         if self.limits.track_memory:
-            tracemalloc.reset_peak()
-            self.memory_baseline = tracemalloc.get_traced_memory()[0]
+            _tracemalloc.reset_peak()
+            self.memory_baseline = _tracemalloc.get_traced_memory()[0]
 
     def trip(self, error: LimitExceeded) -> NoReturn:
         """Spend the budget for good (limits, the output cap, teardown) and raise."""
@@ -192,7 +193,7 @@ class StepBudget:
             self.trip(TimeLimitExceeded(f"Execution timeout exceeded {limits.timeout_ms}ms"))
 
     def memory_used(self) -> int:
-        return tracemalloc.get_traced_memory()[0] - self.memory_baseline
+        return _tracemalloc.get_traced_memory()[0] - self.memory_baseline
 
     def headroom(self) -> int:
         """Bytes a single operation may still allocate."""
@@ -204,10 +205,10 @@ class StepBudget:
         """A last look after the run: a single C call may have peaked and released in one step."""
         if not self.limits.track_memory:
             return False
-        return tracemalloc.get_traced_memory()[1] - self.memory_baseline > self.limits.memory_bytes
+        return _tracemalloc.get_traced_memory()[1] - self.memory_baseline > self.limits.memory_bytes
 
 
-_traced_memory = tracemalloc.get_traced_memory
+_traced_memory = _tracemalloc.get_traced_memory
 
 
 def memory_error(limits: Limits) -> MemoryLimitExceeded:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+# The C half of tracemalloc: the Python module imports pickle and more, 70 ms of a Pyodide cold start.
+import _tracemalloc
 import ast
 import functools
 import gc
 import sys
 import time
-import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import CellType, CodeType, FrameType, FunctionType, TracebackType
@@ -123,9 +124,9 @@ def run(
     namespace: dict[str, object] = {"__builtins__": sandbox_builtins.build(scope), "__name__": "__main__"}
     error: tuple[str, str, int | None] | None = None
     value: object = None
-    tracing_here = limits.track_memory and not tracemalloc.is_tracing()
+    tracing_here = limits.track_memory and not _tracemalloc.is_tracing()
     if tracing_here:
-        tracemalloc.start()
+        _tracemalloc.start()
     previous_recursion_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(_depth() + limits.recursion_depth + _GUARD_FRAMES)
     unraisable_hook = sys.unraisablehook
@@ -157,7 +158,7 @@ def run(
         sys.unraisablehook = unraisable_hook
         sys.setrecursionlimit(previous_recursion_limit)
         if tracing_here:
-            tracemalloc.stop()
+            _tracemalloc.stop()
     if budget.tripped is not None and not isinstance(budget.tripped, TeardownStop):
         error = (str(budget.tripped), budget.tripped.error_type, None)
     elif budget.exceeded_memory_at_peak():
