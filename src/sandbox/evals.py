@@ -8,14 +8,14 @@ afresh with its own copy of the data, within its own budget and what is left of 
 
 from __future__ import annotations
 
-import json
+import marshal
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .limits import Limits, check_nesting
+from .limits import Limits
 from .policy import EntryPoint, Policy, Violation, find_entry_point
 from .results import ExecutionResult, violation_wire
 from .runner import Compiled, compile_code, run
@@ -159,7 +159,7 @@ def evaluate(
 
     results: list[TraceResult] = []
     spent_steps = 0
-    for index, (trace_id, arguments_json) in enumerate(payloads):
+    for index, (trace_id, shared, data) in enumerate(payloads):
         spent_ms = max(_ms(started), spent_steps / limits.steps_per_ms)
         remaining = int(limits.batch_timeout_ms - spent_ms)
         if remaining < 1:
@@ -168,7 +168,7 @@ def evaluate(
             trace_limits = (
                 limits if remaining >= limits.timeout_ms else limits.with_overrides(timeout_ms=remaining)
             )
-            result, steps = _run_trace(compiled, entry, trace_id, arguments_json, trace_limits)
+            result, steps = _run_trace(compiled, entry, trace_id, shared, data, trace_limits)
             results.append(result)
             spent_steps += steps
         if on_progress is not None:
@@ -178,16 +178,16 @@ def evaluate(
 
 def _trace_payloads(
     traces: Sequence[Mapping[str, Any]], task: object, task_metadata: object, limits: Limits
-) -> list[tuple[str, str]]:
-    """Each trace's arguments as JSON text, checked for shape, size and nesting: the text is both
-    the size measure and the source of every trace's private copy."""
+) -> list[tuple[str, bytes, bytes]]:
+    """Each trace's data, checked for shape, types, nesting and size, and encoded once: the
+    encoding is both the size measure and the source of every trace's private copy."""
     if not isinstance(traces, Sequence) or isinstance(traces, (str, bytes)):
         raise BatchInputError("traces must be a list of {trace_id, data} objects")
     if len(traces) > limits.max_traces:
         raise BatchInputError(
             f"{len(traces)} traces exceed the limit of {limits.max_traces} per request", too_large=True
         )
-    shared = _to_json("task", [task, task_metadata], limits)
+    shared = _encode("task", (task, task_metadata), limits)
     total = len(shared)
     payloads = []
     for position, trace in enumerate(traces):
@@ -197,7 +197,7 @@ def _trace_payloads(
             or "data" not in trace
         ):
             raise BatchInputError(f"traces[{position}] must be an object with a string trace_id and data")
-        data = _to_json(f"traces[{position}].data", trace["data"], limits)
+        data = _encode(f"traces[{position}].data", trace["data"], limits)
         if len(data) > limits.max_trace_bytes:
             raise BatchInputError(
                 f"traces[{position}] is {len(data)} bytes, over the limit of {limits.max_trace_bytes}",
@@ -209,22 +209,54 @@ def _trace_payloads(
                 f"the traces exceed the limit of {limits.max_batch_bytes} bytes per request",
                 too_large=True,
             )
-        payloads.append((trace["trace_id"], f"[{shared[1:-1]}, {data}]"))
+        payloads.append((trace["trace_id"], shared, data))
     return payloads
 
 
-def _to_json(where: str, value: object, limits: Limits) -> str:
-    try:
-        check_nesting(limits, value)
-        return json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as error:
-        raise BatchInputError(f"{where} is not JSON data: {error}") from None
+_JSON_ATOMS = frozenset({str, int, float, bool, type(None)})
+_JSON_CONTAINERS = frozenset({dict, list, tuple})
+_STR = frozenset({str})
+
+
+def _encode(where: str, value: object, limits: Limits) -> bytes:
+    """JSON-shaped data (exact types: dict with str keys, list, tuple, str, int, float, bool,
+    None), no deeper than `nesting_depth`, encoded with marshal.
+
+    The types are checked first because marshal also carries code objects, sets and bytes, which
+    must never reach a script; the depth because marshal recurses in C. marshal rather than JSON:
+    encoding and decoding a trace is several times faster, and that copy is made for every trace.
+    """
+    level = [value] if type(value) in _JSON_CONTAINERS else []
+    if not level and type(value) not in _JSON_ATOMS:
+        raise BatchInputError(f"{where} is not JSON data: {type(value).__name__}")
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limits.nesting_depth:
+            raise BatchInputError(f"{where} is nested deeper than {limits.nesting_depth} levels")
+        following: list[Any] = []
+        for node in level:
+            if type(node) is dict:
+                if not _STR.issuperset(map(type, node)):
+                    raise BatchInputError(f"{where} is not JSON data: an object key is not a string")
+                children: Any = node.values()
+            else:
+                children = node
+            # The types of a node's children, gathered in C; most nodes hold only atoms.
+            kinds = set(map(type, children))
+            if not kinds <= _JSON_ATOMS:
+                unknown = kinds - _JSON_ATOMS - _JSON_CONTAINERS
+                if unknown:
+                    raise BatchInputError(f"{where} is not JSON data: {next(iter(unknown)).__name__}")
+                following.extend([child for child in children if type(child) in _JSON_CONTAINERS])
+        level = following
+    return marshal.dumps(value)
 
 
 def _run_trace(
-    compiled: Compiled, entry: EntryPoint, trace_id: str, arguments_json: str, limits: Limits
+    compiled: Compiled, entry: EntryPoint, trace_id: str, shared: bytes, data: bytes, limits: Limits
 ) -> tuple[TraceResult, int]:
-    task, task_metadata, trace = json.loads(arguments_json)  # this trace's own copy
+    (task, task_metadata), trace = marshal.loads(shared), marshal.loads(data)  # this trace's own copy
     arguments: tuple[object, ...] = {
         "fn(trace)": (trace,),
         "fn(trace, ctx)": (trace, None),

@@ -69,10 +69,11 @@ class Limits:
     """Traces in one `evaluate` call; a larger batch is refused before anything runs."""
 
     max_trace_bytes: int = 256 * KIB
-    """JSON size of one trace's data (the platforms' traces are about 100 KB at most)."""
+    """Size of one trace's data as the batch encodes it for copying (marshal; about two thirds of
+    its JSON size). The platforms' traces are about 100 KB of JSON at most."""
 
     max_batch_bytes: int = 16 * MIB
-    """JSON size of all the traces, task and task metadata of one `evaluate` call."""
+    """Encoded size of all the traces, task and task metadata of one `evaluate` call."""
 
     check_interval: int = 1024
     """Steps between two looks at the wall clock: a power of two, so the check is a mask."""
