@@ -4,6 +4,7 @@ run, on the same realistic eval functions and generated traces. Contenders are i
 round so that drift of the machine cancels out; each figure is a median with its spread.
 
     uv run --group bench python scripts/bench.py            # CPython, writes docs/benchmarks.md and the chart
+    uv run --group bench python scripts/bench.py --report-only   # re-render from docs/benchmarks.json
     node_modules/.bin/node scripts/bench-pyodide.mjs        # the same engine inside Pyodide 314 (called by the above)
 
 This is a script, not a test: numbers depend on the machine, and the document says which.
@@ -422,8 +423,15 @@ def import_cost(rounds: int) -> dict[str, tuple[float, float, float]]:
 # --- report --------------------------------------------------------------------------------------------
 
 
+RAW = ROOT / "docs" / "benchmarks.json"
+
+
 def main() -> None:
     quick = "--quick" in sys.argv
+    if "--report-only" in sys.argv:
+        saved = json.loads(RAW.read_text())
+        write_report(saved["cpython"], saved["pyodide"], saved["quick"])
+        return
     rounds = 3 if quick else 15
     contenders: dict[str, Callable[[str, dict[str, Any]], object]] = {
         "bare exec": run_bare,
@@ -453,6 +461,7 @@ def main() -> None:
         return
     results["import"] = import_cost(rounds)
     pyodide = run_in_pyodide(quick)
+    RAW.write_text(json.dumps({"cpython": results, "pyodide": pyodide, "quick": quick}, indent=1) + "\n")
     write_report(results, pyodide, quick)
 
 
