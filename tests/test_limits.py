@@ -259,3 +259,10 @@ def test_type_of_a_guarded_result_is_not_an_unguarded_constructor():
         == "True True True"
     )
     fails("import itertools\ntype(itertools.product([1]))([1], repeat=10**9)", "TypeError")
+
+
+def test_memory_peak_inside_one_call_is_caught_after_the_fact():
+    # list(range(...)) allocates far more than the limit and frees it before the next step: only
+    # the peak shows it.
+    result = run("n = len(list(range(1_000_000)))\nprint(n)", Limits(memory_bytes=10 * 1024 * 1024))
+    assert result.error_type == "memory"

@@ -152,6 +152,9 @@ def run(
         # Plain calls from here on, no context managers: the host code that runs while monitoring
         # is still on must be exempt from the budget (see guard_code_ids), and a generator-based
         # context manager would resume as a step of the spent budget.
+        # Read before tracing stops: a single C call may have peaked past the limit and freed it
+        # again between two steps.
+        peaked = budget.exceeded_memory_at_peak()
         _teardown(budget, namespace, scope.user_classes)
         gc.unfreeze()
         _stop_monitoring(tool)
@@ -161,7 +164,7 @@ def run(
             _tracemalloc.stop()
     if budget.tripped is not None and not isinstance(budget.tripped, TeardownStop):
         error = (str(budget.tripped), budget.tripped.error_type, None)
-    elif budget.exceeded_memory_at_peak():
+    elif peaked:
         error = (str(memory_error(limits)), "memory", None)
     output = scope.output.text().strip()
     if error is None:
