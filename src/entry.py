@@ -1,17 +1,20 @@
 """The Worker's entry point: the only module that knows the `workers` SDK and `js`.
 
 Every method turns a request or an RPC call into a call into `sandbox.api` and the answer into a
-Response or a plain object; log rows are written after the answer, through ctx.waitUntil.
+Response or a plain object; log rows are written after the answer, through ctx.waitUntil. With a
+LOADER binding, untrusted code runs in runner isolates started by the Worker Loader
+(src/isolate_entry.py); without one, in this interpreter.
 """
 
 import asyncio
 import json
 from urllib.parse import parse_qsl, urlsplit
 
-from pyodide.ffi import JsProxy, create_proxy, jsnull
+import js
+from pyodide.ffi import JsProxy, create_proxy, jsnull, to_js
 from workers import Response, WorkerEntrypoint, python_from_rpc, python_to_rpc
 
-from sandbox import api, log
+from sandbox import api, isolate, log
 
 
 class D1Database:
@@ -33,10 +36,43 @@ class D1Database:
         return rows.to_py() if isinstance(rows, JsProxy) else list(rows)
 
 
+def worker_code_for_js(code):
+    """isolate.worker_code as the JavaScript object the loader takes. to_js turns None into
+    undefined, and `globalOutbound: undefined` leaves the network open (measured on workerd): it
+    must be null."""
+    converted = to_js(code, dict_converter=js.Object.fromEntries)
+    converted.globalOutbound = jsnull
+    return converted
+
+
 class Default(WorkerEntrypoint):
     def _database(self):
         binding = getattr(self.env, "DB", None)
         return D1Database(binding) if binding is not None else None
+
+    def _executor(self, caller):
+        """Where requests run, and the name of that mode for health and the log."""
+        loader = getattr(self.env, "LOADER", None)
+        if loader is None:
+            return api.in_process, "in-process"
+
+        async def call(kind, request):
+            cpu_ms = isolate.cpu_ms(kind, request)
+            code = worker_code_for_js(isolate.worker_code(cpu_ms))
+
+            # The loader calls this only when it starts a new isolate for the id.
+            callback = create_proxy(lambda: code)
+            try:
+                stub = loader.get(isolate.runner_id(caller, cpu_ms), callback)
+                answer = await getattr(stub.getEntrypoint(), kind)(python_to_rpc(request))
+            finally:
+                callback.destroy()
+            return python_from_rpc(answer) if isinstance(answer, JsProxy) else answer
+
+        async def through_runner(kind, request):
+            return await isolate.through_runner(call, kind, request)
+
+        return through_runner, "isolate"
 
     def _log_after_answer(self, entry):
         database = self._database()
@@ -64,7 +100,10 @@ class Default(WorkerEntrypoint):
             body=body,
             query=dict(parse_qsl(url.query)),
         )
-        answer = await api.handle_http(http, access, self._database())
+        # The runner isolate is keyed by the token's caller name; health and refusals run nothing.
+        caller = access.caller_or_anonymous(http.headers.get("authorization"))
+        executor, mode = self._executor(caller)
+        answer = await api.handle_http(http, access, self._database(), executor, mode)
         self._log_after_answer(answer.log)
         return Response(
             json.dumps(answer.body),
@@ -75,7 +114,8 @@ class Default(WorkerEntrypoint):
     async def _rpc(self, kind, payload):
         if isinstance(payload, JsProxy):
             payload = python_from_rpc(payload)
-        answer = await api.rpc(kind, payload, "binding")
+        executor, mode = self._executor("binding")
+        answer = await api.rpc(kind, payload, "binding", executor, mode)
         self._log_after_answer(answer.log)
         return python_to_rpc(answer.body)
 

@@ -171,7 +171,7 @@ def test_internal_failure_answers_500_with_an_error_id_in_the_log(monkeypatch, c
     def broken(*args, **kwargs):
         raise RuntimeError("engine exploded at /srv/secret/path.py")
 
-    monkeypatch.setattr(api, "execute", broken)
+    monkeypatch.setattr(api.isolate, "handle", broken)
     answer = http("POST", "/v1/execute", {"code": "print(1)"})
     assert answer.status == 500 and answer.body["code"] == "internal"
     assert "/srv/secret" not in json.dumps(answer.body)
@@ -223,7 +223,7 @@ def test_rpc_methods_share_validation_and_need_no_token():
 
 
 def test_rpc_internal_failure_crosses_as_an_error_object(monkeypatch):
-    monkeypatch.setattr(api, "validate", lambda *a: 1 / 0)
+    monkeypatch.setattr(api.isolate, "handle", lambda *a: 1 / 0)
     answer = run_now(api.rpc("validate", {"code": ""}, "binding"))
     assert answer.body["code"] == "internal" and answer.body["errorId"]
 

@@ -104,3 +104,79 @@ def test_rpc_method_returns_a_plain_object(worker):
     result = run_now(worker.validate({"code": "import os"}))
     result = result.to_py() if hasattr(result, "to_py") else result
     assert result["valid"] is False
+
+
+def test_worker_code_reaches_javascript_with_a_null_global_outbound():
+    import js
+
+    import entry
+    from sandbox import isolate
+
+    code = entry.worker_code_for_js(isolate.worker_code(7000))
+    # null, not undefined: undefined would leave the runner's network open.
+    assert js.eval("(code) => code.globalOutbound === null")(code)
+    assert js.eval("(code) => Object.keys(code.env).length === 0 && code.limits.cpuMs === 7000")(code)
+    assert js.eval("(code) => typeof code.modules['isolate_entry.py'].py === 'string'")(code)
+
+
+class FakeLoader:
+    """A stand-in for the Worker Loader binding: it loads the code the front Worker gives it and
+    answers RPC calls by running the runner's logic here, or fails as a killed isolate does."""
+
+    def __init__(self, fail_with=None):
+        self.fail_with = fail_with
+        self.loaded = []
+
+    def get(self, runner_id, get_code):
+        loader = self
+
+        class Entrypoint:
+            async def execute(self, request):
+                from workers import python_from_rpc
+
+                from sandbox import isolate
+
+                loader.loaded.append((runner_id, get_code()))
+                if loader.fail_with:
+                    raise RuntimeError(loader.fail_with)
+                return isolate.handle("execute", python_from_rpc(request))
+
+        class Stub:
+            def getEntrypoint(self):
+                return Entrypoint()
+
+        return Stub()
+
+
+def test_with_a_loader_the_front_worker_runs_code_in_the_runner(monkeypatch):
+    import js
+
+    import entry
+
+    loader = FakeLoader()
+    env = FakeEnv()
+    env.LOADER = loader
+    worker = entry.Default(FakeContext(), env)
+    result = run_now(worker.execute({"code": "print(6 * 7)"}))
+    result = result.to_py() if hasattr(result, "to_py") else result
+    assert result["output"] == "42"
+    ((runner_id, code),) = loader.loaded
+    assert runner_id.startswith("sandbox-runner-")
+    assert js.eval("(code) => code.globalOutbound === null && code.mainModule === 'isolate_entry.py'")(code)
+
+
+def test_a_killed_runner_is_a_timeout_and_the_front_worker_goes_on(capsys):
+    import entry
+
+    env = FakeEnv()
+    env.LOADER = FakeLoader(fail_with="Worker exceeded CPU time limit.")
+    worker = entry.Default(FakeContext(), env)
+    result = run_now(worker.execute({"code": "any(iter(int, 1))"}))
+    result = result.to_py() if hasattr(result, "to_py") else result
+    assert result["errorType"] == "timeout"
+    # The next request (a new entrypoint instance, as the runtime makes per request) works.
+    env = FakeEnv()
+    env.LOADER = FakeLoader()
+    after = run_now(entry.Default(FakeContext(), env).execute({"code": "print('next')"}))
+    after = after.to_py() if hasattr(after, "to_py") else after
+    assert after["output"] == "next"

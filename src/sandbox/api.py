@@ -13,20 +13,18 @@ import hmac
 import json
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from . import log
-from .evals import BatchInputError, evaluate
+from . import isolate, log
 from .limits import MIB, Limits, check_json_text
 from .policy import Policy
-from .runner import execute, validate
 
 VERSION = "0.1.0"
-MODE = "in-process"
+MODE = "in-process"  # or "isolate", when src/entry.py runs requests through the Worker Loader
 LIMITS = Limits()
 # A request body may carry the largest batch plus the code and a little JSON around them.
 MAX_BODY_BYTES = LIMITS.max_batch_bytes + LIMITS.max_code_bytes + 64 * 1024
@@ -218,13 +216,13 @@ def _parse(model: type[BaseModel], payload: object) -> Any:
         raise RequestError(400, "bad_request", f"invalid request: {problems}") from None
 
 
-def _settings(request: _Options | ValidateRequest) -> tuple[Policy, Limits]:
+def _check_settings(request: _Options | ValidateRequest) -> None:
+    """Imports within the maximum and limits within theirs, refused here with a 400."""
     try:
-        policy = Policy.allowing(request.allowImports)
-        if isinstance(request, ValidateRequest):
-            return policy, LIMITS
-        memory = request.memoryMb * MIB if request.memoryMb is not None else None
-        return policy, LIMITS.with_overrides(timeout_ms=request.timeoutMs, memory_bytes=memory)
+        Policy.allowing(request.allowImports)
+        if not isinstance(request, ValidateRequest):
+            memory = request.memoryMb * MIB if request.memoryMb is not None else None
+            LIMITS.with_overrides(timeout_ms=request.timeoutMs, memory_bytes=memory)
     except ValueError as error:
         raise RequestError(400, "bad_request", str(error)) from None
 
@@ -234,52 +232,47 @@ def _check_code_size(code: str) -> None:
         raise RequestError(413, "payload_too_large", f"code exceeds {LIMITS.max_code_bytes} bytes")
 
 
-def _entry(kind: str, caller: str, code: str, result: Any) -> log.LogEntry:
-    return log.LogEntry(id=uuid.uuid4().hex, kind=kind, caller=caller, code=code, result=result, mode=MODE)
+# Where validated requests run: in this interpreter (isolate.handle), or in a runner Worker that
+# the Worker Loader starts (src/entry.py passes that executor in). Either returns the wire answer.
+Executor = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-def run_operation(kind: str, payload: object, caller: str) -> Answer:
-    """Validate the payload of `kind` (execute, evaluate, validate), run it, and shape the answer."""
-    if kind == "execute":
-        request = _parse(ExecuteRequest, payload)
-        _check_code_size(request.code)
-        policy, limits = _settings(request)
-        result = execute(request.code, limits, policy)
-        body = ExecuteResponse.model_validate(result.to_wire())
-        return Answer(200, _dump(body), _entry(kind, caller, request.code, result))
-    if kind == "evaluate":
-        request = _parse(EvaluateRequest, payload)
-        _check_code_size(request.evalCode)
-        if len(request.traces) > LIMITS.max_traces:
-            raise RequestError(
-                413,
-                "payload_too_large",
-                f"{len(request.traces)} traces exceed the limit of {LIMITS.max_traces}",
-            )
-        policy, limits = _settings(request)
-        traces = [trace.model_dump() for trace in request.traces]
-        try:
-            batch = evaluate(
-                request.evalCode,
-                traces,
-                request.functionName,
-                request.task,
-                request.taskMetadata,
-                limits,
-                policy,
-            )
-        except BatchInputError as error:
-            if error.too_large:
-                raise RequestError(413, "payload_too_large", str(error)) from None
-            raise RequestError(400, "bad_request", str(error)) from None
-        body = EvaluateResponse.model_validate(batch.to_wire())
-        return Answer(200, _dump(body), _entry(kind, caller, request.evalCode, batch))
-    request = _parse(ValidateRequest, payload)
-    _check_code_size(request.code)
-    policy, limits = _settings(request)
-    validation = validate(request.code, policy, limits, request.functionName)
-    body = ValidateResponse.model_validate(validation.to_wire())
-    return Answer(200, _dump(body), _entry(kind, caller, request.code, validation))
+async def in_process(kind: str, request: dict[str, Any]) -> dict[str, Any]:
+    return isolate.handle(kind, request)
+
+
+_REQUESTS: dict[str, type[_Strict]] = {
+    "execute": ExecuteRequest,
+    "evaluate": EvaluateRequest,
+    "validate": ValidateRequest,
+}
+_RESPONSES: dict[str, type[BaseModel]] = {
+    "execute": ExecuteResponse,
+    "evaluate": EvaluateResponse,
+    "validate": ValidateResponse,
+}
+
+
+async def run_operation(
+    kind: str, payload: object, caller: str, executor: Executor = in_process, mode: str = MODE
+) -> Answer:
+    """Validate the payload of `kind` (execute, evaluate, validate), run it through `executor`,
+    and shape the answer; the log entry records which mode ran it."""
+    request = _parse(_REQUESTS[kind], payload)
+    code = request.evalCode if isinstance(request, EvaluateRequest) else request.code
+    _check_code_size(code)
+    if isinstance(request, EvaluateRequest) and len(request.traces) > LIMITS.max_traces:
+        raise RequestError(
+            413, "payload_too_large", f"{len(request.traces)} traces exceed the limit of {LIMITS.max_traces}"
+        )
+    _check_settings(request)
+    wire = await executor(kind, request.model_dump(exclude_none=True))
+    refused = wire.get("refused")
+    if refused is not None:
+        raise RequestError(refused["status"], refused["code"], refused["error"])
+    body = _RESPONSES[kind].model_validate(wire)
+    entry = log.LogEntry(id=uuid.uuid4().hex, kind=kind, caller=caller, code=code, result=wire, mode=mode)
+    return Answer(200, _dump(body), entry)
 
 
 def _dump(model: BaseModel) -> dict[str, Any]:
@@ -300,10 +293,12 @@ def internal_failure(error: BaseException) -> Answer:
     return error_answer(500, "internal", "internal error; quote the errorId when reporting it", error_id)
 
 
-async def rpc(kind: str, payload: object, caller: str) -> Answer:
+async def rpc(
+    kind: str, payload: object, caller: str, executor: Executor = in_process, mode: str = MODE
+) -> Answer:
     """An RPC call through a service binding: trusted, so no token; the same validation."""
     try:
-        return run_operation(kind, payload, caller)
+        return await run_operation(kind, payload, caller, executor, mode)
     except RequestError as refused:
         return error_answer(refused.status, refused.code, str(refused))
     except Exception as error:  # noqa: BLE001 - never let internals cross the boundary
@@ -345,6 +340,14 @@ class Access:
             )
         raise RequestError(401, "unauthorized", "missing or wrong bearer token")
 
+    def caller_or_anonymous(self, authorization: str | None) -> str:
+        """The caller's name where the token checks out, else "anonymous"; refusing is left to
+        the route, which knows whether it needs a caller at all."""
+        try:
+            return self.caller(authorization)
+        except RequestError:
+            return "anonymous"
+
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
@@ -369,10 +372,16 @@ ROUTES: dict[str, tuple[str, ...]] = {
 }
 
 
-async def handle_http(request: HttpRequest, access: Access, db: log.Database | None) -> Answer:
+async def handle_http(
+    request: HttpRequest,
+    access: Access,
+    db: log.Database | None,
+    executor: Executor = in_process,
+    mode: str = MODE,
+) -> Answer:
     """Route one HTTP request. Never raises: every outcome is an Answer with a JSON body."""
     try:
-        return await _route(request, access, db)
+        return await _route(request, access, db, executor, mode)
     except RequestError as refused:
         headers = {"allow": ", ".join(ROUTES.get(request.path, ()))} if refused.status == 405 else {}
         answer = error_answer(refused.status, refused.code, str(refused))
@@ -381,7 +390,9 @@ async def handle_http(request: HttpRequest, access: Access, db: log.Database | N
         return internal_failure(error)
 
 
-async def _route(request: HttpRequest, access: Access, db: log.Database | None) -> Answer:
+async def _route(
+    request: HttpRequest, access: Access, db: log.Database | None, executor: Executor, mode: str
+) -> Answer:
     methods = ROUTES.get(request.path.rstrip("/") or "/")
     if methods is None:
         raise RequestError(404, "not_found", f"no route {request.path}; see GET /v1/schema")
@@ -389,7 +400,7 @@ async def _route(request: HttpRequest, access: Access, db: log.Database | None) 
         raise RequestError(405, "method_not_allowed", f"{request.path} takes {', '.join(methods)}")
     path = request.path.rstrip("/")
     if path == "/v1/health":
-        return Answer(200, _dump(HealthResponse(status="ok", version=VERSION, mode=MODE)))
+        return Answer(200, _dump(HealthResponse(status="ok", version=VERSION, mode=mode)))
     caller = access.caller(request.headers.get("authorization"))
     if path == "/v1/schema":
         return Answer(200, json_schema())
@@ -403,7 +414,7 @@ async def _route(request: HttpRequest, access: Access, db: log.Database | None) 
         payload = json.loads(request.body)
     except ValueError as error:
         raise RequestError(400, "bad_request", f"malformed JSON: {error}") from None
-    return run_operation(path.removeprefix("/v1/"), payload, caller)
+    return await run_operation(path.removeprefix("/v1/"), payload, caller, executor, mode)
 
 
 async def _executions(request: HttpRequest, db: log.Database | None) -> Answer:

@@ -162,7 +162,7 @@ def _log(path: str | None, kind: str, code: str, result: ExecutionResult | Batch
     """The same rows the Worker writes to D1, in a local SQLite file."""
     if path is not None:
         entry = log.LogEntry(
-            id=uuid.uuid4().hex, kind=kind, caller="local", code=code, result=result, mode="cli"
+            id=uuid.uuid4().hex, kind=kind, caller="local", code=code, result=result.to_wire(), mode="cli"
         )
         log.run_now(log.write(log.SqliteDatabase(path), entry))
 

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
-
-from .evals import BatchExecutionResult
-from .results import ExecutionResult, ValidationResult
 
 Statement = tuple[str, tuple[Any, ...]]
 
@@ -36,13 +33,14 @@ class Database(Protocol):
 
 @dataclass(frozen=True)
 class LogEntry:
-    """One request, ready to be written after the response has gone."""
+    """One request, ready to be written after the response has gone. `result` is the answer in
+    wire format: the same whether the engine ran here or in a runner isolate."""
 
     id: str
     kind: str
     caller: str
     code: str
-    result: ExecutionResult | BatchExecutionResult | ValidationResult
+    result: Mapping[str, Any]
     mode: str = "in-process"
     created_at: str = ""
 
@@ -51,26 +49,28 @@ def statements(entry: LogEntry) -> list[Statement]:
     """The INSERTs for one request: its row, and for an evaluate request one row per trace."""
     created = entry.created_at or datetime.now(UTC).isoformat(timespec="milliseconds")
     encoded = entry.code.encode("utf-8", errors="surrogatepass")
-    result = entry.result
+    wire = entry.result
     counts: tuple[Any, ...] = (None,) * 6
     rows: list[Statement] = []
-    if isinstance(result, ExecutionResult):
-        success, error_type, error, elapsed = (
-            result.success,
-            result.error_type,
-            result.error,
-            result.execution_time_ms,
+    if entry.kind == "validate":
+        violations = wire.get("violations") or []
+        success, elapsed = bool(wire.get("valid")), 0.0
+        error = violations[0]["message"] if violations else None
+        error_type = None if success else "validation"
+    elif entry.kind == "evaluate":
+        results = wire.get("results", [])
+        error, error_type = wire.get("error"), wire.get("errorType")
+        success = error is None and all(r["success"] for r in results)
+        elapsed = wire.get("total_time_ms", 0.0)
+        s = wire.get("summary", {})
+        counts = (
+            len(results),
+            s.get("passed"),
+            s.get("failed"),
+            s.get("errors"),
+            s.get("timeouts"),
+            s.get("not_run"),
         )
-    elif isinstance(result, ValidationResult):
-        first = result.violations[0].message if result.violations else None
-        success, error_type, error, elapsed = result.valid, None if result.valid else "validation", first, 0.0
-    else:
-        success, error_type, error = result.error is None and result.all_valid, None, result.error
-        if result.error is not None:
-            error_type = "validation"
-        elapsed = result.total_time_ms
-        s = result.summary
-        counts = (len(result.results), s.passed, s.failed, s.errors, s.timeouts, s.not_run)
         rows = [
             (
                 "INSERT INTO trace_results (execution_id, position, trace_id, passed, score, reason, error,"
@@ -78,17 +78,20 @@ def statements(entry: LogEntry) -> list[Statement]:
                 (
                     entry.id,
                     position,
-                    trace.trace_id,
-                    None if trace.passed is None else int(trace.passed),
-                    trace.score,
-                    _clip(trace.reason),
-                    _clip(trace.error),
-                    trace.error_type,
-                    trace.execution_time_ms,
+                    r["trace_id"],
+                    None if r.get("passed") is None else int(r["passed"]),
+                    r.get("score"),
+                    _clip(r.get("reason")),
+                    _clip(r.get("error")),
+                    r.get("errorType"),
+                    r.get("execution_time_ms", 0.0),
                 ),
             )
-            for position, trace in enumerate(result.results)
+            for position, r in enumerate(results)
         ]
+    else:
+        success, error, error_type = bool(wire.get("success")), wire.get("error"), wire.get("errorType")
+        elapsed = wire.get("executionTimeMs", 0.0)
     head = (
         "INSERT INTO executions (id, kind, caller, mode, code_sha256, code_size, success, error_type, error,"
         " execution_time_ms, trace_count, passed_count, failed_count, error_count, timeout_count,"

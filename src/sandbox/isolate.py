@@ -1,0 +1,151 @@
+"""Running requests in a separate isolate: what the runner Worker does, and what the front Worker
+hands the Worker Loader.
+
+The front Worker validates a request and passes it, as plain JSON-compatible data, to `handle`:
+either here (no loader configured) or inside a runner Worker that the loader starts with no
+bindings, no network and a CPU limit (src/isolate_entry.py calls the same `handle`). Everything in
+this module is standard library, so the runner needs nothing but the engine's own sources, which it
+gets from the deployed package.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .evals import BatchInputError, evaluate
+from .limits import MIB, Limits
+from .policy import Policy
+from .runner import execute, validate
+
+# The engine's modules, which the runner loads: the standard-library part of the package. api.py
+# (pydantic), log.py and cli.py stay with the front Worker.
+ENGINE_MODULES = (
+    "__init__", "builtins", "evals", "isolate", "limits", "modules", "policy", "results", "runner",
+)  # fmt: skip
+RUNNER_MAIN = "isolate_entry.py"
+COMPATIBILITY_DATE = "2026-11-20"
+# CPU the runner may use beyond the engine's own budget (interpreter start, copying, teardown).
+CPU_MARGIN_MS = 2000
+
+
+def handle(kind: str, request: Mapping[str, Any]) -> dict[str, Any]:
+    """Run one request that the front Worker has already validated; the answer in wire format.
+    A batch the engine refuses comes back as `{"refused": {"status", "code", "error"}}`."""
+    policy = Policy.allowing(request.get("allowImports", []))
+    if kind == "validate":
+        return validate(request["code"], policy, Limits(), request.get("functionName")).to_wire()
+    memory = request.get("memoryMb")
+    limits = Limits().with_overrides(
+        timeout_ms=request.get("timeoutMs"), memory_bytes=memory * MIB if memory is not None else None
+    )
+    if kind == "execute":
+        return execute(request["code"], limits, policy).to_wire()
+    try:
+        batch = evaluate(
+            request["evalCode"], request["traces"], request.get("functionName"), request.get("task"),
+            request.get("taskMetadata"), limits, policy,
+        )  # fmt: skip
+    except BatchInputError as error:
+        status, code = (413, "payload_too_large") if error.too_large else (400, "bad_request")
+        return {"refused": {"status": status, "code": code, "error": str(error)}}
+    return batch.to_wire()
+
+
+# --- what the front Worker gives the loader ---------------------------------------------------------
+
+
+@functools.cache
+def runner_modules() -> dict[str, str]:
+    """The runner's modules, read once per isolate from the deployed package itself, so there is no
+    second copy to keep in step."""
+    package = Path(__file__).resolve().parent
+    modules = {f"sandbox/{name}.py": (package / f"{name}.py").read_text() for name in ENGINE_MODULES}
+    modules[RUNNER_MAIN] = (package.parent / RUNNER_MAIN).read_text()
+    return modules
+
+
+@functools.cache
+def engine_version() -> str:
+    """A digest of the runner's sources: a deploy that changes them gets fresh runner isolates."""
+    digest = hashlib.sha256()
+    for name, source in sorted(runner_modules().items()):
+        digest.update(name.encode() + b"\0" + source.encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def cpu_ms(kind: str, request: Mapping[str, Any]) -> int:
+    """The runner's CPU limit: the request's own budget plus a margin, so that the engine's budget
+    ends a runaway first and the isolate's limit only catches work inside one C call."""
+    defaults = Limits()
+    if kind == "evaluate":
+        budget = defaults.batch_timeout_ms
+    else:
+        budget = request.get("timeoutMs") or defaults.timeout_ms
+    return int(budget) + CPU_MARGIN_MS
+
+
+def runner_id(caller: str, cpu_limit_ms: int) -> str:
+    """The loader caches isolates by id. One per engine version (a deploy loads new code), per
+    caller (a hypothetical escape sees only data of the same caller) and per CPU limit (the limit is
+    fixed when an isolate loads)."""
+    who = hashlib.sha256(caller.encode()).hexdigest()[:16]
+    return f"sandbox-runner-{engine_version()}-{who}-{cpu_limit_ms}"
+
+
+def worker_code(cpu_limit_ms: int) -> dict[str, Any]:
+    """The WorkerCode for a runner: a Python Worker with the engine's modules, no bindings, no
+    network, and a CPU limit. `globalOutbound` is None here and must reach JavaScript as null, not
+    undefined: undefined leaves the network open (src/entry.py converts it)."""
+    return {
+        "compatibilityDate": COMPATIBILITY_DATE,
+        "compatibilityFlags": ["python_workers"],
+        "mainModule": RUNNER_MAIN,
+        "modules": {name: {"py": source} for name, source in runner_modules().items()},
+        "env": {},
+        "globalOutbound": None,
+        "limits": {"cpuMs": cpu_limit_ms, "subRequests": 0},
+    }
+
+
+RunnerCall = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+async def through_runner(call: RunnerCall, kind: str, request: dict[str, Any]) -> dict[str, Any]:
+    """Send a request to a runner isolate through `call` (the loader and RPC, in src/entry.py).
+    However the runner fails, the front Worker answers with a structured result and goes on
+    serving; the details go to its log."""
+    try:
+        return await call(kind, request)
+    except Exception as error:  # noqa: BLE001 - a killed or crashed isolate surfaces as any error
+        print(f"runner isolate failed on {kind}: {type(error).__name__}: {error}", file=sys.stderr)
+        return failure(kind, request, str(error))
+
+
+def failure(kind: str, request: Mapping[str, Any], message: str) -> dict[str, Any]:
+    """A structured result for a runner that did not answer: killed at its CPU limit (a timeout),
+    or crashed, out of memory, or unreachable (internal). Every trace of a batch gets the error."""
+    timed_out = "cpu" in message.lower() and "limit" in message.lower()
+    error_type = "timeout" if timed_out else "internal"
+    error = (
+        "Execution timeout exceeded: the runner isolate reached its CPU limit"
+        if timed_out
+        else "The runner isolate failed before answering"
+    )
+    if kind == "evaluate":
+        traces = request.get("traces", [])
+        results = [
+            {"trace_id": trace["trace_id"], "success": False, "error": error, "errorType": error_type,
+             "output": "", "execution_time_ms": 0.0}
+            for trace in traces
+        ]  # fmt: skip
+        summary = {"passed": 0, "failed": 0, "errors": 0 if timed_out else len(traces),
+                   "timeouts": len(traces) if timed_out else 0, "not_run": 0}  # fmt: skip
+        return {"results": results, "total_time_ms": 0.0, "summary": summary}
+    if kind == "validate":
+        return {"valid": False, "violations": [{"line": 1, "col": 0, "message": error}]}
+    return {"success": False, "error": error, "errorType": error_type, "executionTimeMs": 0.0}
