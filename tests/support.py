@@ -21,7 +21,6 @@ _secrets = types.ModuleType("host_secrets")
 _secrets.CANARY = CANARY  # type: ignore[attr-defined]
 sys.modules["host_secrets"] = _secrets
 builtins.SANDBOX_CANARY = CANARY  # type: ignore[attr-defined]
-HOST_CANARY = CANARY
 with tempfile.NamedTemporaryFile("w", suffix=".secret", delete=False) as _file:
     _file.write(CANARY)
 CANARY_FILE = _file.name
