@@ -50,13 +50,13 @@ class Default(WorkerEntrypoint):
         binding = getattr(self.env, "DB", None)
         return D1Database(binding) if binding is not None else None
 
-    def _executor(self, caller):
+    def _executor(self):
         """Where requests run, and the name of that mode for health and the log."""
         loader = getattr(self.env, "LOADER", None)
         if loader is None:
             return api.in_process, "in-process"
 
-        async def call(kind, request):
+        async def call(kind, request, caller):
             cpu_ms = isolate.cpu_ms(kind, request)
             code = worker_code_for_js(isolate.worker_code(cpu_ms))
 
@@ -69,8 +69,8 @@ class Default(WorkerEntrypoint):
                 callback.destroy()
             return python_from_rpc(answer) if isinstance(answer, JsProxy) else answer
 
-        async def through_runner(kind, request):
-            return await isolate.through_runner(call, kind, request)
+        async def through_runner(kind, request, caller):
+            return await isolate.through_runner(call, kind, request, caller)
 
         return through_runner, "isolate"
 
@@ -100,9 +100,7 @@ class Default(WorkerEntrypoint):
             body=body,
             query=dict(parse_qsl(url.query)),
         )
-        # The runner isolate is keyed by the token's caller name; health and refusals run nothing.
-        caller = access.caller_or_anonymous(http.headers.get("authorization"))
-        executor, mode = self._executor(caller)
+        executor, mode = self._executor()
         answer = await api.handle_http(http, access, self._database(), executor, mode)
         self._log_after_answer(answer.log)
         return Response(
@@ -114,7 +112,7 @@ class Default(WorkerEntrypoint):
     async def _rpc(self, kind, payload):
         if isinstance(payload, JsProxy):
             payload = python_from_rpc(payload)
-        executor, mode = self._executor("binding")
+        executor, mode = self._executor()
         answer = await api.rpc(kind, payload, "binding", executor, mode)
         self._log_after_answer(answer.log)
         return python_to_rpc(answer.body)

@@ -96,13 +96,13 @@ def test_cpu_limit_sits_above_the_engine_budget():
 
 
 def runner_that(fails_with: str | None):
-    async def call(kind, request):
+    async def call(kind, request, caller):
         if fails_with is not None:
             raise RuntimeError(fails_with)
         return isolate.handle(kind, request)
 
-    async def executor(kind, request):
-        return await isolate.through_runner(call, kind, request)
+    async def executor(kind, request, caller):
+        return await isolate.through_runner(call, kind, request, caller)
 
     return executor
 

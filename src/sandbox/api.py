@@ -233,11 +233,12 @@ def _check_code_size(code: str) -> None:
 
 
 # Where validated requests run: in this interpreter (isolate.handle), or in a runner Worker that
-# the Worker Loader starts (src/entry.py passes that executor in). Either returns the wire answer.
-Executor = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+# the Worker Loader starts for the caller (src/entry.py passes that executor in). Called with the
+# kind, the request and the caller; either returns the wire answer.
+Executor = Callable[[str, dict[str, Any], str], Awaitable[dict[str, Any]]]
 
 
-async def in_process(kind: str, request: dict[str, Any]) -> dict[str, Any]:
+async def in_process(kind: str, request: dict[str, Any], caller: str) -> dict[str, Any]:
     return isolate.handle(kind, request)
 
 
@@ -266,7 +267,7 @@ async def run_operation(
             413, "payload_too_large", f"{len(request.traces)} traces exceed the limit of {LIMITS.max_traces}"
         )
     _check_settings(request)
-    wire = await executor(kind, request.model_dump(exclude_none=True))
+    wire = await executor(kind, request.model_dump(exclude_none=True), caller)
     refused = wire.get("refused")
     if refused is not None:
         raise RequestError(refused["status"], refused["code"], refused["error"])
@@ -340,14 +341,6 @@ class Access:
             )
         raise RequestError(401, "unauthorized", "missing or wrong bearer token")
 
-    def caller_or_anonymous(self, authorization: str | None) -> str:
-        """The caller's name where the token checks out, else "anonymous"; refusing is left to
-        the route, which knows whether it needs a caller at all."""
-        try:
-            return self.caller(authorization)
-        except RequestError:
-            return "anonymous"
-
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
@@ -393,12 +386,12 @@ async def handle_http(
 async def _route(
     request: HttpRequest, access: Access, db: log.Database | None, executor: Executor, mode: str
 ) -> Answer:
-    methods = ROUTES.get(request.path.rstrip("/") or "/")
+    path = request.path.rstrip("/")
+    methods = ROUTES.get(path)
     if methods is None:
         raise RequestError(404, "not_found", f"no route {request.path}; see GET /v1/schema")
     if request.method not in methods:
         raise RequestError(405, "method_not_allowed", f"{request.path} takes {', '.join(methods)}")
-    path = request.path.rstrip("/")
     if path == "/v1/health":
         return Answer(200, _dump(HealthResponse(status="ok", version=VERSION, mode=mode)))
     caller = access.caller(request.headers.get("authorization"))

@@ -112,15 +112,16 @@ def worker_code(cpu_limit_ms: int) -> dict[str, Any]:
     }
 
 
-RunnerCall = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+RunnerCall = Callable[[str, dict[str, Any], str], Awaitable[dict[str, Any]]]
 
 
-async def through_runner(call: RunnerCall, kind: str, request: dict[str, Any]) -> dict[str, Any]:
-    """Send a request to a runner isolate through `call` (the loader and RPC, in src/entry.py).
+async def through_runner(call: RunnerCall, kind: str, request: dict[str, Any], caller: str) -> dict[str, Any]:
+    """Send a caller's request to its runner isolate through `call` (the loader and RPC, in
+    src/entry.py).
     However the runner fails, the front Worker answers with a structured result and goes on
     serving; the details go to its log."""
     try:
-        return await call(kind, request)
+        return await call(kind, request, caller)
     except Exception as error:  # noqa: BLE001 - a killed or crashed isolate surfaces as any error
         print(f"runner isolate failed on {kind}: {type(error).__name__}: {error}", file=sys.stderr)
         return failure(kind, request, str(error))
