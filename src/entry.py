@@ -64,10 +64,11 @@ class Default(WorkerEntrypoint):
             callback = create_proxy(lambda: code)
             try:
                 stub = loader.get(isolate.runner_id(caller, cpu_ms), callback)
-                answer = await getattr(stub.getEntrypoint(), kind)(python_to_rpc(request))
+                # JSON text both ways: see isolate.handle_json.
+                answer = await getattr(stub.getEntrypoint(), kind)(json.dumps(request))
             finally:
                 callback.destroy()
-            return python_from_rpc(answer) if isinstance(answer, JsProxy) else answer
+            return json.loads(answer)
 
         async def through_runner(kind, request, caller):
             return await isolate.through_runner(call, kind, request, caller)

@@ -61,3 +61,27 @@ def fails(
     assert result.error_type == error_type, result
     assert fragment in (result.error or ""), result.error
     return result
+
+
+def runner_entrypoint(source: str) -> object:
+    """The runner's entry point made from its main module's source, as the loader is given it, with
+    a `workers` module that holds only `WorkerEntrypoint`: all the runner may take from the SDK the
+    runtime gives it. `sandbox` is the package under test, whose sources the payload carries."""
+    workers = types.ModuleType("workers")
+
+    class WorkerEntrypoint:
+        def __init__(self, ctx: object, env: object) -> None:
+            self.ctx, self.env = ctx, env
+
+    workers.WorkerEntrypoint = WorkerEntrypoint  # type: ignore[attr-defined]
+    main: dict[str, object] = {"__name__": "runner_main"}
+    real = sys.modules.get("workers")
+    sys.modules["workers"] = workers
+    try:
+        exec(compile(source, "isolate_entry.py", "exec"), main)
+    finally:
+        if real is None:
+            del sys.modules["workers"]
+        else:
+            sys.modules["workers"] = real
+    return main["Default"](None, {})  # type: ignore[operator]

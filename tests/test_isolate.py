@@ -5,13 +5,16 @@ fails (with a stand-in for the loader and RPC)."""
 from __future__ import annotations
 
 import ast
+import json
 import pathlib
 import sys
 
 import pytest
 
-from sandbox import api, isolate
+from sandbox import Limits, api, isolate
 from sandbox.log import SqliteDatabase, run_now, write
+
+from .support import runner_entrypoint
 
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src"
 EVAL = "def eval_x(trace):\n    return trace['ok'], 'checked'"
@@ -42,6 +45,31 @@ def test_runner_refuses_an_unusable_batch_as_data():
     assert answer["refused"]["status"] == 400 and "not JSON data" in answer["refused"]["error"]
 
 
+def call_runner(kind: str, request: dict) -> dict:
+    """A call as the front Worker makes it: JSON text into the runner's main module, text back."""
+    entry = runner_entrypoint(isolate.worker_code(7000)["modules"][isolate.RUNNER_MAIN]["py"])
+    answer = run_now(getattr(entry, kind)(json.dumps(request)))
+    assert isinstance(answer, str)
+    return json.loads(answer)
+
+
+def test_runner_main_module_answers_each_kind_as_json_text():
+    assert call_runner("execute", {"code": "print(6 * 7)"})["output"] == "42"
+    batch = call_runner("evaluate", {"evalCode": EVAL, "traces": TRACES})
+    assert [r["passed"] for r in batch["results"]] == [True, False]
+    assert call_runner("validate", {"code": "import os"})["valid"] is False
+
+
+def test_json_text_carries_what_object_conversion_would_lose():
+    # A 70-bit int (a BigInt or a rounded Number in JavaScript), a lone surrogate (no valid UTF-16
+    # conversion) and a null (undefined after to_js) come back exactly.
+    code = "def eval_x(trace):\n    return trace['n'] == 1180591620717411303424, trace['s'] + str(trace['z'])"
+    traces = [{"trace_id": "a", "data": {"n": 2**70, "s": "\ud800", "z": None}}]
+    (result,) = call_runner("evaluate", {"evalCode": code, "traces": traces})["results"]
+    assert (result["passed"], result["reason"]) == (True, "\ud800None")
+    assert call_runner("execute", {"code": "print('\\ud800')"})["output"] == "\ud800"
+
+
 # --- the payload the loader gets ------------------------------------------------------------------------
 
 
@@ -50,7 +78,9 @@ def test_worker_code_has_no_bindings_no_network_and_a_cpu_limit():
     assert code["env"] == {}
     assert "globalOutbound" in code and code["globalOutbound"] is None  # null once in JavaScript
     assert code["limits"] == {"cpuMs": 7000, "subRequests": 0}
-    assert code["compatibilityFlags"] == ["python_workers"] and code["compatibilityDate"] >= "2026-09-08"
+    assert code["compatibilityDate"] >= "2026-09-08"  # Pyodide 314, as the front Worker runs
+    # The runtime's own `workers` SDK: at this date it is left out unless the flag asks for it.
+    assert code["compatibilityFlags"] == ["python_workers", "disable_python_external_sdk"]
     assert code["mainModule"] in code["modules"]
 
 
@@ -86,10 +116,17 @@ def test_runner_ids_separate_callers_and_engine_versions():
     assert isolate.engine_version() in first
 
 
-def test_cpu_limit_sits_above_the_engine_budget():
-    assert isolate.cpu_ms("execute", {"timeoutMs": 1000}) == 1000 + isolate.CPU_MARGIN_MS
-    assert isolate.cpu_ms("execute", {}) == 5000 + isolate.CPU_MARGIN_MS
-    assert isolate.cpu_ms("evaluate", {}) == 30000 + isolate.CPU_MARGIN_MS
+def test_cpu_limit_sits_above_the_engine_budget_on_a_few_tiers():
+    margin = isolate.CPU_MARGIN_MS
+    assert isolate.cpu_ms("execute", {"timeoutMs": 1000}) == 1000 + margin
+    assert isolate.cpu_ms("execute", {"timeoutMs": 1}) == 1000 + margin
+    assert isolate.cpu_ms("execute", {"timeoutMs": 1001}) == 5000 + margin
+    assert isolate.cpu_ms("execute", {}) == 5000 + margin
+    assert isolate.cpu_ms("validate", {}) == 5000 + margin
+    assert isolate.cpu_ms("evaluate", {}) == 30000 + margin
+    # Every timeoutMs a request may ask for lands on one of three runner isolates per caller.
+    limits = {isolate.cpu_ms("execute", {"timeoutMs": ms}) for ms in range(1, Limits().timeout_ms + 1)}
+    assert limits == {1000 + margin, 5000 + margin}
 
 
 # --- the front Worker when the runner fails -------------------------------------------------------------
@@ -99,7 +136,7 @@ def runner_that(fails_with: str | None):
     async def call(kind, request, caller):
         if fails_with is not None:
             raise RuntimeError(fails_with)
-        return isolate.handle(kind, request)
+        return call_runner(kind, request)
 
     async def executor(kind, request, caller):
         return await isolate.through_runner(call, kind, request, caller)

@@ -8,7 +8,7 @@ import pytest
 
 from sandbox.log import run_now
 
-from .support import IN_PYODIDE
+from .support import IN_PYODIDE, runner_entrypoint
 
 pytestmark = pytest.mark.skipif(
     not IN_PYODIDE, reason="the workers SDK imports js and pyodide, which exist only inside Pyodide"
@@ -117,35 +117,36 @@ def test_worker_code_reaches_javascript_with_a_null_global_outbound():
     assert js.eval("(code) => code.globalOutbound === null")(code)
     assert js.eval("(code) => Object.keys(code.env).length === 0 && code.limits.cpuMs === 7000")(code)
     assert js.eval("(code) => typeof code.modules['isolate_entry.py'].py === 'string'")(code)
+    assert js.eval("(code) => code.compatibilityFlags.includes('disable_python_external_sdk')")(code)
 
 
 class FakeLoader:
-    """A stand-in for the Worker Loader binding: it loads the code the front Worker gives it and
-    answers RPC calls by running the runner's logic here, or fails as a killed isolate does."""
+    """A stand-in for the Worker Loader binding: it starts the runner from the main module of the
+    code the front Worker gives it, and answers RPC calls with it, or fails as a killed isolate."""
 
     def __init__(self, fail_with=None):
         self.fail_with = fail_with
         self.loaded = []
 
     def get(self, runner_id, get_code):
-        loader = self
-
-        class Entrypoint:
-            async def execute(self, request):
-                from workers import python_from_rpc
-
-                from sandbox import isolate
-
-                loader.loaded.append((runner_id, get_code()))
-                if loader.fail_with:
-                    raise RuntimeError(loader.fail_with)
-                return isolate.handle("execute", python_from_rpc(request))
+        code = get_code()
+        self.loaded.append((runner_id, code))
+        entry = runner_entrypoint(getattr(code.modules, code.mainModule).py)
+        fail_with = self.fail_with
 
         class Stub:
             def getEntrypoint(self):
-                return Entrypoint()
+                return entry
 
-        return Stub()
+        class Killed:
+            async def execute(self, request):
+                raise RuntimeError(fail_with)
+
+        class KilledStub:
+            def getEntrypoint(self):
+                return Killed()
+
+        return KilledStub() if fail_with else Stub()
 
 
 def test_with_a_loader_the_front_worker_runs_code_in_the_runner(monkeypatch):

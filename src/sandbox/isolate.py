@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -29,8 +30,15 @@ ENGINE_MODULES = (
 )  # fmt: skip
 RUNNER_MAIN = "isolate_entry.py"
 COMPATIBILITY_DATE = "2026-11-20"
+# From 2026-04-21 on, a Python Worker must vendor the `workers` SDK unless this flag says to use the
+# runtime's own copy; the runner needs only its WorkerEntrypoint, so nothing is shipped but the engine.
+COMPATIBILITY_FLAGS = ("python_workers", "disable_python_external_sdk")
 # CPU the runner may use beyond the engine's own budget (interpreter start, copying, teardown).
 CPU_MARGIN_MS = 2000
+# The budgets a runner's CPU limit is rounded up to. The loader fixes the limit when it starts an
+# isolate, so the limit is part of the runner's id: a few tiers keep a caller on a few warm isolates
+# where one per distinct `timeoutMs` would make most calls cold starts.
+BUDGET_TIERS_MS = (1000, Limits().timeout_ms, Limits().batch_timeout_ms)
 
 
 def handle(kind: str, request: Mapping[str, Any]) -> dict[str, Any]:
@@ -56,6 +64,14 @@ def handle(kind: str, request: Mapping[str, Any]) -> dict[str, Any]:
     return batch.to_wire()
 
 
+def handle_json(kind: str, request: str) -> str:
+    """`handle` with JSON text on both sides: what crosses RPC between the front Worker and a runner.
+    Text passes the structured clone untouched, where converting objects would need the SDK's
+    helpers on both sides and turn None into undefined, large ints into BigInt and lone surrogates
+    into errors."""
+    return json.dumps(handle(kind, json.loads(request)))
+
+
 # --- what the front Worker gives the loader ---------------------------------------------------------
 
 
@@ -79,14 +95,15 @@ def engine_version() -> str:
 
 
 def cpu_ms(kind: str, request: Mapping[str, Any]) -> int:
-    """The runner's CPU limit: the request's own budget plus a margin, so that the engine's budget
-    ends a runaway first and the isolate's limit only catches work inside one C call."""
+    """The runner's CPU limit: the request's budget rounded up to a tier, plus a margin, so that the
+    engine's budget ends a runaway first and the isolate's limit only catches work inside one C call."""
     defaults = Limits()
     if kind == "evaluate":
         budget = defaults.batch_timeout_ms
     else:
         budget = request.get("timeoutMs") or defaults.timeout_ms
-    return int(budget) + CPU_MARGIN_MS
+    tier = next((tier for tier in BUDGET_TIERS_MS if tier >= budget), budget)
+    return int(tier) + CPU_MARGIN_MS
 
 
 def runner_id(caller: str, cpu_limit_ms: int) -> str:
@@ -103,7 +120,7 @@ def worker_code(cpu_limit_ms: int) -> dict[str, Any]:
     undefined: undefined leaves the network open (src/entry.py converts it)."""
     return {
         "compatibilityDate": COMPATIBILITY_DATE,
-        "compatibilityFlags": ["python_workers"],
+        "compatibilityFlags": list(COMPATIBILITY_FLAGS),
         "mainModule": RUNNER_MAIN,
         "modules": {name: {"py": source} for name, source in runner_modules().items()},
         "env": {},
