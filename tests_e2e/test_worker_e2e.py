@@ -1,5 +1,6 @@
 """End to end against a local Workers runtime: `pywrangler dev` for the sandbox, `wrangler dev` for
-the example caller, local D1 with the migrations applied.
+the example caller, local D1 with the migrations applied, and a probe Worker (tests_e2e/probe/) that
+loads a raw script with the runner isolate's settings.
 
 Needs the Workers runtime for Python, which wrangler downloads from Cloudflare on first use; where
 that cannot happen (these build machines have no internet) every test skips with one line saying
@@ -10,55 +11,27 @@ why. Not part of scripts/test; run it with:
 
 from __future__ import annotations
 
+import http.server
 import json
-import os
-import socket
 import subprocess
+import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = ROOT / "node_modules" / ".bin"
-ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # wrangler needs Node 22
-READY_SECONDS = 120
+from .devserver import ENV, ROOT, Unavailable, compatibility_date, free_port, get, project, start, stop
+
+PROBE = Path(__file__).resolve().parent / "probe"
+PROBE_SECRET = "probe-secret-5d1e0c"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start(command: list[str], port: int) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    deadline = time.monotonic() + READY_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            pytest.skip(f"{command[0]} dev could not start the Workers runtime: {_first_error(output)}")
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/health", timeout=2)
-            return process
-        except urllib.error.HTTPError:
-            return process  # the caller Worker answers 404 there: it is up
-        except OSError:
-            time.sleep(1)
-    process.terminate()
-    pytest.skip(f"{command[0]} dev was not ready within {READY_SECONDS} s")
-
-
-def _first_error(output: str) -> str:
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for line in lines:
-        if line.lower().startswith(("error", "cause: failed to download", "✘")):
-            return line
-    return lines[-1] if lines else "no output"
+def started(command: list[str], port: int, cwd: Path = ROOT) -> subprocess.Popen[str]:
+    try:
+        return start(command, port, cwd)
+    except Unavailable as why:
+        pytest.skip(str(why))
 
 
 @pytest.fixture(scope="module")
@@ -72,29 +45,68 @@ def workers():
             f"wrangler could not apply the migrations locally: {migrate.stderr.strip().splitlines()[-1:]}"
         )
     sandbox_port, caller_port = free_port(), free_port()
-    sandbox = start(
+    sandbox = started(
         ["pywrangler", "dev", "--port", str(sandbox_port), "--var", "ALLOW_UNAUTHENTICATED_HTTP:true"],
         sandbox_port,
     )
-    caller = start(
+    caller = started(
         ["wrangler", "dev", "-c", "examples/caller/wrangler.toml", "--port", str(caller_port)], caller_port
     )
     yield sandbox_port, caller_port
-    for process in (caller, sandbox):
-        process.terminate()
-        process.wait(timeout=30)
+    stop(caller)
+    stop(sandbox)
 
 
-def get(port: int, path: str, body: dict | None = None) -> tuple[int, dict]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", data=data, method="POST" if data else "GET"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+class Target(http.server.BaseHTTPRequestHandler):
+    """A server on the host's loopback that counts the requests reaching it."""
+
+    hits = 0
+
+    def do_GET(self) -> None:
+        type(self).hits += 1
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"reached")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def target():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Target)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+
+
+PROBE_CONFIG = f"""name = "runner-probe"
+main = "src/front.py"
+compatibility_date = "{compatibility_date()}"
+compatibility_flags = ["python_workers"]
+
+# Bindings and a secret of the front Worker, for the probe to look for.
+[vars]
+PROBE_SECRET = "{PROBE_SECRET}"
+
+[[worker_loaders]]
+binding = "LOADER"
+
+[[d1_databases]]
+binding = "DB"
+database_name = "probe"
+database_id = "00000000-0000-0000-0000-000000000001"
+"""
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runner-probe")
+    project(root, PROBE_CONFIG, (PROBE / "front.py", PROBE / "probe_runner.py"))
+    port = free_port()
+    process = started(["pywrangler", "dev", "--port", str(port)], port, cwd=root)
+    yield port
+    stop(process)
 
 
 def log_rows(sql: str) -> list[dict]:
@@ -149,7 +161,29 @@ def test_execution_and_evaluation_through_the_runner(workers):
 
 def test_cpu_bound_runaway_in_c_ends_as_a_timeout_and_the_front_keeps_serving(workers):
     sandbox, _ = workers
-    # iter(int, 1) is refused by the engine's own guard, so go through a C loop it cannot see.
+    # The engine refuses iter(int, 1) (iter with a sentinel takes only the script's own functions)...
+    status, body = get(sandbox, "/v1/execute", {"code": "any(iter(int, 1))"})
+    assert status == 200 and body["errorType"] == "runtime"
+    # ...so run a C loop the step count cannot see: only the runner's CPU limit ends it.
     status, body = get(sandbox, "/v1/execute", {"code": "import re\nre.match('(a+)+$', 'a' * 64 + 'b')"})
     assert status == 200 and body["errorType"] == "timeout"
     assert get(sandbox, "/v1/execute", {"code": "print('still here')"})[1]["output"] == "still here"
+
+
+def test_a_raw_script_with_the_runners_settings_reaches_nothing(probe, target):
+    hits_before = Target.hits
+    status, report = get(probe, f"/?target={urllib.parse.quote(target, safe='')}")
+    assert status == 200, report
+    # The target was up: the probe's front Worker, whose network is open, reached it.
+    assert report["control"] == {"status": 200} and Target.hits == hits_before + 1
+    for way_out in ("js.fetch", "pyodide.http.pyfetch", "connect"):
+        assert report[way_out]["reached"] is False, (way_out, report[way_out])
+    assert Target.hits == hits_before + 1  # nothing from the runner arrived
+    assert report["env"] == []
+    # The env a module can import: either out of reach, or empty.
+    module_env = report["cloudflare:workers env"]
+    assert module_env["reached"] is False or module_env["detail"] == "[]", module_env
+    # None of the front Worker's bindings or secrets shows anywhere the script looked.
+    text = json.dumps(report)
+    assert PROBE_SECRET not in text
+    assert not {"DB", "LOADER", "PROBE_SECRET"} & set(report["globalThis"])
