@@ -64,11 +64,10 @@ class Default(WorkerEntrypoint):
             callback = create_proxy(lambda: code)
             try:
                 stub = loader.get(isolate.runner_id(caller, cpu_ms), callback)
-                # JSON text both ways: see isolate.handle_json.
-                answer = await getattr(stub.getEntrypoint(), kind)(json.dumps(request))
+                # JSON text both ways (isolate.handle_json); isolate.read_answer reads the answer.
+                return await getattr(stub.getEntrypoint(), kind)(json.dumps(request))
             finally:
                 callback.destroy()
-            return json.loads(answer)
 
         async def through_runner(kind, request, caller):
             return await isolate.through_runner(call, kind, request, caller)

@@ -45,12 +45,16 @@ def test_runner_refuses_an_unusable_batch_as_data():
     assert answer["refused"]["status"] == 400 and "not JSON data" in answer["refused"]["error"]
 
 
-def call_runner(kind: str, request: dict) -> dict:
+async def runner_text(kind: str, request: dict, caller: str = "binding") -> str:
     """A call as the front Worker makes it: JSON text into the runner's main module, text back."""
     entry = runner_entrypoint(isolate.worker_code(7000)["modules"][isolate.RUNNER_MAIN]["py"])
-    answer = run_now(getattr(entry, kind)(json.dumps(request)))
+    answer = await getattr(entry, kind)(json.dumps(request))
     assert isinstance(answer, str)
-    return json.loads(answer)
+    return answer
+
+
+def call_runner(kind: str, request: dict) -> dict:
+    return json.loads(run_now(runner_text(kind, request)))
 
 
 def test_runner_main_module_answers_each_kind_as_json_text():
@@ -132,11 +136,17 @@ def test_cpu_limit_sits_above_the_engine_budget_on_a_few_tiers():
 # --- the front Worker when the runner fails -------------------------------------------------------------
 
 
-def runner_that(fails_with: str | None):
+OWN_ANSWER = object()
+
+
+def runner_that(fails_with: str | None = None, answers: object = OWN_ANSWER):
+    """The front Worker's executor with a runner that works, dies with `fails_with`, or sends
+    `answers` in place of its own answer."""
+
     async def call(kind, request, caller):
         if fails_with is not None:
             raise RuntimeError(fails_with)
-        return call_runner(kind, request)
+        return await runner_text(kind, request) if answers is OWN_ANSWER else answers
 
     async def executor(kind, request, caller):
         return await isolate.through_runner(call, kind, request, caller)
@@ -197,3 +207,58 @@ def test_log_rows_and_health_say_which_mode_ran(capsys):
         )
     )
     assert health.body["mode"] == "isolate"
+
+
+# --- the front Worker when the runner's answer is forged --------------------------------------------------
+# An escape from the engine inside a runner could answer anything; the front Worker reads it as data.
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "[" * 10_000 + "]" * 10_000,  # json.loads would overflow Pyodide's stack: the front Worker dies
+        '{"output": ' + "[" * 5_000 + "]" * 5_000 + "}",
+        "1" * 5_000,  # past the int digit limit
+        "not JSON",
+        "[1, 2]",
+        42,
+        None,
+        '{"refused": {"status": 200, "code": "ok", "error": "forged"}}',
+    ],
+    ids=["deep", "deep-inside", "digits", "text", "array", "number", "none", "refusal"],
+)
+def test_a_forged_answer_becomes_an_internal_result(answer, capsys):
+    body = run_now(api.rpc("execute", {"code": "x"}, "binding", runner_that(answers=answer), "isolate")).body
+    assert (body["success"], body["errorType"]) == (False, "internal")
+    assert "forged" not in json.dumps(body)
+
+
+def test_a_forged_refusal_of_a_batch_is_not_passed_on(capsys):
+    forged = json.dumps({"refused": {"status": 401, "code": "unauthorized", "error": "forged"}})
+    answer = run_now(
+        api.rpc(
+            "evaluate",
+            {"evalCode": EVAL, "traces": TRACES},
+            "binding",
+            runner_that(answers=forged),
+            "isolate",
+        )
+    )
+    assert answer.status == 200
+    assert [r["errorType"] for r in answer.body["results"]] == ["internal", "internal"]
+
+
+def test_a_real_refusal_of_a_batch_is_passed_on():
+    request = {"evalCode": EVAL, "traces": [{"trace_id": "a", "data": {"x": "y" * (300 * 1024)}}]}
+    answer = run_now(api.rpc("evaluate", request, "binding", runner_that(), "isolate"))
+    assert (answer.status, answer.body["code"]) == (413, "payload_too_large")
+
+
+def test_an_answer_of_the_wrong_shape_is_an_internal_error_and_the_next_request_works(capsys):
+    forged = json.dumps({"success": "yes", "output": ["forged"]})
+    answer = run_now(api.rpc("execute", {"code": "x"}, "binding", runner_that(answers=forged), "isolate"))
+    assert (answer.status, answer.body["code"]) == (500, "internal") and "forged" not in json.dumps(
+        answer.body
+    )
+    after = run_now(api.rpc("execute", {"code": "print('next')"}, "binding", runner_that(), "isolate"))
+    assert after.body["output"] == "next"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .evals import BatchInputError, evaluate
-from .limits import MIB, Limits
+from .limits import MIB, Limits, check_json_text
 from .policy import Policy
 from .runner import execute, validate
 
@@ -129,19 +129,43 @@ def worker_code(cpu_limit_ms: int) -> dict[str, Any]:
     }
 
 
-RunnerCall = Callable[[str, dict[str, Any], str], Awaitable[dict[str, Any]]]
+# Sends a request to the caller's runner, as JSON text, and returns the runner's answer as it came
+# (src/entry.py: the loader and RPC). Called with the kind, the request and the caller.
+RunnerCall = Callable[[str, dict[str, Any], str], Awaitable[object]]
+# The refusals a runner may answer with: a batch whose traces the engine cannot copy.
+REFUSALS = {(400, "bad_request"), (413, "payload_too_large")}
 
 
 async def through_runner(call: RunnerCall, kind: str, request: dict[str, Any], caller: str) -> dict[str, Any]:
-    """Send a caller's request to its runner isolate through `call` (the loader and RPC, in
-    src/entry.py).
+    """Send a caller's request to its runner isolate through `call` and read the answer.
     However the runner fails, the front Worker answers with a structured result and goes on
     serving; the details go to its log."""
     try:
-        return await call(kind, request, caller)
+        return read_answer(kind, await call(kind, request, caller))
     except Exception as error:  # noqa: BLE001 - a killed or crashed isolate surfaces as any error
         print(f"runner isolate failed on {kind}: {type(error).__name__}: {error}", file=sys.stderr)
         return failure(kind, request, str(error))
+
+
+def read_answer(kind: str, text: object) -> dict[str, Any]:
+    """A runner's answer, read as untrusted: an escape from the engine would have written it. Its
+    shape is checked afterwards, like any answer, by the API's response models."""
+    if not isinstance(text, str):
+        raise ValueError(f"the runner answered with {type(text).__name__}, not JSON text")
+    # Nested thousands deep, json.loads would overflow Pyodide's stack and kill the front Worker.
+    check_json_text(Limits(), text)
+    answer = json.loads(text)
+    if not isinstance(answer, dict):
+        raise ValueError("the runner's answer is not a JSON object")
+    refused = answer.get("refused")
+    if refused is not None and not (
+        kind == "evaluate"
+        and isinstance(refused, dict)
+        and (refused.get("status"), refused.get("code")) in REFUSALS
+        and isinstance(refused.get("error"), str)
+    ):
+        raise ValueError("the runner's answer holds a refusal it cannot make")
+    return answer
 
 
 def failure(kind: str, request: Mapping[str, Any], message: str) -> dict[str, Any]:
