@@ -58,10 +58,9 @@ class Default(WorkerEntrypoint):
 
         async def call(kind, request, caller):
             cpu_ms = isolate.cpu_ms(kind, request)
-            code = worker_code_for_js(isolate.worker_code(cpu_ms))
-
-            # The loader calls this only when it starts a new isolate for the id.
-            callback = create_proxy(lambda: code)
+            # The loader calls this only when it starts a new isolate for the id, so a warm runner
+            # costs no conversion of the sources.
+            callback = create_proxy(lambda: worker_code_for_js(isolate.worker_code(cpu_ms)))
             try:
                 stub = loader.get(isolate.runner_id(caller, cpu_ms), callback)
                 # JSON text both ways (isolate.handle_json); isolate.read_answer reads the answer.
