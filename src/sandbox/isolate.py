@@ -1,11 +1,11 @@
-"""Running requests in a separate isolate: what the runner Worker does, and what the front Worker
-hands the Worker Loader.
+"""Running requests in a separate isolate: what the runner Worker does, what the front Worker
+hands the Worker Loader, and how it reads the runner's answers.
 
 The front Worker validates a request and passes it, as plain JSON-compatible data, to `handle`:
-either here (no loader configured) or inside a runner Worker that the loader starts with no
-bindings, no network and a CPU limit (src/isolate_entry.py calls the same `handle`). Everything in
-this module is standard library, so the runner needs nothing but the engine's own sources, which it
-gets from the deployed package.
+either here (no loader configured) or, as JSON text, inside a runner Worker that the loader starts
+with no bindings, no network and a CPU limit (src/isolate_entry.py calls `handle_json`). Everything
+in this module is standard library, so the runner needs nothing but the engine's own sources, which
+it gets from the deployed package.
 """
 
 from __future__ import annotations
