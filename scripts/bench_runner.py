@@ -69,11 +69,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=20, help="following calls per round")
     options = parser.parse_args()
-    firsts: dict[str, list[float]] = {mode: [] for mode in configs()}
-    following: dict[str, list[float]] = {mode: [] for mode in configs()}
+    modes = configs()
+    firsts: dict[str, list[float]] = {mode: [] for mode in modes}
+    following: dict[str, list[float]] = {mode: [] for mode in modes}
     try:
         for _ in range(options.rounds):  # modes interleaved, so drift of the machine cancels out
-            for mode, config in configs().items():
+            for mode, config in modes.items():
                 first, rest = one_round(mode, config, options.calls)
                 firsts[mode].append(first)
                 following[mode].extend(rest)
@@ -81,7 +82,7 @@ def main() -> None:
         sys.exit(str(why))
     print("| mode | first call, median ms | following calls, median ms |")
     print("|---|---|---|")
-    for mode in configs():
+    for mode in modes:
         print(
             f"| {mode} | {statistics.median(firsts[mode]):.1f} | {statistics.median(following[mode]):.1f} |"
         )

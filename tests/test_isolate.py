@@ -45,7 +45,7 @@ def test_runner_refuses_an_unusable_batch_as_data():
     assert answer["refused"]["status"] == 400 and "not JSON data" in answer["refused"]["error"]
 
 
-async def runner_text(kind: str, request: dict, caller: str = "binding") -> str:
+async def runner_text(kind: str, request: dict) -> str:
     """A call as the front Worker makes it: JSON text into the runner's main module, text back."""
     entry = runner_entrypoint(isolate.worker_code(7000)["modules"][isolate.RUNNER_MAIN]["py"])
     answer = await getattr(entry, kind)(json.dumps(request))

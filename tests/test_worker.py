@@ -134,19 +134,15 @@ class FakeLoader:
         entry = runner_entrypoint(getattr(code.modules, code.mainModule).py)
         fail_with = self.fail_with
 
-        class Stub:
-            def getEntrypoint(self):
-                return entry
-
         class Killed:
             async def execute(self, request):
                 raise RuntimeError(fail_with)
 
-        class KilledStub:
+        class Stub:
             def getEntrypoint(self):
-                return Killed()
+                return Killed() if fail_with else entry
 
-        return KilledStub() if fail_with else Stub()
+        return Stub()
 
 
 def test_with_a_loader_the_front_worker_runs_code_in_the_runner(monkeypatch):
