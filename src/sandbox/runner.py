@@ -173,6 +173,16 @@ def run(
     return Outcome(output=output, error=message, error_type=kind, line=line, steps=budget.steps)
 
 
+# Set once a run has left the interpreter in a state the host cannot trust (see Engine hardening 2);
+# from then on every run refuses, and a runner isolate asks to be replaced.
+_fault: list[str] = []
+
+
+def interpreter_fault() -> str | None:
+    """Why this interpreter must not run another script, or None while it is sound."""
+    return _fault[0] if _fault else None
+
+
 def _describe(raised: BaseException, budget: StepBudget) -> tuple[str, str, int | None]:
     """`Type: message (line N)`, computed inside the budget: a script's exception class may define
     __str__, and its arguments may be deeply nested."""
