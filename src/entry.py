@@ -3,7 +3,7 @@
 Every method turns a request or an RPC call into a call into `sandbox.api` and the answer into a
 Response or a plain object; log rows are written after the answer, through ctx.waitUntil. With a
 LOADER binding, untrusted code runs in runner isolates started by the Worker Loader
-(src/isolate_entry.py); without one, in this interpreter.
+(src/isolate_entry.py); without one, only if SANDBOX_IN_PROCESS is "true", in this interpreter.
 """
 
 import asyncio
@@ -45,33 +45,47 @@ def worker_code_for_js(code):
     return converted
 
 
+def runner_call(loader, worker_code=isolate.worker_code):
+    """isolate.RunnerCall through the Worker Loader: a named runner by its id, which the loader may
+    keep warm, or an unnamed one (`load`), which no other request reaches and which is freed after
+    use. `worker_code` builds the runner for a CPU limit; the probe in tests_e2e swaps its main module."""
+
+    async def call(kind, request, placement):
+        # JSON text both ways (isolate.handle_json); isolate.read_answer reads the answer.
+        if placement.runner_id is None:
+            stub = loader.load(worker_code_for_js(worker_code(placement.cpu_ms)))
+            return await getattr(stub.getEntrypoint(), kind)(json.dumps(request))
+        # The loader calls this only when it starts a new isolate for the id, so a warm runner
+        # costs no conversion of the sources.
+        callback = create_proxy(lambda: worker_code_for_js(worker_code(placement.cpu_ms)))
+        try:
+            stub = loader.get(placement.runner_id, callback)
+            return await getattr(stub.getEntrypoint(), kind)(json.dumps(request))
+        finally:
+            callback.destroy()
+
+    return call
+
+
 class Default(WorkerEntrypoint):
     def _database(self):
         binding = getattr(self.env, "DB", None)
         return D1Database(binding) if binding is not None else None
 
     def _executor(self):
-        """Where requests run, and the name of that mode for health and the log."""
+        """Where requests run, and the name of that mode for health and the log. In-process is a
+        choice, never a fallback: without a loader and without it, execute and evaluate are refused."""
         loader = getattr(self.env, "LOADER", None)
-        if loader is None:
+        if loader is not None:
+            call = runner_call(loader)
+
+            async def through_runner(kind, request, caller):
+                return await isolate.through_runner(call, api.check_answer, kind, request, caller)
+
+            return through_runner, "isolate"
+        if getattr(self.env, "SANDBOX_IN_PROCESS", None) == "true":
             return api.in_process, "in-process"
-
-        async def call(kind, request, caller):
-            cpu_ms = isolate.cpu_ms(kind, request)
-            # The loader calls this only when it starts a new isolate for the id, so a warm runner
-            # costs no conversion of the sources.
-            callback = create_proxy(lambda: worker_code_for_js(isolate.worker_code(cpu_ms)))
-            try:
-                stub = loader.get(isolate.runner_id(caller, cpu_ms), callback)
-                # JSON text both ways (isolate.handle_json); isolate.read_answer reads the answer.
-                return await getattr(stub.getEntrypoint(), kind)(json.dumps(request))
-            finally:
-                callback.destroy()
-
-        async def through_runner(kind, request, caller):
-            return await isolate.through_runner(call, kind, request, caller)
-
-        return through_runner, "isolate"
+        return api.without_isolation, "none"
 
     def _log_after_answer(self, entry):
         database = self._database()

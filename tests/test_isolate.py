@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from sandbox import Limits, api, isolate
+from sandbox import Limits, api, isolate, runner
 from sandbox.log import SqliteDatabase, run_now, write
 
 from .support import runner_entrypoint
@@ -112,12 +112,16 @@ def test_engine_modules_import_the_standard_library_only():
             assert tops <= sys.stdlib_module_names | {"__future__"}, (name, tops)
 
 
-def test_runner_ids_separate_callers_and_engine_versions():
-    first = isolate.runner_id("token:abc", 7000)
-    assert first == isolate.runner_id("token:abc", 7000)  # reused for the same caller
-    assert first != isolate.runner_id("binding", 7000)  # never shared across callers
-    assert first != isolate.runner_id("token:abc", 32000)  # the CPU limit is fixed per isolate
+def test_runner_ids_separate_callers_keys_cpu_limits_and_engine_versions():
+    first = isolate.runner_base("token:abc", None, 7000)
+    assert first == isolate.runner_base("token:abc", None, 7000)  # reused for the same caller
+    assert first != isolate.runner_base("binding", None, 7000)  # never shared across callers
+    assert first != isolate.runner_base("token:abc", "tenant-1", 7000)  # nor across keys
+    assert first != isolate.runner_base("token:abc", None, 32000)  # the CPU limit is fixed per isolate
     assert isolate.engine_version() in first
+    # The parts cannot run into each other: a caller and key that concatenate alike stay apart.
+    assert isolate.runner_base("a", "bc", 7000) != isolate.runner_base("ab", "c", 7000)
+    assert isolate.runner_base("binding", "\ud800", 7000)  # any text a key may hold
 
 
 def test_cpu_limit_sits_above_the_engine_budget_on_a_few_tiers():
@@ -143,13 +147,15 @@ def runner_that(fails_with: str | None = None, answers: object = OWN_ANSWER):
     """The front Worker's executor with a runner that works, dies with `fails_with`, or sends
     `answers` in place of its own answer."""
 
-    async def call(kind, request, caller):
+    async def call(kind, request, placement):
         if fails_with is not None:
             raise RuntimeError(fails_with)
         return await runner_text(kind, request) if answers is OWN_ANSWER else answers
 
     async def executor(kind, request, caller):
-        return await isolate.through_runner(call, kind, request, caller)
+        return await isolate.through_runner(
+            call, api.check_answer, kind, request, caller, isolate.RunnerIds()
+        )
 
     return executor
 
@@ -254,11 +260,253 @@ def test_a_real_refusal_of_a_batch_is_passed_on():
     assert (answer.status, answer.body["code"]) == (413, "payload_too_large")
 
 
-def test_an_answer_of_the_wrong_shape_is_an_internal_error_and_the_next_request_works(capsys):
+def test_an_answer_of_the_wrong_shape_is_an_internal_result_and_the_next_request_works(capsys):
     forged = json.dumps({"success": "yes", "output": ["forged"]})
     answer = run_now(api.rpc("execute", {"code": "x"}, "binding", runner_that(answers=forged), "isolate"))
-    assert (answer.status, answer.body["code"]) == (500, "internal") and "forged" not in json.dumps(
-        answer.body
-    )
+    assert (answer.body["success"], answer.body["errorType"]) == (False, "internal")
+    assert "forged" not in json.dumps(answer.body)
     after = run_now(api.rpc("execute", {"code": "print('next')"}, "binding", runner_that(), "isolate"))
     assert after.body["output"] == "next"
+
+
+# --- who shares a runner, and recycling -------------------------------------------------------------------
+
+
+class StandInLoader:
+    """The Worker Loader as the front Worker uses it: one runner per named id, started on first use
+    and kept; a new runner for every unnamed one. A runner can be made to die on its next call
+    (`kill_next`) or to answer with something else (`answer_next`)."""
+
+    def __init__(self) -> None:
+        self.runners: dict[str, object] = {}
+        self.started: list[str | None] = []  # the id of every runner started; None when unnamed
+        self.used: list[object] = []  # the runner each call reached
+        self.sent: list[dict] = []
+        self.kill_next: str | None = None
+        self.answer_next: object = OWN_ANSWER
+        self.ids = isolate.RunnerIds()
+
+    def runner(self, placement: isolate.Placement) -> object:
+        if placement.runner_id is not None and placement.runner_id in self.runners:
+            return self.runners[placement.runner_id]
+        self.started.append(placement.runner_id)
+        runner = runner_entrypoint(
+            isolate.worker_code(placement.cpu_ms)["modules"][isolate.RUNNER_MAIN]["py"]
+        )
+        if placement.runner_id is not None:
+            self.runners[placement.runner_id] = runner
+        return runner
+
+    async def call(self, kind: str, request: dict, placement: isolate.Placement) -> object:
+        runner = self.runner(placement)
+        self.used.append(runner)
+        self.sent.append(request)
+        if self.kill_next is not None:
+            message, self.kill_next = self.kill_next, None
+            raise RuntimeError(message)
+        if self.answer_next is not OWN_ANSWER:
+            answer, self.answer_next = self.answer_next, OWN_ANSWER
+            return answer
+        return await getattr(runner, kind)(json.dumps(request))
+
+    async def executor(self, kind: str, request: dict, caller: str) -> dict:
+        return await isolate.through_runner(self.call, api.check_answer, kind, request, caller, self.ids)
+
+    def execute(self, caller: str = "binding", **options: object) -> dict:
+        request = {"code": "print('ran')", **options}
+        return run_now(api.rpc("execute", request, caller, self.executor, "isolate")).body
+
+
+def test_two_isolation_keys_never_share_a_runner_and_one_key_keeps_its_own():
+    loader = StandInLoader()
+    loader.execute(isolationKey="tenant-a")
+    loader.execute(isolationKey="tenant-b")
+    loader.execute(isolationKey="tenant-a")
+    first_a, first_b, second_a = loader.used
+    assert first_a is not first_b
+    assert second_a is first_a  # warm: the same runner
+    assert len(loader.started) == 2 and None not in loader.started
+
+
+def test_no_key_is_a_key_of_its_own_and_callers_stay_apart():
+    loader = StandInLoader()
+    loader.execute()
+    loader.execute(isolationKey="tenant-a")
+    loader.execute(caller="token:other")
+    loader.execute(caller="token:other", isolationKey="tenant-a")
+    assert len({id(runner) for runner in loader.used}) == 4
+
+
+def test_fresh_isolation_never_reuses_a_runner_and_names_none():
+    loader = StandInLoader()
+    for _ in range(3):
+        assert loader.execute(isolationKey="tenant-a", isolation="fresh")["output"] == "ran"
+    assert loader.started == [None, None, None]
+    assert len({id(runner) for runner in loader.used}) == 3
+    # Nor does a fresh request reach the key's warm runner, or the other way round.
+    loader.execute(isolationKey="tenant-a")
+    loader.execute(isolationKey="tenant-a", isolation="fresh")
+    assert len({id(runner) for runner in loader.used}) == 5
+
+
+def test_the_runner_never_sees_the_placement_fields():
+    loader = StandInLoader()
+    loader.execute(isolationKey="tenant-a", isolation="warm")
+    assert loader.sent == [{"code": "print('ran')", "allowImports": []}]
+
+
+@pytest.mark.parametrize(
+    ("failure", "how"),
+    [
+        ("kill_next", "Worker exceeded CPU time limit."),
+        ("kill_next", "The Worker was terminated because it exceeded its memory limit."),
+        ("kill_next", "Network connection lost."),  # a crash
+        ("answer_next", "[" * 10_000 + "]" * 10_000),
+        ("answer_next", '{"success": "yes"}'),  # the wrong shape
+        ("answer_next", 42),
+        ("answer_next", '{"success": true, "executionTimeMs": 1, "runnerFault": ["not", "text"]}'),
+    ],
+    ids=["cpu", "memory", "crash", "deep", "shape", "not-text", "fault-not-text"],
+)
+def test_a_runner_that_failed_is_never_called_again(failure, how, capsys):
+    loader = StandInLoader()
+    loader.execute(isolationKey="tenant-a")
+    setattr(loader, failure, how)
+    failed = loader.execute(isolationKey="tenant-a")
+    assert (failed["success"], failed["errorType"]) in {(False, "timeout"), (False, "internal")}
+    after = loader.execute(isolationKey="tenant-a")
+    assert after["output"] == "ran"
+    first, dead, replacement = loader.used
+    assert dead is first and replacement is not first
+    assert loader.started[1] != loader.started[0] and loader.started[1].endswith("-1")
+    # Other keys keep their runners.
+    loader.execute(isolationKey="tenant-b")
+    loader.execute(isolationKey="tenant-b")
+    assert loader.used[-1] is loader.used[-2]
+
+
+def test_a_runner_whose_interpreter_is_faulted_is_recycled_after_its_answer(monkeypatch, capsys):
+    loader = StandInLoader()
+    loader.execute(isolationKey="tenant-a")
+    # Sound before the run, faulted after it: the run is what damaged the interpreter.
+    checks = iter([None, "builtins table changed"])
+    monkeypatch.setattr(runner, "interpreter_fault", lambda: next(checks))
+    answer = loader.execute(isolationKey="tenant-a")
+    monkeypatch.undo()
+    # The run's own answer is kept, without the flag; the runner goes.
+    assert answer == {"success": True, "output": "ran", "executionTimeMs": answer["executionTimeMs"]}
+    assert "builtins table changed" in capsys.readouterr().err
+    loader.execute(isolationKey="tenant-a")
+    assert loader.used[2] is not loader.used[0] and len(loader.started) == 2
+
+
+def test_a_faulted_runner_asked_again_runs_nothing(monkeypatch):
+    # A front Worker that restarted has forgotten the recycle and may reach the runner again.
+    monkeypatch.setattr(runner, "interpreter_fault", lambda: "builtins table changed")
+    answer = json.loads(run_now(runner_text("execute", {"code": "print('should not run')"})))
+    assert answer == {isolate.RUNNER_FAULT: "builtins table changed"}
+
+
+def test_the_front_worker_answers_a_refusal_to_run_as_an_internal_result(monkeypatch, capsys):
+    loader = StandInLoader()
+    loader.answer_next = json.dumps({isolate.RUNNER_FAULT: "x" * 10_000})
+    answer = loader.execute(isolationKey="tenant-a")
+    assert (answer["success"], answer["errorType"]) == (False, "internal")
+    logged = capsys.readouterr().err
+    assert "x" * isolate.FAULT_LOG_CHARS in logged and "x" * (isolate.FAULT_LOG_CHARS + 1) not in logged
+    loader.execute(isolationKey="tenant-a")
+    assert len(loader.started) == 2
+
+
+def test_a_forged_fault_cannot_touch_another_keys_runner(capsys):
+    loader = StandInLoader()
+    loader.execute(isolationKey="tenant-b")
+    loader.answer_next = json.dumps({"success": True, "executionTimeMs": 1.0, isolate.RUNNER_FAULT: "boom"})
+    loader.execute(isolationKey="tenant-a")
+    loader.execute(isolationKey="tenant-b")
+    assert loader.used[2] is loader.used[0]
+
+
+def test_requests_in_flight_when_a_runner_fails_recycle_it_once():
+    ids = isolate.RunnerIds()
+    first = ids.place("execute", {"isolationKey": "k"}, "binding")
+    same = ids.place("execute", {"isolationKey": "k"}, "binding")
+    ids.recycle(first)
+    ids.recycle(same)  # the second failure of the same runner
+    assert ids.place("execute", {"isolationKey": "k"}, "binding").runner_id.endswith("-1")
+    assert ids.named == 2
+
+
+def test_named_runners_are_bounded_and_past_the_bound_requests_run_unnamed():
+    ids = isolate.RunnerIds(max_named=3)
+    named = [ids.place("execute", {"isolationKey": f"k{n}"}, "binding") for n in range(3)]
+    assert all(p.runner_id for p in named)
+    assert ids.place("execute", {"isolationKey": "k3"}, "binding").runner_id is None
+    assert ids.place("execute", {"isolationKey": "k0"}, "binding") == named[0]  # still warm
+    # A recycle with no name left never goes back to the failed id: the key runs unnamed.
+    ids.recycle(named[0])
+    assert ids.place("execute", {"isolationKey": "k0"}, "binding").runner_id is None
+    assert ids.named == 3 and len(ids.generations) == 3
+
+
+def test_isolation_fields_are_checked_like_every_field():
+    loader = StandInLoader()
+    for options, fragment in [
+        ({"isolationKey": ""}, "isolationKey"),
+        ({"isolationKey": "k" * 129}, "isolationKey"),
+        ({"isolationKey": 7}, "isolationKey"),
+        ({"isolation": "shared"}, "isolation"),
+    ]:
+        body = loader.execute(**options)
+        assert body["code"] == "bad_request" and fragment in body["error"], body
+    assert loader.execute(isolationKey="k" * 128)["output"] == "ran"
+    assert loader.started == [loader.started[0]]  # nothing refused reached a runner
+
+
+def test_validate_and_evaluate_take_the_isolation_fields_too():
+    loader = StandInLoader()
+    check = run_now(
+        api.rpc("validate", {"code": "x = 1", "isolationKey": "k", "isolation": "fresh"}, "binding",
+                loader.executor, "isolate")
+    )  # fmt: skip
+    assert check.body["valid"] is True
+    batch = run_now(
+        api.rpc("evaluate", {"evalCode": EVAL, "traces": TRACES, "isolationKey": "k"}, "binding",
+                loader.executor, "isolate")
+    )  # fmt: skip
+    assert [r["passed"] for r in batch.body["results"]] == [True, False]
+    assert loader.started[0] is None and loader.started[1] is not None
+
+
+# --- without a loader ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload"),
+    [("execute", {"code": "print(1)"}), ("evaluate", {"evalCode": EVAL, "traces": TRACES})],
+)
+def test_without_a_loader_untrusted_code_is_refused_with_how_to_enable_it(kind, payload):
+    answer = run_now(api.rpc(kind, payload, "binding", api.without_isolation, "none"))
+    assert (answer.status, answer.body["code"]) == (503, "no_isolation")
+    assert "LOADER" in answer.body["error"] and 'SANDBOX_IN_PROCESS = "true"' in answer.body["error"]
+    over_http = run_now(
+        api.handle_http(
+            api.HttpRequest("POST", f"/v1/{kind}", {}, json.dumps(payload).encode()),
+            api.Access(allow_unauthenticated=True),
+            None,
+            api.without_isolation,
+            "none",
+        )
+    )
+    assert (over_http.status, over_http.body["code"]) == (503, "no_isolation")
+
+
+def test_without_a_loader_validate_still_answers_and_health_says_none():
+    answer = run_now(api.rpc("validate", {"code": "import os"}, "binding", api.without_isolation, "none"))
+    assert answer.body["valid"] is False
+    health = run_now(
+        api.handle_http(
+            api.HttpRequest("GET", "/v1/health", {}), api.Access(), None, api.without_isolation, "none"
+        )
+    )
+    assert health.body["mode"] == "none"

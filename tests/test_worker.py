@@ -30,7 +30,10 @@ class FakeRequest:
 
 
 class FakeEnv:
+    """A Worker's env without a loader, in the in-process mode chosen in [vars]."""
+
     ALLOW_UNAUTHENTICATED_HTTP = "true"
+    SANDBOX_IN_PROCESS = "true"
     DB = None
 
 
@@ -121,28 +124,51 @@ def test_worker_code_reaches_javascript_with_a_null_global_outbound():
 
 
 class FakeLoader:
-    """A stand-in for the Worker Loader binding: it starts the runner from the main module of the
-    code the front Worker gives it, and answers RPC calls with it, or fails as a killed isolate."""
+    """A stand-in for the Worker Loader binding: it starts a runner from the main module of the
+    code the front Worker gives it, once per named id (`get`) or for every `load`, and answers RPC
+    calls with it, or fails as a killed isolate while `fail_with` is set."""
 
     def __init__(self, fail_with=None):
         self.fail_with = fail_with
-        self.loaded = []
+        self.loaded = []  # (id, or None when unnamed; the code) of every runner started
+        self.runners = {}
 
-    def get(self, runner_id, get_code):
-        code = get_code()
+    def _start(self, runner_id, code):
         self.loaded.append((runner_id, code))
-        entry = runner_entrypoint(getattr(code.modules, code.mainModule).py)
-        fail_with = self.fail_with
+        return runner_entrypoint(getattr(code.modules, code.mainModule).py)
+
+    def _stub(self, entry):
+        loader = self
 
         class Killed:
             async def execute(self, request):
-                raise RuntimeError(fail_with)
+                raise RuntimeError(loader.fail_with)
 
         class Stub:
             def getEntrypoint(self):
-                return Killed() if fail_with else entry
+                return Killed() if loader.fail_with else entry
 
         return Stub()
+
+    def get(self, runner_id, get_code):
+        if runner_id not in self.runners:
+            self.runners[runner_id] = self._start(runner_id, get_code())
+        return self._stub(self.runners[runner_id])
+
+    def load(self, code):
+        return self._stub(self._start(None, code))
+
+
+def with_loader(loader):
+    import entry
+
+    env = FakeEnv()
+    env.LOADER = loader
+    return entry.Default(FakeContext(), env)
+
+
+def plain(result):
+    return result.to_py() if hasattr(result, "to_py") else result
 
 
 def test_with_a_loader_the_front_worker_runs_code_in_the_runner(monkeypatch):
@@ -162,18 +188,91 @@ def test_with_a_loader_the_front_worker_runs_code_in_the_runner(monkeypatch):
     assert js.eval("(code) => code.globalOutbound === null && code.mainModule === 'isolate_entry.py'")(code)
 
 
-def test_a_killed_runner_is_a_timeout_and_the_front_worker_goes_on(capsys):
+def test_a_killed_runner_is_a_timeout_and_the_next_request_gets_a_new_one(capsys):
+    loader = FakeLoader(fail_with="Worker exceeded CPU time limit.")
+    request = {"code": "any(iter(int, 1))", "isolationKey": "killed-runner-test"}
+    result = plain(run_now(with_loader(loader).execute(request)))
+    assert result["errorType"] == "timeout"
+    # The next request (a new entrypoint instance, as the runtime makes per request) works, in a
+    # runner of its own: the killed one is never called again.
+    loader.fail_with = None
+    after = plain(
+        run_now(with_loader(loader).execute({"code": "print('next')", "isolationKey": "killed-runner-test"}))
+    )
+    assert after["output"] == "next"
+    (killed, _), (replacement, _) = loader.loaded
+    assert replacement != killed and replacement.endswith("-1")
+
+
+def test_isolation_keys_get_runners_of_their_own_and_keep_them():
+    loader = FakeLoader()
+    for key in ("worker-test-a", "worker-test-b", "worker-test-a"):
+        assert (
+            plain(run_now(with_loader(loader).execute({"code": "print(1)", "isolationKey": key})))["output"]
+            == "1"
+        )
+    assert [runner_id is not None for runner_id, _ in loader.loaded] == [True, True]
+    assert loader.loaded[0][0] != loader.loaded[1][0]
+
+
+def test_fresh_isolation_loads_an_unnamed_runner_every_time():
+    import js
+
+    loader = FakeLoader()
+    for _ in range(2):
+        answer = plain(run_now(with_loader(loader).execute({"code": "print(1)", "isolation": "fresh"})))
+        assert answer["output"] == "1"
+    assert [runner_id for runner_id, _ in loader.loaded] == [None, None]
+    # The same isolation as a named runner: no network, no bindings.
+    code = loader.loaded[0][1]
+    assert js.eval("(code) => code.globalOutbound === null && Object.keys(code.env).length === 0")(code)
+
+
+# --- without a loader ------------------------------------------------------------------------------------
+
+
+class NoLoaderEnv:
+    ALLOW_UNAUTHENTICATED_HTTP = "true"
+    DB = None
+
+
+def test_without_a_loader_or_in_process_mode_execute_and_evaluate_answer_503():
     import entry
 
-    env = FakeEnv()
-    env.LOADER = FakeLoader(fail_with="Worker exceeded CPU time limit.")
-    worker = entry.Default(FakeContext(), env)
-    result = run_now(worker.execute({"code": "any(iter(int, 1))"}))
-    result = result.to_py() if hasattr(result, "to_py") else result
-    assert result["errorType"] == "timeout"
-    # The next request (a new entrypoint instance, as the runtime makes per request) works.
-    env = FakeEnv()
-    env.LOADER = FakeLoader()
-    after = run_now(entry.Default(FakeContext(), env).execute({"code": "print('next')"}))
-    after = after.to_py() if hasattr(after, "to_py") else after
-    assert after["output"] == "next"
+    worker = entry.Default(FakeContext(), NoLoaderEnv())
+    for method, payload in [
+        (worker.execute, {"code": "print(1)"}),
+        (worker.evaluate, {"evalCode": "def eval_x(trace):\n    return True, 'ok'", "traces": []}),
+    ]:
+        answer = plain(run_now(method(payload)))
+        assert answer["code"] == "no_isolation" and "SANDBOX_IN_PROCESS" in answer["error"], answer
+    response = run_now(worker.fetch(FakeRequest("POST", "http://sandbox/v1/execute", '{"code": "print(1)"}')))
+    assert response.status == 503
+    assert plain(run_now(worker.validate({"code": "import os"})))["valid"] is False
+
+
+@pytest.mark.parametrize("setting", ["false", "1", "TRUE", ""])
+def test_in_process_mode_is_only_true(setting):
+    import entry
+
+    env = NoLoaderEnv()
+    env.SANDBOX_IN_PROCESS = setting
+    answer = plain(run_now(entry.Default(FakeContext(), env).execute({"code": "print(1)"})))
+    assert answer["code"] == "no_isolation"
+
+
+def test_health_says_which_mode_runs(monkeypatch):
+    import entry
+
+    bodies = []
+
+    class RecordingResponse(entry.Response):
+        def __init__(self, body=None, **options):
+            bodies.append(json.loads(body))
+            super().__init__(body, **options)
+
+    monkeypatch.setattr(entry, "Response", RecordingResponse)
+    for worker in (entry.Default(FakeContext(), NoLoaderEnv()), entry.Default(FakeContext(), FakeEnv()),
+                   with_loader(FakeLoader())):  # fmt: skip
+        run_now(worker.fetch(FakeRequest("GET", "http://sandbox/v1/health")))
+    assert [body["mode"] for body in bodies] == ["none", "in-process", "isolate"]

@@ -12,7 +12,15 @@
 export type ErrorType = "validation" | "timeout" | "memory" | "output_limit" | "runtime" | "internal";
 export type TraceErrorType = ErrorType | "invalid_result" | "not_run";
 
-export interface Options {
+/** Which runner isolate runs the request (README, "Who shares a runner"). */
+export interface Placement {
+  /** 1 to 128 characters, e.g. a tenant or workspace id: runners are never shared across keys. */
+  isolationKey?: string;
+  /** "warm" (default): the key's runner, kept warm; "fresh": a runner no other request uses. */
+  isolation?: "warm" | "fresh";
+}
+
+export interface Options extends Placement {
   /** Modules beyond json, re and typing, within the server's maximum. */
   allowImports?: string[];
   /** Time budget per run (per trace for evaluate), at most 5000. */
@@ -39,7 +47,7 @@ export interface EvaluateRequest extends Options {
   taskMetadata?: Record<string, unknown>;
 }
 
-export interface ValidateRequest {
+export interface ValidateRequest extends Placement {
   code: string;
   allowImports?: string[];
   functionName?: string;
@@ -98,7 +106,10 @@ export interface ValidationResult {
 
 export interface ErrorResponse {
   error: string;
-  code: "bad_request" | "unauthorized" | "not_found" | "method_not_allowed" | "payload_too_large" | "internal";
+  code:
+    | "bad_request" | "unauthorized" | "not_found" | "method_not_allowed" | "payload_too_large" | "internal"
+    /** 503: no LOADER binding and in-process mode not chosen; the message says how to enable either. */
+    | "no_isolation";
   /** For internal errors: the id of the matching line in the Worker's log. */
   errorId?: string;
 }

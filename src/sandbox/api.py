@@ -37,7 +37,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
-class _Options(_Strict):
+class _Placement(_Strict):
+    # Which runner isolate runs the request (README, "Who shares a runner"). A platform passes its
+    # tenant or workspace id as the key: runners are never shared across keys. Unused in-process.
+    isolationKey: str | None = Field(default=None, min_length=1, max_length=128)
+    isolation: Literal["warm", "fresh"] = "warm"
+
+
+class _Options(_Placement):
     # Field names are the wire's (camelCase), as the consumers already send them.
     allowImports: list[str] = Field(default_factory=list, max_length=32)
     timeoutMs: int | None = Field(default=None, ge=1, le=LIMITS.timeout_ms)
@@ -65,7 +72,7 @@ class EvaluateRequest(_Options):
     taskMetadata: dict[str, JsonValue] | None = None
 
 
-class ValidateRequest(_Strict):
+class ValidateRequest(_Placement):
     """Analyse without running; for eval code, say which entry point would be used."""
 
     code: str
@@ -136,8 +143,9 @@ class ErrorResponse(BaseModel):
 
     error: str
     code: Literal[
-        "bad_request", "unauthorized", "not_found", "method_not_allowed", "payload_too_large", "internal"
-    ]
+        "bad_request", "unauthorized", "not_found", "method_not_allowed", "payload_too_large", "internal",
+        "no_isolation",
+    ]  # fmt: skip
     errorId: str | None = None
 
 
@@ -242,6 +250,21 @@ async def in_process(kind: str, request: dict[str, Any], caller: str) -> dict[st
     return isolate.handle(kind, request)
 
 
+NO_ISOLATION = (
+    "this Worker has no runner isolate for untrusted code: add the Worker Loader binding "
+    '([[worker_loaders]] binding = "LOADER" in wrangler.toml), or accept running code in this '
+    'Worker\'s own isolate, beside its bindings, with SANDBOX_IN_PROCESS = "true" in its [vars]'
+)
+
+
+async def without_isolation(kind: str, request: dict[str, Any], caller: str) -> dict[str, Any]:
+    """The executor when there is no loader and in-process mode was not chosen: execute and
+    evaluate are refused with 503 `no_isolation`; validate, which runs nothing, is analysed here."""
+    if kind == "validate":
+        return isolate.handle(kind, request)
+    raise RequestError(503, "no_isolation", NO_ISOLATION)
+
+
 _REQUESTS: dict[str, type[_Strict]] = {
     "execute": ExecuteRequest,
     "evaluate": EvaluateRequest,
@@ -274,6 +297,12 @@ async def run_operation(
     body = _RESPONSES[kind].model_validate(wire)
     entry = log.LogEntry(id=uuid.uuid4().hex, kind=kind, caller=caller, code=code, result=wire, mode=mode)
     return Answer(200, _dump(body), entry)
+
+
+def check_answer(kind: str, wire: dict[str, Any]) -> None:
+    """Raise ValueError (pydantic's ValidationError is one) when a runner's answer does not have the
+    shape of `kind`'s: the runner is then recycled (isolate.through_runner)."""
+    _RESPONSES[kind].model_validate(wire)
 
 
 def _dump(model: BaseModel) -> dict[str, Any]:

@@ -15,9 +15,11 @@ import hashlib
 import json
 import sys
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import runner
 from .evals import BatchInputError, evaluate
 from .limits import MIB, Limits, check_json_text
 from .policy import Policy
@@ -68,8 +70,19 @@ def handle_json(kind: str, request: str) -> str:
     """`handle` with JSON text on both sides: what crosses RPC between the front Worker and a runner.
     Text passes the structured clone untouched, where converting objects would need the SDK's
     helpers on both sides and turn None into undefined, large ints into BigInt and lone surrogates
-    into errors."""
-    return json.dumps(handle(kind, json.loads(request)))
+    into errors.
+
+    A runner whose interpreter failed the engine's self-check says so in RUNNER_FAULT, so that the
+    front Worker never sends it another request; asked again all the same (a front Worker that
+    restarted and forgot), it runs nothing."""
+    fault = runner.interpreter_fault()
+    if fault is not None:
+        return json.dumps({RUNNER_FAULT: fault})
+    answer = handle(kind, json.loads(request))
+    fault = runner.interpreter_fault()
+    if fault is not None:
+        answer[RUNNER_FAULT] = fault
+    return json.dumps(answer)
 
 
 # --- what the front Worker gives the loader ---------------------------------------------------------
@@ -106,12 +119,14 @@ def cpu_ms(kind: str, request: Mapping[str, Any]) -> int:
     return int(tier) + CPU_MARGIN_MS
 
 
-def runner_id(caller: str, cpu_limit_ms: int) -> str:
-    """The loader caches isolates by id. One per engine version (a deploy loads new code), per
-    caller (a hypothetical escape sees only data of the same caller) and per CPU limit (the limit is
-    fixed when an isolate loads)."""
-    who = hashlib.sha256(caller.encode()).hexdigest()[:16]
-    return f"sandbox-runner-{engine_version()}-{who}-{cpu_limit_ms}"
+def runner_base(caller: str, isolation_key: str | None, cpu_limit_ms: int) -> str:
+    """What a runner id is made of, before its generation. The loader caches isolates by id: one per
+    engine version (a deploy loads new code), per caller and isolation key (an escape sees only
+    data of requests with the same caller and key) and per CPU limit (fixed when an isolate loads).
+    The code's hash is left out on purpose: one eval over many batches stays warm, and a caller who
+    wants each script apart puts the hash in its key (README, "Who shares a runner")."""
+    who = json.dumps([caller, isolation_key]).encode()
+    return f"sandbox-runner-{engine_version()}-{hashlib.sha256(who).hexdigest()[:16]}-{cpu_limit_ms}"
 
 
 def worker_code(cpu_limit_ms: int) -> dict[str, Any]:
@@ -129,27 +144,120 @@ def worker_code(cpu_limit_ms: int) -> dict[str, Any]:
     }
 
 
-# Sends a request to the caller's runner, as JSON text, and returns the runner's answer as it came
-# (src/entry.py: the loader and RPC). Called with the kind, the request and the caller.
-RunnerCall = Callable[[str, dict[str, Any], str], Awaitable[object]]
+# Request fields that choose the runner; the front Worker keeps them, the runner never sees them.
+PLACEMENT_FIELDS = ("isolationKey", "isolation")
+# Named runners one front Worker isolate may start in its life. Local workerd never evicts an isolate
+# started under a name (about 35 MB each, README "Who shares a runner"), and Cloudflare bills each
+# distinct id per day; past this, requests run in unnamed runners, which isolate just as well.
+MAX_NAMED_RUNNERS = 64
+# The field of a runner's answer in which it asks never to be used again (RunnerIds.recycle).
+RUNNER_FAULT = "runnerFault"
+# How much of a runner's fault report, text an escape may have written, goes to the log.
+FAULT_LOG_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one request runs: a named runner the loader keeps warm for later requests of the same
+    caller and key, or, with `runner_id` None, an unnamed one that no other request ever uses."""
+
+    runner_id: str | None
+    cpu_ms: int
+
+
+@dataclass
+class RunnerIds:
+    """The front Worker's memory of the runner ids it has named, one per base (runner_base) and
+    generation. A runner that failed (its self-check, a crash, a kill at its CPU or memory limit, a
+    malformed answer) is recycled: its base moves to the next generation, so the next request gets
+    a new isolate and the failed one is never called again. At most `max_named` ids are ever named;
+    after that, new bases and further recycles run unnamed rather than reuse anything."""
+
+    max_named: int = MAX_NAMED_RUNNERS
+    # base -> current generation; None once a recycle found no name left: unnamed from then on.
+    generations: dict[str, int | None] = field(default_factory=dict)
+    named: int = 0
+
+    def place(self, kind: str, request: Mapping[str, Any], caller: str) -> Placement:
+        cpu_limit_ms = cpu_ms(kind, request)
+        if request.get("isolation") == "fresh":
+            return Placement(None, cpu_limit_ms)
+        base = runner_base(caller, request.get("isolationKey"), cpu_limit_ms)
+        if base not in self.generations:
+            if self.named >= self.max_named:
+                return Placement(None, cpu_limit_ms)
+            self.generations[base] = 0
+            self.named += 1
+        generation = self.generations[base]
+        return Placement(None if generation is None else f"{base}-{generation}", cpu_limit_ms)
+
+    def recycle(self, placement: Placement) -> None:
+        if placement.runner_id is None:
+            return  # an unnamed runner is never called again anyway
+        base, _, generation = placement.runner_id.rpartition("-")
+        if self.generations.get(base) != int(generation):
+            return  # recycled already, by another request that ran in it at the same time
+        if self.named >= self.max_named:
+            self.generations[base] = None
+        else:
+            self.generations[base] = int(generation) + 1
+            self.named += 1
+
+
+# This front Worker isolate's runner ids. Its memory ends with the isolate; a runner recycled for a
+# failed self-check refuses work on its own (handle_json), should a new front Worker reach it.
+RUNNER_IDS = RunnerIds()
+
+# Sends a request to its runner, as JSON text, and returns the runner's answer as it came
+# (src/entry.py: the loader and RPC). Called with the kind, the request and its placement.
+RunnerCall = Callable[[str, dict[str, Any], Placement], Awaitable[object]]
+# Raises ValueError when an answer does not have the shape of `kind`'s (the API's response models).
+AnswerCheck = Callable[[str, dict[str, Any]], object]
 # The refusals a runner may answer with: a batch whose traces the engine cannot copy.
 REFUSALS = {(400, "bad_request"), (413, "payload_too_large")}
 
 
-async def through_runner(call: RunnerCall, kind: str, request: dict[str, Any], caller: str) -> dict[str, Any]:
+async def through_runner(
+    call: RunnerCall,
+    check: AnswerCheck,
+    kind: str,
+    request: dict[str, Any],
+    caller: str,
+    runner_ids: RunnerIds = RUNNER_IDS,
+) -> dict[str, Any]:
     """Send a caller's request to its runner isolate through `call` and read the answer.
-    However the runner fails, the front Worker answers with a structured result and goes on
-    serving; the details go to its log."""
+    However the runner fails, the front Worker answers with a structured result, recycles the
+    runner and goes on serving; the details go to its log."""
+    placement = runner_ids.place(kind, request, caller)
+    sent = {name: value for name, value in request.items() if name not in PLACEMENT_FIELDS}
     try:
-        return read_answer(kind, await call(kind, request, caller))
+        answer = read_answer(kind, await call(kind, sent, placement))
+        fault = take_fault(answer)
+        if fault is not None:
+            runner_ids.recycle(placement)
+            print(f"runner isolate recycled after {kind}: {fault[:FAULT_LOG_CHARS]!r}", file=sys.stderr)
+            if not answer:
+                return failure(kind, sent, "the runner's interpreter is faulted; it ran nothing")
+        if "refused" not in answer:
+            check(kind, answer)
+        return answer
     except Exception as error:  # noqa: BLE001 - a killed or crashed isolate surfaces as any error
+        runner_ids.recycle(placement)
         print(f"runner isolate failed on {kind}: {type(error).__name__}: {error}", file=sys.stderr)
-        return failure(kind, request, str(error))
+        return failure(kind, sent, str(error))
+
+
+def take_fault(answer: dict[str, Any]) -> str | None:
+    """Remove the runner's fault report from its answer: its text, or None when it sent none."""
+    fault = answer.pop(RUNNER_FAULT, None)
+    if fault is not None and not isinstance(fault, str):
+        raise ValueError(f"the runner's {RUNNER_FAULT} is not text")
+    return fault
 
 
 def read_answer(kind: str, text: object) -> dict[str, Any]:
     """A runner's answer, read as untrusted: an escape from the engine would have written it. Its
-    shape is checked afterwards, like any answer, by the API's response models."""
+    shape is checked afterwards, by the API's response models (through_runner's `check`)."""
     if not isinstance(text, str):
         raise ValueError(f"the runner answered with {type(text).__name__}, not JSON text")
     # Nested thousands deep, json.loads would overflow Pyodide's stack and kill the front Worker.
