@@ -11,10 +11,44 @@ import json
 from urllib.parse import parse_qsl, urlsplit
 
 import js
+import workers.rpc
 from pyodide.ffi import JsProxy, create_proxy, jsnull, to_js
-from workers import Response, WorkerEntrypoint, python_from_rpc, python_to_rpc
+from workers import Response, WorkerEntrypoint, python_to_rpc
 
 from sandbox import api, isolate, log
+from sandbox.limits import check_nesting
+
+# What an RPC argument nested deeper than the API accepts arrives as (bound_rpc_nesting).
+TOO_DEEP = object()
+
+
+def bound_rpc_nesting():
+    """The runtime converts every RPC argument with the SDK's python_from_rpc before a method runs,
+    and its last step, `_replace_jsnull_with_none`, recurses once per level: a trace about 1,000
+    deep threw RecursionError, with a traceback, at the caller, before any of our code ran (and a
+    higher recursion limit overflows V8's stack and kills this isolate instead: measured). So the
+    step measures the data first, without recursion; too deep, it returns TOO_DEEP, which _rpc
+    refuses with bad_request. Pyodide tests call the SDK's own python_from_rpc through this."""
+    convert = workers.rpc._replace_jsnull_with_none
+    converting = []
+
+    def within_depth(value):
+        if converting:  # a level inside a value already measured
+            return convert(value)
+        try:
+            check_nesting(api.LIMITS, value)
+        except ValueError:
+            return TOO_DEEP
+        converting.append(value)
+        try:
+            return convert(value)
+        finally:
+            converting.pop()
+
+    workers.rpc._replace_jsnull_with_none = within_depth
+
+
+bound_rpc_nesting()
 
 
 class D1Database:
@@ -99,9 +133,8 @@ class Default(WorkerEntrypoint):
 
     async def fetch(self, request):
         url = urlsplit(request.url)
-        body = (
-            (await request.text()).encode("utf-8", errors="surrogatepass") if request.method != "GET" else b""
-        )
+        # The bytes as sent: request.text() would turn invalid UTF-8 into U+FFFD, which api refuses.
+        body = await request.bytes() if request.method != "GET" else b""
         access = api.Access.from_env(
             getattr(self.env, "SANDBOX_API_TOKEN", None),
             getattr(self.env, "ALLOW_UNAUTHENTICATED_HTTP", None),
@@ -122,19 +155,25 @@ class Default(WorkerEntrypoint):
             headers={"content-type": "application/json", **answer.headers},
         )
 
-    async def _rpc(self, kind, payload):
-        if isinstance(payload, JsProxy):
-            payload = python_from_rpc(payload)
+    async def _rpc(self, kind, arguments):
+        # The runtime has already converted the arguments (python_from_rpc). Any number of them may
+        # arrive: a method declared with one parameter would throw a traceback at the caller.
+        if len(arguments) != 1:
+            message = f"{kind} takes one argument, the request object; it was given {len(arguments)}"
+            return python_to_rpc(api.error_answer(400, "bad_request", message).body)
+        if arguments[0] is TOO_DEEP:
+            message = f"invalid request: nested deeper than {api.LIMITS.nesting_depth} levels"
+            return python_to_rpc(api.error_answer(400, "bad_request", message).body)
         executor, mode = self._executor()
-        answer = await api.rpc(kind, payload, "binding", executor, mode)
+        answer = await api.rpc(kind, arguments[0], "binding", executor, mode)
         self._log_after_answer(answer.log)
         return python_to_rpc(answer.body)
 
-    async def execute(self, payload):
-        return await self._rpc("execute", payload)
+    async def execute(self, *arguments):
+        return await self._rpc("execute", arguments)
 
-    async def evaluate(self, payload):
-        return await self._rpc("evaluate", payload)
+    async def evaluate(self, *arguments):
+        return await self._rpc("evaluate", arguments)
 
-    async def validate(self, payload):
-        return await self._rpc("validate", payload)
+    async def validate(self, *arguments):
+        return await self._rpc("validate", arguments)

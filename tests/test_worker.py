@@ -21,11 +21,12 @@ class FakeHeaders(dict):
 
 
 class FakeRequest:
-    def __init__(self, method, url, body="", headers=None):
-        self.method, self.url, self._body = method, url, body
+    def __init__(self, method, url, body=b"", headers=None):
+        self.method, self.url = method, url
+        self._body = body.encode() if isinstance(body, str) else body
         self.headers = FakeHeaders(headers or {})
 
-    async def text(self):
+    async def bytes(self):
         return self._body
 
 
@@ -276,3 +277,50 @@ def test_health_says_which_mode_runs(monkeypatch):
                    with_loader(FakeLoader())):  # fmt: skip
         run_now(worker.fetch(FakeRequest("GET", "http://sandbox/v1/health")))
     assert [body["mode"] for body in bodies] == ["none", "in-process", "isolate"]
+
+
+# --- what the runtime hands the Worker --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arguments", [(), ({"code": "print(1)"}, {}), ({"code": "print(1)"}, None, 3)])
+def test_rpc_methods_called_with_the_wrong_number_of_arguments_answer_bad_request(worker, arguments):
+    for method in (worker.execute, worker.evaluate, worker.validate):
+        answer = plain(run_now(method(*arguments)))
+        assert answer["code"] == "bad_request" and f"given {len(arguments)}" in answer["error"], answer
+
+
+def test_an_rpc_argument_nested_too_deep_is_refused_before_the_sdk_recurses(worker):
+    import js
+    from workers import python_from_rpc
+
+    # What the runtime does with every RPC argument before a method runs: python_from_rpc, whose
+    # last step recursed once per level and threw RecursionError at about 1,000 (1,500 on workerd
+    # is past what to_py manages in Node, whose stack is shorter).
+    deep = js.eval("(n) => { let d = {}; for (let i = 0; i < n; i++) d = {d}; return {code: 'x', d}; }")
+    for depth in (250, 1_000, 1_200):
+        answer = plain(run_now(worker.execute(python_from_rpc(deep(depth)))))
+        assert answer["code"] == "bad_request" and "nested deeper than" in answer["error"], answer
+    # Within the depth, conversion is what the SDK makes of it: null is None, objects are dicts.
+    shallow = python_from_rpc(js.eval("({a: null, b: [1, {c: null}], n: 2})"))
+    assert shallow == {"a": None, "b": [1, {"c": None}], "n": 2} and shallow.a is None
+    assert (
+        plain(run_now(worker.execute(python_from_rpc(js.eval("({code: 'print(6 * 7)'})")))))["output"] == "42"
+    )
+
+
+def test_an_http_body_with_invalid_utf8_is_refused_not_replaced(worker, monkeypatch):
+    import entry
+
+    bodies = []
+
+    class RecordingResponse(entry.Response):
+        def __init__(self, body=None, **options):
+            bodies.append(json.loads(body))
+            super().__init__(body, **options)
+
+    monkeypatch.setattr(entry, "Response", RecordingResponse)
+    # request.text() would have turned 0xff into U+FFFD, and the code would have run.
+    body = b'{"code": "print(\'\xff\')"}'
+    response = run_now(worker.fetch(FakeRequest("POST", "http://sandbox/v1/execute", body)))
+    assert response.status == 400
+    assert bodies[-1]["code"] == "bad_request" and "utf-8" in bodies[-1]["error"]
