@@ -11,44 +11,44 @@ import json
 from urllib.parse import parse_qsl, urlsplit
 
 import js
-import workers.rpc
-from pyodide.ffi import JsProxy, create_proxy, jsnull, to_js
+import workers
+from pyodide.ffi import JsException, JsProxy, create_proxy, jsnull, to_js
 from workers import Response, WorkerEntrypoint, python_to_rpc
 
 from sandbox import api, isolate, log
-from sandbox.limits import check_nesting
-
-# What an RPC argument nested deeper than the API accepts arrives as (bound_rpc_nesting).
-TOO_DEEP = object()
+from sandbox.limits import check_json_text
 
 
-def bound_rpc_nesting():
-    """The runtime converts every RPC argument with the SDK's python_from_rpc before a method runs,
-    and its last step, `_replace_jsnull_with_none`, recurses once per level: a trace about 1,000
-    deep threw RecursionError, with a traceback, at the caller, before any of our code ran (and a
-    higher recursion limit overflows V8's stack and kills this isolate instead: measured). So the
-    step measures the data first, without recursion; too deep, it returns TOO_DEEP, which _rpc
-    refuses with bad_request. Pyodide tests call the SDK's own python_from_rpc through this."""
-    convert = workers.rpc._replace_jsnull_with_none
-    converting = []
+class Unreadable:
+    """What an RPC argument arrives as when it is not JSON data or is nested too deeply to read."""
 
-    def within_depth(value):
-        if converting:  # a level inside a value already measured
-            return convert(value)
-        try:
-            check_nesting(api.LIMITS, value)
-        except ValueError:
-            return TOO_DEEP
-        converting.append(value)
-        try:
-            return convert(value)
-        finally:
-            converting.pop()
-
-    workers.rpc._replace_jsnull_with_none = within_depth
+    def __init__(self, reason):
+        self.reason = reason
 
 
-bound_rpc_nesting()
+def rpc_argument(value, convert=workers.python_from_rpc):
+    """The runtime converts every RPC argument before a method runs, with the `python_from_rpc` it
+    imports from `workers` after this module (so the one set below). The SDK's recursed once per
+    level, in JavaScript and in Python: a trace about 1,500 deep threw RangeError or RecursionError,
+    with a traceback, at the caller, before any of our code ran (a higher recursion limit overflows
+    V8's stack and kills this isolate instead: measured). A plain object or array is read here as
+    the JSON it must be: JSON.stringify, whose stack check throws where it runs out; its nesting
+    measured without recursion; json.loads. Anything else (a fetch's Request) goes to the SDK."""
+    constructor = getattr(value, "constructor", None) if isinstance(value, JsProxy) else None
+    if getattr(constructor, "name", None) not in ("Object", "Array"):
+        return convert(value)
+    try:
+        text = js.JSON.stringify(value)
+    except JsException as error:  # RangeError: nested past the stack; TypeError: a BigInt, a cycle
+        return Unreadable(f"not readable as JSON (nested too deeply, or not JSON data): {error}")
+    try:
+        check_json_text(api.LIMITS, text)
+    except ValueError as error:
+        return Unreadable(str(error))
+    return json.loads(text)
+
+
+workers.python_from_rpc = rpc_argument
 
 
 class D1Database:
@@ -156,13 +156,13 @@ class Default(WorkerEntrypoint):
         )
 
     async def _rpc(self, kind, arguments):
-        # The runtime has already converted the arguments (python_from_rpc). Any number of them may
+        # The runtime has already converted the arguments (rpc_argument). Any number of them may
         # arrive: a method declared with one parameter would throw a traceback at the caller.
         if len(arguments) != 1:
             message = f"{kind} takes one argument, the request object; it was given {len(arguments)}"
             return python_to_rpc(api.error_answer(400, "bad_request", message).body)
-        if arguments[0] is TOO_DEEP:
-            message = f"invalid request: nested deeper than {api.LIMITS.nesting_depth} levels"
+        if isinstance(arguments[0], Unreadable):
+            message = f"invalid request: {arguments[0].reason}"
             return python_to_rpc(api.error_answer(400, "bad_request", message).body)
         executor, mode = self._executor()
         answer = await api.rpc(kind, arguments[0], "binding", executor, mode)

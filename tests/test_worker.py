@@ -289,23 +289,48 @@ def test_rpc_methods_called_with_the_wrong_number_of_arguments_answer_bad_reques
         assert answer["code"] == "bad_request" and f"given {len(arguments)}" in answer["error"], answer
 
 
-def test_an_rpc_argument_nested_too_deep_is_refused_before_the_sdk_recurses(worker):
-    import js
-    from workers import python_from_rpc
+def runtime_conversion():
+    """The conversion the runtime applies to every RPC argument before a method runs: the
+    `python_from_rpc` its wrapper module imports from `workers`, after the Worker's main module."""
+    import workers
 
-    # What the runtime does with every RPC argument before a method runs: python_from_rpc, whose
-    # last step recursed once per level and threw RecursionError at about 1,000 (1,500 on workerd
-    # is past what to_py manages in Node, whose stack is shorter).
+    import entry
+
+    assert workers.python_from_rpc is entry.rpc_argument
+    return workers.python_from_rpc
+
+
+def test_an_rpc_argument_nested_too_deep_is_refused_before_anything_recurses(worker):
+    import js
+
+    convert = runtime_conversion()
+    # The SDK's own conversion recursed once per level and threw at about 1,000 to 1,500.
     deep = js.eval("(n) => { let d = {}; for (let i = 0; i < n; i++) d = {d}; return {code: 'x', d}; }")
-    for depth in (250, 1_000, 1_200):
-        answer = plain(run_now(worker.execute(python_from_rpc(deep(depth)))))
-        assert answer["code"] == "bad_request" and "nested deeper than" in answer["error"], answer
-    # Within the depth, conversion is what the SDK makes of it: null is None, objects are dicts.
-    shallow = python_from_rpc(js.eval("({a: null, b: [1, {c: null}], n: 2})"))
-    assert shallow == {"a": None, "b": [1, {"c": None}], "n": 2} and shallow.a is None
-    assert (
-        plain(run_now(worker.execute(python_from_rpc(js.eval("({code: 'print(6 * 7)'})")))))["output"] == "42"
-    )
+    for depth in (250, 1_000, 1_500, 100_000):
+        answer = plain(run_now(worker.execute(convert(deep(depth)))))
+        assert answer["code"] == "bad_request" and "nested" in answer["error"], answer
+    assert plain(run_now(worker.execute(convert(js.eval("({code: 'print(6 * 7)'})")))))["output"] == "42"
+
+
+@pytest.mark.parametrize(
+    "argument", ["({code: 'x', n: 10n})", "(() => { const o = {code: 'x'}; o.self = o; return o; })()"]
+)
+def test_an_rpc_argument_that_is_not_json_data_is_refused(worker, argument):
+    import js
+
+    answer = plain(run_now(worker.execute(runtime_conversion()(js.eval(argument)))))
+    assert answer["code"] == "bad_request" and "not readable as JSON" in answer["error"], answer
+
+
+def test_rpc_arguments_convert_as_json_and_other_values_as_the_sdk_does():
+    import js
+
+    convert = runtime_conversion()
+    converted = convert(js.eval("({a: null, b: [1, {c: 'ü\\ud800'}], u: undefined, n: 2.5})"))
+    assert converted == {"a": None, "b": [1, {"c": "ü\ud800"}], "n": 2.5}
+    assert convert(js.eval("[1, null]")) == [1, None]
+    assert convert(js.eval("new Map([['k', 1]])")) == {"k": 1}  # not JSON: the SDK's conversion
+    assert convert("text") == "text" and convert(3) == 3 and convert(None) is None
 
 
 def test_an_http_body_with_invalid_utf8_is_refused_not_replaced(worker, monkeypatch):
