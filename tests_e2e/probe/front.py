@@ -1,30 +1,42 @@
 """The probe's front Worker. It loads probe_runner.py with the runner's exact isolation settings
 (`isolate.worker_code`, converted by `entry.worker_code_for_js`, as src/entry.py hands them to the
 loader, with only the main module swapped) and answers with what the script reached, next to what
-this Worker reaches itself with the same request: the control that shows the target was up."""
+this Worker reaches itself with the same request: the control that shows the target was up.
+
+On /runner it sends an execute request through the front Worker's own path to a runner
+(isolate.through_runner, entry.runner_call: ids, keys, fresh runners, recycling) with probe_runner.py
+as the runner, and answers with the result."""
 
 import json
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import js
 from pyodide.ffi import create_proxy
 from workers import Response, WorkerEntrypoint
 
-from entry import worker_code_for_js
-from sandbox import isolate
+from entry import runner_call, worker_code_for_js
+from sandbox import api, isolate
 
 PROBE = (Path(__file__).parent / "probe_runner.py").read_text()
 
 
+def probe_code(cpu_ms):
+    code = isolate.worker_code(cpu_ms)
+    code["modules"][code["mainModule"]] = {"py": PROBE}
+    return code
+
+
 class Default(WorkerEntrypoint):
     async def fetch(self, request):
-        targets = parse_qs(urlsplit(request.url).query).get("target")
+        url = urlsplit(request.url)
+        if url.path == "/runner":
+            return await self.runner(dict(parse_qsl(url.query)))
+        targets = parse_qs(url.query).get("target")
         if not targets:
             return Response("give ?target=<url>", status=400)
         control = await js.fetch(targets[0])
-        code = isolate.worker_code(isolate.cpu_ms("execute", {}))
-        code["modules"][code["mainModule"]] = {"py": PROBE}
+        code = probe_code(isolate.cpu_ms("execute", {}))
         callback = create_proxy(lambda: worker_code_for_js(code))
         try:
             stub = self.env.LOADER.get(f"probe-{isolate.engine_version()}", callback)
@@ -33,3 +45,10 @@ class Default(WorkerEntrypoint):
             callback.destroy()
         report["control"] = {"status": control.status}
         return Response(json.dumps(report), headers={"content-type": "application/json"})
+
+    async def runner(self, query):
+        """?act=count|fault|crash|malformed&isolationKey=…&isolation=warm|fresh"""
+        request = {"code": query.pop("act", "count"), **query}
+        call = runner_call(self.env.LOADER, probe_code)
+        answer = await isolate.through_runner(call, api.check_answer, "execute", request, "probe")
+        return Response(json.dumps(answer), headers={"content-type": "application/json"})

@@ -1,8 +1,13 @@
 """A raw script standing in for untrusted code that got past the engine: loaded with exactly the
 runner's isolation settings and no engine in front of it, it tries every way out it can find and
-reports what happened. tests_e2e/test_worker_e2e.py asserts that none of them worked."""
+reports what happened. tests_e2e/test_worker_e2e.py asserts that none of them worked.
+
+It also stands in for the engine's runner (`execute`), keeping a value at module level between
+calls, so that the tests see which requests reach the same isolate, and failing in the ways that
+get a runner recycled."""
 
 import json
+import secrets
 
 import js
 from pyodide.ffi import JsProxy
@@ -23,7 +28,28 @@ def names(holder) -> list[str]:
     return sorted(name for name in dir(holder) if not name.startswith("_"))
 
 
+# Which isolate this is, drawn at its first call, and how many calls it has answered.
+state = {"instance": None, "calls": 0}
+
+
 class Default(WorkerEntrypoint):
+    async def execute(self, request: str) -> str:
+        """An execute result whose output says which isolate answered and how many calls it has had;
+        or, as the request's code asks, a failure."""
+        act = json.loads(request)["code"]
+        state["instance"] = state["instance"] or secrets.token_hex(8)
+        state["calls"] += 1
+        if act == "crash":
+            # C recursion past the WebAssembly stack: fatal for the whole interpreter.
+            json.loads("[" * 100_000 + "]" * 100_000)
+        if act == "malformed":
+            return "not JSON"
+        output = json.dumps({"instance": state["instance"], "calls": state["calls"]})
+        answer = {"success": True, "output": output, "executionTimeMs": 0.0}
+        if act == "fault":
+            answer["runnerFault"] = "probe: the self-check failed"
+        return json.dumps(answer)
+
     async def probe(self, target: str) -> str:
         async def fetch_from_js():
             return (await js.fetch(target)).status
