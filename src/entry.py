@@ -101,6 +101,18 @@ def runner_call(loader, worker_code=isolate.worker_code):
     return call
 
 
+def named_runner_limit(setting):
+    """The SANDBOX_NAMED_RUNNERS var: how many named runners this front Worker isolate may start
+    (isolate.MAX_NAMED_RUNNERS when unset). A setting that is not a whole number is reported in the
+    log and the default used: a typo in a var must not stop every request."""
+    if setting is None:
+        return isolate.MAX_NAMED_RUNNERS
+    if isinstance(setting, str) and setting.strip().isdigit():
+        return int(setting)
+    print(f"SANDBOX_NAMED_RUNNERS is not a whole number: {setting!r}; using {isolate.MAX_NAMED_RUNNERS}")
+    return isolate.MAX_NAMED_RUNNERS
+
+
 class Default(WorkerEntrypoint):
     def _database(self):
         binding = getattr(self.env, "DB", None)
@@ -111,10 +123,12 @@ class Default(WorkerEntrypoint):
         choice, never a fallback: without a loader and without it, execute and evaluate are refused."""
         loader = getattr(self.env, "LOADER", None)
         if loader is not None:
+            runner_ids = isolate.RUNNER_IDS
+            runner_ids.max_named = named_runner_limit(getattr(self.env, "SANDBOX_NAMED_RUNNERS", None))
             call = runner_call(loader)
 
             async def through_runner(kind, request, caller):
-                return await isolate.through_runner(call, api.check_answer, kind, request, caller)
+                return await isolate.through_runner(call, api.check_answer, kind, request, caller, runner_ids)
 
             return through_runner, "isolate"
         if getattr(self.env, "SANDBOX_IN_PROCESS", None) == "true":

@@ -349,3 +349,35 @@ def test_an_http_body_with_invalid_utf8_is_refused_not_replaced(worker, monkeypa
     response = run_now(worker.fetch(FakeRequest("POST", "http://sandbox/v1/execute", body)))
     assert response.status == 400
     assert bodies[-1]["code"] == "bad_request" and "utf-8" in bodies[-1]["error"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "limit"), [(None, 64), ("3", 3), (" 200 ", 200), ("0", 0), ("many", 64), ("-1", 64)]
+)
+def test_the_named_runner_limit_comes_from_a_var(setting, limit, capsys):
+    import entry
+    from sandbox import isolate
+
+    assert isolate.MAX_NAMED_RUNNERS == 64
+    assert entry.named_runner_limit(setting) == limit
+    assert ("not a whole number" in capsys.readouterr().out) == (setting in {"many", "-1"})
+
+
+def test_past_the_named_runner_limit_requests_run_in_unnamed_runners(monkeypatch):
+    from sandbox import isolate
+
+    monkeypatch.setattr(isolate, "RUNNER_IDS", isolate.RunnerIds())
+    loader = FakeLoader()
+    for key in ("limit-a", "limit-b", "limit-a"):
+        env = FakeEnv()
+        env.LOADER, env.SANDBOX_NAMED_RUNNERS = loader, "1"
+        import entry
+
+        assert (
+            plain(
+                run_now(entry.Default(FakeContext(), env).execute({"code": "print(1)", "isolationKey": key}))
+            )["output"]
+            == "1"
+        )
+    (first, _), (second, _) = loader.loaded
+    assert first is not None and second is None  # limit-a named, limit-b past the limit; limit-a warm

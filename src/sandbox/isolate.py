@@ -223,7 +223,7 @@ async def through_runner(
     kind: str,
     request: dict[str, Any],
     caller: str,
-    runner_ids: RunnerIds = RUNNER_IDS,
+    runner_ids: RunnerIds,
 ) -> dict[str, Any]:
     """Send a caller's request to its runner isolate through `call` and read the answer.
     However the runner fails, the front Worker answers with a structured result, recycles the

@@ -50,5 +50,7 @@ class Default(WorkerEntrypoint):
         """?act=count|fault|crash|malformed&isolationKey=…&isolation=warm|fresh"""
         request = {"code": query.pop("act", "count"), **query}
         call = runner_call(self.env.LOADER, probe_code)
-        answer = await isolate.through_runner(call, api.check_answer, "execute", request, "probe")
+        answer = await isolate.through_runner(
+            call, api.check_answer, "execute", request, "probe", isolate.RUNNER_IDS
+        )
         return Response(json.dumps(answer), headers={"content-type": "application/json"})
