@@ -3,11 +3,12 @@
 - the first call after the front Worker is up, when the loader starts a runner isolate with Python and
   the engine;
 - the following calls, which find that isolate warm;
-- the same calls in-process (the project's wrangler.toml without its LOADER binding).
+- the same calls in-process (the project's wrangler.toml without its LOADER binding, in-process mode
+  chosen).
 
 Each round starts a fresh `pywrangler dev`, so every round's first call is a cold runner. Needs the
 Workers runtime, which pywrangler downloads on first use (not possible on machines without internet,
-where this stops with the reason). Prints a Markdown table for the README.
+where this stops with the reason; scripts/test-e2e prepares an offline one). Prints a Markdown table for the README.
 
     uv run python scripts/bench_runner.py [--rounds 5] [--calls 20]
 """
@@ -24,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests_e2e.devserver import Unavailable, free_port, get, project, start, stop  # noqa: E402
+from tests_e2e.devserver import Unavailable, dev_command, free_port, get, project, start, stop  # noqa: E402
 
 LOADER_BLOCK = '[[worker_loaders]]\nbinding = "LOADER"\n'
 REQUEST = {"code": "total = 0\nfor i in range(1000):\n    total += i\nprint(total)"}
@@ -51,8 +52,10 @@ def one_round(mode: str, config: str, calls: int) -> tuple[float, list[float]]:
         root = Path(directory)
         project(root, config)
         port = free_port()
-        process = start(
-            ["pywrangler", "dev", "--port", str(port), "--var", "ALLOW_UNAUTHENTICATED_HTTP:true"], port, root
+        # Without a loader, in-process mode has to be chosen (it is never a fallback).
+        chosen = ["--var", "SANDBOX_IN_PROCESS:true"] if mode == "in-process" else []
+        server = start(
+            dev_command("pywrangler", port, "--var", "ALLOW_UNAUTHENTICATED_HTTP:true", *chosen), port, root
         )
         try:
             status, health = get(port, "/v1/health")  # the front Worker is up and warm
@@ -61,7 +64,7 @@ def one_round(mode: str, config: str, calls: int) -> tuple[float, list[float]]:
             first = timed_call(port, mode)
             return first, [timed_call(port, mode) for _ in range(calls)]
         finally:
-            stop(process)
+            stop(server)
 
 
 def main() -> None:
