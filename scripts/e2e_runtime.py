@@ -1,10 +1,11 @@
 """Prepare a local Workers runtime that runs Python Workers, for the end-to-end suite (scripts/test-e2e).
 
-workerd downloads its Python runtime from Cloudflare at the first Python Worker. Where that host
-answers, the download is used as it is, and `pywrangler sync` vendors the Worker's packages. Where it
-does not (machines that reach only the package registries), ../shared/workerd-offline/ rebuilds the
-runtime from npm's `pyodide` (its README says how) and the packages are unpacked from the wheels
-scripts/pyodide_site.py keeps. Prints shell `export` lines for scripts/test-e2e to eval: the
+workerd downloads its Python runtime from Cloudflare at the first Python Worker. Where that works
+(workerd itself is asked, with a one-module Python Worker), it is used as it is. Where it does not
+(machines that reach only the package registries), ../shared/workerd-offline/ rebuilds the runtime
+from npm's `pyodide` (its README says how). Either way the Worker's packages are unpacked from the
+wheels scripts/pyodide_site.py keeps, in place of `pywrangler sync`, which downloads interpreters
+from outside the registries. Prints shell `export` lines for scripts/test-e2e to eval: the
 MINIFLARE_WORKERD_PATH to use, or SANDBOX_E2E_UNAVAILABLE with the reason the suite then skips for.
 """
 
@@ -14,8 +15,12 @@ import json
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import time
+import tomllib
 import urllib.error
 import urllib.request
 from importlib import metadata
@@ -24,9 +29,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OFFLINE_TOOLS = ROOT.parent / "shared" / "workerd-offline"
 OFFLINE_BUILD = ROOT / ".workerd-offline"
-WORKERD_PACKAGE = ROOT / "node_modules" / "@cloudflare" / "workerd-linux-64" / "package.json"
-# Where workerd fetches its Python runtime (the URL is in the workerd binary).
-RUNTIME_HOST = "https://pyodide-capnp-bin.edgeworker.net/"
+WORKERD = ROOT / "node_modules" / "@cloudflare" / "workerd-linux-64"
+# How long workerd may take to download its Python runtime (about 13 MB) and answer.
+DOWNLOAD_SECONDS = 120
+PROBE_WORKER = """from workers import Response, WorkerEntrypoint
+
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        return Response("ok")
+"""
+PROBE_CONFIG = """using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [(name = "main", worker = (modules = [(name = "probe.py", pythonModule = embed "probe.py")],
+               compatibilityDate = "{date}",
+               compatibilityFlags = ["python_workers", "disable_python_external_sdk"]))],
+  sockets = [(name = "http", address = "127.0.0.1:{port}", http = (), service = "main")],
+);
+"""
 # The Worker's packages for Pyodide 314: its dependencies and theirs, from .pyodide/wheels.
 WORKER_PACKAGES = (
     "pydantic", "pydantic-core", "typing-extensions", "annotated-types", "typing-inspection",
@@ -39,13 +59,39 @@ class Unavailable(Exception):
 
 
 def download_works() -> bool:
-    try:
-        urllib.request.urlopen(urllib.request.Request(RUNTIME_HOST, method="HEAD"), timeout=10)
-    except urllib.error.HTTPError:
-        return True  # the host answered
-    except OSError:
-        return False
-    return True
+    """Whether workerd, given an empty cache, can fetch its Python runtime and serve a Python Worker.
+    Offline it exits at once, naming the file it could not download."""
+    date = compatibility_date()
+    with tempfile.TemporaryDirectory(prefix="workerd-download-") as directory, socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+        free.close()
+        Path(directory, "probe.py").write_text(PROBE_WORKER)
+        Path(directory, "probe.capnp").write_text(PROBE_CONFIG.format(date=date, port=port))
+        Path(directory, "cache").mkdir()
+        workerd = subprocess.Popen(
+            [str(WORKERD / "bin" / "workerd"), "serve", "probe.capnp", "--experimental",
+             f"--pyodide-bundle-disk-cache-dir={directory}/cache"],
+            cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + DOWNLOAD_SECONDS
+            while workerd.poll() is None and time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(
+                        f"http://127.0.0.1:{port}/", timeout=DOWNLOAD_SECONDS
+                    ) as answer:
+                        return answer.read() == b"ok"
+                except (urllib.error.HTTPError, OSError):
+                    time.sleep(0.5)
+            return False
+        finally:
+            workerd.kill()
+            workerd.wait()
+
+
+def compatibility_date() -> str:
+    return tomllib.loads((ROOT / "wrangler.toml").read_text())["compatibility_date"]
 
 
 def run(command: list[str], what: str) -> None:
@@ -78,7 +124,7 @@ def offline_runtime() -> Path:
         raise Unavailable(f"the runtime download is unreachable and {OFFLINE_TOOLS} is missing")
     wrapper = OFFLINE_BUILD / "workerd-offline"
     stamp = OFFLINE_BUILD / ".workerd-version"
-    version = json.loads(WORKERD_PACKAGE.read_text())["version"]
+    version = json.loads((WORKERD / "package.json").read_text())["version"]
     if not (wrapper.is_file() and stamp.is_file() and stamp.read_text() == version):
         ensure_capnp()
         run(
@@ -89,8 +135,12 @@ def offline_runtime() -> Path:
     return wrapper
 
 
-def vendor_offline() -> None:
-    """What `pywrangler sync` would vendor, from the wheels scripts/pyodide_site.py downloaded."""
+def vendor() -> None:
+    """What `pywrangler sync` would vendor, from the wheels scripts/pyodide_site.py downloaded (the
+    locked versions: the same packages production gets); `pywrangler sync` itself without the tools."""
+    if not (OFFLINE_TOOLS / "vendor_offline.py").is_file():
+        run(["pywrangler", "sync"], "pywrangler sync")
+        return
     wheels = ROOT / ".pyodide" / "wheels"
     chosen = []
     for name in WORKER_PACKAGES:
@@ -112,14 +162,13 @@ def main() -> None:
             )
         elif download_works():
             print("== e2e: workerd downloads its Python runtime", file=sys.stderr)
-            run(["pywrangler", "sync"], "pywrangler sync")
         else:
             exports["MINIFLARE_WORKERD_PATH"] = str(offline_runtime())
-            vendor_offline()
             print(
                 "== e2e: no runtime download here; workerd with the runtime built offline from npm pyodide",
                 file=sys.stderr,
             )
+        vendor()
     except Unavailable as why:
         exports["SANDBOX_E2E_UNAVAILABLE"] = str(why)
         print(f"== e2e: every test skips: {why}", file=sys.stderr)
