@@ -510,3 +510,11 @@ def test_without_a_loader_validate_still_answers_and_health_says_none():
         )
     )
     assert health.body["mode"] == "none"
+
+
+def test_the_log_schema_names_every_mode_a_row_can_have():
+    # isolate, in-process and none come from src/entry.py, cli from `sandbox exec --log`.
+    schema = (SRC.parent / "migrations" / "0001_execution_log.sql").read_text()
+    (line,) = [line for line in schema.splitlines() if line.strip().startswith("mode ")]
+    documented = set(line.partition("--")[2].replace("|", " ").split())
+    assert {"isolate", "in-process", "none", "cli"} <= documented
