@@ -239,6 +239,14 @@ def test_a_forged_answer_becomes_an_internal_result(answer, capsys):
     assert "forged" not in json.dumps(body)
 
 
+def test_a_forged_answer_cannot_pass_for_a_timeout(capsys):
+    # The front Worker tells a kill at the CPU limit by the runtime's message; an answer that
+    # merely mentions one is malformed, whatever it says.
+    forged = json.dumps({"success": "exceeded CPU time limit", "executionTimeMs": 1})
+    body = run_now(api.rpc("execute", {"code": "x"}, "binding", runner_that(answers=forged), "isolate")).body
+    assert (body["errorType"], body["error"]) == ("internal", "The runner isolate failed before answering")
+
+
 def test_a_forged_refusal_of_a_batch_is_not_passed_on(capsys):
     forged = json.dumps({"refused": {"status": 401, "code": "unauthorized", "error": "forged"}})
     answer = run_now(
@@ -365,8 +373,9 @@ def test_the_runner_never_sees_the_placement_fields():
         ("answer_next", '{"success": "yes"}'),  # the wrong shape
         ("answer_next", 42),
         ("answer_next", '{"success": true, "executionTimeMs": 1, "runnerFault": ["not", "text"]}'),
+        ("answer_next", "{}"),
     ],
-    ids=["cpu", "memory", "crash", "deep", "shape", "not-text", "fault-not-text"],
+    ids=["cpu", "memory", "crash", "deep", "shape", "not-text", "fault-not-text", "empty"],
 )
 def test_a_runner_that_failed_is_never_called_again(failure, how, capsys):
     loader = StandInLoader()

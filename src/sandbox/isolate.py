@@ -147,7 +147,7 @@ def worker_code(cpu_limit_ms: int) -> dict[str, Any]:
 # Request fields that choose the runner; the front Worker keeps them, the runner never sees them.
 PLACEMENT_FIELDS = ("isolationKey", "isolation")
 # Named runners one front Worker isolate may start in its life. Local workerd never evicts an isolate
-# started under a name (about 35 MB each, README "Who shares a runner"), and Cloudflare bills each
+# started under a name (about 34 MiB each, README "Who shares a runner"), and Cloudflare bills each
 # distinct id per day; past this, requests run in unnamed runners, which isolate just as well.
 MAX_NAMED_RUNNERS = 64
 # The field of a runner's answer in which it asks never to be used again (RunnerIds.recycle).
@@ -231,20 +231,26 @@ async def through_runner(
     placement = runner_ids.place(kind, request, caller)
     sent = {name: value for name, value in request.items() if name not in PLACEMENT_FIELDS}
     try:
-        answer = read_answer(kind, await call(kind, sent, placement))
-        fault = take_fault(answer)
-        if fault is not None:
-            runner_ids.recycle(placement)
-            print(f"runner isolate recycled after {kind}: {fault[:FAULT_LOG_CHARS]!r}", file=sys.stderr)
-            if not answer:
-                return failure(kind, sent, "the runner's interpreter is faulted; it ran nothing")
-        if "refused" not in answer:
-            check(kind, answer)
-        return answer
+        text = await call(kind, sent, placement)
     except Exception as error:  # noqa: BLE001 - a killed or crashed isolate surfaces as any error
         runner_ids.recycle(placement)
         print(f"runner isolate failed on {kind}: {type(error).__name__}: {error}", file=sys.stderr)
         return failure(kind, sent, str(error))
+    try:
+        answer = read_answer(kind, text)
+        fault = take_fault(answer)
+        if "refused" not in answer and (answer or fault is None):  # a faulted runner may run nothing
+            check(kind, answer)
+    except Exception as error:  # noqa: BLE001 - whatever an escape wrote, it cannot break the reading
+        runner_ids.recycle(placement)
+        print(f"runner isolate answered {kind} with something malformed: {error}"[:2000], file=sys.stderr)
+        return failure(kind, sent, "malformed answer")
+    if fault is not None:
+        runner_ids.recycle(placement)
+        print(f"runner isolate recycled after {kind}: {fault[:FAULT_LOG_CHARS]!r}", file=sys.stderr)
+        if not answer:
+            return failure(kind, sent, "the runner's interpreter is faulted; it ran nothing")
+    return answer
 
 
 def take_fault(answer: dict[str, Any]) -> str | None:
