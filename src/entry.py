@@ -7,6 +7,7 @@ LOADER binding, untrusted code runs in runner isolates started by the Worker Loa
 """
 
 import asyncio
+import functools
 import json
 from urllib.parse import parse_qsl, urlsplit
 
@@ -28,7 +29,7 @@ class Unreadable:
 
 def rpc_argument(value, convert=workers.python_from_rpc):
     """The runtime converts every RPC argument before a method runs, with the `python_from_rpc` it
-    imports from `workers` after this module (so the one set below). The SDK's recursed once per
+    imports from `workers` after this module (so the one set below). The SDK's own recursed once per
     level, in JavaScript and in Python: a trace about 1,500 deep threw RangeError or RecursionError,
     with a traceback, at the caller, before any of our code ran (a higher recursion limit overflows
     V8's stack and kills this isolate instead: measured). A plain object or array is read here as
@@ -101,10 +102,11 @@ def runner_call(loader, worker_code=isolate.worker_code):
     return call
 
 
+@functools.cache
 def named_runner_limit(setting):
     """The SANDBOX_NAMED_RUNNERS var: how many named runners this front Worker isolate may start
     (isolate.MAX_NAMED_RUNNERS when unset). A setting that is not a whole number is reported in the
-    log and the default used: a typo in a var must not stop every request."""
+    log, once, and the default used: a typo in a var must not stop every request."""
     if setting is None:
         return isolate.MAX_NAMED_RUNNERS
     if isinstance(setting, str) and setting.strip().isdigit():
@@ -147,7 +149,7 @@ class Default(WorkerEntrypoint):
 
     async def fetch(self, request):
         url = urlsplit(request.url)
-        # The bytes as sent: request.text() would turn invalid UTF-8 into U+FFFD, which api refuses.
+        # The bytes as sent: request.text() made U+FFFD of invalid UTF-8 and ran the code; api refuses it.
         body = await request.bytes() if request.method != "GET" else b""
         access = api.Access.from_env(
             getattr(self.env, "SANDBOX_API_TOKEN", None),

@@ -24,7 +24,7 @@ from .limits import MIB, Limits, check_json_text
 from .policy import Policy
 
 VERSION = "0.1.0"
-MODE = "in-process"  # or "isolate", when src/entry.py runs requests through the Worker Loader
+MODE = "in-process"  # or, as src/entry.py decides: "isolate" (the Worker Loader), "none" (no loader)
 LIMITS = Limits()
 # A request body may carry the largest batch plus the code and a little JSON around them.
 MAX_BODY_BYTES = LIMITS.max_batch_bytes + LIMITS.max_code_bytes + 64 * 1024
