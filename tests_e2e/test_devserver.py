@@ -6,8 +6,12 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from . import devserver
 from .devserver import group_alive, spawn, stop
+
+pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc (Linux)")
 
 
 def running(pid: int) -> bool:
