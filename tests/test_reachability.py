@@ -12,7 +12,7 @@ import sandbox
 from sandbox import Limits
 from sandbox.builtins import RunScope, build
 from sandbox.limits import StepBudget
-from sandbox.modules import facade
+from sandbox.modules import ClassRules, facade
 from sandbox.policy import attribute_violation
 
 FORBIDDEN_TYPES = (types.ModuleType, types.FrameType, types.CodeType, types.TracebackType)
@@ -40,7 +40,7 @@ def reachable_roots() -> dict[str, object]:
     scope = RunScope(StepBudget(Limits()), sandbox.MAX_IMPORTS)
     roots: dict[str, object] = dict(build(scope))
     for name in sandbox.MAX_IMPORTS:
-        roots[name] = facade(name, scope.budget)
+        roots[name] = facade(name, scope.budget, ClassRules(scope.user_classes, lambda cls: cls))
     return roots
 
 

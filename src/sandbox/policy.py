@@ -22,6 +22,10 @@ from .limits import Limits
 
 DEFAULT_IMPORTS: frozenset[str] = frozenset({"json", "re", "typing"})
 
+# The file name of the script's code: how tracebacks and the teardown tell its frames and functions
+# from the host's.
+FILENAME = "<sandbox>"
+
 # The server-side maximum a caller may widen the allow-list to. What each module exposes is curated
 # in modules.py, where every exclusion is explained.
 MAX_IMPORTS: frozenset[str] = DEFAULT_IMPORTS | {
@@ -283,6 +287,19 @@ class Policy:
         return cls(DEFAULT_IMPORTS | {name.strip() for name in extra if name.strip()})
 
 
+class SandboxViolation(AttributeError):
+    """A computed name or value that the analyser would have refused had it been literal."""
+
+
+def member_name_violation(name: object) -> str | None:
+    """The attribute rule for names given as data: members and fields that a class factory
+    (enum's functional API, namedtuple, NamedTuple, TypedDict) or a dataclass turns into
+    attributes, and the names in `__match_args__` that a class pattern reads."""
+    if type(name) is not str:
+        return f"Blocked: attribute names must be str, not {type(name).__name__}"
+    return attribute_violation(name)
+
+
 def is_dunder(name: str) -> bool:
     return len(name) > 4 and name.startswith("__") and name.endswith("__")
 
@@ -308,7 +325,7 @@ def analyse(code: str, policy: Policy, limits: Limits) -> tuple[ast.Module | Non
     if problem is not None:
         return None, [problem]
     try:
-        tree = ast.parse(code, filename="<sandbox>", mode="exec")
+        tree = ast.parse(code, filename=FILENAME, mode="exec")
     except SyntaxError as error:
         return None, [Violation(error.lineno or 1, (error.offset or 1) - 1, f"SyntaxError: {error.msg}")]
     except (ValueError, MemoryError, RecursionError) as error:
@@ -582,6 +599,8 @@ GUARD_SETATTR = "__sandbox_setattr__"
 GUARD_DELATTR = "__sandbox_delattr__"
 GUARD_AUGATTR = "__sandbox_augattr__"
 GUARD_FORMAT = "__sandbox_format__"
+GUARD_CAUGHT = "__sandbox_caught__"
+GUARD_EXIT = "__sandbox_exit__"
 
 # Operators whose result can be far larger than their operands: repetition, powers, shifts and
 # printf-style padding.
@@ -589,11 +608,11 @@ _GUARDED_BINOPS = (ast.Mult, ast.Pow, ast.LShift, ast.Mod)
 
 # Methods of str, bytes and regular expressions that can allocate far past their inputs (padding
 # widths, replace, translate, substitution templates) or read attributes through a format string
-# (format, format_map): loading them goes through the getattr guard, which hands out checked
-# versions.
+# (format, format_map), and abstract classes' register (process-wide isinstance): loading them goes
+# through the getattr guard, which hands out checked versions or refuses.
 GUARDED_METHODS = frozenset(
     {"format", "format_map", "ljust", "rjust", "center", "zfill", "expandtabs", "replace",
-     "translate", "sub", "subn", "expand"}
+     "translate", "sub", "subn", "expand", "register"}
 )  # fmt: skip
 
 
@@ -633,6 +652,35 @@ class _Instrumenter(ast.NodeTransformer):
         self.generic_visit(node)
         if isinstance(node.ctx, ast.Load) and node.attr in GUARDED_METHODS:
             return ast.copy_location(_call(GUARD_GETATTR, node.value, ast.Constant(node.attr)), node)
+        return node
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> ast.AST:
+        # `except E as e` (and except*): the script sees the exception only once it is cleaned of
+        # the host's objects (builtins.clean_exception).
+        self.generic_visit(node)
+        if node.name is not None:
+            clean = ast.Assign(targets=[_store(node.name)], value=_call(GUARD_CAUGHT, _load(node.name)))
+            node.body = [ast.copy_location(clean, node), *node.body]
+        return node
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        # The with statement hands `__exit__` the exception and its traceback: the same cleaning.
+        self.generic_visit(node)
+        if node.name != "__exit__":
+            return node
+        positional = [a.arg for a in (*node.args.posonlyargs, *node.args.args)][1:]
+        statements: list[ast.stmt] = []
+        if positional:
+            targets = ast.Tuple(elts=[_store(name) for name in positional], ctx=ast.Store())
+            call = _call(GUARD_EXIT, *(_load(name) for name in positional))
+            statements.append(ast.Assign(targets=[targets], value=call))
+        if node.args.vararg is not None:
+            rest = node.args.vararg.arg
+            call = ast.Call(
+                func=_load(GUARD_EXIT), args=[ast.Starred(value=_load(rest), ctx=ast.Load())], keywords=[]
+            )
+            statements.append(ast.Assign(targets=[_store(rest)], value=call))
+        node.body = self.located(node, statements) + node.body
         return node
 
     def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
