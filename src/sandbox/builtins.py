@@ -19,8 +19,8 @@ import string
 import sys
 import types
 from collections.abc import Callable, Iterator, Mapping
-from types import TracebackType
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 from . import policy
@@ -329,7 +329,7 @@ def script_frames(tb: TracebackType | None) -> TracebackType | None:
         if tb.tb_frame.f_code.co_filename == policy.FILENAME:
             kept.append(tb)
         tb = tb.tb_next
-    for entry, following in zip(kept, [*kept[1:], None]):
+    for entry, following in zip(kept, [*kept[1:], None], strict=True):
         entry.tb_next = following
     return kept[0] if kept else None
 
@@ -350,11 +350,14 @@ def _plain(scope: RunScope, value: object, room: list[int], exceptions: list[Bas
         return value
     if kind in _PLAIN_CONTAINERS and room[0] > 0:
         if kind is dict:
-            pairs = [(_plain(scope, k, room, exceptions), _plain(scope, v, room, exceptions)) for k, v in value.items()]  # type: ignore[attr-defined]
-            same = all(a is k and b is v for (a, b), (k, v) in zip(pairs, value.items()))  # type: ignore[attr-defined]
+            pairs = [
+                (_plain(scope, k, room, exceptions), _plain(scope, v, room, exceptions))
+                for k, v in value.items()
+            ]  # type: ignore[attr-defined]
+            same = all(a is k and b is v for (a, b), (k, v) in zip(pairs, value.items(), strict=True))  # type: ignore[attr-defined]
             return value if same else dict(pairs)
         items = [_plain(scope, item, room, exceptions) for item in value]  # type: ignore[attr-defined]
-        same = all(a is b for a, b in zip(items, value))  # type: ignore[call-overload]
+        same = all(a is b for a, b in zip(items, value, strict=True))  # type: ignore[call-overload]
         return value if same else kind(items)
     return f"<{kind.__name__} object>"
 
@@ -364,7 +367,9 @@ def exit_arguments(scope: RunScope, *values: object) -> tuple[object, ...]:
     return tuple(
         clean_exception(scope, v)  # type: ignore[arg-type]
         if issubclass(type(v), BaseException)
-        else script_frames(v) if type(v) is TracebackType else v  # type: ignore[arg-type]
+        else script_frames(v)
+        if type(v) is TracebackType
+        else v  # type: ignore[arg-type]
         for v in values
     )
 
@@ -639,7 +644,9 @@ def _stand_ins(budget: StepBudget) -> dict[type, type]:
         return bytes(*args, **kwargs)
 
     calls = {type: _type, range: _range, bytes: _bytes}
-    stand_ins.update({real: _stand_in(real, call, _STAND_IN_ATTRIBUTES[real]) for real, call in calls.items()})
+    stand_ins.update(
+        {real: _stand_in(real, call, _STAND_IN_ATTRIBUTES[real]) for real, call in calls.items()}
+    )
     return stand_ins
 
 

@@ -69,13 +69,16 @@ def _pick(module: str, names: str) -> dict[str, object]:
 
 _STATIC: dict[str, Callable[[], dict[str, object]]] = {
     # The annotation vocabulary, owned by the sandbox: see _typing_members.
-    "typing": lambda: _typing_members(),
+    "typing": lambda: _typing_members(),  # noqa: PLW0108 - defined below
     # Types and constructors only. Every member is a C type or constant.
     "datetime": lambda: _pick("datetime", "date time datetime timedelta timezone tzinfo MINYEAR MAXYEAR"),
     # Containers. Left out: abc (a submodule), UserDict/UserList/UserString (wrappers with a
     # public `.data` that is simply the contents — harmless, but unused by evals). namedtuple's
     # field names pass the attribute rule.
-    "collections": lambda: {**_pick("collections", "Counter OrderedDict defaultdict deque ChainMap"), "namedtuple": namedtuple},
+    "collections": lambda: {
+        **_pick("collections", "Counter OrderedDict defaultdict deque ChainMap"),
+        "namedtuple": namedtuple,
+    },
     # Pure functions and the StatisticsError. Left out: NormalDist's private fields are private.
     "statistics": lambda: _pick(
         "statistics",
@@ -93,7 +96,7 @@ _STATIC: dict[str, Callable[[], dict[str, object]]] = {
         "printable whitespace capwords",
     ),
     # Pure text functions over the user's own strings.
-    "textwrap": lambda: _textwrap_members(),
+    "textwrap": lambda: _textwrap_members(),  # noqa: PLW0108 - defined below
     # Lookups into the Unicode database.
     "unicodedata": lambda: _pick(
         "unicodedata",
@@ -102,7 +105,7 @@ _STATIC: dict[str, Callable[[], dict[str, object]]] = {
     ),
     # Enum bases whose functional API checks member names, and helpers. Left out: EnumType/EnumMeta
     # (the metaclass builds classes from a namespace), the private _EnumDict, and pickle helpers.
-    "enum": lambda: _enum_members(),
+    "enum": lambda: _enum_members(),  # noqa: PLW0108 - defined below
     # Left out: getcontext, setcontext, localcontext and the shared contexts (Default, Basic,
     # Extended): the thread's decimal context is shared by every run and by the host, so one run
     # could change the precision of the next. Context is left out too: a context with a huge
@@ -190,7 +193,7 @@ class _Form:
     ) -> None:
         # `origin` is the concrete type behind an alias (list for List), `check` what isinstance
         # tests against; neither is handed to the script unless it is a builtin type.
-        for slot, value in zip(self.__slots__, (args, check, name, origin, subscriptable)):
+        for slot, value in zip(self.__slots__, (args, check, name, origin, subscriptable), strict=True):
             object.__setattr__(self, slot, value)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -329,14 +332,14 @@ class Protocol:
         return cls
 
 
-def TypedDict(typename: str, fields: Mapping[str, object], /, *, total: bool = True) -> type:  # noqa: N802
+def TypedDict(typename: str, fields: Mapping[str, object], /, *, total: bool = True) -> type:
     """The functional form, with the keys checked by the attribute rule; the class form is typing's."""
     pairs = dict(fields.items())
     _checked_names(typename, *pairs)
     return typing.TypedDict(typename, pairs, total=total)  # type: ignore[no-any-return, operator]
 
 
-def NamedTuple(typename: str, fields: Iterable[tuple[str, object]], /) -> type:  # noqa: N802
+def NamedTuple(typename: str, fields: Iterable[tuple[str, object]], /) -> type:
     """The functional form, with the field names checked by the attribute rule; the class form is
     typing's, and its fields are checked as the class is made (builtins.admit_class)."""
     pairs = [tuple(pair) for pair in fields]
