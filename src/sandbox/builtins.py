@@ -329,9 +329,11 @@ def script_frames(tb: TracebackType | None) -> TracebackType | None:
         if tb.tb_frame.f_code.co_filename == policy.FILENAME:
             kept.append(tb)
         tb = tb.tb_next
+    if not kept:
+        return None
     for entry, following in zip(kept, [*kept[1:], None], strict=True):
         entry.tb_next = following
-    return kept[0] if kept else None
+    return kept[0]
 
 
 def _plain(scope: RunScope, value: object, room: list[int], exceptions: list[BaseException]) -> object:

@@ -17,7 +17,6 @@ import json
 import math
 import operator
 import re
-import sys
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -347,9 +346,12 @@ def NamedTuple(typename: str, fields: Iterable[tuple[str, object]], /) -> type:
     return typing.NamedTuple(typename, pairs)  # type: ignore[arg-type, no-any-return]
 
 
-# Subclassing them (class P(NamedTuple): ...) goes through typing's own class machinery.
-TypedDict.__mro_entries__ = typing.TypedDict.__mro_entries__  # type: ignore[attr-defined]
-NamedTuple.__mro_entries__ = typing.NamedTuple.__mro_entries__  # type: ignore[attr-defined]
+# Subclassing them (class P(NamedTuple): ...) goes through typing's own class machinery: the bases
+# typing's own functions stand for.
+_TYPED_DICT_BASES = typing.TypedDict.__mro_entries__((typing.TypedDict,))  # type: ignore[attr-defined]
+_NAMED_TUPLE_BASES = typing.NamedTuple.__mro_entries__((typing.NamedTuple,))  # type: ignore[attr-defined]
+TypedDict.__mro_entries__ = lambda bases: _TYPED_DICT_BASES  # type: ignore[attr-defined]
+NamedTuple.__mro_entries__ = lambda bases: _NAMED_TUPLE_BASES  # type: ignore[attr-defined]
 
 
 def _typing_members() -> dict[str, object]:
@@ -721,15 +723,3 @@ def facade(name: str, budget: StepBudget, classes: ClassRules) -> ModuleFacade:
     if name in _WITH_CLASSES:
         return ModuleFacade(name, _WITH_CLASSES[name](classes))
     return ModuleFacade(name, _shared(name))
-
-
-def forget_script_keys() -> None:
-    """After every run: drop the entries of host caches that a run can fill with keys of its own
-    making. datetime's strptime keeps compiled formats keyed by the format string it was given, a
-    str subclass included, whose __eq__ would run at a later run's lookup of an equal format."""
-    strptime = sys.modules.get("_strptime")
-    cache: dict[Any, Any] | None = getattr(strptime, "_regex_cache", None)
-    if cache and any(type(key) is not str for key in cache):
-        kept = [(key, value) for key, value in cache.items() if type(key) is str]
-        cache.clear()
-        cache.update(kept)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import CellType, CodeType, FrameType, FunctionType, TracebackType
 
 from . import builtins as sandbox_builtins
-from . import modules, policy
+from . import policy
 from .limits import LimitExceeded, Limits, StepBudget, check_nesting, memory_error
 from .policy import Policy, Violation, analyse, find_entry_point, instrument
 from .results import ExecutionResult, ValidationResult
@@ -159,7 +159,6 @@ def run(
         _teardown(budget, namespace, scope.user_classes)
         gc.unfreeze()
         _stop_monitoring(tool)
-        modules.forget_script_keys()
         sys.unraisablehook = unraisable_hook
         sys.setrecursionlimit(previous_recursion_limit)
         if tracing_here:
