@@ -244,6 +244,21 @@ def test_limits_above_the_server_maximum_are_refused():
         Limits(memory_bytes=0)
 
 
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"track_memory": "no"}, "track_memory must be a bool, not str"),
+        ({"track_memory": 0}, "track_memory must be a bool, not int"),
+        ({"timeout_ms": "1000"}, "timeout_ms must be an int, not str"),
+        ({"memory_bytes": 1.5e6}, "memory_bytes must be an int, not float"),
+        ({"max_traces": True}, "max_traces must be an int, not bool"),
+    ],
+)
+def test_limits_of_the_wrong_type_are_type_errors(changes, message):
+    with pytest.raises(TypeError, match=message):
+        Limits(**changes)
+
+
 def test_limits_and_interpreter_settings_are_restored_after_a_run():
     import sys
 

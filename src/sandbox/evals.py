@@ -18,7 +18,7 @@ from typing import Any
 from .limits import Limits
 from .policy import EntryPoint, Policy, Violation, find_entry_point
 from .results import ExecutionResult, violation_wire
-from .runner import Compiled, compile_code, run
+from .runner import Compiled, check_arguments, compile_code, run
 
 NO_LLM = "ctx.call_llm is not available: no LLM is configured for this sandbox (ctx is None)"
 
@@ -147,6 +147,7 @@ def evaluate(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> BatchExecutionResult:
     """Run the eval function in `code` once per trace. Raises BatchInputError for unusable input."""
+    check_arguments(code, limits, policy, function)
     limits = limits or Limits()
     started = time.perf_counter()
     payloads = _trace_payloads(traces, task, task_metadata, limits)

@@ -79,9 +79,13 @@ class Limits:
     """Steps between two looks at the wall clock: a power of two, so the check is a mask."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.track_memory, bool):
+            raise TypeError(f"limit track_memory must be a bool, not {type(self.track_memory).__name__}")
         for name, ceiling in MAXIMA.items():
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"limit {name} must be an int, not {type(value).__name__}")
+            if value < 1:
                 raise ValueError(f"limit {name} must be a positive integer, got {value!r}")
             if value > ceiling:
                 raise ValueError(f"limit {name}={value} exceeds the server maximum of {ceiling}")

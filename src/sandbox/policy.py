@@ -264,23 +264,43 @@ class Violation:
 
 @dataclass(frozen=True)
 class Policy:
-    """What a script may import. Defaults to json, re and typing; a caller may widen it per call,
-    within `MAX_IMPORTS`."""
+    """What a script may import: json, re and typing always (the platforms promise them to their
+    users, so widening never drops them), and what a caller adds per call, within `MAX_IMPORTS`."""
 
     allowed_imports: frozenset[str] = DEFAULT_IMPORTS
 
     def __post_init__(self) -> None:
-        outside = sorted(set(self.allowed_imports) - MAX_IMPORTS)
+        names = _module_names(self.allowed_imports, "allowed_imports")
+        outside = sorted(names - MAX_IMPORTS)
         if outside:
             raise ValueError(
                 f"cannot allow {', '.join(outside)}: imports can be widened only within"
                 f" {', '.join(sorted(MAX_IMPORTS))}"
             )
-        object.__setattr__(self, "allowed_imports", frozenset(self.allowed_imports))
+        object.__setattr__(self, "allowed_imports", DEFAULT_IMPORTS | names)
 
     @classmethod
-    def allowing(cls, extra: Iterable[str]) -> Policy:
-        return cls(DEFAULT_IMPORTS | {name.strip() for name in extra if name.strip()})
+    def allowing(cls, extra: str | Iterable[str]) -> Policy:
+        """The defaults and `extra`: module names, or one string of them separated by commas
+        ("math, difflib"), as the command line takes them."""
+        if isinstance(extra, str):
+            extra = extra.split(",")
+        names = _module_names(extra, "extra")
+        return cls(frozenset(name.strip() for name in names if name.strip()))
+
+
+def _module_names(names: object, what: str) -> frozenset[str]:
+    # A lone string is iterable too, and frozenset("math") is four letters.
+    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+        raise TypeError(
+            f"{what} must be a collection of module names, not {type(names).__name__};"
+            " Policy.allowing('math, difflib') takes a string"
+        )
+    result = frozenset(names)
+    for name in result:
+        if not isinstance(name, str):
+            raise TypeError(f"module names must be str, not {type(name).__name__}")
+    return result
 
 
 def is_dunder(name: str) -> bool:
