@@ -99,3 +99,30 @@ def test_exec_and_eval_append_to_a_local_sqlite_log(tmp_path, capsys, monkeypatc
         {"kind": "execute", "caller": "local", "mode": "cli", "trace_count": None},
         {"kind": "evaluate", "caller": "local", "mode": "cli", "trace_count": 1},
     ]
+
+
+EVAL_WITH_HELPERS = (
+    "def eval_steps(trace):\n    return 1\n\n"
+    "def eval_function(trace):\n    return True, 'ok'\n\n"
+    "def eval_other(trace, ctx):\n    return True, 'ok'"
+)
+
+
+def test_check_reports_the_entry_point_eval_would_use(capsys, monkeypatch):
+    code, out, _ = run_cli(["check", "-"], capsys, EVAL_WITH_HELPERS, monkeypatch)
+    assert (code, json.loads(out)) == (
+        0,
+        {"valid": True, "violations": [], "entryPoint": "eval_function", "convention": "fn(trace)"},
+    )
+
+
+def test_check_takes_the_function_eval_would_be_given(capsys, monkeypatch):
+    code, out, _ = run_cli(["check", "-", "--function", "eval_other"], capsys, EVAL_WITH_HELPERS, monkeypatch)
+    assert (code, json.loads(out)["entryPoint"], json.loads(out)["convention"]) == (
+        0,
+        "eval_other",
+        "fn(trace, ctx)",
+    )
+    code, out, _ = run_cli(["check", "-", "--function", "missing"], capsys, EVAL_WITH_HELPERS, monkeypatch)
+    assert code == 1
+    assert json.loads(out)["violations"][0]["message"].startswith("Entry point 'missing' is not a top-level")

@@ -85,6 +85,18 @@ def test_eval_function_is_the_fallback():
     )
 
 
+def test_eval_function_wins_over_several_eval_helpers():
+    code = (
+        "def eval_steps(trace):\n    return len(trace['steps'])\n\n"
+        "def eval_words(trace):\n    return 0\n\n"
+        "def eval_function(trace):\n    return eval_steps(trace) == 1, 'one step'"
+    )
+    batch = evaluate(code)
+    assert batch.entry_point.name == "eval_function"
+    assert verdicts(batch)[0] == ("t1", True, "one step")
+    assert sandbox.validate(code).entry_point == batch.entry_point
+
+
 @pytest.mark.parametrize(
     ("code", "function", "message"),
     [

@@ -60,8 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("--log", metavar="FILE", help="append the batch to this SQLite log")
 
-    check = commands.add_parser("check", help="analyse a script without running it")
+    check = commands.add_parser(
+        "check", help="analyse a script without running it; for an eval, report the entry point eval uses"
+    )
     check.add_argument("path", help="the script, or - for standard input")
+    check.add_argument("--function", help="the entry point eval would be given (default: as eval chooses it)")
     check.add_argument(
         "--allow-imports", default="", help="comma-separated modules to allow beyond json, re, typing"
     )
@@ -127,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         policy = Policy.allowing(args.allow_imports.split(","))
         code = _read(args.path)
         if args.command == "check":
-            result = validate(code, policy)
+            result = validate(code, policy, function=args.function)
             print(json.dumps(result.to_wire()))
             return 0 if result.valid else 1
         overrides = {"timeout_ms": args.timeout_ms}

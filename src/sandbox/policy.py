@@ -562,16 +562,16 @@ def find_entry_point(tree: ast.Module, function: str | None) -> EntryPoint | Vio
         name = function
     else:
         candidates = [n for n in functions if n.startswith("eval_")]
-        if len(candidates) > 1:
+        if len(candidates) == 1:
+            name = candidates[0]
+        elif "eval_function" in functions:
+            name = "eval_function"  # beside eval_* helpers, the conventional name decides
+        elif candidates:
             return Violation(
                 1,
                 0,
                 f"Ambiguous entry point: {', '.join(candidates)} all start with eval_; name one with function",
             )
-        if candidates:
-            name = candidates[0]
-        elif "eval_function" in functions:
-            name = "eval_function"
         else:
             return Violation(
                 1,
