@@ -180,7 +180,13 @@ def eval_bad(trace):
 """
     (result,) = evaluate(code, TRACES[:1], policy=Policy.allowing(["decimal"])).results
     assert result.error_type == "invalid_result"
-    assert result.error.startswith("Invalid result from eval_bad: ") and rule in result.error
+    assert result.error.startswith("Invalid result: ") and rule in result.error
+
+
+def test_an_invalid_result_does_not_quote_a_function_name_that_says_timeout():
+    (result,) = evaluate("def eval_tool_timeouts(trace):\n    return 1, 'r'", TRACES[:1]).results
+    assert result.error_type == "invalid_result"
+    assert "timeout" not in result.error.lower()
 
 
 def test_printed_fake_verdict_changes_nothing():
@@ -317,9 +323,23 @@ def test_spent_batch_budget_reports_the_rest_as_not_run():
     kinds = [r.error_type for r in batch.results]
     assert kinds[:2] == ["timeout", "timeout"] and kinds[-1] == "not_run"
     assert len(batch.results) == 5  # nothing silently dropped
+    assert batch.results[0].error == "Execution timeout exceeded 100ms"  # its own budget ran out
     not_run = batch.results[-1]
     assert "timeout" not in not_run.error.lower() and not_run.error.startswith("Not run")
     assert batch.summary.not_run == kinds.count("not_run")
+
+
+def test_a_trace_cut_short_by_the_batch_budget_says_the_batch_ran_out():
+    code = "def eval_slow(trace):\n    while True:\n        pass"
+    traces = [{"trace_id": "first", "data": {}}, {"trace_id": "second", "data": {}}]
+    # Less is left of the batch than a trace's own budget from the start.
+    batch = sandbox.evaluate(code, traces, limits=Limits(timeout_ms=1000, batch_timeout_ms=300))
+    first, second = batch.results
+    assert first.error_type == "timeout"
+    assert first.error == (
+        "Execution timeout exceeded: the batch's time ran out during this trace (batch budget 300ms)"
+    )
+    assert second.error_type == "not_run"
 
 
 @pytest.mark.parametrize(

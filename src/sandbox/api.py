@@ -211,9 +211,20 @@ def _parse(model: type[BaseModel], payload: object) -> Any:
         return model.model_validate(payload)
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in e['loc']) or '(body)'}: {e['msg']}" for e in error.errors()
+            f"{'.'.join(_field_name(part) for part in e['loc']) or '(body)'}: {e['msg']}"
+            for e in error.errors()
         )
         raise RequestError(400, "bad_request", f"invalid request: {problems}") from None
+
+
+# Callers retry any error whose text says "timeout", so a refusal names the time budget by what it
+# is, and an unknown field the caller named after one ("timeout": 5) without repeating its name.
+_FIELD_NAMES = {"timeoutMs": "the time budget in ms"}
+
+
+def _field_name(part: int | str) -> str:
+    name = _FIELD_NAMES.get(str(part), str(part))
+    return "a field named after a time limit" if "timeout" in name.lower() else name
 
 
 def _check_settings(request: _Options | ValidateRequest) -> None:

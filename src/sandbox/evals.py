@@ -12,7 +12,7 @@ import marshal
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .limits import Limits
@@ -170,6 +170,9 @@ def evaluate(
                 limits if remaining >= limits.timeout_ms else limits.with_overrides(timeout_ms=remaining)
             )
             result, steps = _run_trace(compiled, entry, trace_id, shared, data, trace_limits)
+            if trace_limits is not limits and result.error_type == "timeout":
+                # Its own budget was cut to what the batch had left: the batch ran out, not the trace.
+                result = replace(result, error=_batch_ran_out(limits))
             results.append(result)
             spent_steps += steps
         if on_progress is not None:
@@ -277,7 +280,9 @@ def _run_trace(
     verdict = outcome.value
     assert isinstance(verdict, Verdict)
     if verdict.problem is not None:
-        error = f"Invalid result from {entry.name}: {verdict.problem}"
+        # The function is named in the batch's entryPoint; here its name could hold the word callers
+        # retry on ("eval_tool_timeouts").
+        error = f"Invalid result: {verdict.problem}"
         return TraceResult(
             trace_id, False, elapsed, error=error, error_type="invalid_result", output=output
         ), outcome.steps
@@ -288,6 +293,13 @@ def _run_trace(
         trace_id, True, elapsed, passed=verdict.passed, score=verdict.score, reason=reason, output=output
     )
     return result, outcome.steps
+
+
+def _batch_ran_out(limits: Limits) -> str:
+    return (
+        f"Execution timeout exceeded: the batch's time ran out during this trace"
+        f" (batch budget {limits.batch_timeout_ms}ms)"
+    )
 
 
 def _not_run(trace_id: str, limits: Limits) -> TraceResult:
