@@ -188,6 +188,41 @@ def test_a_refused_time_budget_does_not_say_timeout(body):
     assert "timeout" not in answer.body["error"].lower(), answer.body["error"]
 
 
+LONE = "\ud800"  # a lone surrogate: valid in JSON text ("\\ud800"), not in UTF-8
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "query"),
+    [
+        ("POST", "/v1/execute", {"code": f"print(1){LONE}"}, None),
+        ("POST", "/v1/execute", {"code": f"x = '{LONE}'"}, None),
+        ("POST", "/v1/validate", {"code": f"# {LONE}"}, None),
+        ("POST", "/v1/evaluate", {"evalCode": f"{LONE}{EVAL}", "traces": []}, None),
+        ("POST", "/v1/evaluate", {"evalCode": EVAL, "traces": [], "functionName": LONE}, None),
+        ("POST", "/v1/execute", {"code": "", "allowImports": [LONE]}, None),
+        ("POST", "/v1/execute", b"\xff\xfe{}", None),
+        ("POST", "/v1/execute", b'{"code": "", "timeoutMs": 1' + b"0" * 5000 + b"}", None),
+        ("GET", "/v1/executions", None, {"limit": "\u00b2"}),  # "²".isdigit() is True
+        ("GET", "/v1/executions", None, {"limit": "\u0663"}),  # Arabic-Indic three: int() takes it
+        ("GET", "/v1/executions", None, {"limit": "9" * 5000}),  # past int()'s digit limit
+    ],
+)
+def test_caller_input_never_yields_a_500(method, path, body, query):
+    if isinstance(body, dict):
+        body = json.dumps(body).encode()  # lone surrogates travel escaped, as JSON allows
+    answer = http(method, path, body, query=query)
+    assert answer.status != 500, answer.body
+    assert answer.status in (200, 400, 413), answer.body
+
+
+def test_a_lone_surrogate_in_code_is_a_validation_error_with_its_position():
+    answer = http("POST", "/v1/execute", json.dumps({"code": f"x = 1\ny = '{LONE}'"}).encode())
+    assert answer.status == 200
+    assert answer.body["errorType"] == "validation"
+    assert (answer.body["line"], answer.body["col"]) == (2, 5)
+    assert "lone surrogate" in answer.body["error"]
+
+
 def test_wrong_method_names_the_allowed_one():
     assert http("GET", "/v1/execute").headers == {"allow": "POST"}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -423,7 +424,8 @@ async def _route(
 
 async def _executions(request: HttpRequest, db: log.Database | None) -> Answer:
     raw = request.query.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= log.MAX_RECENT:
+    # ASCII digits, and few: str.isdigit() takes "²", which int() refuses.
+    if re.fullmatch(r"[0-9]{1,4}", raw) is None or not 1 <= int(raw) <= log.MAX_RECENT:
         raise RequestError(400, "bad_request", f"limit must be an integer from 1 to {log.MAX_RECENT}")
     rows = await log.recent(db, int(raw)) if db is not None else []
     return Answer(200, _dump(ExecutionsResponse.model_validate({"executions": rows})))

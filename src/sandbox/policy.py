@@ -322,7 +322,14 @@ def attribute_violation(name: str) -> str | None:
 
 def analyse(code: str, policy: Policy, limits: Limits) -> tuple[ast.Module | None, list[Violation]]:
     """Parse and check `code`. Returns the tree when it is acceptable, and every violation found."""
-    if len(code.encode("utf-8", errors="surrogatepass")) > limits.max_code_bytes:
+    try:
+        size = len(code.encode("utf-8"))
+    except UnicodeEncodeError as error:
+        # JSON can carry a lone surrogate ("\ud800"), which is no UTF-8 text: the tokenizer raises.
+        line = code.count("\n", 0, error.start) + 1
+        col = error.start - (code.rfind("\n", 0, error.start) + 1)
+        return None, [Violation(line, col, "SyntaxError: the source holds a lone surrogate, not text")]
+    if size > limits.max_code_bytes:
         return None, [Violation(1, 0, f"Code exceeds {limits.max_code_bytes} bytes")]
     problem = _nesting_violation(code, limits)
     if problem is not None:
