@@ -223,6 +223,70 @@ def test_a_lone_surrogate_in_code_is_a_validation_error_with_its_position():
     assert "lone surrogate" in answer.body["error"]
 
 
+REFUSED = [
+    ("execute", {"code": "x" * 300_000}, 413, "payload_too_large"),
+    ("execute", {"code": "", "memoryMb": 4096}, 400, "bad_request"),
+    ("execute", {"code": "", "allowImports": ["os"]}, 400, "bad_request"),
+    ("execute", {"code": "", "colour": "red"}, 400, "bad_request"),
+    ("validate", {"code": 1}, 400, "bad_request"),
+    ("evaluate", {"evalCode": EVAL, "traces": "x"}, 400, "bad_request"),
+]
+
+
+@pytest.mark.parametrize(("kind", "body", "status", "code"), REFUSED)
+@pytest.mark.parametrize("transport", ["rpc", "http"])
+def test_a_refusal_keeps_the_result_shape_callers_read(transport, kind, body, status, code):
+    if transport == "rpc":
+        answer = run_now(api.rpc(kind, body, "binding"))
+    else:
+        answer = http("POST", f"/v1/{kind}", body)
+    assert (answer.status, answer.body["code"]) == (status, code)
+    # A PythonRunner reads success, error and executionTimeMs; errorType says it was refused.
+    assert answer.body["success"] is False
+    assert answer.body["errorType"] == "request"
+    assert answer.body["error"] and answer.body["executionTimeMs"] == 0.0
+    if kind == "evaluate":
+        assert (answer.body["results"], answer.body["total_time_ms"]) == ([], 0.0)
+    else:
+        assert "results" not in answer.body
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        ({"evalCode": "x" * 300_000}, 413, "code exceeds"),
+        ({"evalCode": EVAL, "allowImports": ["os"]}, 400, "cannot allow os"),
+        (
+            {
+                "evalCode": EVAL,
+                "traces": [{"trace_id": "a", "data": 1}, {"trace_id": "b", "data": "x" * 300_000}],
+            },
+            413,
+            "over the limit",
+        ),
+    ],
+)
+def test_a_refused_batch_gives_every_trace_its_error(body, status, fragment):
+    traces = [{"trace_id": "a", "data": {"ok": True}}, {"trace_id": "b", "data": {"ok": False}}]
+    answer = run_now(api.rpc("evaluate", {"traces": traces, **body}, "binding"))
+    assert answer.status == status and fragment in answer.body["error"]
+    assert [(r["trace_id"], r["success"], r["error"], r["errorType"]) for r in answer.body["results"]] == [
+        ("a", False, answer.body["error"], "request"),
+        ("b", False, answer.body["error"], "request"),
+    ]
+
+
+def test_eval_code_that_fails_analysis_gives_every_trace_its_error():
+    traces = [{"trace_id": "a", "data": {}}, {"trace_id": "b", "data": {}}]
+    answer = run_now(api.rpc("evaluate", {"evalCode": "import os", "traces": traces}, "binding"))
+    assert answer.status == 200
+    assert (answer.body["success"], answer.body["errorType"]) == (False, "validation")
+    assert [(r["trace_id"], r["error"], r["errorType"]) for r in answer.body["results"]] == [
+        ("a", "Blocked import detected: os", "validation"),
+        ("b", "Blocked import detected: os", "validation"),
+    ]
+
+
 def test_wrong_method_names_the_allowed_one():
     assert http("GET", "/v1/execute").headers == {"allow": "POST"}
 
@@ -234,6 +298,7 @@ def test_internal_failure_answers_500_with_an_error_id_in_the_log(monkeypatch, c
     monkeypatch.setattr(api.isolate, "handle", broken)
     answer = http("POST", "/v1/execute", {"code": "print(1)"})
     assert answer.status == 500 and answer.body["code"] == "internal"
+    assert (answer.body["success"], answer.body["errorType"]) == (False, "internal")
     assert "/srv/secret" not in json.dumps(answer.body)
     logged = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert logged["errorId"] == answer.body["errorId"] and "exploded" in logged["error"]

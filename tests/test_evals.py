@@ -120,9 +120,9 @@ def test_eval_function_wins_over_several_eval_helpers():
 )
 def test_entry_point_problems_are_validation_errors_naming_the_candidates(code, function, message):
     batch = evaluate(code, function=function)
-    assert batch.results == ()
     wire = batch.to_wire()
     assert wire["errorType"] == "validation" and wire["error"].startswith(message)
+    assert [(r.error_type, r.error) for r in batch.results] == [("validation", wire["error"])] * len(TRACES)
 
 
 def test_validate_reports_entry_point_and_convention():
@@ -133,9 +133,18 @@ def test_validate_reports_entry_point_and_convention():
     assert "entryPoint" not in sandbox.validate("print(1)").to_wire()
 
 
-def test_analysis_errors_are_reported_once_for_the_batch():
+def test_analysis_errors_are_reported_for_the_batch_and_for_every_trace():
     wire = evaluate("import os\ndef eval_x(trace):\n    return True, ''").to_wire()
-    assert wire["error"] == "Blocked import detected: os" and wire["results"] == []
+    assert (wire["success"], wire["error"], wire["errorType"]) == (
+        False,
+        "Blocked import detected: os",
+        "validation",
+    )
+    # A caller that stores what each trace got stores the error, not nothing.
+    assert [(r["trace_id"], r["success"], r["error"], r["errorType"]) for r in wire["results"]] == [
+        (trace["trace_id"], False, "Blocked import detected: os", "validation") for trace in TRACES
+    ]
+    assert wire["summary"]["errors"] == len(TRACES)
 
 
 # --- verdicts ---------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import json
 import re
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from . import isolate, log
 from .limits import MIB, Limits, check_json_text
 from .policy import Policy
+from .results import ErrorType, TraceErrorType
 
 VERSION = "0.1.0"
 MODE = "in-process"  # or "isolate", when src/entry.py runs requests through the Worker Loader
@@ -84,7 +85,7 @@ class ExecuteResponse(BaseModel):
     success: bool
     output: str | None = None
     error: str | None = None
-    errorType: str | None = None
+    errorType: ErrorType | None = None
     line: int | None = None
     col: int | None = None
     violations: list[ViolationOut] | None = None
@@ -98,7 +99,8 @@ class TraceResultOut(BaseModel):
     score: float | None = None
     reason: str | None = None
     error: str | None = None
-    errorType: str | None = None
+    # "request": the result each trace gets when the request was refused (see ErrorResponse).
+    errorType: Literal[TraceErrorType, "request"] | None = None
     output: str
     execution_time_ms: float
 
@@ -119,7 +121,7 @@ class EvaluateResponse(BaseModel):
     convention: str | None = None
     success: Literal[False] | None = None
     error: str | None = None
-    errorType: str | None = None
+    errorType: Literal["validation"] | None = None
     line: int | None = None
     col: int | None = None
     violations: list[ViolationOut] | None = None
@@ -133,13 +135,21 @@ class ValidateResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    """Every refusal: a message, a stable code, and for internal failures the id in the log."""
+    """Every refusal: a message, a stable code, and for internal failures the id in the log. It keeps
+    the fields a caller reads from a result (success, error, errorType, executionTimeMs), so code that
+    reads `success` sees false; a refused evaluate call also has `results`: one per trace of the
+    request when its traces could be read, each with the error, and `total_time_ms`."""
 
+    success: Literal[False] = False
     error: str
+    errorType: Literal["request", "internal"]
     code: Literal[
         "bad_request", "unauthorized", "not_found", "method_not_allowed", "payload_too_large", "internal"
     ]
     errorId: str | None = None
+    executionTimeMs: float = 0.0
+    results: list[TraceResultOut] | None = None
+    total_time_ms: float | None = None
 
 
 class HealthResponse(BaseModel):
@@ -195,6 +205,8 @@ class RequestError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code = status, code
+        # For a refused evaluate request whose traces were read: each gets a result with the error.
+        self.trace_ids: list[str] = []
 
 
 @dataclass(frozen=True)
@@ -273,16 +285,23 @@ async def run_operation(
     and shape the answer; the log entry records which mode ran it."""
     request = _parse(_REQUESTS[kind], payload)
     code = request.evalCode if isinstance(request, EvaluateRequest) else request.code
-    _check_code_size(code)
-    if isinstance(request, EvaluateRequest) and len(request.traces) > LIMITS.max_traces:
-        raise RequestError(
-            413, "payload_too_large", f"{len(request.traces)} traces exceed the limit of {LIMITS.max_traces}"
-        )
-    _check_settings(request)
-    wire = await executor(kind, request.model_dump(exclude_none=True), caller)
-    refused = wire.get("refused")
-    if refused is not None:
-        raise RequestError(refused["status"], refused["code"], refused["error"])
+    try:
+        _check_code_size(code)
+        if isinstance(request, EvaluateRequest) and len(request.traces) > LIMITS.max_traces:
+            raise RequestError(
+                413,
+                "payload_too_large",
+                f"{len(request.traces)} traces exceed the limit of {LIMITS.max_traces}",
+            )
+        _check_settings(request)
+        wire = await executor(kind, request.model_dump(exclude_none=True), caller)
+        refused = wire.get("refused")
+        if refused is not None:
+            raise RequestError(refused["status"], refused["code"], refused["error"])
+    except RequestError as error:
+        if isinstance(request, EvaluateRequest):
+            error.trace_ids = [trace.trace_id for trace in request.traces]
+        raise
     body = _RESPONSES[kind].model_validate(wire)
     entry = log.LogEntry(id=uuid.uuid4().hex, kind=kind, caller=caller, code=code, result=wire, mode=mode)
     return Answer(200, _dump(body), entry)
@@ -292,18 +311,40 @@ def _dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json", exclude_none=True)
 
 
-def error_answer(status: int, code: str, message: str, error_id: str | None = None) -> Answer:
-    return Answer(status, _dump(ErrorResponse(error=message, code=code, errorId=error_id)))  # type: ignore[arg-type]
+def error_answer(
+    status: int,
+    code: str,
+    message: str,
+    error_id: str | None = None,
+    kind: str | None = None,
+    trace_ids: Sequence[str] = (),
+) -> Answer:
+    """A refusal (or, with code "internal", our failure) in the shape of a result; for `kind`
+    "evaluate", with a result for each trace the request named."""
+    error_type = "internal" if code == "internal" else "request"
+    body = ErrorResponse(error=message, errorType=error_type, code=code, errorId=error_id)  # type: ignore[arg-type]
+    if kind == "evaluate":
+        body.results = [
+            TraceResultOut(
+                trace_id=trace_id, success=False, error=message, errorType=error_type,
+                output="", execution_time_ms=0.0,
+            )
+            for trace_id in trace_ids
+        ]  # fmt: skip
+        body.total_time_ms = 0.0
+    return Answer(status, _dump(body))
 
 
-def internal_failure(error: BaseException) -> Answer:
+def internal_failure(error: BaseException, kind: str | None = None) -> Answer:
     """A bug on our side: the caller gets an id, the Worker's log gets the details under it."""
     error_id = uuid.uuid4().hex
     print(
         json.dumps({"level": "error", "errorId": error_id, "error": f"{type(error).__name__}: {error}"}),
         file=sys.stderr,
     )
-    return error_answer(500, "internal", "internal error; quote the errorId when reporting it", error_id)
+    return error_answer(
+        500, "internal", "internal error; quote the errorId when reporting it", error_id, kind
+    )
 
 
 async def rpc(
@@ -313,9 +354,9 @@ async def rpc(
     try:
         return await run_operation(kind, payload, caller, executor, mode)
     except RequestError as refused:
-        return error_answer(refused.status, refused.code, str(refused))
+        return error_answer(refused.status, refused.code, str(refused), None, kind, refused.trace_ids)
     except Exception as error:  # noqa: BLE001 - never let internals cross the boundary
-        return internal_failure(error)
+        return internal_failure(error, kind)
 
 
 # --- HTTP ---------------------------------------------------------------------------------------------
@@ -385,14 +426,15 @@ async def handle_http(
     mode: str = MODE,
 ) -> Answer:
     """Route one HTTP request. Never raises: every outcome is an Answer with a JSON body."""
+    kind = "evaluate" if request.path.rstrip("/") == "/v1/evaluate" else None
     try:
         return await _route(request, access, db, executor, mode)
     except RequestError as refused:
         headers = {"allow": ", ".join(ROUTES.get(request.path, ()))} if refused.status == 405 else {}
-        answer = error_answer(refused.status, refused.code, str(refused))
+        answer = error_answer(refused.status, refused.code, str(refused), None, kind, refused.trace_ids)
         return Answer(answer.status, answer.body, headers=headers)
     except Exception as error:  # noqa: BLE001 - nothing a caller sends may surface internals
-        return internal_failure(error)
+        return internal_failure(error, kind)
 
 
 async def _route(

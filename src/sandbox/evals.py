@@ -17,7 +17,7 @@ from typing import Any
 
 from .limits import Limits
 from .policy import EntryPoint, Policy, Violation, find_entry_point
-from .results import ExecutionResult, violation_wire
+from .results import ExecutionResult, TraceErrorType, violation_wire
 from .runner import Compiled, check_arguments, compile_code, run
 
 NO_LLM = "ctx.call_llm is not available: no LLM is configured for this sandbox (ctx is None)"
@@ -34,7 +34,7 @@ class TraceResult:
     score: float | None = None
     reason: str | None = None
     error: str | None = None
-    error_type: str | None = None
+    error_type: TraceErrorType | None = None
     output: str = ""
 
     def to_wire(self) -> dict[str, Any]:
@@ -58,8 +58,8 @@ class BatchSummary:
 
 @dataclass(frozen=True)
 class BatchExecutionResult:
-    """Every trace's result, in input order, with counts. A script that fails analysis has no
-    trace results and carries the validation error instead."""
+    """Every trace's result, in input order, with counts. A script that fails analysis carries the
+    validation error, and every trace has it too: a caller that stores results per trace stores it."""
 
     results: tuple[TraceResult, ...]
     total_time_ms: float
@@ -153,10 +153,10 @@ def evaluate(
     payloads = _trace_payloads(traces, task, task_metadata, limits)
     compiled = compile_code(code, policy or Policy(), limits)
     if isinstance(compiled, ExecutionResult):
-        return BatchExecutionResult((), _ms(started), error=compiled.error, violations=compiled.violations)
+        return _invalid_code(payloads, started, compiled.error or "", compiled.violations)
     entry = find_entry_point(compiled.tree, function)
     if isinstance(entry, Violation):
-        return BatchExecutionResult((), _ms(started), error=entry.message, violations=(entry,))
+        return _invalid_code(payloads, started, entry.message, (entry,))
 
     results: list[TraceResult] = []
     spent_steps = 0
@@ -178,6 +178,17 @@ def evaluate(
         if on_progress is not None:
             on_progress(index + 1, len(payloads))
     return BatchExecutionResult(tuple(results), _ms(started), _summarise(results), entry)
+
+
+def _invalid_code(
+    payloads: list[tuple[str, bytes, bytes]], started: float, error: str, violations: tuple[Violation, ...]
+) -> BatchExecutionResult:
+    results = [
+        TraceResult(trace_id, False, 0.0, error=error, error_type="validation") for trace_id, _, _ in payloads
+    ]
+    return BatchExecutionResult(
+        tuple(results), _ms(started), _summarise(results), error=error, violations=violations
+    )
 
 
 def _trace_payloads(
