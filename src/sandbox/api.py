@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic.json_schema import models_json_schema
 
 from . import isolate, log
 from .limits import MIB, Limits, check_json_text
@@ -46,10 +47,15 @@ class _Options(_Strict):
     memoryMb: int | None = Field(default=None, ge=1, le=128)
 
 
+# Refused with 413 by the API rather than 400 by the model, so the schema only documents them.
+def _code() -> Any:
+    return Field(description=f"Python source, at most {LIMITS.max_code_bytes} bytes as UTF-8 (413 past it)")
+
+
 class ExecuteRequest(_Options):
     """Run a script once."""
 
-    code: str
+    code: str = _code()
 
 
 class TraceInput(_Strict):
@@ -60,9 +66,12 @@ class TraceInput(_Strict):
 class EvaluateRequest(_Options):
     """Run an eval function over traces: the shape eval platforms already send."""
 
-    evalCode: str
+    evalCode: str = _code()
     functionName: str | None = None
-    traces: list[TraceInput]
+    traces: list[TraceInput] = Field(
+        description=f"At most {LIMITS.max_traces} traces, {LIMITS.max_trace_bytes} bytes each (413 past it)",
+        json_schema_extra={"maxItems": LIMITS.max_traces},
+    )
     task: dict[str, JsonValue] | None = None
     taskMetadata: dict[str, JsonValue] | None = None
 
@@ -70,7 +79,7 @@ class EvaluateRequest(_Options):
 class ValidateRequest(_Strict):
     """Analyse without running; for eval code, say which entry point would be used."""
 
-    code: str
+    code: str = _code()
     allowImports: list[str] = Field(default_factory=list, max_length=32)
     functionName: str | None = None
 
@@ -140,14 +149,14 @@ class ErrorResponse(BaseModel):
     reads `success` sees false; a refused evaluate call also has `results`: one per trace of the
     request when its traces could be read, each with the error, and `total_time_ms`."""
 
-    success: Literal[False] = False
+    success: Literal[False]
     error: str
     errorType: Literal["request", "internal"]
     code: Literal[
         "bad_request", "unauthorized", "not_found", "method_not_allowed", "payload_too_large", "internal"
     ]
     errorId: str | None = None
-    executionTimeMs: float = 0.0
+    executionTimeMs: float
     results: list[TraceResultOut] | None = None
     total_time_ms: float | None = None
 
@@ -160,7 +169,7 @@ class HealthResponse(BaseModel):
 
 class ExecutionRow(BaseModel):
     id: str
-    kind: str
+    kind: Literal["execute", "evaluate", "validate"]
     caller: str
     mode: str
     code_sha256: str
@@ -189,12 +198,14 @@ SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of every request and response, as published in schema/api.schema.json."""
+    """The JSON Schema of every request and response, as published in schema/api.schema.json: one
+    document whose `$defs` hold every model and every model they use, so each `#/$defs/…` resolves."""
+    _, document = models_json_schema([(model, "validation") for model in SCHEMA_MODELS])
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Python sandbox Worker API",
         "version": VERSION,
-        "definitions": {model.__name__: model.model_json_schema() for model in SCHEMA_MODELS},
+        **document,
     }
 
 
@@ -322,7 +333,9 @@ def error_answer(
     """A refusal (or, with code "internal", our failure) in the shape of a result; for `kind`
     "evaluate", with a result for each trace the request named."""
     error_type = "internal" if code == "internal" else "request"
-    body = ErrorResponse(error=message, errorType=error_type, code=code, errorId=error_id)  # type: ignore[arg-type]
+    body = ErrorResponse(
+        success=False, error=message, errorType=error_type, code=code, errorId=error_id, executionTimeMs=0.0
+    )  # type: ignore[arg-type]
     if kind == "evaluate":
         body.results = [
             TraceResultOut(
@@ -470,4 +483,5 @@ async def _executions(request: HttpRequest, db: log.Database | None) -> Answer:
     if re.fullmatch(r"[0-9]{1,4}", raw) is None or not 1 <= int(raw) <= log.MAX_RECENT:
         raise RequestError(400, "bad_request", f"limit must be an integer from 1 to {log.MAX_RECENT}")
     rows = await log.recent(db, int(raw)) if db is not None else []
-    return Answer(200, _dump(ExecutionsResponse.model_validate({"executions": rows})))
+    # Every column of a row, nulls included: a row's shape does not depend on its values.
+    return Answer(200, ExecutionsResponse.model_validate({"executions": rows}).model_dump(mode="json"))
