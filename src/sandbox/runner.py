@@ -170,7 +170,7 @@ def run(
         # context manager would resume as a step of the spent budget.
         # Read before tracing stops: a single C call may have peaked past the limit and freed it
         # again between two steps.
-        peaked = budget.exceeded_memory_at_peak()
+        peaked = budget.peak_over_limit()
         _teardown(budget, namespace, scope.user_classes)
         gc.unfreeze()
         _stop_monitoring(tool)
@@ -180,8 +180,8 @@ def run(
             _tracemalloc.stop()
     if budget.tripped is not None and not isinstance(budget.tripped, TeardownStop):
         error = (str(budget.tripped), budget.tripped.error_type, None)
-    elif peaked:
-        error = (str(memory_error(limits)), "memory", None)
+    elif peaked is not None:
+        error = (str(memory_error(limits, peaked, peaked=True)), "memory", None)
     output = scope.output.text().strip()
     if error is None:
         return Outcome(output=output, value=value, steps=budget.steps)
