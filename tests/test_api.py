@@ -130,6 +130,14 @@ def test_recent_executions_newest_first_with_a_limit(db):
             "bad_request",
             "traces: Input should be a valid list",
         ),
+        (
+            "POST",
+            "/v1/evaluate",
+            {"evalCode": EVAL, "traces": [{"trace_id": "a", "data": 1}, {"trace_id": "a", "data": 2}]},
+            400,
+            "bad_request",
+            "traces[1] has the trace_id 'a' of traces[0]; trace ids must be unique",
+        ),
         ("POST", "/v1/execute", {"code": "x" * 300_000}, 413, "payload_too_large", "code exceeds"),
         (
             "POST",

@@ -358,6 +358,11 @@ def test_a_trace_cut_short_by_the_batch_budget_says_the_batch_ran_out():
         ([{"data": {}}], None, "traces[0] must be an object with a string trace_id and data"),
         ([{"trace_id": "a", "data": {"x": object()}}], None, "traces[0].data is not JSON data"),
         (
+            [{"trace_id": "a", "data": 1}, {"trace_id": "b", "data": 2}, {"trace_id": "a", "data": 3}],
+            None,
+            "traces[2] has the trace_id 'a' of traces[0]; trace ids must be unique",
+        ),
+        (
             [{"trace_id": str(i), "data": {}} for i in range(3)],
             Limits(max_traces=2),
             "3 traces exceed the limit of 2",

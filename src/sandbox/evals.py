@@ -205,6 +205,8 @@ def _trace_payloads(
     shared = _encode("task", (task, task_metadata), limits)
     total = len(shared)
     payloads = []
+    # Callers store results by trace_id: two traces with one id would overwrite each other's.
+    first_of: dict[str, int] = {}
     for position, trace in enumerate(traces):
         if (
             not isinstance(trace, Mapping)
@@ -212,6 +214,12 @@ def _trace_payloads(
             or "data" not in trace
         ):
             raise BatchInputError(f"traces[{position}] must be an object with a string trace_id and data")
+        first = first_of.setdefault(trace["trace_id"], position)
+        if first != position:
+            raise BatchInputError(
+                f"traces[{position}] has the trace_id {trace['trace_id']!r} of traces[{first}];"
+                " trace ids must be unique"
+            )
         data = _encode(f"traces[{position}].data", trace["data"], limits)
         if len(data) > limits.max_trace_bytes:
             raise BatchInputError(
