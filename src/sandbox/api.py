@@ -333,18 +333,20 @@ def error_answer(
     """A refusal (or, with code "internal", our failure) in the shape of a result; for `kind`
     "evaluate", with a result for each trace the request named."""
     error_type = "internal" if code == "internal" else "request"
-    body = ErrorResponse(
-        success=False, error=message, errorType=error_type, code=code, errorId=error_id, executionTimeMs=0.0
-    )  # type: ignore[arg-type]
+    results = None
     if kind == "evaluate":
-        body.results = [
+        results = [
             TraceResultOut(
                 trace_id=trace_id, success=False, error=message, errorType=error_type,
                 output="", execution_time_ms=0.0,
             )
             for trace_id in trace_ids
         ]  # fmt: skip
-        body.total_time_ms = 0.0
+    body = ErrorResponse(
+        success=False, error=message, errorType=error_type, errorId=error_id, executionTimeMs=0.0,
+        code=code,  # type: ignore[arg-type]
+        results=results, total_time_ms=0.0 if results is not None else None,
+    )  # fmt: skip
     return Answer(status, _dump(body))
 
 
