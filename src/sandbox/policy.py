@@ -268,23 +268,43 @@ class Violation:
 
 @dataclass(frozen=True)
 class Policy:
-    """What a script may import. Defaults to json, re and typing; a caller may widen it per call,
-    within `MAX_IMPORTS`."""
+    """What a script may import: json, re and typing always (the platforms promise them to their
+    users, so widening never drops them), and what a caller adds per call, within `MAX_IMPORTS`."""
 
     allowed_imports: frozenset[str] = DEFAULT_IMPORTS
 
     def __post_init__(self) -> None:
-        outside = sorted(set(self.allowed_imports) - MAX_IMPORTS)
+        names = _module_names(self.allowed_imports, "allowed_imports")
+        outside = sorted(names - MAX_IMPORTS)
         if outside:
             raise ValueError(
                 f"cannot allow {', '.join(outside)}: imports can be widened only within"
                 f" {', '.join(sorted(MAX_IMPORTS))}"
             )
-        object.__setattr__(self, "allowed_imports", frozenset(self.allowed_imports))
+        object.__setattr__(self, "allowed_imports", DEFAULT_IMPORTS | names)
 
     @classmethod
-    def allowing(cls, extra: Iterable[str]) -> Policy:
-        return cls(DEFAULT_IMPORTS | {name.strip() for name in extra if name.strip()})
+    def allowing(cls, extra: str | Iterable[str]) -> Policy:
+        """The defaults and `extra`: module names, or one string of them separated by commas
+        ("math, difflib"), as the command line takes them."""
+        if isinstance(extra, str):
+            extra = extra.split(",")
+        names = _module_names(extra, "extra")
+        return cls(frozenset(name.strip() for name in names if name.strip()))
+
+
+def _module_names(names: object, what: str) -> frozenset[str]:
+    # A lone string is iterable too, and frozenset("math") is four letters.
+    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+        raise TypeError(
+            f"{what} must be a collection of module names, not {type(names).__name__};"
+            " Policy.allowing('math, difflib') takes a string"
+        )
+    result = frozenset(names)
+    for name in result:
+        if not isinstance(name, str):
+            raise TypeError(f"module names must be str, not {type(name).__name__}")
+    return result
 
 
 class SandboxViolation(AttributeError):
@@ -319,7 +339,14 @@ def attribute_violation(name: str) -> str | None:
 
 def analyse(code: str, policy: Policy, limits: Limits) -> tuple[ast.Module | None, list[Violation]]:
     """Parse and check `code`. Returns the tree when it is acceptable, and every violation found."""
-    if len(code.encode("utf-8", errors="surrogatepass")) > limits.max_code_bytes:
+    try:
+        size = len(code.encode("utf-8"))
+    except UnicodeEncodeError as error:
+        # JSON can carry a lone surrogate ("\ud800"), which is no UTF-8 text: the tokenizer raises.
+        line = code.count("\n", 0, error.start) + 1
+        col = error.start - (code.rfind("\n", 0, error.start) + 1)
+        return None, [Violation(line, col, "SyntaxError: the source holds a lone surrogate, not text")]
+    if size > limits.max_code_bytes:
         return None, [Violation(1, 0, f"Code exceeds {limits.max_code_bytes} bytes")]
     problem = _nesting_violation(code, limits)
     if problem is not None:
@@ -559,16 +586,16 @@ def find_entry_point(tree: ast.Module, function: str | None) -> EntryPoint | Vio
         name = function
     else:
         candidates = [n for n in functions if n.startswith("eval_")]
-        if len(candidates) > 1:
+        if len(candidates) == 1:
+            name = candidates[0]
+        elif "eval_function" in functions:
+            name = "eval_function"  # beside eval_* helpers, the conventional name decides
+        elif candidates:
             return Violation(
                 1,
                 0,
                 f"Ambiguous entry point: {', '.join(candidates)} all start with eval_; name one with function",
             )
-        if candidates:
-            name = candidates[0]
-        elif "eval_function" in functions:
-            name = "eval_function"
         else:
             return Violation(
                 1,
