@@ -125,7 +125,7 @@ RUNTIME_ATTACKS = {
 RUNTIME_FRAGMENTS = {
     "type with three arguments": "type() takes exactly one argument",
     "type of a class is not the real type": "type() takes exactly one argument",
-    "subclass of type stand-in": "type() takes exactly one argument",
+    "subclass of type stand-in": "cannot be subclassed in the sandbox",
     "metaclass from a module class": "type() takes exactly one argument",
     "module facade delete": "read-only",
     "format string globals": "__globals__",

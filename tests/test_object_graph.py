@@ -19,7 +19,7 @@ from sandbox.builtins import RunScope, clean_exception, script_frames
 from sandbox.limits import Limits, StepBudget
 from sandbox.modules import ModuleFacade
 
-from .support import IN_PYODIDE, contained, run
+from .support import contained, run
 
 
 def output_of(code: str) -> str:
@@ -69,6 +69,56 @@ def test_with_statement_hands_exit_a_cleaned_exception():
         "    type.nope\n"
     )
     assert output_of(code) == "None"
+
+
+def test_a_decorated_exit_gets_the_exception_cleaned_too():
+    # Whatever __exit__ is, the with statement hands it what builtins.ManagedContext cleaned.
+    code = (
+        "seen = []\n"
+        "def grab(self, kind, error, tb):\n"
+        "    seen.append(error)\n"
+        "    return True\n"
+        "class Catch:\n"
+        "    def __enter__(self):\n"
+        "        return 'entered'\n"
+        "    @(lambda f: grab)\n"
+        "    def __exit__(self, *details):\n"
+        "        pass\n"
+        "with Catch() as value:\n"
+        "    print.nope\n"
+        "print(value, seen[0].obj)\n"
+    )
+    assert output_of(code) == "entered None"
+
+
+def test_with_statements_keep_their_meaning():
+    code = (
+        "class Manager:\n"
+        "    def __enter__(self):\n"
+        "        print('in')\n"
+        "        return self\n"
+        "    def __exit__(self, kind, error, tb):\n"
+        "        print('out', kind.__name__ if kind else None)\n"
+        "        return kind is KeyError\n"
+        "with Manager() as m, Manager():\n"
+        "    pass\n"
+        "with Manager():\n"
+        "    {}['x']\n"
+        "try:\n"
+        "    with 5:\n"
+        "        pass\n"
+        "except TypeError as e:\n"
+        "    print('refused')\n"
+    )
+    assert output_of(code).splitlines() == [
+        "in",
+        "in",
+        "out None",
+        "out None",
+        "in",
+        "out KeyError",
+        "refused",
+    ]
 
 
 def test_exit_with_star_arguments_is_cleaned_too():
@@ -187,6 +237,27 @@ def test_class_factories_refuse_names_the_analyser_would(name):
     blocked(FACTORY_ATTACKS[name])
 
 
+def test_the_stand_ins_cannot_be_subclassed():
+    # A subclass of the `type` stand-in inherited the real type (and a half-applied dataclass or a
+    # class pattern read it back out).
+    for base in ("type", "bytes", "range"):
+        blocked(f"class C({base}):\n    pass", "cannot be subclassed")
+
+
+def test_dataclass_checks_field_names_before_it_touches_the_class():
+    code = (
+        "import dataclasses\n"
+        "class C:\n"
+        "    _hidden: int\n"
+        "try:\n"
+        "    dataclasses.dataclass(C)\n"
+        "except AttributeError as e:\n"
+        "    print('refused')\n"
+        "print(dataclasses.is_dataclass(C), C.__doc__)\n"
+    )
+    assert output_of(code) == "refused\nFalse None"
+
+
 MUTATING_DECORATORS = {
     "dataclass on a host class": "import dataclasses, textwrap\ndataclasses.dataclass(textwrap.TextWrapper)",
     "total_ordering on a host class": "import functools, difflib\nfunctools.total_ordering(difflib.SequenceMatcher)",
@@ -258,6 +329,42 @@ MATCH_ARGS_ROUTES = {
 }
 
 
+CLASS_PATTERN_KEYWORDS = {
+    "raw str.format": "match 'x':\n    case str(format=f):\n        print(f(print))",
+    "raw register": "import collections\nmatch collections.ChainMap:\n    case object(register=r):\n        r(tuple)",
+    "raw Pattern.sub": "import re\nmatch re.compile('a'):\n    case object(sub=s):\n        s('b', 'a')",
+    "raw ljust": "match 'x':\n    case str(ljust=j):\n        j(10)",
+}
+
+
+@pytest.mark.parametrize("name", CLASS_PATTERN_KEYWORDS.keys())
+def test_class_patterns_cannot_read_guarded_methods_raw(name):
+    result = contained(CLASS_PATTERN_KEYWORDS[name])
+    assert result.error_type == "validation" and "is guarded" in result.error, result
+
+
+def test_guarded_names_cannot_be_fields_or_members():
+    blocked("import collections\ncollections.namedtuple('P', ['format'])", "is guarded")
+    blocked("import dataclasses\n@dataclasses.dataclass\nclass S(str):\n    format: int", "is guarded")
+
+
+def test_unbound_pattern_methods_are_the_checked_ones():
+    # re.Pattern.sub(p, repl, s) is Pattern.sub too: its template meets the same guard.
+    code = (
+        "import re\n"
+        "class Text(str):\n"
+        "    def __eq__(self, other):\n"
+        "        return True\n"
+        "    def __hash__(self):\n"
+        "        return hash('[\\\\1]')\n"
+        "print(re.Pattern.sub(re.compile('(F)'), Text('P'), 'F'))\n"
+    )
+    assert output_of(code) == "P"
+    assert (
+        output_of("import re\nprint(re.sub('(FAIL|PASS)', '[\\\\1]', 'verdict: FAIL'))") == "verdict: [FAIL]"
+    )
+
+
 @pytest.mark.parametrize("name", MATCH_ARGS_ROUTES.keys())
 def test_no_class_with_unreadable_match_args_can_be_made(name):
     # With such a class, `case A(g)` would read the name from the subject for the script.
@@ -294,17 +401,38 @@ def test_typing_keeps_strings_as_strings():
     assert output_of(code) == "str x False\nFalse ~T"
 
 
-@pytest.mark.skipif(not IN_PYODIDE, reason="3.14 reads annotations as ForwardRefs; the host runs 3.13")
-def test_dataclass_field_types_of_undefined_names_are_text():
+def test_annotations_are_never_evaluated_for_the_script():
+    # In 3.14 the class machinery of dataclass, NamedTuple and TypedDict read annotations in the
+    # FORWARDREF format: the script's annotation code ran with the host's stand-ins for undefined
+    # names, and a call in it received them (and, through type(), the ForwardRef class).
     code = (
-        "import dataclasses\n"
+        "import dataclasses, typing\n"
+        "leak = []\n"
+        "def grab(x):\n"
+        "    leak.append(x)\n"
+        "    return int\n"
+        "class P(typing.NamedTuple):\n"
+        "    w: grab(undefined)\n"
+        "class T(typing.TypedDict):\n"
+        "    w: grab(undefined)\n"
         "@dataclasses.dataclass\n"
         "class A:\n"
-        "    x: undefined_name\n"
-        "t = dataclasses.fields(A)[0].type\n"
-        "print(type(t).__name__, t, hasattr(t, 'evaluate'))\n"
+        "    x: list[undefined]\n"
+        "    y: grab(undefined)\n"
+        "print(leak, [f.type for f in dataclasses.fields(A)])\n"
     )
-    assert output_of(code) == "str undefined_name False"
+    assert output_of(code) == "[] ['list[undefined]', 'grab(undefined)']"
+
+
+def test_datetime_parsing_and_formatting_work():
+    # strptime and strftime import _strptime and time from C, through the run's builtins.
+    code = (
+        "import datetime\n"
+        "d = datetime.datetime.strptime('2026-11-30 02:00', '%Y-%m-%d %H:%M')\n"
+        "print(d.strftime('%d/%m/%Y'), d.isoformat())\n"
+    )
+    assert output_of(code) == "30/11/2026 2026-11-30T02:00:00"
+    blocked("import time", "not whitelisted")
 
 
 def test_typing_still_serves_annotations_and_checks():
@@ -377,8 +505,12 @@ def test_a_runs_string_subclasses_never_become_cache_keys():
         "        return hash('%Y')\n"
         "re.compile(Text('abc'))\n"
         "re.compile('a').sub(Text('b'), 'aa')\n"
+        "import datetime\n"
+        "datetime.datetime.strptime('2020', Text('%Y'))\n"
     )
     contained(code)
+    strptime = sys.modules["_strptime"]
+    assert all(type(key) is str for key in strptime._regex_cache)  # type: ignore[attr-defined]
     import re
 
     # The run's classes are made in its module, named __main__ as a script's is.

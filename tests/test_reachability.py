@@ -17,7 +17,7 @@ from sandbox import Limits
 from sandbox.builtins import RunScope, build
 from sandbox.limits import StepBudget
 from sandbox.modules import ClassRules, facade
-from sandbox.policy import attribute_violation
+from sandbox.policy import attribute_violation, member_name_violation
 
 FORBIDDEN_TYPES = (types.ModuleType, types.FrameType, types.CodeType, types.TracebackType, typing.ForwardRef)
 FORBIDDEN_OBJECTS = {
@@ -74,6 +74,11 @@ def walk(roots: dict[str, object]) -> tuple[int, list[str]]:
                 continue
             if isinstance(obj, LEAVES):
                 continue
+            if isinstance(obj, type) and any(
+                member_name_violation(name) for name in getattr(obj, "__match_args__", ())
+            ):
+                # `case C(x)` on any subject reads these names for the script, past the guards.
+                findings.append(f"{path} -> __match_args__ {obj.__match_args__}")
             if isinstance(obj, type):
                 # super() reads the attributes of every class in the MRO, shadowed ones included.
                 following.extend(
@@ -110,6 +115,13 @@ def test_the_walk_notices_shared_state_and_shadowed_class_attributes():
         table = None
 
     assert walk({"Handed": Handed})[1] == ["Handed<Base>.table -> shared dict"]
+
+
+def test_the_walk_notices_a_class_whose_patterns_read_refused_names():
+    class Handed:
+        __match_args__ = ("__globals__",)
+
+    assert walk({"Handed": Handed})[1] == ["Handed -> __match_args__ ('__globals__',)"]
 
 
 def test_the_walk_notices_a_module_two_attributes_away():

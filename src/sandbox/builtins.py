@@ -13,6 +13,7 @@ import __future__
 
 import abc
 import builtins as _host
+import importlib
 import operator
 import re
 import string
@@ -95,6 +96,7 @@ _EXCEPTIONS = [
 ]
 
 _FUTURE = ModuleFacade("__future__", {"annotations": __future__.annotations})
+_C_IMPORTS = frozenset({"_strptime", "time"})
 
 TRUNCATION_MARKER = "\n[output truncated: limit of {limit} bytes reached]"
 
@@ -364,16 +366,38 @@ def _plain(scope: RunScope, value: object, room: list[int], exceptions: list[Bas
     return f"<{kind.__name__} object>"
 
 
-def exit_arguments(scope: RunScope, *values: object) -> tuple[object, ...]:
-    """The arguments of a script's `__exit__`: the exception cleaned, the traceback the script's."""
-    return tuple(
-        clean_exception(scope, v)  # type: ignore[arg-type]
-        if issubclass(type(v), BaseException)
-        else script_frames(v)
-        if type(v) is TracebackType
-        else v  # type: ignore[arg-type]
-        for v in values
-    )
+def _special_method(obj: object, name: str) -> Callable[..., Any]:
+    """`name` looked up as the interpreter looks up special methods: on the type, bound to `obj`."""
+    kind = type(obj)
+    for base in kind.__mro__:
+        namespace = _CLASS_DICT.__get__(base)
+        if name in namespace:
+            found = namespace[name]
+            binder = getattr(type(found), "__get__", None)
+            return binder(found, obj, kind) if binder is not None else found  # type: ignore[no-any-return]
+    raise TypeError(f"'{kind.__name__}' object does not support the context manager protocol")
+
+
+class ManagedContext:
+    """What a with statement of the script manages in place of the script's context manager:
+    `__enter__` is the manager's; `__exit__` hands the manager's the exception cleaned, whatever
+    that `__exit__` is (a method, a decorated callable, an inherited one)."""
+
+    __slots__ = ("_enter", "_exit", "_scope")
+
+    def __init__(self, scope: RunScope, manager: object) -> None:
+        self._scope = scope
+        self._enter = _special_method(manager, "__enter__")
+        self._exit = _special_method(manager, "__exit__")
+
+    def __enter__(self) -> object:
+        return self._enter()
+
+    def __exit__(self, kind: object, error: BaseException | None, tb: TracebackType | None) -> object:
+        if error is not None:
+            clean_exception(self._scope, error)
+            tb = _TRACEBACK.__get__(error)
+        return self._exit(kind, error, tb)
 
 
 # --- Formatting -------------------------------------------------------------------------------
@@ -469,6 +493,7 @@ def _check_percent(scope: RunScope, template: object, args: object) -> None:
 # --- Methods that can outgrow their inputs ----------------------------------------------------
 
 _TEXT_TYPES = (str, bytes, bytearray)
+_GUARDED_OWNERS = (*_TEXT_TYPES, re.Pattern, re.Match)
 
 
 def guarded_method(budget: StepBudget, obj: object, name: str) -> Callable[..., Any]:
@@ -480,14 +505,15 @@ def guarded_method(budget: StepBudget, obj: object, name: str) -> Callable[..., 
         # Fraction.register(tuple), ChainMap.register(...): a virtual subclass changes isinstance and
         # issubclass for the whole process, the host's own checks and every later run included.
         raise SandboxViolation("Blocked: registering virtual subclasses of abstract classes not allowed")
-    if isinstance(attribute, types.MethodDescriptorType) and attribute.__objclass__ in _TEXT_TYPES:
-        # str.format, bytes.center, …: unbound, the first argument is the string.
+    if isinstance(attribute, types.MethodDescriptorType) and attribute.__objclass__ in _GUARDED_OWNERS:
+        # str.format, bytes.center, re.Pattern.sub, …: unbound, the first argument is the owner.
         owner_type = attribute.__objclass__
+        checked = _regex_method if owner_type in (re.Pattern, re.Match) else _text_method
 
         def unbound(self: object, *args: Any, **kwargs: Any) -> Any:
             if not isinstance(self, owner_type):
                 raise TypeError(f"descriptor '{name}' requires a '{owner_type.__name__}' object")
-            return _text_method(budget, self, name)(*args, **kwargs)  # type: ignore[arg-type]
+            return checked(budget, self, name)(*args, **kwargs)  # type: ignore[arg-type]
 
         return unbound
     if isinstance(attribute, types.BuiltinMethodType):
@@ -581,6 +607,13 @@ class _StandIn(type):
     _sandbox_real: type
     _sandbox_call: Callable[..., Any]
     _sandbox_attributes: frozenset[str]
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> _StandIn:
+        # A subclass would inherit the real type and the guarded call, with neither behaving as a
+        # subclass should; `class M(type)` is a metaclass, class machinery the script may not make.
+        if any(type(base) is mcs for base in bases):
+            raise TypeError(f"{bases[0].__name__} cannot be subclassed in the sandbox")
+        return super().__new__(mcs, name, bases, namespace)
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         return cls._sandbox_call(*args, **kwargs)
@@ -686,6 +719,11 @@ def build(scope: RunScope) -> dict[str, Any]:
         top = name.partition(".")[0]
         if name == "__future__" and not level:
             return _FUTURE  # `from __future__ import annotations` imports at run time too
+        if name in _C_IMPORTS and not level:
+            # The interpreter's C code imports through the running code's builtins: datetime's
+            # strptime and strftime import these. A script cannot name them (the analyser refuses
+            # the import), so only that C code gets the modules, and the script never sees them.
+            return importlib.import_module(name)  # type: ignore[return-value]
         if level or top != name or top not in scope.allowed_imports:
             raise ImportError(
                 f"Import not whitelisted: {name}. Allowed: {', '.join(sorted(scope.allowed_imports))}"
@@ -741,7 +779,7 @@ def build(scope: RunScope) -> dict[str, Any]:
                 budget, value, conversion, spec
             ),
             policy.GUARD_CAUGHT: lambda exc: clean_exception(scope, exc),
-            policy.GUARD_EXIT: lambda *values: exit_arguments(scope, *values),
+            policy.GUARD_WITH: lambda manager: ManagedContext(scope, manager),
         }
     )
     return table

@@ -17,6 +17,7 @@ import json
 import math
 import operator
 import re
+import sys
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -452,13 +453,11 @@ def _dataclasses_members(classes: ClassRules) -> dict[str, object]:
         def decorate(target: Any) -> type:
             if not (issubclass(type(target), type) and target in classes.made):
                 raise TypeError("dataclass() applies only to classes defined in the script")
-            made = dataclasses.dataclass(target, **options)
-            # Python 3.14 reads annotations in the FORWARDREF format: an undefined name becomes a
-            # ForwardRef, whose evaluate() runs eval. The script gets the name as text instead.
-            for declared in made.__dataclass_fields__.values():
-                if type(declared.type) is typing.ForwardRef:
-                    declared.type = declared.type.__forward_arg__
-            return classes.admit(made)  # slots=True makes a new class; fields pass the name rule
+            # Every field is read from the class (its default) and, later, from instances (asdict,
+            # match): the names pass the rule before dataclass touches the class. The script's
+            # annotations are text (runner.compile_code), so they are a plain dict here.
+            _checked_names(*target.__dict__.get("__annotations__", {}))  # noqa: RUF063 - text, not evaluated
+            return classes.admit(dataclasses.dataclass(target, **options))  # slots=True: a new class
 
         return decorate if cls is None else decorate(cls)
 
@@ -713,6 +712,18 @@ _WITH_CLASSES: dict[str, Callable[[ClassRules], dict[str, object]]] = {
 }
 
 FACADE_NAMES: frozenset[str] = frozenset(_STATIC) | frozenset(_PER_RUN) | frozenset(_WITH_CLASSES)
+
+
+def forget_script_keys() -> None:
+    """After every run, once monitoring is off: drop the entries that a run put in a host cache
+    under a key of its own making. datetime's strptime keeps compiled formats keyed by the format
+    it was given, a str subclass included, whose __eq__ would run at a later run's lookup."""
+    strptime = sys.modules.get("_strptime")
+    cache: dict[Any, Any] | None = getattr(strptime, "_regex_cache", None)
+    if cache and any(type(key) is not str for key in cache):
+        kept = [(key, value) for key, value in cache.items() if type(key) is str]
+        cache.clear()
+        cache.update(kept)
 
 
 def facade(name: str, budget: StepBudget, classes: ClassRules) -> ModuleFacade:

@@ -312,11 +312,16 @@ class SandboxViolation(AttributeError):
 
 
 def member_name_violation(name: object) -> str | None:
-    """The attribute rule for names given as data: members and fields that a class factory
-    (enum's functional API, namedtuple, NamedTuple, TypedDict) or a dataclass turns into
-    attributes, and the names in `__match_args__` that a class pattern reads."""
+    """The rule for attribute names that the host, not the script's own code, reads or writes for
+    the script: members and fields that a class factory (enum's functional API, namedtuple,
+    NamedTuple, TypedDict) or a dataclass turns into attributes, the names in `__match_args__` and
+    the keywords of a class pattern (`case C(name=x)`), which the interpreter reads without the
+    run-time guards. So beyond the attribute rule, none of the guarded method names: read that way,
+    `format` or `sub` would be the interpreter's own, unchecked."""
     if type(name) is not str:
         return f"Blocked: attribute names must be str, not {type(name).__name__}"
+    if name in GUARDED_METHODS:
+        return f"Blocked: '{name}' is guarded; it cannot be a field, member or class-pattern keyword"
     return attribute_violation(name)
 
 
@@ -460,9 +465,10 @@ class _Analyser(ast.NodeVisitor):
         self.check_name(node, node.rest)
 
     def check_MatchClass(self, node: ast.MatchClass) -> None:
-        # `case object(__class__=c)` reads the attribute through the match machinery.
+        # `case object(__class__=c)` and `case str(format=f)` read the attribute through the match
+        # machinery, past the run-time guards.
         for name in node.kwd_attrs:
-            message = attribute_violation(name)
+            message = member_name_violation(name)
             if message:
                 self.refuse(node, message)
 
@@ -627,7 +633,7 @@ GUARD_DELATTR = "__sandbox_delattr__"
 GUARD_AUGATTR = "__sandbox_augattr__"
 GUARD_FORMAT = "__sandbox_format__"
 GUARD_CAUGHT = "__sandbox_caught__"
-GUARD_EXIT = "__sandbox_exit__"
+GUARD_WITH = "__sandbox_with__"
 
 # Operators whose result can be far larger than their operands: repetition, powers, shifts and
 # printf-style padding.
@@ -688,26 +694,6 @@ class _Instrumenter(ast.NodeTransformer):
         if node.name is not None:
             clean = ast.Assign(targets=[_store(node.name)], value=_call(GUARD_CAUGHT, _load(node.name)))
             node.body = [ast.copy_location(clean, node), *node.body]
-        return node
-
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
-        # The with statement hands `__exit__` the exception and its traceback: the same cleaning.
-        self.generic_visit(node)
-        if node.name != "__exit__":
-            return node
-        positional = [a.arg for a in (*node.args.posonlyargs, *node.args.args)][1:]
-        statements: list[ast.stmt] = []
-        if positional:
-            targets = ast.Tuple(elts=[_store(name) for name in positional], ctx=ast.Store())
-            call = _call(GUARD_EXIT, *(_load(name) for name in positional))
-            statements.append(ast.Assign(targets=[targets], value=call))
-        if node.args.vararg is not None:
-            rest = node.args.vararg.arg
-            call = ast.Call(
-                func=_load(GUARD_EXIT), args=[ast.Starred(value=_load(rest), ctx=ast.Load())], keywords=[]
-            )
-            statements.append(ast.Assign(targets=[_store(rest)], value=call))
-        node.body = self.located(node, statements) + node.body
         return node
 
     def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
@@ -776,6 +762,9 @@ class _Instrumenter(ast.NodeTransformer):
         self.generic_visit(node)
         after: list[ast.stmt] = []
         for item in node.items:
+            # The with statement hands the manager's __exit__ the exception and its traceback;
+            # whatever __exit__ is (a method, a decorated callable), it gets them cleaned.
+            item.context_expr = _call(GUARD_WITH, item.context_expr)
             if item.optional_vars is not None:
                 item.optional_vars, more = self.split_target(item.optional_vars)
                 after.extend(more)

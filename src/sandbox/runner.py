@@ -1,6 +1,7 @@
 """Running accepted code: a fresh namespace, the budgets switched on, results as values."""
 
 from __future__ import annotations
+import __future__
 
 # The C half of tracemalloc: the Python module imports pickle and more, 70 ms of a Pyodide cold start.
 import _tracemalloc
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from types import CellType, CodeType, FrameType, FunctionType, TracebackType
 
 from . import builtins as sandbox_builtins
-from . import policy
+from . import modules, policy
 from .limits import LimitExceeded, Limits, StepBudget, check_nesting, memory_error
 from .policy import Policy, Violation, analyse, find_entry_point, instrument
 from .results import ExecutionResult, ValidationResult
@@ -60,7 +61,12 @@ def compile_code(code: str, policy: Policy, limits: Limits) -> Compiled | Execut
             col=first.col,
             violations=tuple(violations),
         )
-    return Compiled(compile(instrument(tree), FILENAME, "exec", dont_inherit=True), policy, tree)
+    # Annotations stay text (PEP 563), whatever the script imports: Python 3.14 otherwise evaluates
+    # them lazily, and the host's class machinery (dataclass, NamedTuple, TypedDict) would run the
+    # script's annotation code with its own stand-ins for undefined names and hand the script
+    # ForwardRefs, whose evaluate() runs eval with the real builtins.
+    flags = __future__.annotations.compiler_flag
+    return Compiled(compile(instrument(tree), FILENAME, "exec", flags=flags, dont_inherit=True), policy, tree)
 
 
 def check_arguments(
@@ -175,6 +181,7 @@ def run(
         _teardown(budget, namespace, scope.user_classes)
         gc.unfreeze()
         _stop_monitoring(tool)
+        modules.forget_script_keys()
         sys.unraisablehook = unraisable_hook
         sys.setrecursionlimit(previous_recursion_limit)
         if tracing_here:
