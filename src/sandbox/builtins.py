@@ -146,12 +146,16 @@ class RunScope:
 
 
 def _refuse_attribute(name: object) -> str:
+    """The name as a plain str, checked by the analyser's rule. A str subclass is copied first:
+    the rule would otherwise ask the name's own startswith and __eq__, which the script wrote, while
+    the lookup uses its characters (getattr(print, S('__globals__')))."""
     if not isinstance(name, str):
         raise TypeError(f"attribute name must be string, not '{type(name).__name__}'")
-    message = policy.attribute_violation(name)
+    plain = str.__getitem__(name, slice(None))
+    message = policy.attribute_violation(plain)
     if message:
         raise SandboxViolation(message)
-    return name
+    return plain
 
 
 def read_attribute(budget: StepBudget, obj: object, name: object) -> object:
@@ -182,14 +186,15 @@ def guarded_hasattr(scope: RunScope, obj: object, name: str) -> bool:
     return True
 
 
-def _check_writable(scope: RunScope, obj: object, name: str) -> None:
+def _check_writable(scope: RunScope, obj: object, name: object) -> str:
     """Attribute writes reach the script's own classes and their instances only: a module's
-    classes, functions and singletons are shared with later runs and with the host."""
-    _refuse_attribute(name)
+    classes, functions and singletons are shared with later runs and with the host. Returns the
+    name as the plain str to write."""
+    name = _refuse_attribute(name)
     if policy.is_dunder(name):
         raise SandboxViolation(f"Blocked: assigning dunder attribute '{name}' not allowed")
     if obj in scope.user_classes if isinstance(obj, type) else type(obj) in scope.user_classes:
-        return
+        return name
     if isinstance(obj, ModuleFacade):
         raise SandboxViolation(f"Blocked: {obj!r} is read-only")
     raise SandboxViolation(
@@ -198,14 +203,12 @@ def _check_writable(scope: RunScope, obj: object, name: str) -> None:
     )
 
 
-def guarded_setattr(scope: RunScope, obj: object, name: str, value: object) -> None:
-    _check_writable(scope, obj, name)
-    setattr(obj, name, value)
+def guarded_setattr(scope: RunScope, obj: object, name: object, value: object) -> None:
+    setattr(obj, _check_writable(scope, obj, name), value)
 
 
-def guarded_delattr(scope: RunScope, obj: object, name: str) -> None:
-    _check_writable(scope, obj, name)
-    delattr(obj, name)
+def guarded_delattr(scope: RunScope, obj: object, name: object) -> None:
+    delattr(obj, _check_writable(scope, obj, name))
 
 
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {

@@ -79,13 +79,6 @@ _STATIC: dict[str, Callable[[], dict[str, object]]] = {
         **_pick("collections", "Counter OrderedDict defaultdict deque ChainMap"),
         "namedtuple": namedtuple,
     },
-    # Pure functions and the StatisticsError. Left out: NormalDist's private fields are private.
-    "statistics": lambda: _pick(
-        "statistics",
-        "mean fmean geometric_mean harmonic_mean median median_low median_high median_grouped "
-        "mode multimode pstdev pvariance stdev variance quantiles correlation covariance "
-        "linear_regression NormalDist StatisticsError",
-    ),
     # Constants and capwords. Left out: Formatter, whose get_field walks any attribute named in a
     # format string ("{0.__globals__}"), the very path str.format is guarded against; Template,
     # whose class attribute `flags` is a member of re.RegexFlag, a flag class that keeps every value
@@ -451,8 +444,10 @@ def _dataclasses_members(classes: ClassRules) -> dict[str, object]:
 
     def dataclass(cls: Any = None, /, **options: Any) -> Any:
         def decorate(target: Any) -> type:
-            if not (issubclass(type(target), type) and target in classes.made):
-                raise TypeError("dataclass() applies only to classes defined in the script")
+            # Plain classes only: a TypedDict or NamedTuple class keeps typing's ForwardRefs in its
+            # annotations, and fields() would hand them out.
+            if not (type(target) is type and target in classes.made):
+                raise TypeError("dataclass() applies only to plain classes defined in the script")
             # Every field is read from the class (its default) and, later, from instances (asdict,
             # match): the names pass the rule before dataclass touches the class. The script's
             # annotations are text (runner.compile_code), so they are a plain dict here.
@@ -698,7 +693,27 @@ def _random_members(budget: StepBudget) -> dict[str, object]:
     return members
 
 
+def _statistics_members(_budget: StepBudget) -> dict[str, object]:
+    # Pure functions, NormalDist and the StatisticsError. NormalDist.samples() without a seed draws
+    # from the `random` module's process-wide generator, which the host and every run share: read
+    # through cdf(), its draws give its state away. statistics is pointed at a generator of this
+    # run's own (super() reaches the method whatever class is handed out, so the module is what is
+    # changed).
+    import random
+    import statistics
+    import types
+
+    statistics.random = types.SimpleNamespace(random=random.Random().random, Random=random.Random)  # type: ignore[attr-defined]
+    return _pick(
+        "statistics",
+        "mean fmean geometric_mean harmonic_mean median median_low median_high median_grouped "
+        "mode multimode pstdev pvariance stdev variance quantiles correlation covariance "
+        "linear_regression NormalDist StatisticsError",
+    )
+
+
 _PER_RUN: dict[str, Callable[[StepBudget], dict[str, object]]] = {
+    "statistics": _statistics_members,
     "math": _math_members,
     "itertools": _itertools_members,
     "json": _json_members,
