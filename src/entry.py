@@ -176,10 +176,10 @@ class Default(WorkerEntrypoint):
         # arrive: a method declared with one parameter would throw a traceback at the caller.
         if len(arguments) != 1:
             message = f"{kind} takes one argument, the request object; it was given {len(arguments)}"
-            return python_to_rpc(api.error_answer(400, "bad_request", message).body)
+            return python_to_rpc(api.error_answer(400, "bad_request", message, kind=kind).body)
         if isinstance(arguments[0], Unreadable):
             message = f"invalid request: {arguments[0].reason}"
-            return python_to_rpc(api.error_answer(400, "bad_request", message).body)
+            return python_to_rpc(api.error_answer(400, "bad_request", message, kind=kind).body)
         executor, mode = self._executor()
         answer = await api.rpc(kind, arguments[0], "binding", executor, mode)
         self._log_after_answer(answer.log)

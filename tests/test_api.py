@@ -104,8 +104,15 @@ def test_recent_executions_newest_first_with_a_limit(db):
             "bad_request",
             "extra: Extra inputs are not permitted",
         ),
-        ("POST", "/v1/execute", {"code": "", "timeoutMs": "5"}, 400, "bad_request", "timeoutMs"),
-        ("POST", "/v1/execute", {"code": "", "timeoutMs": 60000}, 400, "bad_request", "timeoutMs"),
+        ("POST", "/v1/execute", {"code": "", "timeoutMs": "5"}, 400, "bad_request", "the time budget in ms"),
+        (
+            "POST",
+            "/v1/execute",
+            {"code": "", "timeoutMs": 60000},
+            400,
+            "bad_request",
+            "the time budget in ms",
+        ),
         ("POST", "/v1/execute", {"code": "", "allowImports": ["os"]}, 400, "bad_request", "cannot allow os"),
         (
             "POST",
@@ -122,6 +129,14 @@ def test_recent_executions_newest_first_with_a_limit(db):
             400,
             "bad_request",
             "traces: Input should be a valid list",
+        ),
+        (
+            "POST",
+            "/v1/evaluate",
+            {"evalCode": EVAL, "traces": [{"trace_id": "a", "data": 1}, {"trace_id": "a", "data": 2}]},
+            400,
+            "bad_request",
+            "traces[1] has the trace_id 'a' of traces[0]; trace ids must be unique",
         ),
         ("POST", "/v1/execute", {"code": "x" * 300_000}, 413, "payload_too_large", "code exceeds"),
         (
@@ -163,6 +178,123 @@ def test_bad_input_gets_a_json_error_with_a_stable_code(method, path, body, stat
     assert answer.log is None  # nothing ran, nothing to log
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"code": "", "timeoutMs": 60_000},
+        {"code": "", "timeoutMs": 0},
+        {"code": "", "timeoutMs": "5000"},
+        {"code": "", "timeout": 5000},
+        {"evalCode": EVAL, "traces": [], "timeoutMs": 10**9},
+    ],
+)
+def test_a_refused_time_budget_does_not_say_timeout(body):
+    # Callers retry any error whose text contains "timeout": a 400 would be retried for ever.
+    kind = "evaluate" if "evalCode" in body else "execute"
+    answer = http("POST", f"/v1/{kind}", body)
+    assert (answer.status, answer.body["code"]) == (400, "bad_request")
+    assert "timeout" not in answer.body["error"].lower(), answer.body["error"]
+
+
+LONE = "\ud800"  # a lone surrogate: valid in JSON text ("\\ud800"), not in UTF-8
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "query"),
+    [
+        ("POST", "/v1/execute", {"code": f"print(1){LONE}"}, None),
+        ("POST", "/v1/execute", {"code": f"x = '{LONE}'"}, None),
+        ("POST", "/v1/validate", {"code": f"# {LONE}"}, None),
+        ("POST", "/v1/evaluate", {"evalCode": f"{LONE}{EVAL}", "traces": []}, None),
+        ("POST", "/v1/evaluate", {"evalCode": EVAL, "traces": [], "functionName": LONE}, None),
+        ("POST", "/v1/execute", {"code": "", "allowImports": [LONE]}, None),
+        ("POST", "/v1/execute", b"\xff\xfe{}", None),
+        ("POST", "/v1/execute", b'{"code": "", "timeoutMs": 1' + b"0" * 5000 + b"}", None),
+        ("GET", "/v1/executions", None, {"limit": "\u00b2"}),  # "²".isdigit() is True
+        ("GET", "/v1/executions", None, {"limit": "\u0663"}),  # Arabic-Indic three: int() takes it
+        ("GET", "/v1/executions", None, {"limit": "9" * 5000}),  # past int()'s digit limit
+    ],
+)
+def test_caller_input_never_yields_a_500(method, path, body, query):
+    if isinstance(body, dict):
+        body = json.dumps(body).encode()  # lone surrogates travel escaped, as JSON allows
+    answer = http(method, path, body, query=query)
+    assert answer.status != 500, answer.body
+    assert answer.status in (200, 400, 413), answer.body
+
+
+def test_a_lone_surrogate_in_code_is_a_validation_error_with_its_position():
+    answer = http("POST", "/v1/execute", json.dumps({"code": f"x = 1\ny = '{LONE}'"}).encode())
+    assert answer.status == 200
+    assert answer.body["errorType"] == "validation"
+    assert (answer.body["line"], answer.body["col"]) == (2, 5)
+    assert "lone surrogate" in answer.body["error"]
+
+
+REFUSED = [
+    ("execute", {"code": "x" * 300_000}, 413, "payload_too_large"),
+    ("execute", {"code": "", "memoryMb": 4096}, 400, "bad_request"),
+    ("execute", {"code": "", "allowImports": ["os"]}, 400, "bad_request"),
+    ("execute", {"code": "", "colour": "red"}, 400, "bad_request"),
+    ("validate", {"code": 1}, 400, "bad_request"),
+    ("evaluate", {"evalCode": EVAL, "traces": "x"}, 400, "bad_request"),
+]
+
+
+@pytest.mark.parametrize(("kind", "body", "status", "code"), REFUSED)
+@pytest.mark.parametrize("transport", ["rpc", "http"])
+def test_a_refusal_keeps_the_result_shape_callers_read(transport, kind, body, status, code):
+    if transport == "rpc":
+        answer = run_now(api.rpc(kind, body, "binding"))
+    else:
+        answer = http("POST", f"/v1/{kind}", body)
+    assert (answer.status, answer.body["code"]) == (status, code)
+    # A PythonRunner reads success, error and executionTimeMs; errorType says it was refused.
+    assert answer.body["success"] is False
+    assert answer.body["errorType"] == "request"
+    assert answer.body["error"] and answer.body["executionTimeMs"] == 0.0
+    if kind == "evaluate":
+        assert (answer.body["results"], answer.body["total_time_ms"]) == ([], 0.0)
+    else:
+        assert "results" not in answer.body
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        ({"evalCode": "x" * 300_000}, 413, "code exceeds"),
+        ({"evalCode": EVAL, "allowImports": ["os"]}, 400, "cannot allow os"),
+        (
+            {
+                "evalCode": EVAL,
+                "traces": [{"trace_id": "a", "data": 1}, {"trace_id": "b", "data": "x" * 300_000}],
+            },
+            413,
+            "over the limit",
+        ),
+    ],
+)
+def test_a_refused_batch_gives_every_trace_its_error(body, status, fragment):
+    traces = [{"trace_id": "a", "data": {"ok": True}}, {"trace_id": "b", "data": {"ok": False}}]
+    answer = run_now(api.rpc("evaluate", {"traces": traces, **body}, "binding"))
+    assert answer.status == status and fragment in answer.body["error"]
+    assert [(r["trace_id"], r["success"], r["error"], r["errorType"]) for r in answer.body["results"]] == [
+        ("a", False, answer.body["error"], "request"),
+        ("b", False, answer.body["error"], "request"),
+    ]
+
+
+def test_eval_code_that_fails_analysis_gives_every_trace_its_error():
+    traces = [{"trace_id": "a", "data": {}}, {"trace_id": "b", "data": {}}]
+    answer = run_now(api.rpc("evaluate", {"evalCode": "import os", "traces": traces}, "binding"))
+    assert answer.status == 200
+    assert (answer.body["success"], answer.body["errorType"]) == (False, "validation")
+    assert [(r["trace_id"], r["error"], r["errorType"]) for r in answer.body["results"]] == [
+        ("a", "Blocked import detected: os", "validation"),
+        ("b", "Blocked import detected: os", "validation"),
+    ]
+
+
 def test_wrong_method_names_the_allowed_one():
     assert http("GET", "/v1/execute").headers == {"allow": "POST"}
 
@@ -174,6 +306,7 @@ def test_internal_failure_answers_500_with_an_error_id_in_the_log(monkeypatch, c
     monkeypatch.setattr(api.isolate, "handle", broken)
     answer = http("POST", "/v1/execute", {"code": "print(1)"})
     assert answer.status == 500 and answer.body["code"] == "internal"
+    assert (answer.body["success"], answer.body["errorType"]) == (False, "internal")
     assert "/srv/secret" not in json.dumps(answer.body)
     logged = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert logged["errorId"] == answer.body["errorId"] and "exploded" in logged["error"]

@@ -116,7 +116,7 @@ RUNTIME_ATTACKS = {
     "host singleton mutation": "import dataclasses\ndataclasses.MISSING.marker = 1",
     "host instance attribute": "import textwrap\nw = textwrap.TextWrapper()\nw.width = 10",
     "host class via getattr and setattr": "import re\nsetattr(re.error, 'marker', 1)",
-    "augmented assignment on a host class": "import string\nstring.Template.delimiter += '#'",
+    "augmented assignment on a host class": "import datetime\ndatetime.timedelta.resolution += datetime.timedelta(1)",
     "tuple unpacking into a host class": "import collections\ncollections.Counter.a, x = 1, 2",
     "for target on a host class": "import collections\nfor collections.Counter.a in [1]:\n    pass",
     "with target on a host class": "import collections\nclass C:\n    def __enter__(self):\n        return 1\n    def __exit__(self, *a):\n        return False\nwith C() as collections.Counter.a:\n    pass",
@@ -125,7 +125,7 @@ RUNTIME_ATTACKS = {
 RUNTIME_FRAGMENTS = {
     "type with three arguments": "type() takes exactly one argument",
     "type of a class is not the real type": "type() takes exactly one argument",
-    "subclass of type stand-in": "type() takes exactly one argument",
+    "subclass of type stand-in": "cannot be subclassed in the sandbox",
     "metaclass from a module class": "type() takes exactly one argument",
     "module facade delete": "read-only",
     "format string globals": "__globals__",

@@ -85,6 +85,18 @@ def test_eval_function_is_the_fallback():
     )
 
 
+def test_eval_function_wins_over_several_eval_helpers():
+    code = (
+        "def eval_steps(trace):\n    return len(trace['steps'])\n\n"
+        "def eval_words(trace):\n    return 0\n\n"
+        "def eval_function(trace):\n    return eval_steps(trace) == 1, 'one step'"
+    )
+    batch = evaluate(code)
+    assert batch.entry_point.name == "eval_function"
+    assert verdicts(batch)[0] == ("t1", True, "one step")
+    assert sandbox.validate(code).entry_point == batch.entry_point
+
+
 @pytest.mark.parametrize(
     ("code", "function", "message"),
     [
@@ -108,9 +120,9 @@ def test_eval_function_is_the_fallback():
 )
 def test_entry_point_problems_are_validation_errors_naming_the_candidates(code, function, message):
     batch = evaluate(code, function=function)
-    assert batch.results == ()
     wire = batch.to_wire()
     assert wire["errorType"] == "validation" and wire["error"].startswith(message)
+    assert [(r.error_type, r.error) for r in batch.results] == [("validation", wire["error"])] * len(TRACES)
 
 
 def test_validate_reports_entry_point_and_convention():
@@ -121,9 +133,18 @@ def test_validate_reports_entry_point_and_convention():
     assert "entryPoint" not in sandbox.validate("print(1)").to_wire()
 
 
-def test_analysis_errors_are_reported_once_for_the_batch():
+def test_analysis_errors_are_reported_for_the_batch_and_for_every_trace():
     wire = evaluate("import os\ndef eval_x(trace):\n    return True, ''").to_wire()
-    assert wire["error"] == "Blocked import detected: os" and wire["results"] == []
+    assert (wire["success"], wire["error"], wire["errorType"]) == (
+        False,
+        "Blocked import detected: os",
+        "validation",
+    )
+    # A caller that stores what each trace got stores the error, not nothing.
+    assert [(r["trace_id"], r["success"], r["error"], r["errorType"]) for r in wire["results"]] == [
+        (trace["trace_id"], False, "Blocked import detected: os", "validation") for trace in TRACES
+    ]
+    assert wire["summary"]["errors"] == len(TRACES)
 
 
 # --- verdicts ---------------------------------------------------------------------------------------
@@ -168,7 +189,13 @@ def eval_bad(trace):
 """
     (result,) = evaluate(code, TRACES[:1], policy=Policy.allowing(["decimal"])).results
     assert result.error_type == "invalid_result"
-    assert result.error.startswith("Invalid result from eval_bad: ") and rule in result.error
+    assert result.error.startswith("Invalid result: ") and rule in result.error
+
+
+def test_an_invalid_result_does_not_quote_a_function_name_that_says_timeout():
+    (result,) = evaluate("def eval_tool_timeouts(trace):\n    return 1, 'r'", TRACES[:1]).results
+    assert result.error_type == "invalid_result"
+    assert "timeout" not in result.error.lower()
 
 
 def test_printed_fake_verdict_changes_nothing():
@@ -305,9 +332,23 @@ def test_spent_batch_budget_reports_the_rest_as_not_run():
     kinds = [r.error_type for r in batch.results]
     assert kinds[:2] == ["timeout", "timeout"] and kinds[-1] == "not_run"
     assert len(batch.results) == 5  # nothing silently dropped
+    assert batch.results[0].error == "Execution timeout exceeded 100ms"  # its own budget ran out
     not_run = batch.results[-1]
     assert "timeout" not in not_run.error.lower() and not_run.error.startswith("Not run")
     assert batch.summary.not_run == kinds.count("not_run")
+
+
+def test_a_trace_cut_short_by_the_batch_budget_says_the_batch_ran_out():
+    code = "def eval_slow(trace):\n    while True:\n        pass"
+    traces = [{"trace_id": "first", "data": {}}, {"trace_id": "second", "data": {}}]
+    # Less is left of the batch than a trace's own budget from the start.
+    batch = sandbox.evaluate(code, traces, limits=Limits(timeout_ms=1000, batch_timeout_ms=300))
+    first, second = batch.results
+    assert first.error_type == "timeout"
+    assert first.error == (
+        "Execution timeout exceeded: the batch's time ran out during this trace (batch budget 300ms)"
+    )
+    assert second.error_type == "not_run"
 
 
 @pytest.mark.parametrize(
@@ -316,6 +357,11 @@ def test_spent_batch_budget_reports_the_rest_as_not_run():
         ("not a list", None, "traces must be a list"),
         ([{"data": {}}], None, "traces[0] must be an object with a string trace_id and data"),
         ([{"trace_id": "a", "data": {"x": object()}}], None, "traces[0].data is not JSON data"),
+        (
+            [{"trace_id": "a", "data": 1}, {"trace_id": "b", "data": 2}, {"trace_id": "a", "data": 3}],
+            None,
+            "traces[2] has the trace_id 'a' of traces[0]; trace ids must be unique",
+        ),
         (
             [{"trace_id": str(i), "data": {}} for i in range(3)],
             Limits(max_traces=2),

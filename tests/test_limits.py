@@ -3,6 +3,8 @@ healthy (the autouse fixture runs a normal script after each test)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import sandbox
@@ -159,6 +161,47 @@ def test_allocation_far_past_the_limit_is_refused(code):
     assert "50 MB" in result.error
 
 
+def test_a_refused_allocation_says_what_it_needs_and_what_the_run_holds():
+    # 49.5 MB held, then a 600 KB string: refused for what is held, not for its own size.
+    code = "big = 'x' * (49 * 1024 * 1024 + 512 * 1024)\nsmall = 'y' * (600 * 1024)"
+    result = fails(code, "Memory limit exceeded", "memory")
+    assert result.error == (
+        "Memory limit exceeded: sequence repetition would need about 600 KB;"
+        " the run holds 49.5 MB of its 50 MB limit"
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "needs"),
+    [
+        ("x = 'y' * 10**10", "sequence repetition would need about 9.31 GB"),
+        ("x = 2 ** 10**12", "integer power would need about 116.42 GB"),
+        ("x = range(10**12)", "a range of 1,000,000,000,000 items would need about 7,450.58 GB"),
+        ("x = 'a'.ljust(10**9)", "str.ljust would need about 953.67 MB"),
+    ],
+)
+def test_memory_errors_are_in_bytes_against_the_limit(code, needs):
+    result = fails(code, "Memory limit exceeded", "memory")
+    assert needs in result.error and "items (limit" not in result.error
+    assert re.search(r"the run holds [\d,.]+ (bytes|KB) of its 50 MB limit$", result.error), result.error
+
+
+def test_a_run_that_grows_past_the_limit_says_by_how_much():
+    code = "x = []\nwhile True:\n    x.append([0, 1, 2, 3, len(x)])"
+    result = fails(code, "Memory limit exceeded", "memory", Limits(memory_bytes=1024 * 1024))
+    assert re.fullmatch(
+        r"Memory limit exceeded: the run holds 1 MB, [\d,]+ bytes more than its limit of 1 MB", result.error
+    ), result.error
+
+
+def test_without_memory_tracking_a_refusal_names_the_limit_only():
+    result = run("x = 'a' * 10**10", Limits(track_memory=False))
+    assert (
+        result.error
+        == "Memory limit exceeded: sequence repetition would need about 9.31 GB, over the limit of 50 MB"
+    )
+
+
 def test_refused_allocation_cannot_be_caught_and_ignored():
     code = "try:\n    x = 'a' * 10**10\nexcept BaseException:\n    pass\nprint('survived')"
     result = fails(code, "Memory limit exceeded", "memory")
@@ -242,6 +285,21 @@ def test_limits_above_the_server_maximum_are_refused():
         Limits(timeout_ms=60_000)
     with pytest.raises(ValueError, match="positive integer"):
         Limits(memory_bytes=0)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"track_memory": "no"}, "track_memory must be a bool, not str"),
+        ({"track_memory": 0}, "track_memory must be a bool, not int"),
+        ({"timeout_ms": "1000"}, "timeout_ms must be an int, not str"),
+        ({"memory_bytes": 1.5e6}, "memory_bytes must be an int, not float"),
+        ({"max_traces": True}, "max_traces must be an int, not bool"),
+    ],
+)
+def test_limits_of_the_wrong_type_are_type_errors(changes, message):
+    with pytest.raises(TypeError, match=message):
+        Limits(**changes)
 
 
 def test_limits_and_interpreter_settings_are_restored_after_a_run():

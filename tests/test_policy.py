@@ -71,6 +71,51 @@ def test_widening_beyond_the_server_maximum_is_an_error():
         Policy.allowing(["os"])
 
 
+def test_allowing_takes_one_string_of_names_not_its_letters():
+    assert Policy.allowing("math").allowed_imports == sandbox.DEFAULT_IMPORTS | {"math"}
+    assert Policy.allowing("math, difflib") == Policy.allowing(["math", "difflib"])
+    assert violations("import math", Policy.allowing("math")) == []
+
+
+def test_a_policy_built_directly_keeps_the_defaults():
+    assert Policy(allowed_imports=["math"]).allowed_imports == {"json", "re", "typing", "math"}
+    assert Policy(frozenset()) == Policy()
+    assert violations("import json\nimport math", Policy(["math"])) == []
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Policy("math"), "allowed_imports must be a collection of module names, not str"),
+        (lambda: Policy(None), "allowed_imports must be a collection of module names, not NoneType"),
+        (lambda: Policy(["math", 1]), "module names must be str, not int"),
+        (lambda: Policy.allowing(None), "must be a collection of module names"),
+        (lambda: Policy.allowing([b"math"]), "module names must be str, not bytes"),
+    ],
+)
+def test_policy_of_the_wrong_type_is_a_type_error(build, message):
+    with pytest.raises(TypeError, match=message):
+        build()
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: sandbox.validate(None), "code must be str, not NoneType"),
+        (lambda: sandbox.validate(b"print(1)"), "code must be str, not bytes"),
+        (lambda: sandbox.validate("x = 1", sandbox.Limits()), "policy must be a Policy or None, not Limits"),
+        (lambda: sandbox.validate("x = 1", function=1), "function must be str or None, not int"),
+        (lambda: sandbox.execute(None), "code must be str, not NoneType"),
+        (lambda: sandbox.execute("x = 1", Policy()), "limits must be a Limits or None, not Policy"),
+        (lambda: sandbox.evaluate(None, []), "code must be str, not NoneType"),
+        (lambda: sandbox.evaluate("x = 1", [], policy="math"), "policy must be a Policy or None, not str"),
+    ],
+)
+def test_library_calls_with_wrong_arguments_are_type_errors(call, message):
+    with pytest.raises(TypeError, match=message):
+        call()
+
+
 def test_relative_and_star_imports_are_refused():
     assert violations("from . import x") == ["Blocked import detected: relative import from ."]
     assert violations("from json import *") == ["Blocked: from json import * not allowed"]

@@ -5,17 +5,21 @@ module, a frame, code, a traceback, the real `type`, or a builtin that runs code
 from __future__ import annotations
 
 import builtins
+import collections
+import collections.abc
+import re
 import sys
 import types
+import typing
 
 import sandbox
 from sandbox import Limits
 from sandbox.builtins import RunScope, build
 from sandbox.limits import StepBudget
-from sandbox.modules import facade
-from sandbox.policy import attribute_violation
+from sandbox.modules import ClassRules, facade
+from sandbox.policy import attribute_violation, member_name_violation
 
-FORBIDDEN_TYPES = (types.ModuleType, types.FrameType, types.CodeType, types.TracebackType)
+FORBIDDEN_TYPES = (types.ModuleType, types.FrameType, types.CodeType, types.TracebackType, typing.ForwardRef)
 FORBIDDEN_OBJECTS = {
     id(obj): name
     for name, obj in {
@@ -28,8 +32,16 @@ FORBIDDEN_OBJECTS = {
         "globals": builtins.globals,
         "vars": builtins.vars,
         "sys.modules": sys.modules,
+        # Evaluates strings (3.14's evaluate(), 3.13's _evaluate).
+        "typing.ForwardRef": typing.ForwardRef,
+        # Keeps every value it is called with: RegexFlag(n) for any n lives as long as the process.
+        "re.RegexFlag": re.RegexFlag,
+        # register() on them changes isinstance for the whole process.
+        **{f"collections.abc.{name}": getattr(collections.abc, name) for name in collections.abc.__all__},
     }.items()
 }
+# Containers whose contents every run would share: a run could write to them.
+MUTABLE = (dict, list, set, bytearray, collections.deque)
 MAX_OBJECTS = 60_000
 # Values whose non-dunder attributes are only methods bound to them: nothing further to find, and
 # every getattr would make a fresh bound method.
@@ -40,7 +52,7 @@ def reachable_roots() -> dict[str, object]:
     scope = RunScope(StepBudget(Limits()), sandbox.MAX_IMPORTS)
     roots: dict[str, object] = dict(build(scope))
     for name in sandbox.MAX_IMPORTS:
-        roots[name] = facade(name, scope.budget)
+        roots[name] = facade(name, scope.budget, ClassRules(scope.user_classes, lambda cls: cls))
     return roots
 
 
@@ -57,13 +69,31 @@ def walk(roots: dict[str, object]) -> tuple[int, list[str]]:
             if isinstance(obj, FORBIDDEN_TYPES) or id(obj) in FORBIDDEN_OBJECTS:
                 findings.append(f"{path} -> {FORBIDDEN_OBJECTS.get(id(obj), type(obj).__name__)}")
                 continue
+            if isinstance(obj, MUTABLE) and path.count(".") > 0:
+                findings.append(f"{path} -> shared {type(obj).__name__}")
+                continue
             if isinstance(obj, LEAVES):
                 continue
+            if isinstance(obj, type) and any(
+                member_name_violation(name) for name in getattr(obj, "__match_args__", ())
+            ):
+                # `case C(x)` on any subject reads these names for the script, past the guards.
+                findings.append(f"{path} -> __match_args__ {obj.__match_args__}")
+            if isinstance(obj, type):
+                # super() reads the attributes of every class in the MRO, shadowed ones included.
+                following.extend(
+                    (f"{path}<{base.__name__}>.{name}", value)
+                    for base in type.mro(obj)
+                    for name, value in vars(base).items()
+                    if attribute_violation(name) is None
+                )
             for name in dir(obj):
                 if attribute_violation(name) is not None:
                     continue
                 try:
                     value = getattr(obj, name)
+                    if isinstance(value, MUTABLE) and getattr(obj, name) is not value:
+                        continue  # made afresh for every read (Pattern.groupindex): not shared
                 except Exception:  # noqa: BLE001 - properties may raise; nothing to walk then
                     continue
                 following.append((f"{path}.{name}", value))
@@ -75,6 +105,23 @@ def test_nothing_dangerous_is_reachable_through_attributes():
     visited, findings = walk(reachable_roots())
     assert findings == []
     assert visited > 1000  # the walk really went somewhere
+
+
+def test_the_walk_notices_shared_state_and_shadowed_class_attributes():
+    class Base:
+        table: typing.ClassVar[dict[str, int]] = {"a": 1}
+
+    class Handed(Base):
+        table = None
+
+    assert walk({"Handed": Handed})[1] == ["Handed<Base>.table -> shared dict"]
+
+
+def test_the_walk_notices_a_class_whose_patterns_read_refused_names():
+    class Handed:
+        __match_args__ = ("__globals__",)
+
+    assert walk({"Handed": Handed})[1] == ["Handed -> __match_args__ ('__globals__',)"]
 
 
 def test_the_walk_notices_a_module_two_attributes_away():

@@ -7,50 +7,62 @@
 //   const result = await env.SANDBOX.execute({ code: "print(1)" });
 //
 // Field names and shapes follow schema/api.schema.json, which the Worker also serves at
-// GET /v1/schema. Every method resolves; bad input comes back as an ErrorResponse.
+// GET /v1/schema. Every method resolves; a refused request comes back as an ErrorResponse, which
+// keeps `success: false`, `error`, `errorType` and `executionTimeMs` (and, for evaluate, `results`),
+// so code that reads a result's `success` works on it unchanged.
 
+/** Why a run failed. Only "timeout" is a timeout: retry on this, never on the error's text. */
 export type ErrorType = "validation" | "timeout" | "memory" | "output_limit" | "runtime" | "internal";
-export type TraceErrorType = ErrorType | "invalid_result" | "not_run";
+/** A trace may also return something that is no verdict, or not run once the batch budget is spent;
+ * "request": the request was refused (see ErrorResponse). */
+export type TraceErrorType = ErrorType | "invalid_result" | "not_run" | "request";
 
 /** Which runner isolate runs the request (README, "Who shares a runner"). */
 export interface Placement {
   /** 1 to 128 characters, e.g. a tenant or workspace id: runners are never shared across keys. */
-  isolationKey?: string;
+  isolationKey?: string | null;
   /** "warm" (default): the key's runner, kept warm; "fresh": a runner no other request uses. */
   isolation?: "warm" | "fresh";
 }
 
 export interface Options extends Placement {
-  /** Modules beyond json, re and typing, within the server's maximum. */
+  /** Modules beyond json, re and typing, within the server's maximum; at most 32 names. */
   allowImports?: string[];
-  /** Time budget per run (per trace for evaluate), at most 5000. */
-  timeoutMs?: number;
-  /** Memory budget in MB, at most 128. */
-  memoryMb?: number;
+  /** Time budget per run (per trace for evaluate) in ms, 1 to 5000; null or absent: 5000. */
+  timeoutMs?: number | null;
+  /** Memory budget in MB, 1 to 128; null or absent: 50. */
+  memoryMb?: number | null;
 }
 
 export interface ExecuteRequest extends Options {
+  /** Python source, at most 262,144 bytes as UTF-8 (413 past it). */
   code: string;
 }
 
 export interface TraceInput {
+  /** 1 to 256 characters, unique within the request. */
   trace_id: string;
-  /** The trace object handed to the eval function. */
+  /** The trace object handed to the eval function; at most 262,144 bytes once encoded. */
   data: unknown;
 }
 
 export interface EvaluateRequest extends Options {
+  /** Python source, at most 262,144 bytes as UTF-8 (413 past it). */
   evalCode: string;
-  functionName?: string;
+  /** The entry point; null or absent: the one top-level eval_* function, else eval_function. */
+  functionName?: string | null;
+  /** At most 1,000 traces and 16 MiB of data in all (413 past it). */
   traces: TraceInput[];
-  task?: Record<string, unknown>;
-  taskMetadata?: Record<string, unknown>;
+  task?: Record<string, unknown> | null;
+  taskMetadata?: Record<string, unknown> | null;
 }
 
 export interface ValidateRequest extends Placement {
+  /** Python source, at most 262,144 bytes as UTF-8 (413 past it). */
   code: string;
+  /** At most 32 names. */
   allowImports?: string[];
-  functionName?: string;
+  functionName?: string | null;
 }
 
 export interface Violation {
@@ -82,13 +94,22 @@ export interface BatchTraceResult {
   execution_time_ms: number;
 }
 
+export interface BatchSummary {
+  passed: number;
+  failed: number;
+  errors: number;
+  timeouts: number;
+  not_run: number;
+}
+
 export interface BatchExecutionResult {
+  /** One per trace, in input order; none is ever dropped. */
   results: BatchTraceResult[];
   total_time_ms: number;
-  summary: { passed: number; failed: number; errors: number; timeouts: number; not_run: number };
+  summary: BatchSummary;
   entryPoint?: string;
   convention?: string;
-  /** Present when the eval code itself failed analysis; results is then empty. */
+  /** Present when the eval code itself failed analysis; every trace's result then carries the error. */
   success?: false;
   error?: string;
   errorType?: "validation";
@@ -104,14 +125,60 @@ export interface ValidationResult {
   convention?: string;
 }
 
+/** A refused request, or (code "internal", HTTP 500) a failure of the sandbox itself. */
 export interface ErrorResponse {
+  success: false;
   error: string;
-  code:
-    | "bad_request" | "unauthorized" | "not_found" | "method_not_allowed" | "payload_too_large" | "internal"
-    /** 503: no LOADER binding and in-process mode not chosen; the message says how to enable either. */
+  /** "request": refused before anything ran; "internal": our failure. */
+  errorType: "request" | "internal";
+  /** "no_isolation" (503): no LOADER binding and in-process mode not chosen; the message says how. */
+  code: "bad_request" | "unauthorized" | "not_found" | "method_not_allowed" | "payload_too_large" | "internal"
     | "no_isolation";
   /** For internal errors: the id of the matching line in the Worker's log. */
   errorId?: string;
+  /** Always 0: nothing ran. */
+  executionTimeMs: number;
+  /** Refusals of evaluate only: a result for each trace of the request when its traces could be read
+   * (errorType "request", the same error), else empty. */
+  results?: BatchTraceResult[];
+  total_time_ms?: number;
+}
+
+/** GET /v1/health, the one route that needs no token. */
+export interface HealthResponse {
+  status: "ok";
+  version: string;
+  /** Where untrusted code runs: "isolate" (runner isolates), "in-process", or "none" (no loader,
+   * in-process mode not chosen: execute and evaluate answer 503 no_isolation). */
+  mode: string;
+}
+
+/** One row of the execution log; every field is present, null where it does not apply. */
+export interface ExecutionRow {
+  id: string;
+  kind: "execute" | "evaluate" | "validate";
+  /** "binding", "token:" and a hash prefix of the token, or "anonymous". */
+  caller: string;
+  mode: string;
+  code_sha256: string;
+  code_size: number;
+  success: boolean;
+  error_type: string | null;
+  /** The first 4 KiB of the error. */
+  error: string | null;
+  execution_time_ms: number;
+  trace_count: number | null;
+  passed_count: number | null;
+  failed_count: number | null;
+  error_count: number | null;
+  timeout_count: number | null;
+  not_run_count: number | null;
+  created_at: string;
+}
+
+/** GET /v1/executions?limit=N (1 to 100, default 20): the latest rows, newest first. */
+export interface ExecutionsResponse {
+  executions: ExecutionRow[];
 }
 
 export interface SandboxRpc {

@@ -11,17 +11,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic.json_schema import models_json_schema
 
 from . import isolate, log
 from .limits import MIB, Limits, check_json_text
 from .policy import Policy
+from .results import ErrorType, TraceErrorType
 
 VERSION = "0.1.0"
 MODE = "in-process"  # or, as src/entry.py decides: "isolate" (the Worker Loader), "none" (no loader)
@@ -51,10 +54,15 @@ class _Options(_Placement):
     memoryMb: int | None = Field(default=None, ge=1, le=128)
 
 
+# Refused with 413 by the API rather than 400 by the model, so the schema only documents them.
+def _code() -> Any:
+    return Field(description=f"Python source, at most {LIMITS.max_code_bytes} bytes as UTF-8 (413 past it)")
+
+
 class ExecuteRequest(_Options):
     """Run a script once."""
 
-    code: str
+    code: str = _code()
 
 
 class TraceInput(_Strict):
@@ -65,9 +73,12 @@ class TraceInput(_Strict):
 class EvaluateRequest(_Options):
     """Run an eval function over traces: the shape eval platforms already send."""
 
-    evalCode: str
+    evalCode: str = _code()
     functionName: str | None = None
-    traces: list[TraceInput]
+    traces: list[TraceInput] = Field(
+        description=f"At most {LIMITS.max_traces} traces, {LIMITS.max_trace_bytes} bytes each (413 past it)",
+        json_schema_extra={"maxItems": LIMITS.max_traces},
+    )
     task: dict[str, JsonValue] | None = None
     taskMetadata: dict[str, JsonValue] | None = None
 
@@ -75,7 +86,7 @@ class EvaluateRequest(_Options):
 class ValidateRequest(_Placement):
     """Analyse without running; for eval code, say which entry point would be used."""
 
-    code: str
+    code: str = _code()
     allowImports: list[str] = Field(default_factory=list, max_length=32)
     functionName: str | None = None
 
@@ -90,7 +101,7 @@ class ExecuteResponse(BaseModel):
     success: bool
     output: str | None = None
     error: str | None = None
-    errorType: str | None = None
+    errorType: ErrorType | None = None
     line: int | None = None
     col: int | None = None
     violations: list[ViolationOut] | None = None
@@ -104,7 +115,8 @@ class TraceResultOut(BaseModel):
     score: float | None = None
     reason: str | None = None
     error: str | None = None
-    errorType: str | None = None
+    # "request": the result each trace gets when the request was refused (see ErrorResponse).
+    errorType: Literal[TraceErrorType, "request"] | None = None
     output: str
     execution_time_ms: float
 
@@ -125,7 +137,7 @@ class EvaluateResponse(BaseModel):
     convention: str | None = None
     success: Literal[False] | None = None
     error: str | None = None
-    errorType: str | None = None
+    errorType: Literal["validation"] | None = None
     line: int | None = None
     col: int | None = None
     violations: list[ViolationOut] | None = None
@@ -139,14 +151,22 @@ class ValidateResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    """Every refusal: a message, a stable code, and for internal failures the id in the log."""
+    """Every refusal: a message, a stable code, and for internal failures the id in the log. It keeps
+    the fields a caller reads from a result (success, error, errorType, executionTimeMs), so code that
+    reads `success` sees false; a refused evaluate call also has `results`: one per trace of the
+    request when its traces could be read, each with the error, and `total_time_ms`."""
 
+    success: Literal[False]
     error: str
+    errorType: Literal["request", "internal"]
     code: Literal[
         "bad_request", "unauthorized", "not_found", "method_not_allowed", "payload_too_large", "internal",
         "no_isolation",
     ]  # fmt: skip
     errorId: str | None = None
+    executionTimeMs: float
+    results: list[TraceResultOut] | None = None
+    total_time_ms: float | None = None
 
 
 class HealthResponse(BaseModel):
@@ -157,7 +177,7 @@ class HealthResponse(BaseModel):
 
 class ExecutionRow(BaseModel):
     id: str
-    kind: str
+    kind: Literal["execute", "evaluate", "validate"]
     caller: str
     mode: str
     code_sha256: str
@@ -186,12 +206,14 @@ SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of every request and response, as published in schema/api.schema.json."""
+    """The JSON Schema of every request and response, as published in schema/api.schema.json: one
+    document whose `$defs` hold every model and every model they use, so each `#/$defs/…` resolves."""
+    _, document = models_json_schema([(model, "validation") for model in SCHEMA_MODELS])
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Python sandbox Worker API",
         "version": VERSION,
-        "definitions": {model.__name__: model.model_json_schema() for model in SCHEMA_MODELS},
+        **document,
     }
 
 
@@ -202,6 +224,8 @@ class RequestError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code = status, code
+        # For a refused evaluate request whose traces were read: each gets a result with the error.
+        self.trace_ids: list[str] = []
 
 
 @dataclass(frozen=True)
@@ -219,9 +243,20 @@ def _parse(model: type[BaseModel], payload: object) -> Any:
         return model.model_validate(payload)
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in e['loc']) or '(body)'}: {e['msg']}" for e in error.errors()
+            f"{'.'.join(_field_name(part) for part in e['loc']) or '(body)'}: {e['msg']}"
+            for e in error.errors()
         )
         raise RequestError(400, "bad_request", f"invalid request: {problems}") from None
+
+
+# Callers retry any error whose text says "timeout", so a refusal names the time budget by what it
+# is, and an unknown field the caller named after one ("timeout": 5) without repeating its name.
+_FIELD_NAMES = {"timeoutMs": "the time budget in ms"}
+
+
+def _field_name(part: int | str) -> str:
+    name = _FIELD_NAMES.get(str(part), str(part))
+    return "a field named after a time limit" if "timeout" in name.lower() else name
 
 
 def _check_settings(request: _Options | ValidateRequest) -> None:
@@ -284,16 +319,23 @@ async def run_operation(
     and shape the answer; the log entry records which mode ran it."""
     request = _parse(_REQUESTS[kind], payload)
     code = request.evalCode if isinstance(request, EvaluateRequest) else request.code
-    _check_code_size(code)
-    if isinstance(request, EvaluateRequest) and len(request.traces) > LIMITS.max_traces:
-        raise RequestError(
-            413, "payload_too_large", f"{len(request.traces)} traces exceed the limit of {LIMITS.max_traces}"
-        )
-    _check_settings(request)
-    wire = await executor(kind, request.model_dump(exclude_none=True), caller)
-    refused = wire.get("refused")
-    if refused is not None:
-        raise RequestError(refused["status"], refused["code"], refused["error"])
+    try:
+        _check_code_size(code)
+        if isinstance(request, EvaluateRequest) and len(request.traces) > LIMITS.max_traces:
+            raise RequestError(
+                413,
+                "payload_too_large",
+                f"{len(request.traces)} traces exceed the limit of {LIMITS.max_traces}",
+            )
+        _check_settings(request)
+        wire = await executor(kind, request.model_dump(exclude_none=True), caller)
+        refused = wire.get("refused")
+        if refused is not None:
+            raise RequestError(refused["status"], refused["code"], refused["error"])
+    except RequestError as error:
+        if isinstance(request, EvaluateRequest):
+            error.trace_ids = [trace.trace_id for trace in request.traces]
+        raise
     body = _RESPONSES[kind].model_validate(wire)
     entry = log.LogEntry(id=uuid.uuid4().hex, kind=kind, caller=caller, code=code, result=wire, mode=mode)
     return Answer(200, _dump(body), entry)
@@ -309,18 +351,44 @@ def _dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json", exclude_none=True)
 
 
-def error_answer(status: int, code: str, message: str, error_id: str | None = None) -> Answer:
-    return Answer(status, _dump(ErrorResponse(error=message, code=code, errorId=error_id)))  # type: ignore[arg-type]
+def error_answer(
+    status: int,
+    code: str,
+    message: str,
+    error_id: str | None = None,
+    kind: str | None = None,
+    trace_ids: Sequence[str] = (),
+) -> Answer:
+    """A refusal (or, with code "internal", our failure) in the shape of a result; for `kind`
+    "evaluate", with a result for each trace the request named."""
+    error_type = "internal" if code == "internal" else "request"
+    results = None
+    if kind == "evaluate":
+        results = [
+            TraceResultOut(
+                trace_id=trace_id, success=False, error=message, errorType=error_type,
+                output="", execution_time_ms=0.0,
+            )
+            for trace_id in trace_ids
+        ]  # fmt: skip
+    body = ErrorResponse(
+        success=False, error=message, errorType=error_type, errorId=error_id, executionTimeMs=0.0,
+        code=code,  # type: ignore[arg-type]
+        results=results, total_time_ms=0.0 if results is not None else None,
+    )  # fmt: skip
+    return Answer(status, _dump(body))
 
 
-def internal_failure(error: BaseException) -> Answer:
+def internal_failure(error: BaseException, kind: str | None = None) -> Answer:
     """A bug on our side: the caller gets an id, the Worker's log gets the details under it."""
     error_id = uuid.uuid4().hex
     print(
         json.dumps({"level": "error", "errorId": error_id, "error": f"{type(error).__name__}: {error}"}),
         file=sys.stderr,
     )
-    return error_answer(500, "internal", "internal error; quote the errorId when reporting it", error_id)
+    return error_answer(
+        500, "internal", "internal error; quote the errorId when reporting it", error_id, kind
+    )
 
 
 async def rpc(
@@ -330,9 +398,9 @@ async def rpc(
     try:
         return await run_operation(kind, payload, caller, executor, mode)
     except RequestError as refused:
-        return error_answer(refused.status, refused.code, str(refused))
+        return error_answer(refused.status, refused.code, str(refused), None, kind, refused.trace_ids)
     except Exception as error:  # noqa: BLE001 - never let internals cross the boundary
-        return internal_failure(error)
+        return internal_failure(error, kind)
 
 
 # --- HTTP ---------------------------------------------------------------------------------------------
@@ -402,14 +470,15 @@ async def handle_http(
     mode: str = MODE,
 ) -> Answer:
     """Route one HTTP request. Never raises: every outcome is an Answer with a JSON body."""
+    kind = "evaluate" if request.path.rstrip("/") == "/v1/evaluate" else None
     try:
         return await _route(request, access, db, executor, mode)
     except RequestError as refused:
         headers = {"allow": ", ".join(ROUTES.get(request.path, ()))} if refused.status == 405 else {}
-        answer = error_answer(refused.status, refused.code, str(refused))
+        answer = error_answer(refused.status, refused.code, str(refused), None, kind, refused.trace_ids)
         return Answer(answer.status, answer.body, headers=headers)
     except Exception as error:  # noqa: BLE001 - nothing a caller sends may surface internals
-        return internal_failure(error)
+        return internal_failure(error, kind)
 
 
 async def _route(
@@ -441,7 +510,9 @@ async def _route(
 
 async def _executions(request: HttpRequest, db: log.Database | None) -> Answer:
     raw = request.query.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= log.MAX_RECENT:
+    # ASCII digits, and few: str.isdigit() takes "²", which int() refuses.
+    if re.fullmatch(r"[0-9]{1,4}", raw) is None or not 1 <= int(raw) <= log.MAX_RECENT:
         raise RequestError(400, "bad_request", f"limit must be an integer from 1 to {log.MAX_RECENT}")
     rows = await log.recent(db, int(raw)) if db is not None else []
-    return Answer(200, _dump(ExecutionsResponse.model_validate({"executions": rows})))
+    # Every column of a row, nulls included: a row's shape does not depend on its values.
+    return Answer(200, ExecutionsResponse.model_validate({"executions": rows}).model_dump(mode="json"))

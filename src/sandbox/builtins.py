@@ -11,7 +11,9 @@ finish. The guards live under dunder names that user code can neither name nor s
 from __future__ import annotations
 import __future__
 
+import abc
 import builtins as _host
+import importlib
 import operator
 import re
 import string
@@ -19,6 +21,7 @@ import sys
 import types
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 from . import policy
@@ -34,7 +37,8 @@ from .limits import (
     check_range,
     check_width,
 )
-from .modules import ModuleFacade, facade
+from .modules import ClassRules, ModuleFacade, facade
+from .policy import SandboxViolation
 
 # Interpreter builtins handed over unchanged: pure functions and types whose every operation is
 # either step-counted or bounded by the size of its inputs.
@@ -92,12 +96,9 @@ _EXCEPTIONS = [
 ]
 
 _FUTURE = ModuleFacade("__future__", {"annotations": __future__.annotations})
+_C_IMPORTS = frozenset({"_strptime", "time"})
 
 TRUNCATION_MARKER = "\n[output truncated: limit of {limit} bytes reached]"
-
-
-class SandboxViolation(AttributeError):
-    """A computed name or value that the analyser would have refused had it been literal."""
 
 
 @dataclass
@@ -145,20 +146,32 @@ class RunScope:
 
 
 def _refuse_attribute(name: object) -> str:
+    """The name as a plain str, checked by the analyser's rule. A str subclass is copied first:
+    the rule would otherwise ask the name's own startswith and __eq__, which the script wrote, while
+    the lookup uses its characters (getattr(print, S('__globals__')))."""
     if not isinstance(name, str):
         raise TypeError(f"attribute name must be string, not '{type(name).__name__}'")
-    message = policy.attribute_violation(name)
+    plain = str.__getitem__(name, slice(None))
+    message = policy.attribute_violation(plain)
     if message:
         raise SandboxViolation(message)
-    return name
+    return plain
+
+
+def read_attribute(budget: StepBudget, obj: object, name: object) -> object:
+    """Every attribute read the interpreter does not do by itself for a literal, public name:
+    getattr and hasattr, format fields ("{0.name}"), and the loads of the names in
+    policy.GUARDED_METHODS. The analyser's rule applies to the name; guarded methods come back as
+    their checked versions."""
+    checked = _refuse_attribute(name)
+    if checked in policy.GUARDED_METHODS:
+        return guarded_method(budget, obj, checked)
+    return getattr(obj, checked)
 
 
 def guarded_getattr(scope: RunScope, obj: object, name: str, *default: object) -> object:
-    _refuse_attribute(name)
     try:
-        if name in policy.GUARDED_METHODS:
-            return guarded_method(scope.budget, obj, name)
-        return getattr(obj, name)
+        return read_attribute(scope.budget, obj, name)
     except AttributeError:
         if default:
             return default[0]
@@ -173,14 +186,15 @@ def guarded_hasattr(scope: RunScope, obj: object, name: str) -> bool:
     return True
 
 
-def _check_writable(scope: RunScope, obj: object, name: str) -> None:
+def _check_writable(scope: RunScope, obj: object, name: object) -> str:
     """Attribute writes reach the script's own classes and their instances only: a module's
-    classes, functions and singletons are shared with later runs and with the host."""
-    _refuse_attribute(name)
+    classes, functions and singletons are shared with later runs and with the host. Returns the
+    name as the plain str to write."""
+    name = _refuse_attribute(name)
     if policy.is_dunder(name):
         raise SandboxViolation(f"Blocked: assigning dunder attribute '{name}' not allowed")
     if obj in scope.user_classes if isinstance(obj, type) else type(obj) in scope.user_classes:
-        return
+        return name
     if isinstance(obj, ModuleFacade):
         raise SandboxViolation(f"Blocked: {obj!r} is read-only")
     raise SandboxViolation(
@@ -189,14 +203,12 @@ def _check_writable(scope: RunScope, obj: object, name: str) -> None:
     )
 
 
-def guarded_setattr(scope: RunScope, obj: object, name: str, value: object) -> None:
-    _check_writable(scope, obj, name)
-    setattr(obj, name, value)
+def guarded_setattr(scope: RunScope, obj: object, name: object, value: object) -> None:
+    setattr(obj, _check_writable(scope, obj, name), value)
 
 
-def guarded_delattr(scope: RunScope, obj: object, name: str) -> None:
-    _check_writable(scope, obj, name)
-    delattr(obj, name)
+def guarded_delattr(scope: RunScope, obj: object, name: object) -> None:
+    delattr(obj, _check_writable(scope, obj, name))
 
 
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
@@ -239,6 +251,158 @@ def guarded_augattr(scope: RunScope, obj: object, name: str, op: str, value: obj
     guarded_setattr(scope, obj, name, guarded_inplace(scope, op, current, value))
 
 
+# --- Classes the script makes ------------------------------------------------------------------
+
+_CLASS_DICT = type.__dict__["__dict__"]
+
+
+def admit_class(scope: RunScope, cls: type) -> type:
+    """Every class the script makes passes here: class statements, enum's functional API,
+    namedtuple, NamedTuple, TypedDict and dataclasses. Attribute writes are allowed on it and its
+    instances from now on, so the names it was given as data must pass the analyser's rule: a class
+    pattern reads every name in `__match_args__` from the subject (`case C(x)`), and dataclass
+    helpers read every field."""
+    namespace = _CLASS_DICT.__get__(cls)
+    match_args = namespace.get("__match_args__", ())
+    if type(match_args) is not tuple:
+        raise SandboxViolation("Blocked: __match_args__ must be a tuple of attribute names")
+    fields = namespace.get("__dataclass_fields__", {})
+    for name in (*match_args, *(fields if type(fields) is dict else ())):
+        message = policy.member_name_violation(name)
+        if message:
+            raise SandboxViolation(message)
+    scope.user_classes.add(cls)
+    return cls
+
+
+# --- Exceptions that reach the script ----------------------------------------------------------
+# Host code raises with whatever it holds: `AttributeError.obj` is the object a lookup failed on
+# (the real `type` behind a stand-in), tracebacks lead through the host's frames, and arguments,
+# contexts and notes can carry anything. The instrumentation hands every exception the script
+# catches (`except ... as e`, the arguments of `__exit__`) to `clean_exception` first.
+
+_TRACEBACK = BaseException.__dict__["__traceback__"]
+_CONTEXT = BaseException.__dict__["__context__"]
+_CAUSE = BaseException.__dict__["__cause__"]
+_ARGS = BaseException.__dict__["args"]
+_EXCEPTION_DICT = BaseException.__dict__["__dict__"]
+# Members of the interpreter's exception types that hold objects rather than text.
+_OBJECT_FIELDS = (
+    (AttributeError, "obj"), (StopIteration, "value"), (SystemExit, "code"),
+    (OSError, "filename"), (OSError, "filename2"),
+)  # fmt: skip
+_PLAIN_ATOMS = frozenset({str, int, float, complex, bool, type(None), bytes})
+_PLAIN_CONTAINERS = (tuple, list, dict, set, frozenset)
+# How many values one exception's fields may hold before the rest is described instead of kept.
+_PLAIN_ROOM = 10_000
+
+
+def clean_exception(scope: RunScope, exc: BaseException) -> BaseException:
+    """`exc` and every exception chained to it, holding only the script's frames, plain data and
+    the script's own objects. Looks at everything by exact type, so no script code runs here."""
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        _TRACEBACK.__set__(current, script_frames(_TRACEBACK.__get__(current)))
+        pending.extend(e for e in (_CONTEXT.__get__(current), _CAUSE.__get__(current)) if e is not None)
+        kind = type(current)
+        if issubclass(kind, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        if kind in scope.user_classes:
+            continue  # made by the script, from its own values
+        room = [_PLAIN_ROOM]
+        _ARGS.__set__(current, _plain(scope, _ARGS.__get__(current), room, pending))
+        for owner, name in _OBJECT_FIELDS:
+            if issubclass(kind, owner):
+                member = owner.__dict__[name]
+                value = member.__get__(current)
+                member.__set__(current, None if name == "obj" else _plain(scope, value, room, pending))
+        attributes = _EXCEPTION_DICT.__get__(current)
+        for name, value in list(attributes.items()):
+            attributes[name] = _plain(scope, value, room, pending)
+    return exc
+
+
+def script_frames(tb: TracebackType | None) -> TracebackType | None:
+    """The traceback with the host's frames unlinked: the script's frames only."""
+    kept: list[TracebackType] = []
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == policy.FILENAME:
+            kept.append(tb)
+        tb = tb.tb_next
+    if not kept:
+        return None
+    for entry, following in zip(kept, [*kept[1:], None], strict=True):
+        entry.tb_next = following
+    return kept[0]
+
+
+def _plain(scope: RunScope, value: object, room: list[int], exceptions: list[BaseException]) -> object:
+    """`value` when it holds only plain data, exceptions (queued for cleaning) and the script's own
+    classes, instances and functions; otherwise a copy with everything else described in text."""
+    room[0] -= 1
+    kind = type(value)
+    if kind in _PLAIN_ATOMS or kind in scope.user_classes:
+        return value
+    if issubclass(kind, type):
+        return value if value in scope.user_classes else type.__repr__(value)  # type: ignore[arg-type]
+    if kind is types.FunctionType and value.__code__.co_filename == policy.FILENAME:  # type: ignore[attr-defined]
+        return value
+    if issubclass(kind, BaseException):
+        exceptions.append(value)  # type: ignore[arg-type]
+        return value
+    if kind in _PLAIN_CONTAINERS and room[0] > 0:
+        if kind is dict:
+            pairs = [
+                (_plain(scope, k, room, exceptions), _plain(scope, v, room, exceptions))
+                for k, v in value.items()
+            ]  # type: ignore[attr-defined]
+            same = all(a is k and b is v for (a, b), (k, v) in zip(pairs, value.items(), strict=True))  # type: ignore[attr-defined]
+            return value if same else dict(pairs)
+        items = [_plain(scope, item, room, exceptions) for item in value]  # type: ignore[attr-defined]
+        same = all(a is b for a, b in zip(items, value, strict=True))  # type: ignore[call-overload]
+        return value if same else kind(items)
+    return f"<{kind.__name__} object>"
+
+
+def _special_method(obj: object, name: str) -> Callable[..., Any]:
+    """`name` looked up as the interpreter looks up special methods: on the type, bound to `obj`."""
+    kind = type(obj)
+    for base in kind.__mro__:
+        namespace = _CLASS_DICT.__get__(base)
+        if name in namespace:
+            found = namespace[name]
+            binder = getattr(type(found), "__get__", None)
+            return binder(found, obj, kind) if binder is not None else found  # type: ignore[no-any-return]
+    raise TypeError(f"'{kind.__name__}' object does not support the context manager protocol")
+
+
+class ManagedContext:
+    """What a with statement of the script manages in place of the script's context manager:
+    `__enter__` is the manager's; `__exit__` hands the manager's the exception cleaned, whatever
+    that `__exit__` is (a method, a decorated callable, an inherited one)."""
+
+    __slots__ = ("_enter", "_exit", "_scope")
+
+    def __init__(self, scope: RunScope, manager: object) -> None:
+        self._scope = scope
+        self._enter = _special_method(manager, "__enter__")
+        self._exit = _special_method(manager, "__exit__")
+
+    def __enter__(self) -> object:
+        return self._enter()
+
+    def __exit__(self, kind: object, error: BaseException | None, tb: TracebackType | None) -> object:
+        if error is not None:
+            clean_exception(self._scope, error)
+            tb = _TRACEBACK.__get__(error)
+        return self._exit(kind, error, tb)
+
+
 # --- Formatting -------------------------------------------------------------------------------
 
 
@@ -253,7 +417,7 @@ class _SafeFormatter(string.Formatter):
         first, rest = _formatter_field_name_split(field_name)
         obj = self.get_value(first, args, kwargs)
         for is_attribute, key in rest:
-            obj = getattr(obj, _refuse_attribute(key)) if is_attribute else obj[key]
+            obj = read_attribute(self.budget, obj, key) if is_attribute else obj[key]
         return obj, first
 
     def convert_field(self, value: Any, conversion: str | None) -> Any:
@@ -332,6 +496,7 @@ def _check_percent(scope: RunScope, template: object, args: object) -> None:
 # --- Methods that can outgrow their inputs ----------------------------------------------------
 
 _TEXT_TYPES = (str, bytes, bytearray)
+_GUARDED_OWNERS = (*_TEXT_TYPES, re.Pattern, re.Match)
 
 
 def guarded_method(budget: StepBudget, obj: object, name: str) -> Callable[..., Any]:
@@ -339,14 +504,19 @@ def guarded_method(budget: StepBudget, obj: object, name: str) -> Callable[..., 
     on `obj`, so subclasses of str and `super()` objects get the same checked versions: str and
     bytes methods, re's module functions, and the methods of patterns and matches."""
     attribute = getattr(obj, name)
-    if isinstance(attribute, types.MethodDescriptorType) and attribute.__objclass__ in _TEXT_TYPES:
-        # str.format, bytes.center, …: unbound, the first argument is the string.
+    if type(attribute) is types.MethodType and attribute.__func__ is abc.ABCMeta.register:
+        # Fraction.register(tuple), ChainMap.register(...): a virtual subclass changes isinstance and
+        # issubclass for the whole process, the host's own checks and every later run included.
+        raise SandboxViolation("Blocked: registering virtual subclasses of abstract classes not allowed")
+    if isinstance(attribute, types.MethodDescriptorType) and attribute.__objclass__ in _GUARDED_OWNERS:
+        # str.format, bytes.center, re.Pattern.sub, …: unbound, the first argument is the owner.
         owner_type = attribute.__objclass__
+        checked = _regex_method if owner_type in (re.Pattern, re.Match) else _text_method
 
         def unbound(self: object, *args: Any, **kwargs: Any) -> Any:
             if not isinstance(self, owner_type):
                 raise TypeError(f"descriptor '{name}' requires a '{owner_type.__name__}' object")
-            return _text_method(budget, self, name)(*args, **kwargs)  # type: ignore[arg-type]
+            return checked(budget, self, name)(*args, **kwargs)  # type: ignore[arg-type]
 
         return unbound
     if isinstance(attribute, types.BuiltinMethodType):
@@ -393,12 +563,26 @@ def _text_method(budget: StepBudget, text: str | bytes | bytearray, name: str) -
     return checked
 
 
+def exact_text(value: object) -> object:
+    """A str or bytes subclass copied to the plain type; anything else as it is. Patterns, flags and
+    templates become keys of re's process-wide caches, where a key's own __eq__ and __hash__ would
+    run whenever a later run or the host looked up an equal one."""
+    kind = type(value)
+    if kind is not str and isinstance(value, str):
+        return str.__getitem__(value, slice(None))
+    if kind is not bytes and isinstance(value, bytes):
+        return bytes.__getitem__(value, slice(None))
+    return value
+
+
 def _regex_method(budget: StepBudget, obj: object, name: str) -> Callable[..., Any]:
     """re.sub, Pattern.sub/subn and Match.expand: a replacement template repeats its literal text
     for every match, so the result can be far larger than the string searched."""
     method = getattr(obj, name)
 
     def checked(*args: Any, **kwargs: Any) -> Any:
+        args = tuple(map(exact_text, args))
+        kwargs = {key: exact_text(value) for key, value in kwargs.items()}
         if name == "expand":
             template, subject = (args[0] if args else kwargs.get("template")), obj.string  # type: ignore[attr-defined]
         else:
@@ -425,6 +609,14 @@ class _StandIn(type):
 
     _sandbox_real: type
     _sandbox_call: Callable[..., Any]
+    _sandbox_attributes: frozenset[str]
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> _StandIn:
+        # A subclass would inherit the real type and the guarded call, with neither behaving as a
+        # subclass should; `class M(type)` is a metaclass, class machinery the script may not make.
+        if any(type(base) is mcs for base in bases):
+            raise TypeError(f"{bases[0].__name__} cannot be subclassed in the sandbox")
+        return super().__new__(mcs, name, bases, namespace)
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         return cls._sandbox_call(*args, **kwargs)
@@ -436,15 +628,32 @@ class _StandIn(type):
         return issubclass(subclass, cls._sandbox_real)
 
     def __getattr__(cls, name: str) -> Any:
-        return getattr(cls._sandbox_real, name)
+        # Only the real type's public attributes (bytes.fromhex, range.count): anything else would
+        # raise from the real type, and the error would carry it.
+        if name in cls._sandbox_attributes:
+            return getattr(cls._sandbox_real, name)
+        raise AttributeError(f"type object '{cls.__name__}' has no attribute '{name}' in the sandbox")
 
     def __repr__(cls) -> str:
         return repr(cls._sandbox_real)
 
 
-def _stand_in(real: type, call: Callable[..., Any]) -> type:
-    namespace = {"__doc__": real.__doc__, "_sandbox_real": real, "_sandbox_call": staticmethod(call)}
+def _stand_in(real: type, call: Callable[..., Any], attributes: frozenset[str]) -> type:
+    namespace = {
+        "__doc__": real.__doc__,
+        "_sandbox_real": real,
+        "_sandbox_call": staticmethod(call),
+        "_sandbox_attributes": attributes,
+    }
     return _StandIn(real.__name__, (), namespace)
+
+
+def _public(real: type) -> frozenset[str]:
+    return frozenset(name for name in dir(real) if policy.attribute_violation(name) is None)
+
+
+# The real `type` offers nothing a script needs (mro, __subclasses__, __prepare__ are machinery).
+_STAND_IN_ATTRIBUTES = {type: frozenset(), range: _public(range), bytes: _public(bytes)}
 
 
 def _stand_ins(budget: StepBudget) -> dict[type, type]:
@@ -472,8 +681,9 @@ def _stand_ins(budget: StepBudget) -> dict[type, type]:
             check_width(budget, args[0], "bytes(n)")
         return bytes(*args, **kwargs)
 
+    calls = {type: _type, range: _range, bytes: _bytes}
     stand_ins.update(
-        {type: _stand_in(type, _type), range: _stand_in(range, _range), bytes: _stand_in(bytes, _bytes)}
+        {real: _stand_in(real, call, _STAND_IN_ATTRIBUTES[real]) for real, call in calls.items()}
     )
     return stand_ins
 
@@ -512,20 +722,24 @@ def build(scope: RunScope) -> dict[str, Any]:
         top = name.partition(".")[0]
         if name == "__future__" and not level:
             return _FUTURE  # `from __future__ import annotations` imports at run time too
+        if name in _C_IMPORTS and not level:
+            # The interpreter's C code imports through the running code's builtins: datetime's
+            # strptime and strftime import these. A script cannot name them (the analyser refuses
+            # the import), so only that C code gets the modules, and the script never sees them.
+            return importlib.import_module(name)  # type: ignore[return-value]
         if level or top != name or top not in scope.allowed_imports:
             raise ImportError(
                 f"Import not whitelisted: {name}. Allowed: {', '.join(sorted(scope.allowed_imports))}"
             )
         if top not in scope.imported:
-            scope.imported[top] = facade(top, budget)
+            classes = ClassRules(scope.user_classes, lambda cls: admit_class(scope, cls))
+            scope.imported[top] = facade(top, budget, classes)
         return scope.imported[top]
 
     def _build_class(func: Callable[..., Any], name: str, *bases: Any, **keywords: Any) -> type:
         if keywords:
             raise TypeError("class keywords (metaclass=…) are not available in the sandbox")
-        cls = _host.__build_class__(func, name, *bases)
-        scope.user_classes.add(cls)
-        return cls  # type: ignore[no-any-return]
+        return admit_class(scope, _host.__build_class__(func, name, *bases))
 
     def _pow(base: Any, exp: Any, mod: Any = None) -> Any:
         if mod is None:
@@ -567,6 +781,8 @@ def build(scope: RunScope) -> dict[str, Any]:
             policy.GUARD_FORMAT: lambda value, conversion, spec: guarded_format(
                 budget, value, conversion, spec
             ),
+            policy.GUARD_CAUGHT: lambda exc: clean_exception(scope, exc),
+            policy.GUARD_WITH: lambda manager: ManagedContext(scope, manager),
         }
     )
     return table

@@ -12,13 +12,13 @@ import marshal
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .limits import Limits
 from .policy import EntryPoint, Policy, Violation, find_entry_point
-from .results import ExecutionResult, violation_wire
-from .runner import Compiled, compile_code, run
+from .results import ExecutionResult, TraceErrorType, violation_wire
+from .runner import Compiled, check_arguments, compile_code, run
 
 NO_LLM = "ctx.call_llm is not available: no LLM is configured for this sandbox (ctx is None)"
 
@@ -34,7 +34,7 @@ class TraceResult:
     score: float | None = None
     reason: str | None = None
     error: str | None = None
-    error_type: str | None = None
+    error_type: TraceErrorType | None = None
     output: str = ""
 
     def to_wire(self) -> dict[str, Any]:
@@ -58,8 +58,8 @@ class BatchSummary:
 
 @dataclass(frozen=True)
 class BatchExecutionResult:
-    """Every trace's result, in input order, with counts. A script that fails analysis has no
-    trace results and carries the validation error instead."""
+    """Every trace's result, in input order, with counts. A script that fails analysis carries the
+    validation error, and every trace has it too: a caller that stores results per trace stores it."""
 
     results: tuple[TraceResult, ...]
     total_time_ms: float
@@ -147,15 +147,16 @@ def evaluate(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> BatchExecutionResult:
     """Run the eval function in `code` once per trace. Raises BatchInputError for unusable input."""
+    check_arguments(code, limits, policy, function)
     limits = limits or Limits()
     started = time.perf_counter()
     payloads = _trace_payloads(traces, task, task_metadata, limits)
     compiled = compile_code(code, policy or Policy(), limits)
     if isinstance(compiled, ExecutionResult):
-        return BatchExecutionResult((), _ms(started), error=compiled.error, violations=compiled.violations)
+        return _invalid_code(payloads, started, compiled.error or "", compiled.violations)
     entry = find_entry_point(compiled.tree, function)
     if isinstance(entry, Violation):
-        return BatchExecutionResult((), _ms(started), error=entry.message, violations=(entry,))
+        return _invalid_code(payloads, started, entry.message, (entry,))
 
     results: list[TraceResult] = []
     spent_steps = 0
@@ -169,11 +170,25 @@ def evaluate(
                 limits if remaining >= limits.timeout_ms else limits.with_overrides(timeout_ms=remaining)
             )
             result, steps = _run_trace(compiled, entry, trace_id, shared, data, trace_limits)
+            if trace_limits is not limits and result.error_type == "timeout":
+                # Its own budget was cut to what the batch had left: the batch ran out, not the trace.
+                result = replace(result, error=_batch_ran_out(limits))
             results.append(result)
             spent_steps += steps
         if on_progress is not None:
             on_progress(index + 1, len(payloads))
     return BatchExecutionResult(tuple(results), _ms(started), _summarise(results), entry)
+
+
+def _invalid_code(
+    payloads: list[tuple[str, bytes, bytes]], started: float, error: str, violations: tuple[Violation, ...]
+) -> BatchExecutionResult:
+    results = [
+        TraceResult(trace_id, False, 0.0, error=error, error_type="validation") for trace_id, _, _ in payloads
+    ]
+    return BatchExecutionResult(
+        tuple(results), _ms(started), _summarise(results), error=error, violations=violations
+    )
 
 
 def _trace_payloads(
@@ -190,6 +205,8 @@ def _trace_payloads(
     shared = _encode("task", (task, task_metadata), limits)
     total = len(shared)
     payloads = []
+    # Callers store results by trace_id: two traces with one id would overwrite each other's.
+    first_of: dict[str, int] = {}
     for position, trace in enumerate(traces):
         if (
             not isinstance(trace, Mapping)
@@ -197,6 +214,12 @@ def _trace_payloads(
             or "data" not in trace
         ):
             raise BatchInputError(f"traces[{position}] must be an object with a string trace_id and data")
+        first = first_of.setdefault(trace["trace_id"], position)
+        if first != position:
+            raise BatchInputError(
+                f"traces[{position}] has the trace_id {trace['trace_id']!r} of traces[{first}];"
+                " trace ids must be unique"
+            )
         data = _encode(f"traces[{position}].data", trace["data"], limits)
         if len(data) > limits.max_trace_bytes:
             raise BatchInputError(
@@ -276,7 +299,9 @@ def _run_trace(
     verdict = outcome.value
     assert isinstance(verdict, Verdict)
     if verdict.problem is not None:
-        error = f"Invalid result from {entry.name}: {verdict.problem}"
+        # The function is named in the batch's entryPoint; here its name could hold the word callers
+        # retry on ("eval_tool_timeouts").
+        error = f"Invalid result: {verdict.problem}"
         return TraceResult(
             trace_id, False, elapsed, error=error, error_type="invalid_result", output=output
         ), outcome.steps
@@ -287,6 +312,13 @@ def _run_trace(
         trace_id, True, elapsed, passed=verdict.passed, score=verdict.score, reason=reason, output=output
     )
     return result, outcome.steps
+
+
+def _batch_ran_out(limits: Limits) -> str:
+    return (
+        f"Execution timeout exceeded: the batch's time ran out during this trace"
+        f" (batch budget {limits.batch_timeout_ms}ms)"
+    )
 
 
 def _not_run(trace_id: str, limits: Limits) -> TraceResult:

@@ -79,9 +79,13 @@ class Limits:
     """Steps between two looks at the wall clock: a power of two, so the check is a mask."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.track_memory, bool):
+            raise TypeError(f"limit track_memory must be a bool, not {type(self.track_memory).__name__}")
         for name, ceiling in MAXIMA.items():
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"limit {name} must be an int, not {type(value).__name__}")
+            if value < 1:
                 raise ValueError(f"limit {name} must be a positive integer, got {value!r}")
             if value > ceiling:
                 raise ValueError(f"limit {name}={value} exceeds the server maximum of {ceiling}")
@@ -187,7 +191,7 @@ class StepBudget:
         self.steps += 1
         limits = self.limits
         if limits.track_memory and _traced_memory()[0] - self.memory_baseline > limits.memory_bytes:
-            self.trip(memory_error(limits))
+            self.trip(memory_error(limits, self.memory_used()))
         if self.steps & (limits.check_interval - 1) == 0 and (
             self.steps > limits.max_steps or time.perf_counter() > self.deadline
         ):
@@ -202,18 +206,32 @@ class StepBudget:
             return self.limits.memory_bytes
         return self.limits.memory_bytes - self.memory_used()
 
-    def exceeded_memory_at_peak(self) -> bool:
-        """A last look after the run: a single C call may have peaked and released in one step."""
+    def peak_over_limit(self) -> int | None:
+        """A last look after the run: a single C call may have peaked and released in one step.
+        The peak, if it went over the limit."""
         if not self.limits.track_memory:
-            return False
-        return _tracemalloc.get_traced_memory()[1] - self.memory_baseline > self.limits.memory_bytes
+            return None
+        peak = _tracemalloc.get_traced_memory()[1] - self.memory_baseline
+        return peak if peak > self.limits.memory_bytes else None
 
 
 _traced_memory = _tracemalloc.get_traced_memory
 
 
-def memory_error(limits: Limits) -> MemoryLimitExceeded:
-    return MemoryLimitExceeded(f"Memory limit exceeded: {limits.memory_bytes // MIB} MB")
+def memory_error(limits: Limits, held: int, peaked: bool = False) -> MemoryLimitExceeded:
+    # Just past the limit, the two amounts read the same: the difference says by how much.
+    return MemoryLimitExceeded(
+        f"Memory limit exceeded: the run {'peaked at' if peaked else 'holds'} {size_text(held)},"
+        f" {size_text(held - limits.memory_bytes)} more than its limit of {size_text(limits.memory_bytes)}"
+    )
+
+
+def size_text(size: float) -> str:
+    """Bytes as people read them, in the units of the limits: 600 KB, 49.5 MB, 9.31 GB."""
+    for unit, scale in (("GB", 1024 * MIB), ("MB", MIB), ("KB", KIB)):
+        if size >= scale:
+            return f"{size / scale:,.2f}".rstrip("0").rstrip(".") + f" {unit}"
+    return f"{size:,.0f} bytes"
 
 
 # --- Guards for single C calls that could allocate far past the limit ---------------------------
@@ -228,11 +246,14 @@ _ATOMS = frozenset({str, int, float, bool, type(None), bytes})
 
 
 def _refuse_size(budget: StepBudget, what: str, size: float) -> NoReturn:
+    """`size`: the bytes the operation would allocate, against what the run already holds."""
+    limit = size_text(budget.limits.memory_bytes)
+    if budget.limits.track_memory:
+        held = f"; the run holds {size_text(budget.memory_used())} of its {limit} limit"
+    else:
+        held = f", over the limit of {limit}"
     budget.trip(
-        MemoryLimitExceeded(
-            f"Memory limit exceeded: {what} would create about {size:,.0f} items"
-            f" (limit {budget.limits.memory_bytes // MIB} MB)"
-        )
+        MemoryLimitExceeded(f"Memory limit exceeded: {what} would need about {size_text(size)}{held}")
     )
 
 
@@ -284,7 +305,7 @@ def check_range(budget: StepBudget, r: range) -> None:
     # Arithmetic, not len(): on 32-bit WebAssembly len(range(10**10)) overflows ssize_t.
     length = max(0, (r.stop - r.start + r.step - (1 if r.step > 0 else -1)) // r.step)
     if length > budget.limits.max_items:
-        _refuse_size(budget, "range", length)
+        _refuse_size(budget, f"a range of {length:,} items", length * 8)
 
 
 def check_nesting(limits: Limits, value: object) -> None:

@@ -9,16 +9,23 @@ with the guards in limits.py.
 
 from __future__ import annotations
 
+import collections
+import enum
 import importlib
 import itertools
 import json
 import math
+import operator
 import re
+import sys
+import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from types import MappingProxyType
+from dataclasses import dataclass
+from types import GenericAlias, MappingProxyType, UnionType
 from typing import Any
 
 from .limits import StepBudget, check_int_bits, check_json_text, check_nesting, check_width
+from .policy import SandboxViolation, is_dunder, member_name_violation
 
 
 class ModuleFacade:
@@ -61,59 +68,37 @@ def _pick(module: str, names: str) -> dict[str, object]:
 # --- Modules whose members are stateless: one facade, shared by every run -----------------------
 
 _STATIC: dict[str, Callable[[], dict[str, object]]] = {
-    # Annotation vocabulary. Left out: get_type_hints, ForwardRef, evaluate_forward_ref (they
-    # evaluate strings as code against a module's globals); Type (calling typing.Type(...) builds
-    # classes through type() with three arguments); no_type_check, runtime_checkable internals.
-    "typing": lambda: _pick(
-        "typing",
-        "Any Optional Union List Dict Tuple Set FrozenSet Callable Iterable Iterator Sequence "
-        "Mapping MutableMapping MutableSequence Generator Literal Final ClassVar Annotated "
-        "TypedDict NamedTuple Protocol TypeVar Generic NewType cast overload TYPE_CHECKING "
-        "NoReturn Never Self get_origin get_args Hashable Sized Collection Container Counter "
-        "DefaultDict OrderedDict Deque",
-    ),
+    # The annotation vocabulary, owned by the sandbox: see _typing_members.
+    "typing": lambda: _typing_members(),  # noqa: PLW0108 - defined below
     # Types and constructors only. Every member is a C type or constant.
     "datetime": lambda: _pick("datetime", "date time datetime timedelta timezone tzinfo MINYEAR MAXYEAR"),
     # Containers. Left out: abc (a submodule), UserDict/UserList/UserString (wrappers with a
-    # public `.data` that is simply the contents — harmless, but unused by evals).
-    "collections": lambda: _pick("collections", "Counter OrderedDict defaultdict deque namedtuple ChainMap"),
-    # Left out: singledispatchmethod internals, WRAPPER_ASSIGNMENTS (lists of dunder names),
-    # update_wrapper/wraps (copy __dict__, __wrapped__ and __module__ between objects).
-    "functools": lambda: _pick(
-        "functools", "reduce partial lru_cache cache cached_property cmp_to_key total_ordering"
-    ),
-    # Pure functions and the StatisticsError. Left out: NormalDist's private fields are private.
-    "statistics": lambda: _pick(
-        "statistics",
-        "mean fmean geometric_mean harmonic_mean median median_low median_high median_grouped "
-        "mode multimode pstdev pvariance stdev variance quantiles correlation covariance "
-        "linear_regression NormalDist StatisticsError",
-    ),
-    # Constants and Template. Left out: Formatter, whose get_field walks any attribute named in a
-    # format string ("{0.__globals__}"), the very path str.format is guarded against.
+    # public `.data` that is simply the contents — harmless, but unused by evals). namedtuple's
+    # field names pass the attribute rule.
+    "collections": lambda: {
+        **_pick("collections", "Counter OrderedDict defaultdict deque ChainMap"),
+        "namedtuple": namedtuple,
+    },
+    # Constants and capwords. Left out: Formatter, whose get_field walks any attribute named in a
+    # format string ("{0.__globals__}"), the very path str.format is guarded against; Template,
+    # whose class attribute `flags` is a member of re.RegexFlag, a flag class that keeps every value
+    # it is called with (RegexFlag(n) for any n) for the life of the process.
     "string": lambda: _pick(
         "string",
         "ascii_letters ascii_lowercase ascii_uppercase digits hexdigits octdigits punctuation "
-        "printable whitespace capwords Template",
+        "printable whitespace capwords",
     ),
     # Pure text functions over the user's own strings.
-    "textwrap": lambda: _pick("textwrap", "wrap fill shorten dedent indent TextWrapper"),
+    "textwrap": lambda: _textwrap_members(),  # noqa: PLW0108 - defined below
     # Lookups into the Unicode database.
     "unicodedata": lambda: _pick(
         "unicodedata",
         "lookup name decimal digit numeric category bidirectional combining east_asian_width "
         "mirrored decomposition normalize is_normalized unidata_version",
     ),
-    # Class decorators and helpers over the script's own classes. Left out: make_dataclass (takes a
-    # `namespace` of arbitrary class attributes, the route to special methods the analyser refuses).
-    "dataclasses": lambda: _pick(
-        "dataclasses",
-        "dataclass field fields asdict astuple replace is_dataclass FrozenInstanceError "
-        "InitVar MISSING KW_ONLY",
-    ),
-    # Enum bases and helpers. Left out: EnumType/EnumMeta (the metaclass builds classes from a
-    # namespace), the private _EnumDict, and pickle helpers.
-    "enum": lambda: _pick("enum", "Enum IntEnum StrEnum Flag IntFlag auto unique"),
+    # Enum bases whose functional API checks member names, and helpers. Left out: EnumType/EnumMeta
+    # (the metaclass builds classes from a namespace), the private _EnumDict, and pickle helpers.
+    "enum": lambda: _enum_members(),  # noqa: PLW0108 - defined below
     # Left out: getcontext, setcontext, localcontext and the shared contexts (Default, Basic,
     # Extended): the thread's decimal context is shared by every run and by the host, so one run
     # could change the precision of the next. Context is left out too: a context with a huge
@@ -125,13 +110,383 @@ _STATIC: dict[str, Callable[[], dict[str, object]]] = {
         "ROUND_FLOOR ROUND_HALF_UP ROUND_HALF_DOWN ROUND_HALF_EVEN ROUND_05UP",
     ),
     "fractions": lambda: _pick("fractions", "Fraction"),
-    # Sequence comparison. Pure Python, so its loops are step-counted.
+    # Sequence comparison. Pure Python, so its loops are step-counted. Left out: HtmlDiff, which
+    # numbers its tables with a class-wide counter that would tell a run how many came before it.
     "difflib": lambda: _pick(
         "difflib",
-        "SequenceMatcher Differ HtmlDiff get_close_matches ndiff unified_diff context_diff "
+        "SequenceMatcher Differ get_close_matches ndiff unified_diff context_diff "
         "restore IS_LINE_JUNK IS_CHARACTER_JUNK diff_bytes",
     ),
 }
+
+
+@dataclass(frozen=True)
+class ClassRules:
+    """What the facades that take or make classes need of a run: the classes the script made, and
+    the check every new class passes before the script gets it (builtins.admit_class)."""
+
+    made: set[type]
+    admit: Callable[[type], type]
+
+
+def _checked_names(*names: object) -> None:
+    """Names a class factory is about to turn into attributes: the analyser's attribute rule."""
+    for name in names:
+        message = member_name_violation(name)
+        if message:
+            raise SandboxViolation(message)
+
+
+def namedtuple(
+    typename: str, field_names: str | Iterable[str], *, defaults: Iterable[object] | None = None
+) -> type:
+    """collections.namedtuple with the type and field names checked by the attribute rule (no
+    `rename`, which invents private names, and no `module`)."""
+    names = field_names.replace(",", " ").split() if isinstance(field_names, str) else list(field_names)
+    _checked_names(typename, *names)
+    return collections.namedtuple(typename, names, defaults=defaults)
+
+
+def _member_list(names: object) -> list[object]:
+    """Enum's functional API takes names as a string, a list of names or pairs, or a mapping;
+    copied into a list once, so what is checked is what the enum gets."""
+    if isinstance(names, str):
+        members: list[object] = list(names.replace(",", " ").split())
+    elif isinstance(names, Mapping):
+        members = [tuple(pair) for pair in names.items()]
+    else:
+        members = [item if isinstance(item, str) else tuple(item) for item in names]  # type: ignore[attr-defined]
+    _checked_names(*(m if isinstance(m, str) else m[0] for m in members))  # type: ignore[index]
+    return members
+
+
+# --- typing: the annotation vocabulary, owned by the sandbox ---------------------------------------
+# The real module cannot be handed out. Its aliases forward attribute reads to collections.abc
+# (typing.Mapping.register(tuple) changes isinstance for the whole process); every subscription is
+# kept in process-wide caches, where one run's objects are compared, with their own __eq__, against
+# a later run's; and strings in annotations become ForwardRefs, whose evaluate() runs eval with the
+# real builtins (Python 3.14), as do TypeVar bounds. What evals use is kept: subscription for
+# annotations, isinstance against the bare aliases, get_origin/get_args, cast, and the class forms
+# of NamedTuple, TypedDict, Generic and Protocol.
+
+
+class _Form:
+    """A name of typing's vocabulary (typing.List) or a subscription of it (typing.List[int]):
+    immutable, made anew for every subscription, holding nothing but what the script gave it."""
+
+    __slots__ = ("_args", "_check", "_name", "_origin", "_subscriptable")
+
+    def __init__(
+        self,
+        name: str,
+        origin: type | None = None,
+        check: type | None = None,
+        subscriptable: bool = True,
+        args: tuple[object, ...] = (),
+    ) -> None:
+        # `origin` is the concrete type behind an alias (list for List), `check` what isinstance
+        # tests against; neither is handed to the script unless it is a builtin type.
+        for slot, value in zip(self.__slots__, (args, check, name, origin, subscriptable), strict=True):
+            object.__setattr__(self, slot, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"typing.{self._name} is read-only")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"typing.{self._name} is read-only")
+
+    @property
+    def __name__(self) -> str:
+        return self._name
+
+    def __getitem__(self, params: object) -> _Form:
+        if not self._subscriptable or self._args:
+            raise TypeError(f"{self!r} is not subscriptable")
+        args = params if type(params) is tuple else (params,)
+        if self._name == "Optional":
+            return _Form("Union", args=(*args, type(None)))
+        return _Form(self._name, self._origin, self._check, False, args)
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        if self._name in _INSTANTIABLE and not self._args and self._origin is not None:
+            return self._origin(*args, **kwargs)
+        raise TypeError(f"Type {self._name} cannot be instantiated")
+
+    def _checked(self) -> type:
+        if self._args:
+            raise TypeError("Subscripted generics cannot be used with class and instance checks")
+        if self._check is None:
+            raise TypeError(f"typing.{self._name} cannot be used with isinstance()")
+        return self._check
+
+    def __instancecheck__(self, obj: object) -> bool:
+        return isinstance(obj, self._checked())
+
+    def __subclasscheck__(self, cls: type) -> bool:
+        return issubclass(cls, self._checked())
+
+    def __mro_entries__(self, bases: tuple[object, ...]) -> tuple[type, ...]:
+        if self._origin is not None:
+            return (self._origin,)
+        if self._name == "Any":
+            return (object,)
+        raise TypeError(f"typing.{self._name} cannot be subclassed in the sandbox: subclass a concrete type")
+
+    def __or__(self, other: object) -> _Form:
+        return _Form("Union", args=(self, other))
+
+    def __ror__(self, other: object) -> _Form:
+        return _Form("Union", args=(other, self))
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is _Form and (self._name, self._args) == (other._name, other._args)
+
+    def __hash__(self) -> int:
+        return hash((self._name, self._args))
+
+    def __repr__(self) -> str:
+        if not self._args:
+            return f"typing.{self._name}"
+        return f"typing.{self._name}[{', '.join(map(_type_repr, self._args))}]"
+
+
+def _type_repr(value: object) -> str:
+    if value is Ellipsis:
+        return "..."
+    if issubclass(type(value), type):
+        return value.__qualname__  # type: ignore[attr-defined]
+    if type(value) is list:
+        return f"[{', '.join(map(_type_repr, value))}]"
+    return repr(value)
+
+
+_INSTANTIABLE = frozenset({"Counter", "Deque", "DefaultDict", "OrderedDict"})
+
+
+class TypeVar:
+    """A type variable, as a name only: the real one keeps its bound and constraints as
+    ForwardRefs, and 3.14 hands out functions that evaluate them."""
+
+    __slots__ = ("__name__",)
+
+    def __init__(self, name: str, *constraints: object, **options: object) -> None:
+        if type(name) is not str:
+            raise TypeError("TypeVar name must be a string")
+        object.__setattr__(self, "__name__", name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("TypeVar is read-only")
+
+    def __repr__(self) -> str:
+        return f"~{self.__name__}"
+
+    def __or__(self, other: object) -> _Form:
+        return _Form("Union", args=(self, other))
+
+    def __ror__(self, other: object) -> _Form:
+        return _Form("Union", args=(other, self))
+
+
+class NewType:
+    """NewType("UserId", int): calling it returns its argument, as typing's does."""
+
+    __slots__ = ("__name__",)
+
+    def __init__(self, name: str, tp: object) -> None:
+        if type(name) is not str:
+            raise TypeError("NewType name must be a string")
+        object.__setattr__(self, "__name__", name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("NewType is read-only")
+
+    def __call__(self, value: object) -> object:
+        return value
+
+    def __repr__(self) -> str:
+        return self.__name__
+
+
+class Generic:
+    """Base of the script's generic classes: `Box[int]` is Box, with nothing cached."""
+
+    __slots__ = ()
+
+    def __class_getitem__(cls, params: object) -> type:
+        return cls
+
+
+class Protocol:
+    """Base of the script's protocols: nominal, as runtime_checkable is left out."""
+
+    __slots__ = ()
+
+    def __class_getitem__(cls, params: object) -> type:
+        return cls
+
+
+def TypedDict(typename: str, fields: Mapping[str, object], /, *, total: bool = True) -> type:
+    """The functional form, with the keys checked by the attribute rule; the class form is typing's."""
+    pairs = dict(fields.items())
+    _checked_names(typename, *pairs)
+    return typing.TypedDict(typename, pairs, total=total)  # type: ignore[no-any-return, operator]
+
+
+def NamedTuple(typename: str, fields: Iterable[tuple[str, object]], /) -> type:
+    """The functional form, with the field names checked by the attribute rule; the class form is
+    typing's, and its fields are checked as the class is made (builtins.admit_class)."""
+    pairs = [tuple(pair) for pair in fields]
+    _checked_names(typename, *(pair[0] for pair in pairs))
+    return typing.NamedTuple(typename, pairs)  # type: ignore[arg-type, no-any-return]
+
+
+# Subclassing them (class P(NamedTuple): ...) goes through typing's own class machinery: the bases
+# typing's own functions stand for.
+_TYPED_DICT_BASES = typing.TypedDict.__mro_entries__((typing.TypedDict,))  # type: ignore[attr-defined]
+_NAMED_TUPLE_BASES = typing.NamedTuple.__mro_entries__((typing.NamedTuple,))  # type: ignore[attr-defined]
+TypedDict.__mro_entries__ = lambda bases: _TYPED_DICT_BASES  # type: ignore[attr-defined]
+NamedTuple.__mro_entries__ = lambda bases: _NAMED_TUPLE_BASES  # type: ignore[attr-defined]
+
+
+def _typing_members() -> dict[str, object]:
+    import collections.abc as abcs
+
+    aliases: dict[str, tuple[type | None, type | None]] = {
+        "List": (list, list), "Dict": (dict, dict), "Tuple": (tuple, tuple), "Set": (set, set),
+        "FrozenSet": (frozenset, frozenset), "Deque": (collections.deque, collections.deque),
+        "DefaultDict": (collections.defaultdict, collections.defaultdict),
+        "OrderedDict": (collections.OrderedDict, collections.OrderedDict),
+        "Counter": (collections.Counter, collections.Counter),
+        **{name: (None, getattr(abcs, name)) for name in (
+            "Callable", "Iterable", "Iterator", "Sequence", "Mapping", "MutableMapping",
+            "MutableSequence", "Generator", "Hashable", "Sized", "Collection", "Container")},
+    }  # fmt: skip
+    members: dict[str, object] = {
+        name: _Form(name, origin, check) for name, (origin, check) in aliases.items()
+    }
+    for name in ("Optional", "Union", "Literal", "Final", "ClassVar", "Annotated"):
+        members[name] = _Form(name)
+    for name in ("Any", "NoReturn", "Never", "Self"):
+        members[name] = _Form(name, subscriptable=False)
+
+    def get_origin(tp: object) -> object:
+        if type(tp) is _Form:
+            if tp._origin is not None:
+                return tp._origin
+            return members[tp._name] if tp._args or tp._check is not None else None
+        if type(tp) is GenericAlias:
+            return tp.__origin__
+        if type(tp) is UnionType:
+            return members["Union"]
+        return None
+
+    def get_args(tp: object) -> tuple[object, ...]:
+        if type(tp) is _Form:
+            return tp._args
+        if type(tp) in (GenericAlias, UnionType):
+            return tp.__args__  # type: ignore[attr-defined, no-any-return]
+        return ()
+
+    def cast(typ: object, value: object) -> object:
+        return value
+
+    def overload(func: object) -> Callable[..., object]:
+        # The real one records every overload in a process-wide registry.
+        def overloaded(*args: object, **kwargs: object) -> object:
+            raise NotImplementedError("an @overload-decorated function is not meant to be called")
+
+        return overloaded
+
+    members.update(
+        TypeVar=TypeVar, NewType=NewType, Generic=Generic, Protocol=Protocol,
+        TypedDict=TypedDict, NamedTuple=NamedTuple, get_origin=get_origin, get_args=get_args,
+        cast=cast, overload=overload, TYPE_CHECKING=False,
+    )  # fmt: skip
+    return members
+
+
+def _enum_members() -> dict[str, object]:
+    class GuardedEnumType(enum.EnumType):
+        """Enum's metaclass, with the functional API (`Enum("E", names)`) applying the attribute
+        rule to every member name: it builds a class from data, where a class statement would have
+        been checked by the analyser."""
+
+        def __call__(cls, value: Any, *rest: Any, **options: Any) -> Any:
+            if cls._member_map_ or not (rest or options):
+                return super().__call__(value, *rest, **options)  # a lookup: Color(1)
+            if len(rest) != 1 or set(options) - {"start"}:
+                raise TypeError("enum's functional API takes a class name, the members and start=")
+            if type(value) is not str or is_dunder(value):
+                raise SandboxViolation(f"Blocked: enum class name {value!r} not allowed")
+            return super().__call__(value, _member_list(rest[0]), **options)
+
+    def guarded(base: type) -> type:
+        namespace = GuardedEnumType.__prepare__(base.__name__, (base,))
+        namespace["__module__"] = "enum"
+        namespace["__qualname__"] = base.__name__
+        return GuardedEnumType(base.__name__, (base,), namespace)
+
+    bases = (enum.Enum, enum.IntEnum, enum.StrEnum, enum.Flag, enum.IntFlag)
+    members: dict[str, object] = {base.__name__: guarded(base) for base in bases}
+    members.update(auto=enum.auto, unique=enum.unique)
+    return members
+
+
+def _dataclasses_members(classes: ClassRules) -> dict[str, object]:
+    # Class decorators and helpers over the script's own classes. Left out: make_dataclass (takes a
+    # `namespace` of arbitrary class attributes, the route to special methods the analyser refuses).
+    import dataclasses
+
+    members = _pick(
+        "dataclasses",
+        "field fields asdict astuple replace is_dataclass FrozenInstanceError InitVar MISSING KW_ONLY",
+    )
+
+    def dataclass(cls: Any = None, /, **options: Any) -> Any:
+        def decorate(target: Any) -> type:
+            # Plain classes only: a TypedDict or NamedTuple class keeps typing's ForwardRefs in its
+            # annotations, and fields() would hand them out.
+            if not (type(target) is type and target in classes.made):
+                raise TypeError("dataclass() applies only to plain classes defined in the script")
+            # Every field is read from the class (its default) and, later, from instances (asdict,
+            # match): the names pass the rule before dataclass touches the class. The script's
+            # annotations are text (runner.compile_code), so they are a plain dict here.
+            _checked_names(*target.__dict__.get("__annotations__", {}))  # noqa: RUF063 - text, not evaluated
+            return classes.admit(dataclasses.dataclass(target, **options))  # slots=True: a new class
+
+        return decorate if cls is None else decorate(cls)
+
+    members["dataclass"] = dataclass
+    return members
+
+
+def _functools_members(classes: ClassRules) -> dict[str, object]:
+    # Left out: singledispatch (its register reads type hints, which evaluates strings),
+    # WRAPPER_ASSIGNMENTS (lists of dunder names), update_wrapper/wraps (copy __dict__,
+    # __wrapped__ and __module__ between objects). total_ordering writes methods onto the class it
+    # is given, so it takes the script's classes only.
+    import functools
+
+    members = _pick("functools", "reduce partial lru_cache cache cached_property cmp_to_key")
+
+    def total_ordering(cls: Any) -> Any:
+        if not (issubclass(type(cls), type) and cls in classes.made):
+            raise TypeError("total_ordering() applies only to classes defined in the script")
+        return functools.total_ordering(cls)
+
+    members["total_ordering"] = total_ordering
+    return members
+
+
+def _textwrap_members() -> dict[str, object]:
+    # TextWrapper's class attribute unicode_whitespace_trans is a dict every wrapper reads: a run
+    # that wrote to it would change how every later run wraps. It is frozen in place, once.
+    import textwrap
+
+    trans = textwrap.TextWrapper.unicode_whitespace_trans
+    if type(trans) is dict:
+        textwrap.TextWrapper.unicode_whitespace_trans = MappingProxyType(trans)  # type: ignore[assignment]
+    return _pick("textwrap", "wrap fill shorten dedent indent TextWrapper")
 
 
 _static_members: dict[str, MappingProxyType[str, object]] = {}
@@ -254,16 +609,49 @@ def _json_members(budget: StepBudget) -> dict[str, object]:
 
 def _re_members(budget: StepBudget) -> dict[str, object]:
     # Everything but purge (clears the host's shared cache) and template/Scanner (undocumented).
-    # sub/subn go through the same guard as Pattern.sub, in builtins.guarded_method.
-    from .builtins import guarded_method
+    # sub/subn go through the same guard as Pattern.sub, in builtins.guarded_method. Patterns and
+    # flags are keys of re's process-wide compile cache: they reach it as plain str, bytes and int
+    # (builtins.exact_text), so no key of a run's making can answer a later lookup. The flags are
+    # plain ints: RegexFlag keeps every value it is called with for the life of the process.
+    from .builtins import exact_text, guarded_method
 
-    members = _pick(
-        "re",
-        "compile search match fullmatch findall finditer split escape error Pattern Match "
-        "RegexFlag NOFLAG A ASCII I IGNORECASE M MULTILINE S DOTALL X VERBOSE U UNICODE",
-    )
-    members["sub"] = guarded_method(budget, re, "sub")
-    members["subn"] = guarded_method(budget, re, "subn")
+    checked_sub = guarded_method(budget, re, "sub")
+    checked_subn = guarded_method(budget, re, "subn")
+
+    def compile(pattern: Any, flags: Any = 0) -> re.Pattern[Any]:
+        return re.compile(exact_text(pattern), operator.index(flags))  # type: ignore[call-overload]
+
+    def search(pattern: Any, string: Any, flags: Any = 0) -> Any:
+        return re.search(exact_text(pattern), string, operator.index(flags))  # type: ignore[call-overload]
+
+    def match(pattern: Any, string: Any, flags: Any = 0) -> Any:
+        return re.match(exact_text(pattern), string, operator.index(flags))  # type: ignore[call-overload]
+
+    def fullmatch(pattern: Any, string: Any, flags: Any = 0) -> Any:
+        return re.fullmatch(exact_text(pattern), string, operator.index(flags))  # type: ignore[call-overload]
+
+    def findall(pattern: Any, string: Any, flags: Any = 0) -> Any:
+        return re.findall(exact_text(pattern), string, operator.index(flags))  # type: ignore[call-overload]
+
+    def finditer(pattern: Any, string: Any, flags: Any = 0) -> Any:
+        return re.finditer(exact_text(pattern), string, operator.index(flags))  # type: ignore[call-overload]
+
+    def split(pattern: Any, string: Any, maxsplit: Any = 0, flags: Any = 0) -> Any:
+        return re.split(exact_text(pattern), string, maxsplit=maxsplit, flags=operator.index(flags))  # type: ignore[call-overload]
+
+    def sub(pattern: Any, repl: Any, string: Any, count: Any = 0, flags: Any = 0) -> Any:
+        return checked_sub(exact_text(pattern), repl, string, count=count, flags=operator.index(flags))
+
+    def subn(pattern: Any, repl: Any, string: Any, count: Any = 0, flags: Any = 0) -> Any:
+        return checked_subn(exact_text(pattern), repl, string, count=count, flags=operator.index(flags))
+
+    members: dict[str, object] = {
+        "compile": compile, "search": search, "match": match, "fullmatch": fullmatch,
+        "findall": findall, "finditer": finditer, "split": split, "sub": sub, "subn": subn,
+    }  # fmt: skip
+    members.update(_pick("re", "escape error Pattern Match"))
+    flags = "NOFLAG A ASCII I IGNORECASE M MULTILINE S DOTALL X VERBOSE U UNICODE"
+    members.update({name: int(getattr(re, name)) for name in flags.split()})
     return members
 
 
@@ -305,7 +693,27 @@ def _random_members(budget: StepBudget) -> dict[str, object]:
     return members
 
 
+def _statistics_members(_budget: StepBudget) -> dict[str, object]:
+    # Pure functions, NormalDist and the StatisticsError. NormalDist.samples() without a seed draws
+    # from the `random` module's process-wide generator, which the host and every run share: read
+    # through cdf(), its draws give its state away. statistics is pointed at a generator of this
+    # run's own (super() reaches the method whatever class is handed out, so the module is what is
+    # changed).
+    import random
+    import statistics
+    import types
+
+    statistics.random = types.SimpleNamespace(random=random.Random().random, Random=random.Random)  # type: ignore[attr-defined]
+    return _pick(
+        "statistics",
+        "mean fmean geometric_mean harmonic_mean median median_low median_high median_grouped "
+        "mode multimode pstdev pvariance stdev variance quantiles correlation covariance "
+        "linear_regression NormalDist StatisticsError",
+    )
+
+
 _PER_RUN: dict[str, Callable[[StepBudget], dict[str, object]]] = {
+    "statistics": _statistics_members,
     "math": _math_members,
     "itertools": _itertools_members,
     "json": _json_members,
@@ -313,12 +721,31 @@ _PER_RUN: dict[str, Callable[[StepBudget], dict[str, object]]] = {
     "random": _random_members,
 }
 
-FACADE_NAMES: frozenset[str] = frozenset(_STATIC) | frozenset(_PER_RUN)
+_WITH_CLASSES: dict[str, Callable[[ClassRules], dict[str, object]]] = {
+    "dataclasses": _dataclasses_members,
+    "functools": _functools_members,
+}
+
+FACADE_NAMES: frozenset[str] = frozenset(_STATIC) | frozenset(_PER_RUN) | frozenset(_WITH_CLASSES)
 
 
-def facade(name: str, budget: StepBudget) -> ModuleFacade:
+def forget_script_keys() -> None:
+    """After every run, once monitoring is off: drop the entries that a run put in a host cache
+    under a key of its own making. datetime's strptime keeps compiled formats keyed by the format
+    it was given, a str subclass included, whose __eq__ would run at a later run's lookup."""
+    strptime = sys.modules.get("_strptime")
+    cache: dict[Any, Any] | None = getattr(strptime, "_regex_cache", None)
+    if cache and any(type(key) is not str for key in cache):
+        kept = [(key, value) for key, value in cache.items() if type(key) is str]
+        cache.clear()
+        cache.update(kept)
+
+
+def facade(name: str, budget: StepBudget, classes: ClassRules) -> ModuleFacade:
     """A facade for one run. Stateless members are computed once; the object is always new, so
     nothing a run does to its facade (it cannot do anything) could reach another."""
     if name in _PER_RUN:
         return ModuleFacade(name, _PER_RUN[name](budget))
+    if name in _WITH_CLASSES:
+        return ModuleFacade(name, _WITH_CLASSES[name](classes))
     return ModuleFacade(name, _shared(name))

@@ -22,6 +22,10 @@ from .limits import Limits
 
 DEFAULT_IMPORTS: frozenset[str] = frozenset({"json", "re", "typing"})
 
+# The file name of the script's code: how tracebacks and the teardown tell its frames and functions
+# from the host's.
+FILENAME = "<sandbox>"
+
 # The server-side maximum a caller may widen the allow-list to. What each module exposes is curated
 # in modules.py, where every exclusion is explained.
 MAX_IMPORTS: frozenset[str] = DEFAULT_IMPORTS | {
@@ -264,23 +268,61 @@ class Violation:
 
 @dataclass(frozen=True)
 class Policy:
-    """What a script may import. Defaults to json, re and typing; a caller may widen it per call,
-    within `MAX_IMPORTS`."""
+    """What a script may import: json, re and typing always (the platforms promise them to their
+    users, so widening never drops them), and what a caller adds per call, within `MAX_IMPORTS`."""
 
     allowed_imports: frozenset[str] = DEFAULT_IMPORTS
 
     def __post_init__(self) -> None:
-        outside = sorted(set(self.allowed_imports) - MAX_IMPORTS)
+        names = _module_names(self.allowed_imports, "allowed_imports")
+        outside = sorted(names - MAX_IMPORTS)
         if outside:
             raise ValueError(
                 f"cannot allow {', '.join(outside)}: imports can be widened only within"
                 f" {', '.join(sorted(MAX_IMPORTS))}"
             )
-        object.__setattr__(self, "allowed_imports", frozenset(self.allowed_imports))
+        object.__setattr__(self, "allowed_imports", DEFAULT_IMPORTS | names)
 
     @classmethod
-    def allowing(cls, extra: Iterable[str]) -> Policy:
-        return cls(DEFAULT_IMPORTS | {name.strip() for name in extra if name.strip()})
+    def allowing(cls, extra: str | Iterable[str]) -> Policy:
+        """The defaults and `extra`: module names, or one string of them separated by commas
+        ("math, difflib"), as the command line takes them."""
+        if isinstance(extra, str):
+            extra = extra.split(",")
+        names = _module_names(extra, "extra")
+        return cls(frozenset(name.strip() for name in names if name.strip()))
+
+
+def _module_names(names: object, what: str) -> frozenset[str]:
+    # A lone string is iterable too, and frozenset("math") is four letters.
+    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+        raise TypeError(
+            f"{what} must be a collection of module names, not {type(names).__name__};"
+            " Policy.allowing('math, difflib') takes a string"
+        )
+    result = frozenset(names)
+    for name in result:
+        if not isinstance(name, str):
+            raise TypeError(f"module names must be str, not {type(name).__name__}")
+    return result
+
+
+class SandboxViolation(AttributeError):
+    """A computed name or value that the analyser would have refused had it been literal."""
+
+
+def member_name_violation(name: object) -> str | None:
+    """The rule for attribute names that the host, not the script's own code, reads or writes for
+    the script: members and fields that a class factory (enum's functional API, namedtuple,
+    NamedTuple, TypedDict) or a dataclass turns into attributes, the names in `__match_args__` and
+    the keywords of a class pattern (`case C(name=x)`), which the interpreter reads without the
+    run-time guards. So beyond the attribute rule, none of the guarded method names: read that way,
+    `format` or `sub` would be the interpreter's own, unchecked."""
+    if type(name) is not str:
+        return f"Blocked: attribute names must be str, not {type(name).__name__}"
+    if name in GUARDED_METHODS:
+        return f"Blocked: '{name}' is guarded; it cannot be a field, member or class-pattern keyword"
+    return attribute_violation(name)
 
 
 def is_dunder(name: str) -> bool:
@@ -302,13 +344,20 @@ def attribute_violation(name: str) -> str | None:
 
 def analyse(code: str, policy: Policy, limits: Limits) -> tuple[ast.Module | None, list[Violation]]:
     """Parse and check `code`. Returns the tree when it is acceptable, and every violation found."""
-    if len(code.encode("utf-8", errors="surrogatepass")) > limits.max_code_bytes:
+    try:
+        size = len(code.encode("utf-8"))
+    except UnicodeEncodeError as error:
+        # JSON can carry a lone surrogate ("\ud800"), which is no UTF-8 text: the tokenizer raises.
+        line = code.count("\n", 0, error.start) + 1
+        col = error.start - (code.rfind("\n", 0, error.start) + 1)
+        return None, [Violation(line, col, "SyntaxError: the source holds a lone surrogate, not text")]
+    if size > limits.max_code_bytes:
         return None, [Violation(1, 0, f"Code exceeds {limits.max_code_bytes} bytes")]
     problem = _nesting_violation(code, limits)
     if problem is not None:
         return None, [problem]
     try:
-        tree = ast.parse(code, filename="<sandbox>", mode="exec")
+        tree = ast.parse(code, filename=FILENAME, mode="exec")
     except SyntaxError as error:
         return None, [Violation(error.lineno or 1, (error.offset or 1) - 1, f"SyntaxError: {error.msg}")]
     except (ValueError, MemoryError, RecursionError) as error:
@@ -416,9 +465,10 @@ class _Analyser(ast.NodeVisitor):
         self.check_name(node, node.rest)
 
     def check_MatchClass(self, node: ast.MatchClass) -> None:
-        # `case object(__class__=c)` reads the attribute through the match machinery.
+        # `case object(__class__=c)` and `case str(format=f)` read the attribute through the match
+        # machinery, past the run-time guards.
         for name in node.kwd_attrs:
-            message = attribute_violation(name)
+            message = member_name_violation(name)
             if message:
                 self.refuse(node, message)
 
@@ -542,16 +592,16 @@ def find_entry_point(tree: ast.Module, function: str | None) -> EntryPoint | Vio
         name = function
     else:
         candidates = [n for n in functions if n.startswith("eval_")]
-        if len(candidates) > 1:
+        if len(candidates) == 1:
+            name = candidates[0]
+        elif "eval_function" in functions:
+            name = "eval_function"  # beside eval_* helpers, the conventional name decides
+        elif candidates:
             return Violation(
                 1,
                 0,
                 f"Ambiguous entry point: {', '.join(candidates)} all start with eval_; name one with function",
             )
-        if candidates:
-            name = candidates[0]
-        elif "eval_function" in functions:
-            name = "eval_function"
         else:
             return Violation(
                 1,
@@ -582,6 +632,8 @@ GUARD_SETATTR = "__sandbox_setattr__"
 GUARD_DELATTR = "__sandbox_delattr__"
 GUARD_AUGATTR = "__sandbox_augattr__"
 GUARD_FORMAT = "__sandbox_format__"
+GUARD_CAUGHT = "__sandbox_caught__"
+GUARD_WITH = "__sandbox_with__"
 
 # Operators whose result can be far larger than their operands: repetition, powers, shifts and
 # printf-style padding.
@@ -589,11 +641,11 @@ _GUARDED_BINOPS = (ast.Mult, ast.Pow, ast.LShift, ast.Mod)
 
 # Methods of str, bytes and regular expressions that can allocate far past their inputs (padding
 # widths, replace, translate, substitution templates) or read attributes through a format string
-# (format, format_map): loading them goes through the getattr guard, which hands out checked
-# versions.
+# (format, format_map), and abstract classes' register (process-wide isinstance): loading them goes
+# through the getattr guard, which hands out checked versions or refuses.
 GUARDED_METHODS = frozenset(
     {"format", "format_map", "ljust", "rjust", "center", "zfill", "expandtabs", "replace",
-     "translate", "sub", "subn", "expand"}
+     "translate", "sub", "subn", "expand", "register"}
 )  # fmt: skip
 
 
@@ -633,6 +685,15 @@ class _Instrumenter(ast.NodeTransformer):
         self.generic_visit(node)
         if isinstance(node.ctx, ast.Load) and node.attr in GUARDED_METHODS:
             return ast.copy_location(_call(GUARD_GETATTR, node.value, ast.Constant(node.attr)), node)
+        return node
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> ast.AST:
+        # `except E as e` (and except*): the script sees the exception only once it is cleaned of
+        # the host's objects (builtins.clean_exception).
+        self.generic_visit(node)
+        if node.name is not None:
+            clean = ast.Assign(targets=[_store(node.name)], value=_call(GUARD_CAUGHT, _load(node.name)))
+            node.body = [ast.copy_location(clean, node), *node.body]
         return node
 
     def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
@@ -701,6 +762,9 @@ class _Instrumenter(ast.NodeTransformer):
         self.generic_visit(node)
         after: list[ast.stmt] = []
         for item in node.items:
+            # The with statement hands the manager's __exit__ the exception and its traceback;
+            # whatever __exit__ is (a method, a decorated callable), it gets them cleaned.
+            item.context_expr = _call(GUARD_WITH, item.context_expr)
             if item.optional_vars is not None:
                 item.optional_vars, more = self.split_target(item.optional_vars)
                 after.extend(more)

@@ -8,6 +8,8 @@ from typing import Any, Literal
 from .policy import EntryPoint, Violation
 
 ErrorType = Literal["validation", "timeout", "memory", "output_limit", "runtime", "internal"]
+# A trace may also return something that is no verdict, or not run once the batch budget is spent.
+TraceErrorType = Literal[ErrorType, "invalid_result", "not_run"]
 
 
 def violation_wire(violation: Violation) -> dict[str, Any]:

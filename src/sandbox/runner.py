@@ -1,6 +1,7 @@
 """Running accepted code: a fresh namespace, the budgets switched on, results as values."""
 
 from __future__ import annotations
+import __future__
 
 # The C half of tracemalloc: the Python module imports pickle and more, 70 ms of a Pyodide cold start.
 import _tracemalloc
@@ -14,11 +15,12 @@ from dataclasses import dataclass
 from types import CellType, CodeType, FrameType, FunctionType, TracebackType
 
 from . import builtins as sandbox_builtins
+from . import modules, policy
 from .limits import LimitExceeded, Limits, StepBudget, check_nesting, memory_error
 from .policy import Policy, Violation, analyse, find_entry_point, instrument
 from .results import ExecutionResult, ValidationResult
 
-FILENAME = "<sandbox>"
+FILENAME = policy.FILENAME
 
 # Events that every unbounded Python computation produces: calls (and so recursion), generator
 # resumptions, and jumps (every loop iteration). Line and instruction events would cost far more
@@ -47,8 +49,6 @@ class Compiled:
 def compile_code(code: str, policy: Policy, limits: Limits) -> Compiled | ExecutionResult:
     """Analyse and compile, or the validation failure as a result."""
     started = time.perf_counter()
-    if not isinstance(code, str):
-        raise TypeError(f"code must be str, not {type(code).__name__}")
     tree, violations = analyse(code, policy, limits)
     if tree is None:
         first = violations[0]
@@ -61,7 +61,28 @@ def compile_code(code: str, policy: Policy, limits: Limits) -> Compiled | Execut
             col=first.col,
             violations=tuple(violations),
         )
-    return Compiled(compile(instrument(tree), FILENAME, "exec", dont_inherit=True), policy, tree)
+    # Annotations stay text (PEP 563), whatever the script imports: Python 3.14 otherwise evaluates
+    # them lazily, and the host's class machinery (dataclass, NamedTuple, TypedDict) would run the
+    # script's annotation code with its own stand-ins for undefined names and hand the script
+    # ForwardRefs, whose evaluate() runs eval with the real builtins.
+    flags = __future__.annotations.compiler_flag
+    return Compiled(compile(instrument(tree), FILENAME, "exec", flags=flags, dont_inherit=True), policy, tree)
+
+
+def check_arguments(
+    code: object, limits: object = None, policy: object = None, function: object = None
+) -> None:
+    """A library caller's mistakes (None for the code, arguments swapped) as TypeErrors that say
+    what was expected, not an AttributeError from deep inside the analyser."""
+    expected = (
+        ("code", code, str, "str"),
+        ("limits", limits, Limits | None, "a Limits or None"),
+        ("policy", policy, Policy | None, "a Policy or None"),
+        ("function", function, str | None, "str or None"),
+    )
+    for name, value, kind, description in expected:
+        if not isinstance(value, kind):
+            raise TypeError(f"{name} must be {description}, not {type(value).__name__}")
 
 
 def validate(
@@ -69,6 +90,7 @@ def validate(
 ) -> ValidationResult:
     """Analyse without running. For eval code (or when `function` is named) the result also says
     which entry point and calling convention `evaluate` would use."""
+    check_arguments(code, limits, policy, function)
     tree, violations = analyse(code, policy or Policy(), limits or Limits())
     entry = find_entry_point(tree, function) if tree is not None else None
     if isinstance(entry, Violation):
@@ -80,6 +102,7 @@ def validate(
 
 def execute(code: str, limits: Limits | None = None, policy: Policy | None = None) -> ExecutionResult:
     """Analyse, compile and run `code` once, within `limits`."""
+    check_arguments(code, limits, policy)
     limits = limits or Limits()
     started = time.perf_counter()
     compiled = compile_code(code, policy or Policy(), limits)
@@ -154,18 +177,19 @@ def run(
         # context manager would resume as a step of the spent budget.
         # Read before tracing stops: a single C call may have peaked past the limit and freed it
         # again between two steps.
-        peaked = budget.exceeded_memory_at_peak()
+        peaked = budget.peak_over_limit()
         _teardown(budget, namespace, scope.user_classes)
         gc.unfreeze()
         _stop_monitoring(tool)
+        modules.forget_script_keys()
         sys.unraisablehook = unraisable_hook
         sys.setrecursionlimit(previous_recursion_limit)
         if tracing_here:
             _tracemalloc.stop()
     if budget.tripped is not None and not isinstance(budget.tripped, TeardownStop):
         error = (str(budget.tripped), budget.tripped.error_type, None)
-    elif peaked:
-        error = (str(memory_error(limits)), "memory", None)
+    elif peaked is not None:
+        error = (str(memory_error(limits, peaked, peaked=True)), "memory", None)
     output = scope.output.text().strip()
     if error is None:
         return Outcome(output=output, value=value, steps=budget.steps)
