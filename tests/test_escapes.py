@@ -196,7 +196,7 @@ try:
         pass
 except BaseException as e:
     kind = type(e)
-    print(kind.__name__, [c.__name__ for c in kind.mro()])
+    print(kind.__name__, isinstance(e, Exception), str(e))
 """
     result = contained(code)
     assert result.error_type == "timeout"

@@ -258,6 +258,39 @@ def test_dataclass_checks_field_names_before_it_touches_the_class():
     assert output_of(code) == "refused\nFalse None"
 
 
+def test_class_machinery_does_not_list_the_real_classes_behind_the_sandboxs():
+    # enum.Enum.mro()[1] was the real enum.Enum, whose functional API checks nothing.
+    blocked("import enum\nprint(enum.Enum.mro())", "internals 'mro'")
+    blocked("import collections\nprint(getattr(collections.ChainMap, 'mro')())", "internals 'mro'")
+
+
+ENUM_NEW = {
+    "in the enum": "import enum\nclass Tag(enum.Enum):\n    def __new__(cls, value):\n        return print\n    A = 1",
+    "in a mixin": (
+        "import enum\nclass Mixin:\n    def __new__(cls, value):\n        return print\n"
+        "class Tag(Mixin, enum.Enum):\n    A = 1"
+    ),
+    "decorated": (
+        "import enum\nclass Tag(enum.IntEnum):\n    @(lambda f: print)\n    def __new__(cls, value):\n"
+        "        pass\n    A = 1"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", ENUM_NEW.keys())
+def test_enum_members_are_made_by_enum_only(name):
+    # Enum writes _value_, _name_ and __objclass__ onto whatever a member's __new__ returns: a
+    # shared host function would carry one run's value into the next.
+    blocked(ENUM_NEW[name], "may not define __new__")
+    assert not hasattr(print, "_value_")
+
+
+def test_generic_alias_cannot_be_built_around_any_object():
+    # GenericAlias forwards attribute reads to its origin, whatever that is.
+    blocked("GA = type(list[int])\nGA(print, ())", "cannot be constructed")
+    assert output_of("print(isinstance(list[int], type(dict[str, int])), list[int])") == "True list[int]"
+
+
 MUTATING_DECORATORS = {
     "dataclass on a host class": "import dataclasses, textwrap\ndataclasses.dataclass(textwrap.TextWrapper)",
     "total_ordering on a host class": "import functools, difflib\nfunctools.total_ordering(difflib.SequenceMatcher)",

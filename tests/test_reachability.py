@@ -7,6 +7,7 @@ from __future__ import annotations
 import builtins
 import collections
 import collections.abc
+import enum
 import re
 import sys
 import types
@@ -36,6 +37,14 @@ FORBIDDEN_OBJECTS = {
         "typing.ForwardRef": typing.ForwardRef,
         # Keeps every value it is called with: RegexFlag(n) for any n lives as long as the process.
         "re.RegexFlag": re.RegexFlag,
+        # The real enum classes: their functional API checks no names, and their metaclass makes
+        # members from whatever a __new__ returns.
+        **{
+            f"enum.{name}": getattr(enum, name)
+            for name in ("Enum", "IntEnum", "StrEnum", "Flag", "IntFlag", "ReprEnum", "EnumType")
+        },
+        # Forwards almost every attribute read to any origin it is built with.
+        "types.GenericAlias": types.GenericAlias,
         # register() on them changes isinstance for the whole process.
         **{f"collections.abc.{name}": getattr(collections.abc, name) for name in collections.abc.__all__},
     }.items()

@@ -263,7 +263,15 @@ def admit_class(scope: RunScope, cls: type) -> type:
     pattern reads every name in `__match_args__` from the subject (`case C(x)`), and dataclass
     helpers read every field."""
     namespace = _CLASS_DICT.__get__(cls)
-    match_args = namespace.get("__match_args__", ())
+    # Inherited too: a class pattern reads whichever __match_args__ the class's MRO gives first.
+    match_args = next(
+        (
+            _CLASS_DICT.__get__(c)["__match_args__"]
+            for c in cls.__mro__
+            if "__match_args__" in _CLASS_DICT.__get__(c)
+        ),
+        (),
+    )
     if type(match_args) is not tuple:
         raise SandboxViolation("Blocked: __match_args__ must be a tuple of attribute names")
     fields = namespace.get("__dataclass_fields__", {})
@@ -653,7 +661,12 @@ def _public(real: type) -> frozenset[str]:
 
 
 # The real `type` offers nothing a script needs (mro, __subclasses__, __prepare__ are machinery).
-_STAND_IN_ATTRIBUTES = {type: frozenset(), range: _public(range), bytes: _public(bytes)}
+_STAND_IN_ATTRIBUTES = {
+    type: frozenset(),
+    range: _public(range),
+    bytes: _public(bytes),
+    types.GenericAlias: frozenset(),
+}
 
 
 def _stand_ins(budget: StepBudget) -> dict[type, type]:
@@ -681,7 +694,11 @@ def _stand_ins(budget: StepBudget) -> dict[type, type]:
             check_width(budget, args[0], "bytes(n)")
         return bytes(*args, **kwargs)
 
-    calls = {type: _type, range: _range, bytes: _bytes}
+    def _generic_alias(*args: Any, **kwargs: Any) -> Any:
+        # GenericAlias(origin, args) forwards almost every attribute read to any origin.
+        raise TypeError("GenericAlias cannot be constructed in the sandbox; subscript a class: list[int]")
+
+    calls = {type: _type, range: _range, bytes: _bytes, types.GenericAlias: _generic_alias}
     stand_ins.update(
         {real: _stand_in(real, call, _STAND_IN_ATTRIBUTES[real]) for real, call in calls.items()}
     )

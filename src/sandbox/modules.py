@@ -96,9 +96,6 @@ _STATIC: dict[str, Callable[[], dict[str, object]]] = {
         "lookup name decimal digit numeric category bidirectional combining east_asian_width "
         "mirrored decomposition normalize is_normalized unidata_version",
     ),
-    # Enum bases whose functional API checks member names, and helpers. Left out: EnumType/EnumMeta
-    # (the metaclass builds classes from a namespace), the private _EnumDict, and pickle helpers.
-    "enum": lambda: _enum_members(),  # noqa: PLW0108 - defined below
     # Left out: getcontext, setcontext, localcontext and the shared contexts (Default, Basic,
     # Extended): the thread's decimal context is shared by every run and by the host, so one run
     # could change the precision of the next. Context is left out too: a context with a huge
@@ -405,11 +402,21 @@ def _typing_members() -> dict[str, object]:
     return members
 
 
-def _enum_members() -> dict[str, object]:
+def _enum_members(classes: ClassRules) -> dict[str, object]:
+    # Enum bases whose functional API checks member names, and helpers. Left out: EnumType/EnumMeta
+    # (the metaclass builds classes from a namespace), the private _EnumDict, and pickle helpers.
+    # Made for each run: the check below needs the run's classes.
     class GuardedEnumType(enum.EnumType):
         """Enum's metaclass, with the functional API (`Enum("E", names)`) applying the attribute
-        rule to every member name: it builds a class from data, where a class statement would have
-        been checked by the analyser."""
+        rule to every member name (it builds a class from data, where a class statement would have
+        been checked by the analyser), and no `__new__` of the script's: enum writes _value_,
+        _name_ and __objclass__ onto whatever a member's __new__ returns, a host object included."""
+
+        def __new__(mcs, name: str, bases: tuple[type, ...], namespace: Any, **options: Any) -> type:
+            scripted = (c for base in bases for c in base.__mro__ if c in classes.made)
+            if "__new__" in namespace or any("__new__" in vars(c) for c in scripted):
+                raise SandboxViolation("Blocked: an enum or its mixins may not define __new__ in the sandbox")
+            return super().__new__(mcs, name, bases, namespace, **options)
 
         def __call__(cls, value: Any, *rest: Any, **options: Any) -> Any:
             if cls._member_map_ or not (rest or options):
@@ -722,6 +729,7 @@ _PER_RUN: dict[str, Callable[[StepBudget], dict[str, object]]] = {
 }
 
 _WITH_CLASSES: dict[str, Callable[[ClassRules], dict[str, object]]] = {
+    "enum": _enum_members,
     "dataclasses": _dataclasses_members,
     "functools": _functools_members,
 }

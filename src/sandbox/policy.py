@@ -211,6 +211,11 @@ def _internal_attributes() -> frozenset[str]:
 
 INTERNAL_ATTRIBUTES = _internal_attributes()
 
+# Public attributes of class machinery: `mro()` lists the real classes behind the sandbox's own
+# (the real enum.Enum behind the guarded one, collections.abc behind ChainMap), and with them their
+# unchecked APIs.
+CLASS_MACHINERY = frozenset({"mro"})
+
 
 def _syntax(*names: str) -> dict[type, str]:
     return {getattr(ast, name): "" for name in names if hasattr(ast, name)}
@@ -331,7 +336,7 @@ def is_dunder(name: str) -> bool:
 
 def attribute_violation(name: str) -> str | None:
     """The one rule for attribute names, shared by the analyser and the run-time getattr guard."""
-    if name in INTERNAL_ATTRIBUTES:
+    if name in INTERNAL_ATTRIBUTES or name in CLASS_MACHINERY:
         return f"Blocked: access to interpreter internals '{name}' not allowed"
     if is_dunder(name):
         if name in READABLE_DUNDER_ATTRIBUTES:
