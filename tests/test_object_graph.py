@@ -291,6 +291,56 @@ def test_generic_alias_cannot_be_built_around_any_object():
     assert output_of("print(isinstance(list[int], type(dict[str, int])), list[int])") == "True list[int]"
 
 
+HOST_BASES = {
+    # Each would hand the script's methods to host code that trusts them.
+    "module facade": "import json\nclass Hooked(type(json)):\n    pass",
+    "typing form": "import typing\nclass Check(type(typing.List)):\n    pass",
+    "typing variable": "import typing\nclass V(typing.TypeVar):\n    pass",
+    "cached_property": "import functools\nclass CP(functools.cached_property):\n    pass",
+    "Random": "import random\nclass R(random.Random):\n    pass",
+    "TextWrapper": "import textwrap\nclass W(textwrap.TextWrapper):\n    pass",
+    "an abstract class": "import collections\nclass C(collections.ChainMap):\n    pass",
+    "Fraction": "import fractions\nclass F(fractions.Fraction):\n    pass",
+    "through a script class": "import random\nclass A:\n    pass\nclass B(A, random.Random):\n    pass",
+}
+
+
+@pytest.mark.parametrize("name", HOST_BASES.keys())
+def test_classes_derive_only_from_bases_that_trust_nothing_of_theirs(name):
+    blocked(HOST_BASES[name], "may derive from")
+
+
+def test_the_usual_bases_still_work():
+    code = (
+        "import collections, enum, typing, json\n"
+        "class Bad(ValueError):\n    pass\n"
+        "class Decode(json.JSONDecodeError):\n    pass\n"
+        "class Tally(collections.Counter):\n    pass\n"
+        "class Point(collections.namedtuple('Point', 'x y')):\n    pass\n"
+        "class Mode(enum.StrEnum):\n    A = 'a'\n"
+        "T = typing.TypeVar('T')\n"
+        "class Box(typing.Generic[T]):\n    pass\n"
+        "class Names(typing.List[str]):\n    pass\n"
+        "class Row(typing.TypedDict):\n    k: int\n"
+        "class Pair(typing.NamedTuple):\n    a: int\n"
+        "print(Tally('aab')['a'], Point(1, 2).x, Mode.A.upper(), Box[int] is Box, Names(['z']), Pair(1), Row(k=1))\n"
+    )
+    assert output_of(code) == "2 1 A True ['z'] Pair(a=1) {'k': 1}"
+
+
+def test_asdict_and_astuple_copy_no_leaf_through_the_copy_protocol():
+    code = (
+        "import dataclasses\n"
+        "class Leaf:\n    pass\n"
+        "@dataclasses.dataclass\n"
+        "class D:\n    v: object\n    xs: list\n"
+        "leaf = Leaf()\n"
+        "d = dataclasses.asdict(D(leaf, [D(1, [])]))\n"
+        "print(d['v'] is leaf, d['xs'], dataclasses.astuple(D(2, [3])))\n"
+    )
+    assert output_of(code) == "True [{'v': 1, 'xs': []}] (2, [3])"
+
+
 MUTATING_DECORATORS = {
     "dataclass on a host class": "import dataclasses, textwrap\ndataclasses.dataclass(textwrap.TextWrapper)",
     "total_ordering on a host class": "import functools, difflib\nfunctools.total_ordering(difflib.SequenceMatcher)",
@@ -343,7 +393,6 @@ REGISTRATIONS = {
     "Fraction.register": "import fractions\nfractions.Fraction.register(tuple)",
     "ChainMap.register": "import collections\ncollections.ChainMap.register(tuple)",
     "register by getattr": "import fractions\ngetattr(fractions.Fraction, 'register')(tuple)",
-    "register on a script subclass": "import collections\nclass C(collections.ChainMap):\n    pass\nC.register(tuple)",
     "register through a format field": "import fractions\n'{0.register}'.format(fractions.Fraction)",
 }
 

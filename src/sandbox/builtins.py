@@ -13,6 +13,8 @@ import __future__
 
 import abc
 import builtins as _host
+import collections
+import enum
 import importlib
 import operator
 import re
@@ -37,7 +39,7 @@ from .limits import (
     check_range,
     check_width,
 )
-from .modules import ClassRules, ModuleFacade, facade
+from .modules import SANDBOX_BASES, ClassRules, ModuleFacade, facade
 from .policy import SandboxViolation
 
 # Interpreter builtins handed over unchanged: pure functions and types whose every operation is
@@ -256,6 +258,28 @@ def guarded_augattr(scope: RunScope, obj: object, name: str, op: str, value: obj
 _CLASS_DICT = type.__dict__["__dict__"]
 
 
+# Host classes a script's class may derive from: data types whose methods never hand the script's
+# overrides to host code that trusts them. Any other host base would: ModuleFacade reads its private
+# `_facade_members` and typing's forms call `_checked` (a script property there is a working
+# __getattr__ or __instancecheck__, hooks the analyser refuses), and cached_property's public
+# `attrname` decides which key it writes into an instance's __dict__ (a dunder, if the script says).
+_SUBCLASSABLE = frozenset({
+    object, int, float, complex, str, list, dict, set, frozenset, tuple,
+    collections.Counter, collections.OrderedDict, collections.defaultdict, collections.deque,
+})  # fmt: skip
+
+
+def _may_derive_from(scope: RunScope, base: type) -> bool:
+    return (
+        base in scope.user_classes
+        or base in _SUBCLASSABLE
+        or base in SANDBOX_BASES
+        or issubclass(base, BaseException)
+        or issubclass(type(base), enum.EnumType)  # enum's bases, guarded or real: no members
+        or (issubclass(base, tuple) and "_fields" in _CLASS_DICT.__get__(base))  # a namedtuple
+    )
+
+
 def admit_class(scope: RunScope, cls: type) -> type:
     """Every class the script makes passes here: class statements, enum's functional API,
     namedtuple, NamedTuple, TypedDict and dataclasses. Attribute writes are allowed on it and its
@@ -272,6 +296,12 @@ def admit_class(scope: RunScope, cls: type) -> type:
         ),
         (),
     )
+    for base in cls.__mro__[1:]:
+        if not _may_derive_from(scope, base):
+            raise SandboxViolation(
+                f"Blocked: a class may derive from the script's classes, exceptions, enums, namedtuples"
+                f" and builtin data types only, not from {base.__qualname__}"
+            )
     if type(match_args) is not tuple:
         raise SandboxViolation("Blocked: __match_args__ must be a tuple of attribute names")
     fields = namespace.get("__dataclass_fields__", {})
@@ -628,6 +658,12 @@ class _StandIn(type):
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         return cls._sandbox_call(*args, **kwargs)
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        raise AttributeError(f"{cls.__name__} is read-only in the sandbox")
+
+    def __delattr__(cls, name: str) -> None:
+        raise AttributeError(f"{cls.__name__} is read-only in the sandbox")
 
     def __instancecheck__(cls, instance: Any) -> bool:
         return isinstance(instance, cls._sandbox_real)

@@ -322,6 +322,10 @@ class Protocol:
         return cls
 
 
+# The sandbox's own classes that a script's class may derive from (builtins.admit_class).
+SANDBOX_BASES = frozenset({Generic, Protocol})
+
+
 def TypedDict(typename: str, fields: Mapping[str, object], /, *, total: bool = True) -> type:
     """The functional form, with the keys checked by the attribute rule; the class form is typing's."""
     pairs = dict(fields.items())
@@ -445,9 +449,37 @@ def _dataclasses_members(classes: ClassRules) -> dict[str, object]:
     import dataclasses
 
     members = _pick(
-        "dataclasses",
-        "field fields asdict astuple replace is_dataclass FrozenInstanceError InitVar MISSING KW_ONLY",
+        "dataclasses", "field fields replace is_dataclass FrozenInstanceError InitVar MISSING KW_ONLY"
     )
+
+    # asdict and astuple, without the deep copy: dataclasses' own pass every other value to
+    # copy.deepcopy, whose copy protocol reads __reduce_ex__ from the object (an instance's
+    # __dict__ entry included) and then writes, unchecked, onto whatever object that names.
+    def plain(value: Any, factory: Callable[[Any], Any], as_dict: bool) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            items = [
+                (f.name, plain(getattr(value, f.name), factory, as_dict)) for f in dataclasses.fields(value)
+            ]
+            return factory(items) if as_dict else factory([item for _, item in items])
+        if type(value) in (list, tuple):
+            return type(value)(plain(item, factory, as_dict) for item in value)
+        if type(value) is dict:
+            return {plain(k, factory, as_dict): plain(v, factory, as_dict) for k, v in value.items()}
+        return value
+
+    def require_instance(obj: Any, name: str) -> None:
+        if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
+            raise TypeError(f"{name}() should be called on dataclass instances")
+
+    def asdict(obj: Any, *, dict_factory: Callable[[Any], Any] = dict) -> Any:
+        require_instance(obj, "asdict")
+        return plain(obj, dict_factory, True)
+
+    def astuple(obj: Any, *, tuple_factory: Callable[[Any], Any] = tuple) -> Any:
+        require_instance(obj, "astuple")
+        return plain(obj, tuple_factory, False)
+
+    members.update(asdict=asdict, astuple=astuple)
 
     def dataclass(cls: Any = None, /, **options: Any) -> Any:
         def decorate(target: Any) -> type:
