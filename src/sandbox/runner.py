@@ -162,8 +162,8 @@ def run(
         sys.setrecursionlimit(previous_recursion_limit)
         if tracing_here:
             _tracemalloc.stop()
-    if budget.tripped is not None and not isinstance(budget.tripped, TeardownStop):
-        error = (str(budget.tripped), budget.tripped.error_type, None)
+    if budget.stop is not None:
+        error = (*budget.stop, None)
     elif peaked:
         error = (str(memory_error(limits)), "memory", None)
     output = scope.output.text().strip()
@@ -189,7 +189,7 @@ def _describe(raised: BaseException, budget: StepBudget) -> tuple[str, str, int 
     line = _user_line(raised.__traceback__)
     name = type(raised).__name__
     try:
-        check_nesting(budget.limits, raised.args)
+        check_nesting(budget, raised.args)
     except ValueError as nesting:
         message = str(nesting)
     else:
