@@ -114,6 +114,29 @@ def test_every_host_setting_is_restored_when_a_restore_fails(monkeypatch, faulte
     assert gc.get_freeze_count() == 0
 
 
+def test_an_exception_built_to_break_its_description_is_still_described():
+    # Had describing it raised, the engine would have counted itself failed and refused every
+    # later run: one script taking the interpreter out of service.
+    code = unchecked("""
+        class Odd(Exception):
+            @property
+            def __traceback__(self):
+                raise KeyError("traceback")
+            @property
+            def args(self):
+                raise KeyError("args")
+            def __str__(self):
+                raise KeyError("str")
+        raise Odd()
+    """)
+    outcome = runner.run(code, Limits())
+    assert (outcome.error_type, outcome.error) == (
+        "runtime",
+        "Odd: <exception message unavailable> (line 11)",
+    )
+    next_run_works()
+
+
 # --- 2. The host checks itself after every run ----------------------------------------------------
 
 
@@ -503,9 +526,13 @@ def test_printing_a_large_structure_in_a_loop_runs_out_of_budget():
 ELIFS = "x = 1\nif x == 0:\n    pass\n" + "".join(f"elif x == {i}:\n    pass\n" for i in range(3000))
 DEEP_SOURCE = {
     "3,000 elif clauses": ELIFS,
-    "10,000 for clauses in one comprehension": "x = [1 " + " ".join("for a in b" for _ in range(10_000)) + "]",
-    "elif clauses in nested blocks": "def f(x):\n" + "".join(
-        f"    {'if' if i == 0 else 'elif'} x == {i}:\n        for y in x:\n            pass\n" for i in range(300)
+    "10,000 for clauses in one comprehension": "x = [1 "
+    + " ".join("for a in b" for _ in range(10_000))
+    + "]",
+    "elif clauses in nested blocks": "def f(x):\n"
+    + "".join(
+        f"    {'if' if i == 0 else 'elif'} x == {i}:\n        for y in x:\n            pass\n"
+        for i in range(300)
     ),
 }
 

@@ -340,7 +340,7 @@ def _looks_inside(kind: type) -> bool:
     return False
 
 
-def _holders(objects: list[object]) -> Iterable[object]:
+def holders(objects: list[object]) -> Iterable[object]:
     """The objects that may refer to others, sifted at C speed: most of a trace is atoms. (The
     set of kinds hashes classes: no metaclass a script can reach defines __hash__.)"""
     kinds = set(map(type, objects))
@@ -382,7 +382,7 @@ def check_nesting(budget: StepBudget, value: object) -> None:
         references = gc.get_referents(*level)
         budget.charge(len(level) + len(references) // 8)
         level = []
-        for child in _holders(references):
+        for child in holders(references):
             key = id(child)
             if key in seen:
                 shared[key] = child
@@ -403,7 +403,7 @@ def _inside(kinds: dict[int, bool], kind: type) -> bool:
 
 
 def _children(kinds: dict[int, bool], node: object) -> list[object]:
-    return [child for child in _holders(gc.get_referents(node)) if _inside(kinds, type(child))]
+    return [child for child in holders(gc.get_referents(node)) if _inside(kinds, type(child))]
 
 
 def _graph(budget: StepBudget, kinds: dict[int, bool], value: object) -> list[list[int]]:

@@ -18,7 +18,7 @@ from types import CellType, CodeType, FrameType, FunctionType, ModuleType, Trace
 from typing import Any
 
 from . import builtins as sandbox_builtins
-from .limits import LimitExceeded, Limits, StepBudget, check_nesting, memory_error
+from .limits import LimitExceeded, Limits, StepBudget, check_nesting, holders, memory_error
 from .policy import COMPLEXITY_MESSAGE, Policy, Violation, analyse, find_entry_point, instrument
 from .results import ExecutionResult, ValidationResult
 
@@ -157,15 +157,22 @@ def run(
     (`interpreter_fault`) and this and every later run is refused as `internal`."""
     if _fault:
         return Outcome(output="", error=_refusal(), error_type="internal")
-    _tool_ids()
+    try:
+        _tool_ids()
+    except RuntimeError as taken:
+        _fault.append(str(taken))
+        return Outcome(output="", error=_refusal(), error_type="internal")
     before = _host_state()
     outcome: Outcome | None = None
     try:
         outcome = _run_once(compiled, limits, call, arguments, convert)
     except BaseException:  # noqa: BLE001 - a failure of the engine's own code, never the script's
         _fault.append("the engine failed while running a script")
-    after = _host_state()
-    changed = [name for name, was, now in zip(_STATE_NAMES, before, after, strict=True) if was != now]
+    try:
+        after = _host_state()
+        changed = [name for name, was, now in zip(_STATE_NAMES, before, after, strict=True) if was != now]
+    except BaseException:  # noqa: BLE001 - something not the host's compared itself
+        changed = ["the host's state, beyond comparing"]
     if changed and not _fault:
         _fault.append(f"a run changed {', '.join(changed)}")
     if outcome is None or _fault:
@@ -221,9 +228,10 @@ def _monitored(
     """The budget on, the script, its teardown, the budget off."""
     callbacks = (budget.on_start, budget.on_start, budget.on_jump)
     host_froze = gc.get_freeze_count() > 0
-    _watch_finished(compiled.codes, 0)  # this code may run again (once per trace)
     try:
         _start_monitoring(callbacks)
+        # Only now, under the budget: this code runs again (once per trace of a batch).
+        _watch_finished(compiled.codes, 0)
         # Everything alive now is the host's: frozen, the teardown's collection skips it.
         gc.freeze()
         try:
@@ -306,26 +314,38 @@ def _refusal() -> str:
 
 def _describe(raised: BaseException, budget: StepBudget) -> tuple[str, str, int | None]:
     """`Type: message (line N)`, computed inside the budget: a script's exception class may define
-    __str__, and its arguments may be deeply nested. Plain `str` out, whatever the class returns."""
-    line = _user_line(raised.__traceback__)
+    __str__, and its arguments may be deeply nested. Plain `str` out, whatever the class returns,
+    and never an exception but the budget's: one escaping here would count as the engine failing
+    and take the interpreter out of service."""
+    line = _user_line(_traceback_of(raised))
     name = str.__str__(type(raised).__name__)
     try:
-        check_nesting(budget, raised.args)
-    except ValueError as nesting:
-        message = str(nesting)
+        check_nesting(budget, _args_of(raised))
+    except LimitExceeded:
+        raise
+    except BaseException as refused:  # noqa: BLE001 - the check's refusal, or a hook of the script failing
+        arguments = _args_of(refused)
+        plain = type(refused) is ValueError and len(arguments) == 1 and type(arguments[0]) is str
+        message = arguments[0] if plain else _UNAVAILABLE
     else:
         try:
             message = str.__str__(str(raised))
         except LimitExceeded:
             raise
         except BaseException:  # noqa: BLE001 - a failing __str__ is reported, not propagated
-            message = "<exception message unavailable>"
+            message = _UNAVAILABLE
     text = f"{name}: {message}" if message else name
     if issubclass(type(raised), sandbox_builtins.SandboxViolation):
         text = message
     if line is not None:
         text += f" (line {line})"
     return text, "runtime", line
+
+
+_UNAVAILABLE = "<exception message unavailable>"
+# The C descriptors themselves: an attribute lookup could meet a property the script defined.
+_traceback_of = BaseException.__traceback__.__get__  # type: ignore[attr-defined]
+_args_of = BaseException.args.__get__  # type: ignore[attr-defined]
 
 
 def _user_line(tb: TracebackType | None) -> int | None:
@@ -367,6 +387,8 @@ def _teardown(budget: StepBudget, namespace: dict[str, object], user_classes: se
 
 
 _HEAPTYPE = 1 << 9
+# Built-in containers: their references are all the walk follows, with no further question.
+_PLAIN_KINDS = frozenset(map(id, (list, tuple, dict, set, frozenset, collections.deque)))
 _CLEARERS: dict[int, Callable[[Any], object]] = {
     id(list): list.clear,
     id(dict): dict.clear,
@@ -462,27 +484,32 @@ class _ReleaseOrder:
         self.run_classes = run_classes
 
     def add(self, roots: list[object]) -> None:
-        for root in roots:
-            self._position(root)
-        for node in self.nodes:  # grows as the walk finds more
-            self.starts.append(len(self.edges))
-            for child in self._children(node):
-                found = self._position(child)
-                if found >= 0:
-                    self.edges.append(found)
-        self.starts.append(len(self.edges))
-
-    def _position(self, obj: object) -> int:
-        if not (gc.is_tracked(obj) or type(obj) is tuple or type(obj) is dict):
-            return -1  # holds nothing: numbers, strings
-        key = id(obj)
-        if key in self.boundary:
-            return -1
-        found = self.index.get(key)
-        if found is None:
-            found = self.index[key] = len(self.nodes)
-            self.nodes.append(obj)
-        return found
+        nodes, index, boundary, edges, starts = self.nodes, self.index, self.boundary, self.edges, self.starts
+        for root in holders(roots):
+            if id(root) not in boundary and id(root) not in index:
+                index[id(root)] = len(nodes)
+                nodes.append(root)
+        # The hot loop of the teardown, written for speed: one pass per object the run left.
+        is_tracked, referents, find, append = gc.is_tracked, gc.get_referents, index.get, edges.append
+        for node in nodes:  # grows as the walk finds more
+            starts.append(len(edges))
+            references = referents(node) if id(type(node)) in _PLAIN_KINDS else self._children(node)
+            if len(references) > 16:
+                references = holders(references)  # sifted at C speed: mostly atoms, in a trace
+            for child in references:
+                kind = type(child)
+                if not is_tracked(child) and kind is not tuple and kind is not dict:
+                    continue  # holds nothing: numbers, strings
+                key = id(child)
+                if key in boundary:
+                    continue
+                found = find(key)
+                if found is None:
+                    found = index[key] = len(nodes)
+                    nodes.append(child)
+                append(found)
+        starts.append(len(edges))
+        index.clear()  # the largest part of the walk's memory: not needed from here on
 
     def _children(self, obj: object) -> list[object]:
         kind = type(obj)
@@ -500,50 +527,78 @@ class _ReleaseOrder:
         return gc.get_referents(obj)
 
     def release(self) -> None:
+        """Let go of every object, parents first: in Kahn's order where no cycle is in the way,
+        the cheap common case; what sits in or under a cycle in Tarjan's order after that."""
         count = len(self.nodes)
         starts, edges = self.starts, self.edges
-        found_at = array("q", [-1]) * count
-        low = array("q", [0]) * count
+        parents = [0] * count
+        for child in edges:
+            parents[child] += 1
+        order = [position for position in range(count) if parents[position] == 0]
+        for position in order:  # grows as parents are let go
+            for child in edges[starts[position] : starts[position + 1]]:
+                parents[child] -= 1
+                if parents[child] == 0:
+                    order.append(child)
+        if len(order) < count:
+            placed = bytearray(count)
+            for position in order:
+                placed[position] = 1
+            order.extend(self._cyclic_order(placed))
+        finished = [self.nodes[position] for position in reversed(order)]
+        del order
+        self.nodes.clear()
+        finished.clear()  # frees from the end, where the parents are
+
+    def _cyclic_order(self, placed: bytearray) -> list[int]:
+        """The positions not yet placed, parents first: Tarjan's strongly connected components,
+        iterative, which finish a group of objects only after every group it reaches."""
+        starts, edges = self.starts, self.edges
+        count = len(self.nodes)
+        found_at = [-1] * count
+        low = [0] * count
         on_stack = bytearray(count)
         stack: list[int] = []
-        finished: list[object] = []
+        finished: list[int] = []
         visited = 0
         for root in range(count):
-            if found_at[root] >= 0:
+            if placed[root] or found_at[root] >= 0:
                 continue
             found_at[root] = low[root] = visited
             visited += 1
             stack.append(root)
             on_stack[root] = 1
-            calls = [(root, starts[root])]
+            # The depth-first walk's own stack: a chain of a million objects is a million deep.
+            calls = [[root, starts[root]]]
             while calls:
-                node, edge = calls[-1]
+                call = calls[-1]
+                node, edge = call
                 if edge < starts[node + 1]:
-                    calls[-1] = (node, edge + 1)
+                    call[1] = edge + 1
                     child = edges[edge]
+                    if placed[child]:
+                        continue
                     if found_at[child] < 0:
                         found_at[child] = low[child] = visited
                         visited += 1
                         stack.append(child)
                         on_stack[child] = 1
-                        calls.append((child, starts[child]))
-                    elif on_stack[child]:
-                        low[node] = min(low[node], found_at[child])
+                        calls.append([child, starts[child]])
+                    elif on_stack[child] and found_at[child] < low[node]:
+                        low[node] = found_at[child]
                     continue
                 calls.pop()
-                if calls:
-                    parent = calls[-1][0]
-                    low[parent] = min(low[parent], low[node])
+                if calls and low[node] < low[calls[-1][0]]:
+                    low[calls[-1][0]] = low[node]
                 if low[node] == found_at[node]:
                     while True:
                         member = stack.pop()
                         on_stack[member] = 0
-                        finished.append(self.nodes[member])
+                        finished.append(member)
                         if member == node:
                             break
-        self.nodes.clear()
-        self.index.clear()
-        finished.clear()  # frees from the end, where the parents are
+        finished.reverse()
+        return finished
 
 
 def _classes_made_during_run() -> list[type]:
