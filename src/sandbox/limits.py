@@ -386,24 +386,25 @@ def check_nesting(budget: StepBudget, value: object) -> None:
             key = id(child)
             if key in seen:
                 shared[key] = child
-            elif _inside(kinds, type(child)):
+            elif _inside(budget, kinds, type(child)):
                 seen.add(key)
                 level.append(child)
-    if count > limit and any(_children(kinds, node) for node in shared.values()):
+    if count > limit and any(_children(budget, kinds, node) for node in shared.values()):
         children = _graph(budget, kinds, value)
         if _longest_path(children, limit) > limit:
             _refuse_nesting(limit)
 
 
-def _inside(kinds: dict[int, bool], kind: type) -> bool:
+def _inside(budget: StepBudget, kinds: dict[int, bool], kind: type) -> bool:
     inside = kinds.get(id(kind))
     if inside is None:
+        budget.charge(len(_mro(kind)))  # a class may have a long line of ancestors to look through
         inside = kinds[id(kind)] = _looks_inside(kind)
     return inside
 
 
-def _children(kinds: dict[int, bool], node: object) -> list[object]:
-    return [child for child in holders(gc.get_referents(node)) if _inside(kinds, type(child))]
+def _children(budget: StepBudget, kinds: dict[int, bool], node: object) -> list[object]:
+    return [child for child in holders(gc.get_referents(node)) if _inside(budget, kinds, type(child))]
 
 
 def _graph(budget: StepBudget, kinds: dict[int, bool], value: object) -> list[list[int]]:
@@ -413,7 +414,7 @@ def _graph(budget: StepBudget, kinds: dict[int, bool], value: object) -> list[li
     children: list[list[int]] = []
     for node in nodes:  # grows as the walk finds more
         edges = []
-        for child in _children(kinds, node):
+        for child in _children(budget, kinds, node):
             found = index.get(id(child))
             if found is None:
                 found = index[id(child)] = len(nodes)
