@@ -380,6 +380,8 @@ def _teardown(budget: StepBudget, namespace: dict[str, object], user_classes: se
     # with one of the host's own.
     budget.tripped = TeardownStop("teardown")
     namespace.clear()
+    for cls in user_classes:
+        _hollow(cls)
     user_classes.clear()
     release.release()
     del release
@@ -401,6 +403,18 @@ _set_args = BaseException.args.__set__  # type: ignore[attr-defined]
 _set_traceback = BaseException.__traceback__.__set__  # type: ignore[attr-defined]
 _set_context = BaseException.__context__.__set__  # type: ignore[attr-defined]
 _set_cause = BaseException.__cause__.__set__  # type: ignore[attr-defined]
+
+
+def _hollow(cls: type) -> None:
+    """Drop the script's own attributes from a class it defined: a host cache may keep the class
+    (typing.List[K]) long after the run, and with it whatever its attributes hold. Through
+    type's own __delattr__, which keeps the interpreter's lookup caches right; dunders stay."""
+    for name in list(_class_namespace(cls)):
+        if type(name) is str and not (name.startswith("__") and name.endswith("__")):
+            try:  # noqa: SIM105
+                type.__delattr__(cls, name)
+            except BaseException:  # noqa: BLE001 - an odd class; what it keeps, the guard covers
+                pass
 
 
 def _free_cycles() -> None:
