@@ -9,9 +9,9 @@ import sys
 import types
 
 import sandbox
-from sandbox import Limits
+from sandbox import Limits, runner
 from sandbox.builtins import RunScope, build
-from sandbox.limits import StepBudget
+from sandbox.limits import MemoryLimitExceeded, StepBudget, TimeLimitExceeded
 from sandbox.modules import facade
 from sandbox.policy import attribute_violation
 
@@ -41,6 +41,9 @@ def reachable_roots() -> dict[str, object]:
     roots: dict[str, object] = dict(build(scope))
     for name in sandbox.MAX_IMPORTS:
         roots[name] = facade(name, scope.budget)
+    # What a script can catch: the budget's stops, and the stop raised into code of a finished run.
+    for stop in (TimeLimitExceeded, MemoryLimitExceeded, runner.TeardownStop, runner.FinishedRunStop):
+        roots[stop.__name__] = stop("stopped")
     return roots
 
 
