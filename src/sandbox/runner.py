@@ -707,8 +707,9 @@ _STATE_NAMES = (
 
 def _host_state() -> tuple[object, ...]:
     """What a run may not change, cheaply: compared before and after every run, item by item (a
-    tuple compares its members by identity first, at C speed). Every entry of the builtins module, every global of the engine's modules and the
-    contents of the engine's dict tables: a rebound function or a patched table shows."""
+    tuple compares its members by identity first, at C speed). Every entry of the builtins
+    module, every global of the engine's modules and the contents of the engine's dict tables
+    are in it: a rebound function or a patched table shows."""
     monitoring = sys.monitoring
     builtins_dict = vars(_builtins_module)
     modules = _engine_modules()
