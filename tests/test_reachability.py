@@ -14,9 +14,9 @@ import types
 import typing
 
 import sandbox
-from sandbox import Limits
+from sandbox import Limits, runner
 from sandbox.builtins import RunScope, build
-from sandbox.limits import StepBudget
+from sandbox.limits import MemoryLimitExceeded, StepBudget, TimeLimitExceeded
 from sandbox.modules import ClassRules, facade
 from sandbox.policy import attribute_violation, member_name_violation
 
@@ -62,6 +62,9 @@ def reachable_roots() -> dict[str, object]:
     roots: dict[str, object] = dict(build(scope))
     for name in sandbox.MAX_IMPORTS:
         roots[name] = facade(name, scope.budget, ClassRules(scope.user_classes, lambda cls: cls))
+    # What a script can catch: the budget's stops, and the stop raised into code of a finished run.
+    for stop in (TimeLimitExceeded, MemoryLimitExceeded, runner.TeardownStop, runner.FinishedRunStop):
+        roots[stop.__name__] = stop("stopped")
     return roots
 
 

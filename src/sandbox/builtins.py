@@ -459,7 +459,7 @@ class _SafeFormatter(string.Formatter):
         return obj, first
 
     def convert_field(self, value: Any, conversion: str | None) -> Any:
-        check_nesting(self.budget.limits, value)
+        check_nesting(self.budget, value)
         return super().convert_field(value, conversion)
 
     def format_field(self, value: Any, format_spec: str) -> Any:
@@ -476,7 +476,7 @@ def _formatter_field_name_split(field_name: str) -> tuple[Any, Iterator[tuple[bo
 
 def guarded_format(budget: StepBudget, value: object, conversion: str, spec: object) -> str:
     """format(), f-string fields, and str.format's fields all end here."""
-    check_nesting(budget.limits, value)
+    check_nesting(budget, value)
     if conversion == "r":
         value = repr(value)
     elif conversion == "s":
@@ -525,10 +525,10 @@ def _check_percent(scope: RunScope, template: object, args: object) -> None:
         number = next(star, 0) if width == "*" else (int(width) if len(width) < 13 else 10**13)
         check_width(scope.budget, number, "a % format width")
     for value in values:
-        check_nesting(scope.budget.limits, value)
+        check_nesting(scope.budget, value)
     if isinstance(args, Mapping):
         for value in args.values():
-            check_nesting(scope.budget.limits, value)
+            check_nesting(scope.budget, value)
 
 
 # --- Methods that can outgrow their inputs ----------------------------------------------------
@@ -765,7 +765,7 @@ def build(scope: RunScope) -> dict[str, Any]:
         if (sep is not None and not isinstance(sep, str)) or (end is not None and not isinstance(end, str)):
             raise TypeError("sep and end must be None or a string")
         for value in values:
-            check_nesting(budget.limits, value)
+            check_nesting(budget, value)
         text = (" " if sep is None else sep).join(map(str, values))
         scope.output.write(text + ("\n" if end is None else end))
 
@@ -800,11 +800,11 @@ def build(scope: RunScope) -> dict[str, Any]:
         return pow(base, exp, mod)
 
     def _repr(obj: object) -> str:
-        check_nesting(budget.limits, obj)
+        check_nesting(budget, obj)
         return repr(obj)
 
     def _ascii(obj: object) -> str:
-        check_nesting(budget.limits, obj)
+        check_nesting(budget, obj)
         return ascii(obj)
 
     def _format(value: object, spec: str = "") -> str:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import sys
+import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import log
 from .evals import BatchExecutionResult, evaluate
@@ -417,5 +419,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
+def entry() -> NoReturn:
+    """The console script. Leaves without finalising the interpreter: finalisation frees whatever
+    host caches still hold, and by then sys.monitoring no longer stops a script's code, so a
+    generator's `finally` or a `__del__` reached through class machinery could run unbudgeted and
+    keep the process from ever exiting."""
+    code = 1
+    try:
+        code = main()
+    except SystemExit as exit_:  # usage errors and --help
+        code = exit_.code if isinstance(exit_.code, int) else 0
+    except BaseException:  # noqa: BLE001 - a failure of the CLI itself, reported as Python would
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

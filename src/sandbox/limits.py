@@ -11,13 +11,18 @@ from __future__ import annotations
 
 # The C half of tracemalloc: the Python module imports pickle and more, 70 ms of a Pyodide cold start.
 import _tracemalloc
+import gc
 import math
+import operator
 import re
 import sys
 import time
+import types
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from itertools import compress
 from types import CodeType
-from typing import Any, NoReturn
+from typing import NoReturn
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -124,7 +129,9 @@ MAXIMA: dict[str, int] = {
 
 class LimitExceeded(BaseException):
     """Raised into the user's code when a budget runs out. A BaseException, so `except Exception`
-    does not swallow it; code that catches BaseException meets it again at its next step."""
+    does not swallow it; code that catches BaseException meets it again at its next step. What
+    the run reports is copied into `StepBudget.stop` when it trips: the script may catch this exception and
+    re-initialise it (`super(type(e), e).__init__(anything)`)."""
 
     error_type = "internal"
 
@@ -158,6 +165,9 @@ class StepBudget:
     steps: int = 0
     memory_baseline: int = 0
     tripped: LimitExceeded | None = None
+    stop: tuple[str, str] | None = None
+    """(message, error type) of the limit that tripped, taken before the script saw the exception.
+    A tuple: a dataclass's generated __init__ would be a step of the budget being spent."""
 
     def start(self) -> None:
         self.deadline = time.perf_counter() + self.limits.timeout_ms / 1000
@@ -166,9 +176,11 @@ class StepBudget:
             self.memory_baseline = _tracemalloc.get_traced_memory()[0]
 
     def trip(self, error: LimitExceeded) -> NoReturn:
-        """Spend the budget for good (limits, the output cap, teardown) and raise."""
+        """Spend the budget for good (limits, the output cap) and raise."""
         if self.tripped is None:
             self.tripped = error
+            message = error.args[0] if error.args and type(error.args[0]) is str else type(error).__name__
+            self.stop = (message, type(error).error_type)
         raise self.tripped
 
     def on_start(self, code: CodeType, _offset: int) -> object:
@@ -196,6 +208,14 @@ class StepBudget:
             self.steps > limits.max_steps or time.perf_counter() > self.deadline
         ):
             self.trip(TimeLimitExceeded(f"Execution timeout exceeded {limits.timeout_ms}ms"))
+
+    def charge(self, steps: int) -> None:
+        """Count work the host does on the script's behalf (the nesting check's walk) as its steps."""
+        if self.tripped is not None:
+            raise self.tripped
+        self.steps += steps
+        if self.steps > self.limits.max_steps:
+            self.trip(TimeLimitExceeded(f"Execution timeout exceeded {self.limits.timeout_ms}ms"))
 
     def memory_used(self) -> int:
         return _tracemalloc.get_traced_memory()[0] - self.memory_baseline
@@ -240,9 +260,6 @@ def size_text(size: float) -> str:
 # operation runs, and a refusal spends the budget like any other limit.
 
 _SEQUENCES = (str, bytes, bytearray, list, tuple)
-_NESTABLE = (list, tuple, dict, set, frozenset)
-# Exact types that never nest, tested first because most values in a trace are one of them.
-_ATOMS = frozenset({str, int, float, bool, type(None), bytes})
 
 
 def _refuse_size(budget: StepBudget, what: str, size: float) -> NoReturn:
@@ -308,40 +325,189 @@ def check_range(budget: StepBudget, r: range) -> None:
         _refuse_size(budget, f"a range of {length:,} items", length * 8)
 
 
-def check_nesting(limits: Limits, value: object) -> None:
-    """Refuse containers nested deeper than `nesting_depth` before C code recurses into them.
+# Kinds whose repr, str and format never look at what they refer to, so C code does not recurse
+# through them: functions, methods, descriptors, modules, code, frames, generators, cells. Compared
+# by id: hashing a type could run its metaclass's __hash__.
+_OPAQUE_KINDS = frozenset(
+    map(
+        id,
+        (
+            types.FunctionType, types.BuiltinFunctionType, types.MethodDescriptorType,
+            types.WrapperDescriptorType, types.MethodWrapperType, types.ClassMethodDescriptorType,
+            types.GetSetDescriptorType, types.MemberDescriptorType, types.ModuleType, types.CodeType,
+            types.FrameType, types.TracebackType, types.GeneratorType, types.CoroutineType,
+            types.AsyncGeneratorType, types.CellType,
+        ),
+    )
+)  # fmt: skip
+# Tuples and dicts that hold only atoms are untracked by the collector, yet a chain of tuples,
+# x = (x,), ends up wholly untracked and still nests.
+_UNTRACKED_HOLDERS = frozenset({id(tuple), id(dict)})
+_ATOM_KINDS = frozenset({str, int, float, bool, type(None), bytes, complex})
+_mro = type.__dict__["__mro__"].__get__
+_class_dict = type.__dict__["__dict__"].__get__
 
-    Breadth first, one level at a time, each container once (cycles are fine: repr prints them as
-    [...]). Gives up, accepting, after as many containers as a run could create.
+
+def _looks_inside(kind: type) -> bool:
+    """Whether repr or str of a `kind` may recurse into what it refers to: not for classes, the
+    opaque kinds above, or classes whose repr and str are object's (a plain instance prints as
+    <A object at …>). Read from the classes' own dicts: nothing of the script runs."""
+    if id(kind) in _OPAQUE_KINDS or issubclass(kind, type):
+        return False
+    for klass in _mro(kind):
+        members = _class_dict(klass)
+        if "__repr__" in members or "__str__" in members:
+            return klass is not object
+    return False
+
+
+def holders(objects: list[object]) -> Iterable[object]:
+    """The objects that may refer to others, sifted at C speed: most of a trace is atoms. (The
+    set of kinds hashes classes: no metaclass a script can reach defines __hash__.)"""
+    kinds = set(map(type, objects))
+    if kinds <= _ATOM_KINDS:
+        return ()
+    if tuple not in kinds and dict not in kinds:
+        return compress(objects, map(gc.is_tracked, objects))
+    untracked_holder = map(_UNTRACKED_HOLDERS.__contains__, map(id, map(type, objects)))
+    return compress(objects, map(operator.or_, map(gc.is_tracked, objects), untracked_holder))
+
+
+def check_nesting(budget: StepBudget, value: object) -> None:
+    """Refuse data that C code would recurse into deeper than `nesting_depth` levels (repr, str,
+    format, json and exception messages recurse once per level; in Pyodide a few thousand levels
+    overflow the WebAssembly stack and kill the interpreter).
+
+    Follows every object's references (`gc.get_referents`), not a list of container types: deques,
+    partials, slices, `list[list[…]]` aliases, exception arguments and the script's own objects
+    nest too. Breadth first, which is exact for trees (all JSON-shaped data). Where objects are
+    shared, breadth-first depth is fooled (a list that holds every link of a long chain is two
+    levels deep by it), so the longest path is measured instead, a cycle counting all its
+    members, because repr may walk every one of them before it meets one twice. The walk is host
+    code the step count does not see, so it is charged to the budget at about its cost in Pyodide.
     """
-    if not isinstance(value, _NESTABLE):
+    limit = budget.limits.nesting_depth
+    holds = gc.is_tracked(value) or id(type(value)) in _UNTRACKED_HOLDERS
+    if not holds or not _looks_inside(type(value)):
         return
-    level: list[Any] = [value]
-    seen: set[int] = set()
-    depth = 0
+    kinds: dict[int, bool] = {}
+    seen = {id(value)}
+    shared: dict[int, object] = {}
+    level = [value]
+    depth = count = 0
     while level:
         depth += 1
-        if depth > limits.nesting_depth:
-            raise ValueError(
-                f"data nested deeper than {limits.nesting_depth} levels cannot be printed,"
-                " formatted or serialised in the sandbox"
-            )
-        following: list[Any] = []
-        for node in level:
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            if isinstance(node, dict):
-                for key, child in node.items():
-                    if type(child) not in _ATOMS and isinstance(child, _NESTABLE):
-                        following.append(child)
-                    if type(key) is not str and isinstance(key, (tuple, frozenset)):
-                        following.append(key)  # the hashable containers
-            else:
-                following.extend([c for c in node if type(c) not in _ATOMS and isinstance(c, _NESTABLE)])
-        if len(seen) > limits.max_items:
-            return
-        level = following
+        if depth > limit:
+            _refuse_nesting(limit)
+        count += len(level)
+        references = gc.get_referents(*level)
+        budget.charge(len(level) + len(references) // 8)
+        level = []
+        for child in holders(references):
+            key = id(child)
+            if key in seen:
+                shared[key] = child
+            elif _inside(budget, kinds, type(child)):
+                seen.add(key)
+                level.append(child)
+    if count > limit and any(_children(budget, kinds, node) for node in shared.values()):
+        children = _graph(budget, kinds, value)
+        if _longest_path(children, limit) > limit:
+            _refuse_nesting(limit)
+
+
+def _inside(budget: StepBudget, kinds: dict[int, bool], kind: type) -> bool:
+    inside = kinds.get(id(kind))
+    if inside is None:
+        budget.charge(len(_mro(kind)))  # a class may have a long line of ancestors to look through
+        inside = kinds[id(kind)] = _looks_inside(kind)
+    return inside
+
+
+def _children(budget: StepBudget, kinds: dict[int, bool], node: object) -> list[object]:
+    return [child for child in holders(gc.get_referents(node)) if _inside(budget, kinds, type(child))]
+
+
+def _graph(budget: StepBudget, kinds: dict[int, bool], value: object) -> list[list[int]]:
+    """Who refers to whom, by position in the walk (0 is `value`)."""
+    nodes = [value]
+    index = {id(value): 0}
+    children: list[list[int]] = []
+    for node in nodes:  # grows as the walk finds more
+        edges = []
+        for child in _children(budget, kinds, node):
+            found = index.get(id(child))
+            if found is None:
+                found = index[id(child)] = len(nodes)
+                nodes.append(child)
+            edges.append(found)
+        children.append(edges)
+        if len(children) % 1024 == 0:
+            budget.charge(4 * 1024)
+    budget.charge(4 * (len(nodes) % 1024))
+    return children
+
+
+def _refuse_nesting(limit: int) -> NoReturn:
+    raise ValueError(
+        f"data nested deeper than {limit} levels cannot be printed, formatted or serialised in the sandbox"
+    )
+
+
+def _longest_path(children: list[list[int]], limit: int) -> int:
+    """Objects on the longest path from object 0, a cycle counting all its members; stops early
+    past `limit`. Tarjan's strongly connected components, iterative: each component is finished
+    after every component it reaches, so its height is its size plus the tallest of those."""
+    count = len(children)
+    order = [-1] * count
+    low = [0] * count
+    on_stack = [False] * count
+    component = [-1] * count
+    heights: list[int] = []
+    stack: list[int] = []
+    calls = [(0, 0)]
+    order[0] = low[0] = 0
+    visited = 1
+    stack.append(0)
+    on_stack[0] = True
+    while calls:
+        node, edge = calls[-1]
+        edges = children[node]
+        if edge < len(edges):
+            calls[-1] = (node, edge + 1)
+            child = edges[edge]
+            if order[child] < 0:
+                order[child] = low[child] = visited
+                visited += 1
+                stack.append(child)
+                on_stack[child] = True
+                calls.append((child, 0))
+            elif on_stack[child]:
+                low[node] = min(low[node], order[child])
+            continue
+        calls.pop()
+        if calls:
+            parent = calls[-1][0]
+            low[parent] = min(low[parent], low[node])
+        if low[node] != order[node]:
+            continue
+        members = []
+        while True:
+            member = stack.pop()
+            on_stack[member] = False
+            component[member] = len(heights)
+            members.append(member)
+            if member == node:
+                break
+        below = 0
+        for member in members:
+            for child in children[member]:
+                if component[child] != len(heights):
+                    below = max(below, heights[component[child]])
+        heights.append(len(members) + below)
+        if heights[-1] > limit:
+            return heights[-1]
+    return heights[component[0]]
 
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)

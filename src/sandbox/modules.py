@@ -640,7 +640,12 @@ def _json_members(budget: StepBudget) -> dict[str, object]:
             check_width(
                 budget, len(separator) * 1000 if isinstance(separator, str) else 0, "a json separator"
             )
-        check_nesting(limits, obj)
+        check_nesting(budget, obj)
+        if options.get("default") is not None:
+            # The C encoder recurses once more into whatever the hook returns, unseen by the check
+            # above: a hook that keeps returning objects that need it again nests without bound in
+            # C. The pure-Python encoder nests in Python frames, which the recursion limit bounds.
+            return "".join(json.JSONEncoder(**options).iterencode(obj))
         return json.dumps(obj, **options)
 
     return {"loads": loads, "dumps": dumps, "JSONDecodeError": json.JSONDecodeError}

@@ -347,8 +347,22 @@ def attribute_violation(name: str) -> str | None:
     return None
 
 
+# What analysis, compilation or instrumentation says when the code is still too deep for them: the
+# bounds below should stop such code first; this is the net under them.
+COMPLEXITY_MESSAGE = "Blocked: code too complex to analyse (nested too deeply)"
+
+# AST nodes per level of nesting: a level of source nesting is a node and its context or operator,
+# a block is its statement and the statements in it.
+_TREE_LEVELS_PER_LEVEL = 2
+
+
 def analyse(code: str, policy: Policy, limits: Limits) -> tuple[ast.Module | None, list[Violation]]:
-    """Parse and check `code`. Returns the tree when it is acceptable, and every violation found."""
+    """Parse and check `code`. Returns the tree when it is acceptable, and every violation found.
+
+    Never raises for any input: the parser, the analyser (recursive, like every ast.NodeVisitor)
+    and the compiler after it recurse once per level of the tree, so its depth is bounded twice,
+    on the tokens before parsing and on the tree after, both without recursion; running out of
+    stack or memory anyway is a validation error."""
     try:
         size = len(code.encode("utf-8"))
     except UnicodeEncodeError as error:
@@ -367,8 +381,14 @@ def analyse(code: str, policy: Policy, limits: Limits) -> tuple[ast.Module | Non
         return None, [Violation(error.lineno or 1, (error.offset or 1) - 1, f"SyntaxError: {error.msg}")]
     except (ValueError, MemoryError, RecursionError) as error:
         return None, [Violation(1, 0, f"SyntaxError: {error}")]
+    problem = _tree_depth_violation(tree, limits)
+    if problem is not None:
+        return None, [problem]
     analyser = _Analyser(policy)
-    analyser.visit(tree)
+    try:
+        analyser.visit(tree)
+    except (RecursionError, MemoryError):
+        return None, [Violation(1, 0, COMPLEXITY_MESSAGE)]
     return (tree if not analyser.violations else None), analyser.violations
 
 
@@ -376,15 +396,29 @@ def _nesting_violation(code: str, limits: Limits) -> Violation | None:
     """Bound how deep the parser and compiler will recurse, before they do.
 
     CPython's parser, AST conversion and compiler recurse in C once per nesting level; in Pyodide a
-    few thousand levels (`-` * 5000 + `1`, `1+` * 100000, `a.b.b.b…`) overflow the WebAssembly stack
-    and kill the isolate. The tokenizer is iterative, so the bound is computed on tokens: within a
-    bracket level, every operator, dot and opening bracket can add a level to the tree, and a comma
-    or a new statement starts over.
+    few thousand levels (`-` * 5000 + `1`, `1+` * 100000, `a.b.b.b…`, 5,500 `elif` clauses)
+    overflow the WebAssembly stack and kill the isolate. The tokenizer is iterative, so the bound
+    is computed on tokens: within a bracket level, every operator, dot and opening bracket can add
+    a level to the tree, and a comma or a new statement starts over; every `elif` nests the rest
+    of its `if` statement one level deeper, until a statement that is not part of it.
     """
     segments = [0]
+    chains = [0]  # per indentation level: the `elif` clauses of the `if` statement open there
+    chained = 0
+    line_start = True
     try:
         tokens = tokenize.generate_tokens(io.StringIO(code).readline)
         for token in tokens:
+            if token.type in (tokenize.NL, tokenize.COMMENT):
+                continue
+            if line_start and token.type == tokenize.NAME:
+                if token.string == "elif":
+                    chains[-1] += 1
+                    chained += 1
+                elif token.string != "else":
+                    chained -= chains[-1]
+                    chains[-1] = 0
+            line_start = token.type in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
             if token.type == tokenize.OP:
                 if token.string in "([{":
                     segments[-1] += 1
@@ -407,13 +441,34 @@ def _nesting_violation(code: str, limits: Limits) -> Violation | None:
                 segments[-1] += 1
             elif token.type in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
                 segments = [0]
-            if sum(segments) > limits.nesting_depth:
+                if token.type == tokenize.INDENT:
+                    chains.append(0)
+                elif token.type == tokenize.DEDENT and len(chains) > 1:
+                    chained -= chains.pop()
+            if sum(segments) + chained > limits.nesting_depth:
                 line, col = token.start
-                return Violation(
-                    line, col, f"Blocked: expression nested deeper than {limits.nesting_depth} levels"
-                )
+                return Violation(line, col, f"Blocked: code nested deeper than {limits.nesting_depth} levels")
     except (tokenize.TokenError, SyntaxError, IndentationError):
         return None  # the parser reports it, with its own position
+    return None
+
+
+def _tree_depth_violation(tree: ast.Module, limits: Limits) -> Violation | None:
+    """Bound the depth of the parsed tree, without recursion, before anything recursive walks it.
+    A comprehension nests a level per `for` clause and a `with` a level per item: the compiler
+    recurses once for each (10,000 `for` clauses in one comprehension killed Pyodide)."""
+    limit = limits.nesting_depth * _TREE_LEVELS_PER_LEVEL
+    pending: list[tuple[ast.AST, int]] = [(tree, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            depth += len(node.generators)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            depth += len(node.items)
+        if depth > limit:
+            line, col = getattr(node, "lineno", 1), getattr(node, "col_offset", 0)
+            return Violation(line, col, f"Blocked: code nested deeper than {limits.nesting_depth} levels")
+        pending.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
     return None
 
 

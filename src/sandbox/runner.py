@@ -6,18 +6,22 @@ import __future__
 # The C half of tracemalloc: the Python module imports pickle and more, 70 ms of a Pyodide cold start.
 import _tracemalloc
 import ast
+import collections
 import functools
 import gc
 import sys
 import time
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import CellType, CodeType, FrameType, FunctionType, TracebackType
+from itertools import chain, compress
+from types import CellType, CodeType, FrameType, FunctionType, ModuleType, TracebackType
+from typing import Any
 
 from . import builtins as sandbox_builtins
 from . import modules, policy
-from .limits import LimitExceeded, Limits, StepBudget, check_nesting, memory_error
-from .policy import Policy, Violation, analyse, find_entry_point, instrument
+from .limits import LimitExceeded, Limits, StepBudget, check_nesting, holders, memory_error
+from .policy import COMPLEXITY_MESSAGE, Policy, Violation, analyse, find_entry_point, instrument
 from .results import ExecutionResult, ValidationResult
 
 FILENAME = policy.FILENAME
@@ -28,6 +32,11 @@ FILENAME = policy.FILENAME
 _EVENT_LIST = (sys.monitoring.events.PY_START, sys.monitoring.events.PY_RESUME, sys.monitoring.events.JUMP)
 _EVENTS = _EVENT_LIST[0] | _EVENT_LIST[1] | _EVENT_LIST[2]
 _TOOL_NAME = "python-sandbox"
+# A second tool watches the code of finished runs, and only it (local events, set on its code
+# objects): any of it that starts, resumes, jumps or reaches a new line stops there.
+_FINISHED_TOOL_NAME = "python-sandbox-finished"
+_FINISHED_EVENT_LIST = (*_EVENT_LIST, sys.monitoring.events.LINE)
+_FINISHED_EVENTS = _EVENTS | sys.monitoring.events.LINE
 # Python frames the guards themselves may add on top of the user's recursion budget.
 _GUARD_FRAMES = 30
 
@@ -37,6 +46,11 @@ class TeardownStop(LimitExceeded):
     finalisers run by the garbage collector) stops at its first step."""
 
 
+class FinishedRunStop(BaseException):
+    """Raised into code of a run that has ended (a generator a host cache kept alive and closed
+    later, a method of an object freed in another request): it stops before its first line."""
+
+
 @dataclass(frozen=True)
 class Compiled:
     """Analysed, instrumented and compiled code, ready to run any number of times."""
@@ -44,29 +58,46 @@ class Compiled:
     code: CodeType
     policy: Policy
     tree: ast.Module
+    codes: tuple[CodeType, ...] = ()
+    """Every code object of the script, nested ones included: the finished-run guard's targets."""
 
 
 def compile_code(code: str, policy: Policy, limits: Limits) -> Compiled | ExecutionResult:
     """Analyse and compile, or the validation failure as a result."""
     started = time.perf_counter()
     tree, violations = analyse(code, policy, limits)
-    if tree is None:
-        first = violations[0]
-        return ExecutionResult(
-            success=False,
-            execution_time_ms=_elapsed_ms(started),
-            error=first.message,
-            error_type="validation",
-            line=first.line,
-            col=first.col,
-            violations=tuple(violations),
-        )
-    # Annotations stay text (PEP 563), whatever the script imports: Python 3.14 otherwise evaluates
-    # them lazily, and the host's class machinery (dataclass, NamedTuple, TypedDict) would run the
-    # script's annotation code with its own stand-ins for undefined names and hand the script
-    # ForwardRefs, whose evaluate() runs eval with the real builtins.
-    flags = __future__.annotations.compiler_flag
-    return Compiled(compile(instrument(tree), FILENAME, "exec", flags=flags, dont_inherit=True), policy, tree)
+    if tree is not None:
+        try:
+            # Annotations stay text (PEP 563), whatever the script imports: Python 3.14 otherwise
+            # evaluates them lazily, and the host's class machinery (dataclass, NamedTuple,
+            # TypedDict) would run the script's annotation code with its own stand-ins for
+            # undefined names and hand the script ForwardRefs, whose evaluate() runs eval with the
+            # real builtins.
+            flags = __future__.annotations.compiler_flag
+            compiled = compile(instrument(tree), FILENAME, "exec", flags=flags, dont_inherit=True)
+        except (RecursionError, MemoryError):
+            # The analyser bounds the tree's depth; this is the net under it (the compiler's own
+            # recursion in C, on a platform whose stack it does not know).
+            violations = [Violation(1, 0, COMPLEXITY_MESSAGE)]
+        else:
+            return Compiled(compiled, policy, tree, _code_objects(compiled))
+    first = violations[0]
+    return ExecutionResult(
+        success=False,
+        execution_time_ms=_elapsed_ms(started),
+        error=first.message,
+        error_type="validation",
+        line=first.line,
+        col=first.col,
+        violations=tuple(violations),
+    )
+
+
+def _code_objects(code: CodeType) -> tuple[CodeType, ...]:
+    found = [code]
+    for each in found:  # grows as nested code is found
+        found.extend(const for const in each.co_consts if type(const) is CodeType)
+    return tuple(found)
 
 
 def check_arguments(
@@ -105,6 +136,8 @@ def execute(code: str, limits: Limits | None = None, policy: Policy | None = Non
     check_arguments(code, limits, policy)
     limits = limits or Limits()
     started = time.perf_counter()
+    if _fault:
+        return ExecutionResult(False, _elapsed_ms(started), error=_refusal(), error_type="internal")
     compiled = compile_code(code, policy or Policy(), limits)
     if isinstance(compiled, ExecutionResult):
         return compiled
@@ -141,64 +174,161 @@ def run(
     """Run the module in a fresh namespace; then, if `call` names a function it defined, call it
     with `arguments`, inside the same budget, and pass what it returned to `convert` while the
     budget still holds. `convert` must look at the value by type only and return plain data, which
-    becomes `Outcome.value`; the value itself is freed with the rest of the run."""
+    becomes `Outcome.value`; the value itself is freed with the rest of the run.
+
+    Afterwards the host checks itself: if anything a run may not change differs (see
+    `_host_state`), or the engine itself failed, the interpreter is marked unusable
+    (`interpreter_fault`) and this and every later run is refused as `internal`."""
+    if _fault:
+        return Outcome(output="", error=_refusal(), error_type="internal")
+    try:
+        _tool_ids()
+    except RuntimeError as taken:
+        _fault.append(str(taken))
+        return Outcome(output="", error=_refusal(), error_type="internal")
+    before = _host_state()
+    outcome: Outcome | None = None
+    try:
+        outcome = _run_once(compiled, limits, call, arguments, convert)
+    except BaseException:  # noqa: BLE001 - a failure of the engine's own code, never the script's
+        _fault.append("the engine failed while running a script")
+    try:
+        after = _host_state()
+        changed = [name for name, was, now in zip(_STATE_NAMES, before, after, strict=True) if was != now]
+    except BaseException:  # noqa: BLE001 - something not the host's compared itself
+        changed = ["the host's state, beyond comparing"]
+    if changed and not _fault:
+        _fault.append(f"a run changed {', '.join(changed)}")
+    if outcome is None or _fault:
+        # Whatever the run left, host code from here on must not meet a spent budget.
+        _switch_off_budget()
+        return Outcome(output="", error=_refusal(), error_type="internal")
+    return outcome
+
+
+def _run_once(
+    compiled: Compiled,
+    limits: Limits,
+    call: str | None,
+    arguments: tuple[object, ...],
+    convert: Callable[[object], object] | None,
+) -> Outcome:
     budget = StepBudget(limits, exempt_code_ids=_host_code_ids())
     scope = sandbox_builtins.RunScope(budget, compiled.policy.allowed_imports)
     namespace: dict[str, object] = {"__builtins__": sandbox_builtins.build(scope), "__name__": "__main__"}
-    error: tuple[str, str, int | None] | None = None
-    value: object = None
     tracing_here = limits.track_memory and not _tracemalloc.is_tracing()
+    recursion_limit = sys.getrecursionlimit()
+    unraisable_hook = sys.unraisablehook
+    # Every piece of host state is put back by its own `finally`, the first one changed last: a
+    # restore that fails leaves the others done, and the self-check in `run` reports it. No
+    # context managers: host code that runs while monitoring is on must be exempt from the budget
+    # (see guard_code_ids), and a generator-based one would resume as a step of a spent budget.
     if tracing_here:
         _tracemalloc.start()
-    previous_recursion_limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(_depth() + limits.recursion_depth + _GUARD_FRAMES)
-    unraisable_hook = sys.unraisablehook
-    sys.unraisablehook = _ignore_unraisable
-    tool = _start_monitoring(budget)
-    # Everything alive now is the host's: frozen, it is skipped by the teardown's collection.
-    gc.freeze()
-    budget.start()
     try:
-        exec(compiled.code, namespace)
-        if call is not None:
-            returned = namespace[call](*arguments)  # type: ignore[operator]
-            namespace["__sandbox_returned__"] = returned  # freed by the teardown walk
-            value = convert(returned) if convert is not None else None
-    except BaseException as raised:  # noqa: BLE001 - every failure of user code becomes a value
-        if budget.tripped is None:
-            # Not contextlib.suppress: its __exit__ is Python, a step of a budget that may be spent.
-            try:  # noqa: SIM105
-                error = _describe(raised, budget)
-            except LimitExceeded:
-                pass  # the budget ran out while describing; it is reported below
+        sys.setrecursionlimit(_depth() + limits.recursion_depth + _GUARD_FRAMES)
+        try:
+            sys.unraisablehook = _ignore_unraisable
+            try:
+                return _monitored(compiled, budget, scope, namespace, call, arguments, convert)
+            finally:
+                sys.unraisablehook = unraisable_hook
+        finally:
+            sys.setrecursionlimit(recursion_limit)
     finally:
-        # Plain calls from here on, no context managers: the host code that runs while monitoring
-        # is still on must be exempt from the budget (see guard_code_ids), and a generator-based
-        # context manager would resume as a step of the spent budget.
-        # Read before tracing stops: a single C call may have peaked past the limit and freed it
-        # again between two steps.
-        peaked = budget.peak_over_limit()
-        _teardown(budget, namespace, scope.user_classes)
-        gc.unfreeze()
-        _stop_monitoring(tool)
-        modules.forget_script_keys()
-        sys.unraisablehook = unraisable_hook
-        sys.setrecursionlimit(previous_recursion_limit)
         if tracing_here:
             _tracemalloc.stop()
-    if budget.tripped is not None and not isinstance(budget.tripped, TeardownStop):
-        error = (str(budget.tripped), budget.tripped.error_type, None)
+
+
+def _monitored(
+    compiled: Compiled,
+    budget: StepBudget,
+    scope: sandbox_builtins.RunScope,
+    namespace: dict[str, object],
+    call: str | None,
+    arguments: tuple[object, ...],
+    convert: Callable[[object], object] | None,
+) -> Outcome:
+    """The budget on, the script, its teardown, the budget off."""
+    callbacks = (budget.on_start, budget.on_start, budget.on_jump)
+    host_froze = gc.get_freeze_count() > 0
+    try:
+        _start_monitoring(callbacks)
+        # Only now, under the budget: this code runs again (once per trace of a batch).
+        _watch_finished(compiled.codes, 0)
+        # Everything alive now is the host's: frozen, the teardown's collection skips it.
+        gc.freeze()
+        try:
+            error, value = _execute(compiled, namespace, budget, call, arguments, convert)
+            # Read before tracing stops: a single C call may have peaked past the limit and freed
+            # it again between two steps.
+            peaked = budget.peak_over_limit()
+            output = scope.output.text().strip()
+            _watch_finished(compiled.codes, _FINISHED_EVENTS)
+            _teardown(budget, namespace, scope.user_classes)
+        finally:
+            if host_froze:
+                gc.freeze()
+            else:
+                gc.unfreeze()
+    finally:
+        try:
+            _watch_finished(compiled.codes, _FINISHED_EVENTS)
+        finally:
+            _stop_monitoring(callbacks)
+    modules.forget_script_keys()
+    return _outcome(budget, output, error, value, peaked)
+
+
+def _outcome(
+    budget: StepBudget,
+    output: str,
+    error: tuple[str, str, int | None] | None,
+    value: object,
+    peaked: int | None,
+) -> Outcome:
+    """Made of plain values only: the strings the budget copied when it tripped, the output's text,
+    the description made inside the budget. Nothing the script could still change is read."""
+    if budget.stop is not None:
+        error = (*budget.stop, None)
     elif peaked is not None:
-        error = (str(memory_error(limits, peaked, peaked=True)), "memory", None)
-    output = scope.output.text().strip()
+        error = (str(memory_error(budget.limits, peaked, peaked=True)), "memory", None)
     if error is None:
         return Outcome(output=output, value=value, steps=budget.steps)
     message, kind, line = error
     return Outcome(output=output, error=message, error_type=kind, line=line, steps=budget.steps)
 
 
-# Set once a run has left the interpreter in a state the host cannot trust (see Engine hardening 2);
-# from then on every run refuses, and a runner isolate asks to be replaced.
+def _execute(
+    compiled: Compiled,
+    namespace: dict[str, object],
+    budget: StepBudget,
+    call: str | None,
+    arguments: tuple[object, ...],
+    convert: Callable[[object], object] | None,
+) -> tuple[tuple[str, str, int | None] | None, object]:
+    """The script's part of the run, inside the budget: its failure described, its value converted."""
+    error = value = None
+    budget.start()
+    try:
+        exec(compiled.code, namespace)
+        if call is not None:
+            returned = namespace[call](*arguments)  # type: ignore[operator]
+            namespace["__sandbox_returned__"] = returned  # freed by the teardown
+            value = convert(returned) if convert is not None else None
+    except BaseException as raised:  # noqa: BLE001 - every failure of user code becomes a value
+        namespace["__sandbox_raised__"] = raised  # its arguments may nest deep: the teardown frees it
+        if budget.tripped is None:
+            # Not contextlib.suppress: its __exit__ is Python, a step of a budget that may be spent.
+            try:  # noqa: SIM105
+                error = _describe(raised, budget)
+            except LimitExceeded:
+                pass  # the budget ran out while describing; it is reported below
+    return error, value
+
+
+# Set once a run has left the interpreter in a state the host cannot trust: from then on every run
+# refuses, and a runner isolate asks to be replaced.
 _fault: list[str] = []
 
 
@@ -207,28 +337,44 @@ def interpreter_fault() -> str | None:
     return _fault[0] if _fault else None
 
 
+def _refusal() -> str:
+    return f"Internal error: this interpreter can no longer run scripts safely ({_fault[0]})"
+
+
 def _describe(raised: BaseException, budget: StepBudget) -> tuple[str, str, int | None]:
     """`Type: message (line N)`, computed inside the budget: a script's exception class may define
-    __str__, and its arguments may be deeply nested."""
-    line = _user_line(raised.__traceback__)
-    name = type(raised).__name__
+    __str__, and its arguments may be deeply nested. Plain `str` out, whatever the class returns,
+    and never an exception but the budget's: one escaping here would count as the engine failing
+    and take the interpreter out of service."""
+    line = _user_line(_traceback_of(raised))
+    name = str.__str__(type(raised).__name__)
     try:
-        check_nesting(budget.limits, raised.args)
-    except ValueError as nesting:
-        message = str(nesting)
+        check_nesting(budget, _args_of(raised))
+    except LimitExceeded:
+        raise
+    except BaseException as refused:  # noqa: BLE001 - the check's refusal, or a hook of the script failing
+        arguments = _args_of(refused)
+        plain = type(refused) is ValueError and len(arguments) == 1 and type(arguments[0]) is str
+        message = arguments[0] if plain else _UNAVAILABLE
     else:
         try:
-            message = str(raised)
+            message = str.__str__(str(raised))
         except LimitExceeded:
             raise
         except BaseException:  # noqa: BLE001 - a failing __str__ is reported, not propagated
-            message = "<exception message unavailable>"
+            message = _UNAVAILABLE
     text = f"{name}: {message}" if message else name
-    if isinstance(raised, sandbox_builtins.SandboxViolation):
+    if issubclass(type(raised), sandbox_builtins.SandboxViolation):
         text = message
     if line is not None:
         text += f" (line {line})"
     return text, "runtime", line
+
+
+_UNAVAILABLE = "<exception message unavailable>"
+# The C descriptors themselves: an attribute lookup could meet a property the script defined.
+_traceback_of = BaseException.__traceback__.__get__  # type: ignore[attr-defined]
+_args_of = BaseException.args.__get__  # type: ignore[attr-defined]
 
 
 def _user_line(tb: TracebackType | None) -> int | None:
@@ -240,71 +386,273 @@ def _user_line(tb: TracebackType | None) -> int | None:
     return line
 
 
+# --- Teardown --------------------------------------------------------------------------------------
+# Runs with the budget spent, so any code of the script that something here sets off (a finaliser,
+# a __del__ reached through class machinery, a property) stops at its first step. It looks at
+# objects only with type(), gc.get_referents and the C methods of exact built-in types, never with
+# isinstance or attribute lookups a script could hook.
+
+
 def _teardown(budget: StepBudget, namespace: dict[str, object], user_classes: set[type]) -> None:
-    """Drop and collect what the script left behind, with every step it takes raising: generator
-    finalisers and cycles die here, not later in the host."""
+    """Free everything the run left, parents before children so that no deallocation recurses
+    (CPython frees a nested structure recursively in C; in Pyodide a few thousand levels overflow
+    the WebAssembly stack and kill the isolate), and break the cycles among what is left before
+    the collector frees them (the collector's clearing of one link frees the rest of a chain
+    recursively too)."""
     if budget.tripped is None:
         budget.tripped = TeardownStop("teardown")
-    survivors = _release_order(namespace, budget.tripped, user_classes)
-    # The exception that spent the budget is kept for its message only: without its traceback it
-    # holds none of the frames, and so none of the data, of the code it stopped.
-    budget.tripped.__traceback__ = budget.tripped.__context__ = budget.tripped.__cause__ = None
+    classes = _classes_made_during_run()
+    release = _ReleaseOrder({id(namespace), id(namespace.get("__builtins__"))}, set(map(id, classes)))
+    release.add([*namespace.values(), budget.tripped, *classes])
+    del classes
+    # The exception that spent the budget may hold what the script put in it; the stop stays sticky
+    # with one of the host's own.
+    budget.tripped = TeardownStop("teardown")
     namespace.clear()
-    # Outermost first: each object freed drops one reference to the next, which `survivors` still
-    # holds, so no deallocation recurses.
-    survivors.reverse()
-    survivors.clear()
-    # The host's objects were frozen when the run started, so this looks at the run's objects only.
+    for cls in user_classes:
+        _hollow(cls)
+    user_classes.clear()
+    release.release()
+    del release
+    _free_cycles()
+
+
+_HEAPTYPE = 1 << 9
+# Built-in containers: their references are all the walk follows, with no further question.
+_PLAIN_KINDS = frozenset(map(id, (list, tuple, dict, set, frozenset, collections.deque)))
+_CLEARERS: dict[int, Callable[[Any], object]] = {
+    id(list): list.clear,
+    id(dict): dict.clear,
+    id(set): set.clear,
+    id(collections.deque): collections.deque.clear,
+    id(CellType): CellType.cell_contents.__delete__,  # type: ignore[attr-defined]
+}
+_class_namespace = type.__dict__["__dict__"].__get__
+_set_args = BaseException.args.__set__  # type: ignore[attr-defined]
+_set_traceback = BaseException.__traceback__.__set__  # type: ignore[attr-defined]
+_set_context = BaseException.__context__.__set__  # type: ignore[attr-defined]
+_set_cause = BaseException.__cause__.__set__  # type: ignore[attr-defined]
+
+
+def _hollow(cls: type) -> None:
+    """Drop the script's own attributes from a class it defined: a host cache may keep the class
+    (typing.List[K]) long after the run, and with it whatever its attributes hold. Through
+    type's own __delattr__, which keeps the interpreter's lookup caches right; dunders stay."""
+    for name in list(_class_namespace(cls)):
+        if type(name) is str and not (name.startswith("__") and name.endswith("__")):
+            try:  # noqa: SIM105
+                type.__delattr__(cls, name)
+            except BaseException:  # noqa: BLE001 - an odd class; what it keeps, the guard covers
+                pass
+
+
+def _free_cycles() -> None:
+    """Collect what is left with gc.DEBUG_SAVEALL, so the collector hands over its garbage instead
+    of freeing it; break every link among it that can be broken from outside (clear lists, dicts,
+    sets, deques, cells, frames, instance attributes, exception links: safe, since nothing but the
+    garbage itself refers to it); let go of it parents first; collect again for the rest."""
+    debug = gc.get_debug()
+    saved = len(gc.garbage)
+    gc.set_debug(debug | gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+    finally:
+        gc.set_debug(debug)
+    garbage = gc.garbage[saved:]
+    del gc.garbage[saved:]
+    # A class's own dict is left to the collector, which clears it only after invalidating the
+    # interpreter's lookup caches: clearing it here would leave them pointing at freed objects.
+    class_dicts = {
+        id(namespace)
+        for obj in garbage
+        if issubclass(type(obj), type)
+        for namespace in gc.get_referents(_class_namespace(obj))
+    }
+    for obj in garbage:
+        if id(obj) not in class_dicts:
+            _unlink(obj)
+    release = _ReleaseOrder(set(), set())
+    release.add(garbage)
+    del garbage
+    release.release()
+    del release
     gc.collect()
 
 
-_CONTAINERS = (list, tuple, dict, set, frozenset, BaseException, TracebackType, CellType)
+def _unlink(obj: object) -> None:
+    kind = type(obj)
+    clear = _CLEARERS.get(id(kind))
+    if clear is not None:
+        clear(obj)
+    elif kind is FrameType:
+        try:  # noqa: SIM105
+            obj.clear()  # type: ignore[attr-defined]
+        except RuntimeError:
+            pass  # a suspended generator's frame: its generator is garbage too, and closed
+    elif issubclass(kind, BaseException):
+        _set_args(obj, ())
+        _set_traceback(obj, None)
+        _set_context(obj, None)
+        _set_cause(obj, None)
+    if kind.__flags__ & _HEAPTYPE and not issubclass(kind, type):
+        # Instance attributes (inline values have no dict until asked for one). The lookup may meet
+        # a __dict__ the script defined through class machinery: it stops at its first step.
+        try:
+            attributes = object.__getattribute__(obj, "__dict__")
+        except BaseException:  # noqa: BLE001
+            return
+        if type(attributes) is dict:
+            attributes.clear()
 
 
-def _may_hold_more(obj: object) -> bool:
-    # Objects the collector does not track (numbers, strings) hold nothing to walk, except tuples
-    # and dicts, which it stops tracking once it sees they hold only such objects: a chain of
-    # tuples, x = (x,), ends up wholly untracked and still frees recursively.
-    return gc.is_tracked(obj) or type(obj) in (tuple, dict)
+class _ReleaseOrder:
+    """Objects and what they hold, to be let go parents before children, so that an object freed
+    drops references only to objects still held here and no deallocation recurses. The order is
+    Tarjan's: it finishes a group of objects that refer to each other only after every group it
+    reaches. Breadth-first order is not enough: a list holding every link of a chain, innermost
+    first, puts each link before its parent.
 
+    The walk follows every object's references (`gc.get_referents`) except into what belongs to
+    the host: modules, functions and classes that did not come from this run, the engine's own
+    objects, and the runner's own frames; a frame is followed into its locals only, never its
+    caller, and a module-level frame not at all (its locals are the namespace). References are
+    kept as positions in two arrays, eight bytes each."""
 
-def _release_order(
-    namespace: dict[str, object], stopper: BaseException, user_classes: set[type]
-) -> list[object]:
-    """The script's containers and objects, outermost first.
+    def __init__(self, boundary: set[int], run_classes: set[int]) -> None:
+        self.nodes: list[object] = []
+        self.index: dict[int, int] = {}
+        self.starts = array("q")
+        self.edges = array("q")
+        self.boundary = boundary | _ENGINE_OBJECT_IDS
+        self.run_classes = run_classes
 
-    CPython frees a nested structure recursively in C; in Pyodide a structure a few thousand levels
-    deep (x = [x] in a loop, a linked list of the script's objects) overflows the WebAssembly stack
-    when it is freed and kills the isolate. Holding every level and letting go from the outside in
-    frees one level at a time. The walk follows containers, instances of the script's classes, and
-    what can hold data out of sight of the namespace: kept exceptions, their tracebacks, the locals
-    of the frames in them, closures, and the script's own functions. It never enters the host's
-    functions or modules.
-    """
-    order: list[object] = []
-    seen: set[int] = {id(namespace), id(namespace.get("__builtins__"))}
-    frontier: list[object] = [*namespace.values(), stopper]
-    while frontier:
-        following: list[object] = []
-        for obj in frontier:
-            if id(obj) in seen:
-                continue
-            if isinstance(obj, FrameType):
-                # Its locals only: its globals are the namespace or a host module's, and its f_back
-                # leads up the host's stack.
-                seen.add(id(obj))
-                following.extend(obj.f_locals.values())
-                continue
-            if isinstance(obj, FunctionType):
-                if obj.__code__.co_filename != FILENAME:
+    def add(self, roots: list[object]) -> None:
+        nodes, index, boundary, edges, starts = self.nodes, self.index, self.boundary, self.edges, self.starts
+        for root in holders(roots):
+            if id(root) not in boundary and id(root) not in index:
+                index[id(root)] = len(nodes)
+                nodes.append(root)
+        # The hot loop of the teardown, written for speed: one pass per object the run left.
+        is_tracked, referents, find, append = gc.is_tracked, gc.get_referents, index.get, edges.append
+        for node in nodes:  # grows as the walk finds more
+            starts.append(len(edges))
+            references = referents(node) if id(type(node)) in _PLAIN_KINDS else self._children(node)
+            if len(references) > 16:
+                references = holders(references)  # sifted at C speed: mostly atoms, in a trace
+            for child in references:
+                kind = type(child)
+                if not is_tracked(child) and kind is not tuple and kind is not dict:
+                    continue  # holds nothing: numbers, strings
+                key = id(child)
+                if key in boundary:
                     continue
-            elif not isinstance(obj, _CONTAINERS) and type(obj) not in user_classes:
+                found = find(key)
+                if found is None:
+                    found = index[key] = len(nodes)
+                    nodes.append(child)
+                append(found)
+        starts.append(len(edges))
+        index.clear()  # the largest part of the walk's memory: not needed from here on
+
+    def _children(self, obj: object) -> list[object]:
+        kind = type(obj)
+        if kind is ModuleType or id(kind) in _ENGINE_CLASS_IDS:
+            return []
+        if kind is FunctionType:
+            return gc.get_referents(obj) if obj.__code__.co_filename == FILENAME else []  # type: ignore[attr-defined]
+        if kind is FrameType:
+            frame: FrameType = obj  # type: ignore[assignment]
+            if id(frame.f_code) in _RUNNER_CODE_IDS or frame.f_locals is frame.f_globals:
+                return []
+            return list(frame.f_locals.values())
+        if issubclass(kind, type) and id(obj) not in self.run_classes:
+            return []
+        return gc.get_referents(obj)
+
+    def release(self) -> None:
+        """Let go of every object, parents first: in Kahn's order where no cycle is in the way,
+        the cheap common case; what sits in or under a cycle in Tarjan's order after that."""
+        count = len(self.nodes)
+        starts, edges = self.starts, self.edges
+        parents = [0] * count
+        for child in edges:
+            parents[child] += 1
+        order = [position for position in range(count) if parents[position] == 0]
+        for position in order:  # grows as parents are let go
+            for child in edges[starts[position] : starts[position + 1]]:
+                parents[child] -= 1
+                if parents[child] == 0:
+                    order.append(child)
+        if len(order) < count:
+            placed = bytearray(count)
+            for position in order:
+                placed[position] = 1
+            order.extend(self._cyclic_order(placed))
+        finished = [self.nodes[position] for position in reversed(order)]
+        del order
+        self.nodes.clear()
+        finished.clear()  # frees from the end, where the parents are
+
+    def _cyclic_order(self, placed: bytearray) -> list[int]:
+        """The positions not yet placed, parents first: Tarjan's strongly connected components,
+        iterative, which finish a group of objects only after every group it reaches."""
+        starts, edges = self.starts, self.edges
+        count = len(self.nodes)
+        found_at = [-1] * count
+        low = [0] * count
+        on_stack = bytearray(count)
+        stack: list[int] = []
+        finished: list[int] = []
+        visited = 0
+        for root in range(count):
+            if placed[root] or found_at[root] >= 0:
                 continue
-            seen.add(id(obj))
-            order.append(obj)
-            following.extend(filter(_may_hold_more, gc.get_referents(obj)))
-        frontier = following
-    return order
+            found_at[root] = low[root] = visited
+            visited += 1
+            stack.append(root)
+            on_stack[root] = 1
+            # The depth-first walk's own stack: a chain of a million objects is a million deep.
+            calls = [[root, starts[root]]]
+            while calls:
+                call = calls[-1]
+                node, edge = call
+                if edge < starts[node + 1]:
+                    call[1] = edge + 1
+                    child = edges[edge]
+                    if placed[child]:
+                        continue
+                    if found_at[child] < 0:
+                        found_at[child] = low[child] = visited
+                        visited += 1
+                        stack.append(child)
+                        on_stack[child] = 1
+                        calls.append([child, starts[child]])
+                    elif on_stack[child] and found_at[child] < low[node]:
+                        low[node] = found_at[child]
+                    continue
+                calls.pop()
+                if calls and low[node] < low[calls[-1][0]]:
+                    low[calls[-1][0]] = low[node]
+                if low[node] == found_at[node]:
+                    while True:
+                        member = stack.pop()
+                        on_stack[member] = 0
+                        finished.append(member)
+                        if member == node:
+                            break
+        finished.reverse()
+        return finished
+
+
+def _classes_made_during_run() -> list[type]:
+    """Classes the run created, by the script or by class factories (enum's functional API,
+    namedtuple): everything alive before the run is frozen, so gc.get_objects lists only the
+    run's objects. Sifted at C speed, by type() and the C subclass check only."""
+    young = gc.get_objects()
+    return list(compress(young, map(_IS_CLASS, map(type, young))))
+
+
+_IS_CLASS = functools.partial(type.__subclasscheck__, type)
 
 
 def _ignore_unraisable(_: object) -> None:
@@ -312,37 +660,110 @@ def _ignore_unraisable(_: object) -> None:
     closes) have nowhere to go; the host's hook may itself be Python and count as a step."""
 
 
-def _start_monitoring(budget: StepBudget) -> int:
-    tool = _tool_id()
-    events = sys.monitoring.events
-    sys.monitoring.register_callback(tool, events.PY_START, budget.on_start)
-    sys.monitoring.register_callback(tool, events.PY_RESUME, budget.on_start)
-    sys.monitoring.register_callback(tool, events.JUMP, budget.on_jump)
+def _refuse_finished_run(*_: object, _stop: type[BaseException] = FinishedRunStop) -> object:
+    # Bound at definition: at interpreter exit, module globals may already be gone.
+    raise _stop("code of a finished run cannot run again")
+
+
+# --- sys.monitoring ----------------------------------------------------------------------------------
+
+
+def _start_monitoring(callbacks: tuple[Callable[..., object], ...]) -> None:
+    tool = _tool_ids()[0]
+    for event, callback in zip(_EVENT_LIST, callbacks, strict=True):
+        sys.monitoring.register_callback(tool, event, callback)
     sys.monitoring.set_events(tool, _EVENTS)
-    return tool
 
 
-def _stop_monitoring(tool: int) -> None:
+def _stop_monitoring(callbacks: tuple[Callable[..., object], ...]) -> None:
+    """Switch the budget off; its callbacks must be the ones the run started with."""
+    tool = _tool_ids()[0]
+    sys.monitoring.set_events(tool, 0)
+    for event, callback in zip(_EVENT_LIST, callbacks, strict=True):
+        if sys.monitoring.register_callback(tool, event, None) is not callback:
+            _fault.append("a run replaced the budget's sys.monitoring callbacks")
+
+
+def _switch_off_budget() -> None:
+    tool = _tool_ids()[0]
     sys.monitoring.set_events(tool, 0)
     for event in _EVENT_LIST:
         sys.monitoring.register_callback(tool, event, None)
 
 
+def _watch_finished(codes: tuple[CodeType, ...], events: int) -> None:
+    """Arm (or, before the code runs again, disarm) the finished-run guard on the script's code."""
+    tool = _tool_ids()[1]
+    for code in codes:
+        if sys.monitoring.get_local_events(tool, code) != events:
+            sys.monitoring.set_local_events(tool, code, events)
+
+
 _tool: list[int] = []
 
 
-def _tool_id() -> int:
-    """A sys.monitoring tool id for the sandbox, claimed once per process. Ids 0-2 and 5 are
-    conventionally the debugger's, coverage's, the profiler's and the optimizer's."""
+def _tool_ids() -> list[int]:
+    """The sandbox's two sys.monitoring tool ids (the budget, the finished-run guard), claimed once
+    per process; the guard's callbacks stay registered for good. Ids 0-2 and 5 are conventionally
+    the debugger's, coverage's, the profiler's and the optimizer's."""
     if not _tool:
-        for candidate in (3, 4, 2, 1, 0, 5):
-            if sys.monitoring.get_tool(candidate) is None:
-                sys.monitoring.use_tool_id(candidate, _TOOL_NAME)
-                _tool.append(candidate)
-                break
-        else:
-            raise RuntimeError("no free sys.monitoring tool id")
-    return _tool[0]
+        free = [tool for tool in (3, 4, 2, 1, 0, 5) if sys.monitoring.get_tool(tool) is None]
+        if len(free) < 2:
+            raise RuntimeError("no free sys.monitoring tool ids")
+        sys.monitoring.use_tool_id(free[0], _TOOL_NAME)
+        sys.monitoring.use_tool_id(free[1], _FINISHED_TOOL_NAME)
+        for event in _FINISHED_EVENT_LIST:
+            sys.monitoring.register_callback(free[1], event, _refuse_finished_run)
+        _tool.extend(free[:2])
+    return _tool
+
+
+# --- The host's self-check ---------------------------------------------------------------------------
+
+_STATE_NAMES = (
+    "the sys.monitoring tools",
+    "the sys.monitoring events",
+    "the recursion limit",
+    "the garbage collector's settings",
+    "sys.unraisablehook",
+    "tracemalloc",
+    "the builtins module",
+    "the engine's modules",
+    "the engine's globals",
+    "the engine's tables",
+)
+
+
+def _host_state() -> tuple[object, ...]:
+    """What a run may not change, cheaply: compared before and after every run, item by item (a
+    tuple compares its members by identity first, at C speed). Every entry of the builtins
+    module, every global of the engine's modules and the contents of the engine's dict tables
+    are in it: a rebound function or a patched table shows."""
+    monitoring = sys.monitoring
+    builtins_dict = vars(_builtins_module)
+    modules = _engine_modules()
+    return (
+        tuple(map(monitoring.get_tool, range(6))),
+        tuple(map(monitoring.get_events, range(6))),
+        sys.getrecursionlimit(),
+        (gc.isenabled(), gc.get_freeze_count() > 0, gc.get_debug(), gc.get_threshold()),
+        sys.unraisablehook,
+        _tracemalloc.is_tracing(),
+        (builtins_dict, *builtins_dict.values()),
+        tuple(map(sys.modules.get, _ENGINE_MODULE_NAMES)),
+        tuple(chain.from_iterable(map(dict.values, map(vars, modules)))),
+        tuple(chain.from_iterable(chain.from_iterable(map(dict.items, _ENGINE_TABLES)))),
+    )
+
+
+_builtins_module = sys.modules["builtins"]
+_ENGINE_MODULE_NAMES = tuple(
+    f"{__package__}.{name}" for name in ("builtins", "limits", "modules", "policy", "results", "runner")
+)
+
+
+def _engine_modules() -> list[ModuleType]:
+    return [sys.modules[name] for name in _ENGINE_MODULE_NAMES if name in sys.modules]
 
 
 def _depth() -> int:
@@ -361,3 +782,26 @@ def _host_code_ids() -> frozenset[int]:
 
 def _elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
+
+
+# The engine's dict tables, which never change after import (its one cache left out); the globals
+# item of the self-check notices one rebound.
+_ENGINE_TABLES = [
+    value
+    for module in _engine_modules()
+    for name, value in vars(module).items()
+    if type(value) is dict and not name.startswith("__") and name != "_static_members"
+]
+# Module-level objects of the engine, which a walk from the script may meet: never part of a run.
+_ENGINE_OBJECT_IDS = frozenset(id(value) for module in _engine_modules() for value in vars(module).values())
+_RUNNER_CODE_IDS = frozenset(
+    id(f.__code__) for f in (run, _run_once, _monitored, _execute, _teardown, _free_cycles)
+)
+_ENGINE_CLASS_IDS = frozenset(
+    id(value)
+    for module in _engine_modules()
+    for value in vars(module).values()
+    if isinstance(value, type)
+    and not issubclass(value, BaseException)
+    and value.__module__ == module.__name__
+)
