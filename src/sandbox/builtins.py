@@ -12,12 +12,13 @@ from __future__ import annotations
 import __future__
 
 import builtins as _host
+import collections
 import operator
 import re
 import string
 import sys
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,15 +27,23 @@ from .limits import (
     LimitExceeded,
     OutputLimitExceeded,
     StepBudget,
+    as_count,
+    char_bytes,
+    check_bytes,
+    check_concatenation,
     check_format_spec,
     check_lshift,
     check_mul,
     check_nesting,
     check_pow,
     check_range,
+    check_rational,
+    check_round,
     check_width,
+    spend,
+    true_length,
 )
-from .modules import ModuleFacade, facade
+from .modules import ModuleFacade, counted, facade
 
 # Interpreter builtins handed over unchanged: pure functions and types whose every operation is
 # either step-counted or bounded by the size of its inputs.
@@ -48,7 +57,6 @@ _PASS_THROUGH = [
     "chr",
     "complex",
     "dict",
-    "divmod",
     "enumerate",
     "filter",
     "float",
@@ -68,12 +76,10 @@ _PASS_THROUGH = [
     "oct",
     "ord",
     "reversed",
-    "round",
     "set",
     "slice",
     "sorted",
     "str",
-    "sum",
     "super",
     "tuple",
     "zip",
@@ -112,13 +118,16 @@ class OutputBuffer:
         if self.budget.tripped is not None:
             raise self.budget.tripped  # a script that swallowed its limit prints nothing more
         limit = self.budget.limits.output_bytes
-        encoded = len(text.encode("utf-8", errors="replace"))
-        if self.size + encoded <= limit:
-            self.chunks.append(text)
-            self.size += encoded
-            return
         room = limit - self.size
-        self.chunks.append(text.encode("utf-8", errors="replace")[:room].decode("utf-8", errors="ignore"))
+        # Only what can still fit is encoded (a character is at least a byte): printing a huge
+        # string costs no more than the room left.
+        head = str.__getitem__(text, slice(0, room + 1))
+        encoded = str.encode(head, "utf-8", errors="replace")
+        if len(encoded) <= room:
+            self.chunks.append(head)
+            self.size += len(encoded)
+            return
+        self.chunks.append(encoded[:room].decode("utf-8", errors="ignore"))
         self.chunks.append(TRUNCATION_MARKER.format(limit=limit))
         self.size = limit
         self.budget.trip(OutputLimitExceeded(f"Output limit exceeded: {limit} bytes"))
@@ -201,6 +210,7 @@ def guarded_delattr(scope: RunScope, obj: object, name: str) -> None:
 
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "Mult": operator.mul, "Pow": operator.pow, "LShift": operator.lshift, "Mod": operator.mod,
+    "Div": operator.truediv, "FloorDiv": operator.floordiv,
 }  # fmt: skip
 
 _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
@@ -219,8 +229,10 @@ def _check_operands(scope: RunScope, op: str, left: object, right: object) -> No
         check_pow(scope.budget, left, right)
     elif op == "LShift":
         check_lshift(scope.budget, left, right)
-    elif op == "Mod":
+    elif op == "Mod" and isinstance(left, _TEXT_TYPES):
         _check_percent(scope, left, right)
+    elif op in ("Mod", "Div", "FloorDiv"):
+        check_rational(scope.budget, op, left, right)
 
 
 def guarded_binop(scope: RunScope, op: str, left: object, right: object) -> object:
@@ -244,10 +256,17 @@ def guarded_augattr(scope: RunScope, obj: object, name: str, op: str, value: obj
 
 class _SafeFormatter(string.Formatter):
     """str.format and format_map: fields may index and read public attributes only, specs may not
-    pad to huge widths, and values are checked for nesting before C code recurses into them."""
+    pad to huge widths, values are checked for nesting before C code recurses into them, and the
+    result (`'{0}' * 1000` of a megabyte: every field the same object) must fit in the memory left
+    before the fields are joined."""
 
     def __init__(self, budget: StepBudget) -> None:
         self.budget = budget
+        self.size = 0
+
+    def vformat(self, format_string: str, args: Any, kwargs: Any) -> str:
+        self.size = (true_length(format_string) or 0) * char_bytes(format_string)
+        return super().vformat(format_string, args, kwargs)
 
     def get_field(self, field_name: str, args: Any, kwargs: Any) -> tuple[Any, Any]:
         first, rest = _formatter_field_name_split(field_name)
@@ -261,7 +280,10 @@ class _SafeFormatter(string.Formatter):
         return super().convert_field(value, conversion)
 
     def format_field(self, value: Any, format_spec: str) -> Any:
-        return guarded_format(self.budget, value, "", format_spec)
+        piece = guarded_format(self.budget, value, "", format_spec)
+        self.size += (true_length(piece) or 0) * char_bytes(piece)
+        check_bytes(self.budget, self.size, "str.format")
+        return piece
 
 
 def _formatter_field_name_split(field_name: str) -> tuple[Any, Iterator[tuple[bool, Any]]]:
@@ -283,50 +305,75 @@ def guarded_format(budget: StepBudget, value: object, conversion: str, spec: obj
         value = ascii(value)
     if not isinstance(spec, str):
         raise TypeError(f"format spec must be str, not {type(spec).__name__}")
-    check_format_spec(budget, spec)
+    check_format_spec(budget, spec, char_bytes(value))
     return format(value, spec)
 
 
-def _percent_widths(template: str | bytes) -> Iterator[int | str]:
-    """Widths and precisions in a printf-style template; '*' where they come from the arguments."""
-    text = template.decode("latin-1") if isinstance(template, bytes) else template
-    i = text.find("%")
-    while i != -1 and i + 1 < len(text):
-        j = i + 1
-        if text[j] == "(":
-            j = text.find(")", j) + 1 or len(text)
-        while j < len(text) and text[j] in "#0- +":
-            j += 1
-        for _part in ("width", "precision"):
-            if j < len(text) and text[j] == "*":
-                yield "*"
-                j += 1
-            else:
-                start = j
-                while j < len(text) and text[j].isdigit():
-                    j += 1
-                if j > start:
-                    yield text[start:j]
-            if _part == "width" and j < len(text) and text[j] == ".":
-                j += 1
-            else:
-                break
-        i = text.find("%", j + 1)
+# After `%` and an optional `(key)`: flags, width, precision, length modifier, conversion.
+_PERCENT_SPEC = re.compile(r"[#0\- +]*(\*|\d*)(?:\.(\*|\d*))?[hlL]?(.?)", re.DOTALL)
 
 
-def _check_percent(scope: RunScope, template: object, args: object) -> None:
-    if not isinstance(template, (str, bytes)):
-        return
+def _percent_fields(text: str, args: object) -> Iterator[tuple[bool, object]]:
+    """What C reads for each conversion of a printf-style template: (True, n) for every width and
+    precision (the template's digits, or for `*` the argument in its position) and (False, value)
+    for the argument converted, where it is a tuple's item or a dict's value. Parsed as C parses
+    it: a mapping key runs to its matching parenthesis (`%(a(b))999999999s` has the key `a(b)`),
+    and `%%` takes no argument."""
     values = args if isinstance(args, tuple) else (args,)
-    star = iter(values)
-    for width in _percent_widths(template):
-        number = next(star, 0) if width == "*" else (int(width) if len(width) < 13 else 10**13)
-        check_width(scope.budget, number, "a % format width")
-    for value in values:
-        check_nesting(scope.budget.limits, value)
-    if isinstance(args, Mapping):
+    position = 0
+    i = text.find("%")
+    while i != -1:
+        j, key = i + 1, None
+        if text.startswith("(", j):
+            depth, j = 1, j + 1
+            while depth:
+                close = text.find(")", j)
+                if close == -1:
+                    return  # C refuses the unterminated key
+                depth += text.count("(", j, close) - 1
+                j = close + 1
+            key = text[i + 2 : j - 1]
+        spec = _PERCENT_SPEC.match(text, j)
+        assert spec is not None  # every part of the pattern may be empty
+        for digits in spec.group(1, 2):
+            if digits == "*":
+                if key is None and position < len(values):
+                    yield True, values[position]
+                position += 1
+            elif digits:
+                yield True, int(digits) if len(digits) < 13 else 10**13
+        if spec.group(3) != "%":
+            if key is None and position < len(values):
+                yield False, values[position]
+                position += 1
+            elif key is not None and isinstance(args, dict):
+                yield False, dict.get(args, key)
+        i = text.find("%", spec.end())
+
+
+def _check_percent(scope: RunScope, template: str | bytes | bytearray, args: object) -> None:
+    """`template % args`: no width or precision larger than the memory left, and the result (the
+    template, every width, and the text of every string argument, however often it is repeated)
+    within it too. The parser's work is paid for in steps: a template is a script's own data."""
+    budget = scope.budget
+    text = template.decode("latin-1") if isinstance(template, (bytes, bytearray)) else template
+    spend(budget, str.count(text, "%") + str.count(text, ")"), "a % format")
+    widths: list[int] = []
+    strings: list[object] = [template]
+    for is_width, number_or_value in _percent_fields(text, args):
+        if is_width:
+            widths.append(max(as_count(number_or_value) or 0, 0))
+        elif isinstance(number_or_value, _TEXT_TYPES):
+            strings.append(number_or_value)
+        else:
+            check_nesting(budget.limits, number_or_value)
+    if isinstance(args, Mapping) and not isinstance(args, dict):
         for value in args.values():
-            check_nesting(scope.budget.limits, value)
+            check_nesting(budget.limits, value)
+    size = max(map(char_bytes, strings))
+    for width in widths:
+        check_width(budget, width, "a % format width", size)
+    check_bytes(budget, (sum(widths) + sum(map(true_length, strings))) * size, "a % format")  # type: ignore[arg-type]
 
 
 # --- Methods that can outgrow their inputs ----------------------------------------------------
@@ -355,12 +402,32 @@ def guarded_method(budget: StepBudget, obj: object, name: str) -> Callable[..., 
             return _text_method(budget, owner, name)
         if isinstance(owner, (re.Pattern, re.Match)):
             return _regex_method(budget, owner, name)
-    if attribute is re.sub or attribute is re.subn:
+        if isinstance(owner, int) and name == "to_bytes":
+            return _to_bytes(budget, owner)
+    if isinstance(attribute, types.MethodType) and isinstance(attribute.__self__, collections.Counter):
+        return lambda: counted(attribute())  # Counter.elements: itertools.repeat inside
+    if any(attribute is getattr(re, function) for function in _RE_FUNCTIONS):
         return _regex_method(budget, re, name)
     return attribute  # type: ignore[no-any-return]
 
 
+# Bytes an item of a list of new strings costs beyond its characters: a list slot and a str header.
+_PIECE_BYTES = 8 + 56
+# Characters that end a line for str.splitlines, and that separate words for str.split().
+_LINE_BREAKS = {str: "\n\x0b\x0c\r\x1c\x1d\x1e\x85\u2028\u2029", bytes: "\n\r"}
+_WHITESPACE = {
+    str: "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000",
+    bytes: "\t\n\x0b\x0c\r ",
+}
+# Bytes an encoding error handler may write for one character: `&#1114111;`, `\U0010ffff`, and
+# `\N{...}` with the longest character name.
+_ENCODE_ERROR_BYTES = {"xmlcharrefreplace": 10, "backslashreplace": 10, "namereplace": 100}
+
+
 def _text_method(budget: StepBudget, text: str | bytes | bytearray, name: str) -> Callable[..., Any]:
+    """A checked version of one of GUARDED_METHODS on `text`. Measured with the builtin type's own
+    methods: a subclass may override `count`, `__len__` and the rest."""
     method = getattr(text, name)
     if name in ("format", "format_map"):
         if not isinstance(text, str):
@@ -369,50 +436,169 @@ def _text_method(budget: StepBudget, text: str | bytes | bytearray, name: str) -
         if name == "format":
             return lambda *args, **kwargs: formatter.vformat(text, args, kwargs)
         return lambda mapping: formatter.vformat(text, (), mapping)
+    base = next(kind for kind in _TEXT_TYPES if isinstance(text, kind))
+    length = true_length(text) or 0
+    what = f"{base.__name__}.{name}"
 
     def checked(*args: Any, **kwargs: Any) -> Any:
         if name in ("ljust", "rjust", "center", "zfill") and args:
-            check_width(budget, args[0], f"{type(text).__name__}.{name}")
+            width = as_count(args[0])
+            size = max(char_bytes(text), char_bytes(args[1]) if len(args) > 1 else 1)
+            check_width(budget, width, what, size)
+            args = (width, *args[1:])
         elif name == "expandtabs":
-            tabsize = args[0] if args else kwargs.get("tabsize", 8)
-            if isinstance(tabsize, int):
-                check_width(budget, len(text) * tabsize, f"{type(text).__name__}.expandtabs")
+            tabsize = as_count(args[0] if args else kwargs.get("tabsize", 8)) or 0
+            tabs = base.count(text, "\t" if base is str else b"\t")  # type: ignore[call-overload]
+            check_bytes(budget, (length + tabs * max(tabsize, 0)) * char_bytes(text), what)
         elif name == "replace" and len(args) >= 2:
             old, new = args[0], args[1]
-            count = args[2] if len(args) > 2 else kwargs.get("count", -1)
-            if isinstance(old, type(text)) and isinstance(new, (str, bytes, bytearray)):
-                hits = text.count(old)  # type: ignore[arg-type]
-                if isinstance(count, int) and count >= 0:
+            count = as_count(args[2] if len(args) > 2 else kwargs.get("count", -1))
+            if isinstance(old, _TEXT_TYPES) and isinstance(new, _TEXT_TYPES):
+                hits = base.count(text, old)  # type: ignore[call-overload]
+                if count is not None and count >= 0:
                     hits = min(hits, count)
-                check_width(budget, len(text) + hits * len(new), f"{type(text).__name__}.replace")
-        elif name == "translate" and args and isinstance(args[0], dict):
-            longest = max((len(v) for v in args[0].values() if isinstance(v, str)), default=1)
-            check_width(budget, len(text) * longest, "str.translate")
+                grown = length + hits * max((true_length(new) or 0) - (true_length(old) or 0), 0)
+                check_bytes(budget, grown * max(char_bytes(text), char_bytes(new)), what)
+        elif name == "translate" and args:
+            check_bytes(budget, length * _longest_replacement(budget, args[0]), what)
+        elif name == "join" and args:
+            items = list(args[0])
+            check_bytes(budget, _joined_bytes(text, items), what)
+            args = (items,)
+        elif name in ("split", "rsplit", "splitlines"):
+            check_bytes(budget, _split_bytes(base, text, name, args, kwargs), what)
+        elif name == "encode":
+            errors = args[1] if len(args) > 1 else kwargs.get("errors", "strict")
+            check_bytes(budget, length * _ENCODE_ERROR_BYTES.get(errors, 4), what)
         return method(*args, **kwargs)
 
     return checked
 
 
+def _longest_replacement(budget: StepBudget, table: object) -> int:
+    """Bytes one character may become through a translate table held in a dict, list or tuple
+    (their lookups run in C, unseen); a table of the script's own class is looked up through its
+    `__getitem__`, a step at a time."""
+    values = table.values() if isinstance(table, dict) else table
+    if not isinstance(table, (dict, list, tuple, str, bytes)):
+        return 4
+    spend(budget, len(values) // 16, "a translate table")
+    replacements = [v for v in values if isinstance(v, str)]
+    return max((true_length(v) or 1) * char_bytes(v) for v in [*replacements, "x"])
+
+
+def _joined_bytes(separator: str | bytes | bytearray, items: list[Any]) -> int:
+    """What `separator.join(items)` needs: every item, and the separator between each two."""
+    try:
+        if isinstance(separator, str):
+            total = sum(map(str.__len__, items))
+            wide = not (str.isascii(separator) and all(map(str.isascii, items)))
+            width = 4 if wide else 1
+        else:
+            total, width = sum(map(len, map(memoryview, items))), 1
+    except TypeError:
+        return 0  # an item of the wrong type: join refuses it before allocating
+    return (total + (true_length(separator) or 0) * max(len(items) - 1, 0)) * width
+
+
+def _split_bytes(
+    base: type, text: str | bytes | bytearray, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> int:
+    """An upper bound of what a split builds: a piece after every separator, each a new object in
+    a new list. Separators are counted at C speed, one pass per kind of separator."""
+    family = str if base is str else bytes
+    if name == "splitlines":
+        separators: Iterable[Any] = _LINE_BREAKS[family]
+    else:
+        separator = args[0] if args else kwargs.get("sep")
+        separators = _WHITESPACE[family] if separator is None else (separator,)
+    if family is bytes:
+        separators = [s.encode("latin-1") if isinstance(s, str) else s for s in separators]
+    try:
+        pieces = 1 + sum(base.count(text, s) for s in separators if true_length(s))  # type: ignore[attr-defined]
+    except TypeError:
+        return 0  # a separator of the wrong type: split refuses it
+    if name != "splitlines":
+        limit = as_count(args[1] if len(args) > 1 else kwargs.get("maxsplit", -1))
+        if limit is not None and limit >= 0:
+            pieces = min(pieces, limit + 1)
+    return pieces * _PIECE_BYTES + (true_length(text) or 0) * char_bytes(text)
+
+
+def _to_bytes(budget: StepBudget, number: int) -> Callable[..., bytes]:
+    def to_bytes(*args: Any, **kwargs: Any) -> bytes:
+        if args:
+            args = (as_count(args[0]), *args[1:])
+            check_bytes(budget, args[0] or 0, "int.to_bytes")
+        elif "length" in kwargs:
+            kwargs["length"] = as_count(kwargs["length"])
+            check_bytes(budget, kwargs["length"] or 0, "int.to_bytes")
+        return int.to_bytes(number, *args, **kwargs)
+
+    return to_bytes
+
+
+_RE_FUNCTIONS = ("sub", "subn", "findall", "finditer", "split")
+
+
 def _regex_method(budget: StepBudget, obj: object, name: str) -> Callable[..., Any]:
-    """re.sub, Pattern.sub/subn and Match.expand: a replacement template repeats its literal text
-    for every match, so the result can be far larger than the string searched."""
+    """re's module functions and the methods of patterns and matches whose result can be far larger
+    than the string searched. A substitution template repeats its literal text for every match,
+    so its result is measured first. findall, finditer and split make objects for every match
+    (`re.findall('()' * 100, s)`: a tuple of 100 strings per position): they are built from
+    finditer's matches one step each, so memory is looked at as they grow."""
     method = getattr(obj, name)
+    shift = 1 if obj is re else 0  # re.sub(pattern, repl, string) vs Pattern.sub(repl, string)
+    if name in ("findall", "finditer", "split"):
+        finditer = obj.finditer  # type: ignore[attr-defined]
+        if name == "finditer":
+            return lambda *args, **kwargs: counted(finditer(*args, **kwargs))
+        if name == "findall":
+            return lambda *args, **kwargs: list(counted(_findall(finditer(*args, **kwargs))))
+        return lambda *args, **kwargs: list(counted(_split(finditer, shift, *args, **kwargs)))
 
     def checked(*args: Any, **kwargs: Any) -> Any:
         if name == "expand":
             template, subject = (args[0] if args else kwargs.get("template")), obj.string  # type: ignore[attr-defined]
         else:
-            shift = 1 if obj is re else 0  # re.sub(pattern, repl, string) vs Pattern.sub(repl, string)
             template = args[shift] if len(args) > shift else kwargs.get("repl")
             subject = args[shift + 1] if len(args) > shift + 1 else kwargs.get("string")
         if isinstance(template, (str, bytes)) and isinstance(subject, (str, bytes)):
             # Matches do not overlap, so group references add at most the subject per reference.
-            references = template.count("\\" if isinstance(template, str) else b"\\")  # type: ignore[arg-type]
-            estimate = (len(subject) + 1) * (len(template) + 1) + references * len(subject)
-            check_width(budget, estimate, f"re.{name}")
+            backslash = "\\" if isinstance(template, str) else b"\\"
+            references = type(template).count(template, backslash)  # type: ignore[arg-type]
+            size, pattern = true_length(subject) or 0, true_length(template) or 0
+            estimate = (size + 1) * (pattern + 1) + references * size
+            check_bytes(budget, estimate * max(char_bytes(subject), char_bytes(template)), f"re.{name}")
         return method(*args, **kwargs)
 
     return checked
+
+
+def _findall(matches: Iterable[re.Match[Any]]) -> Iterator[Any]:
+    """findall's items from finditer's matches: the whole match, the one group, or all of them."""
+    for match in matches:
+        groups = match.re.groups
+        yield match.group() if groups == 0 else match.groups("")[0] if groups == 1 else match.groups("")
+
+
+def _split(finditer: Callable[..., Any], shift: int, *args: Any, **kwargs: Any) -> Iterator[Any]:
+    """split's pieces from finditer's matches, as the C implementation takes them: the text before
+    each match, then its groups; at most `maxsplit` matches; then the rest."""
+    positional = list(args)
+    maxsplit = positional.pop(shift + 1) if len(positional) > shift + 1 else kwargs.pop("maxsplit", 0)
+    maxsplit = as_count(maxsplit)
+    if maxsplit is None:
+        raise TypeError("maxsplit must be an integer")
+    subject = positional[shift] if len(positional) > shift else kwargs.get("string")
+    last = 0
+    for count, match in enumerate(finditer(*positional, **kwargs)):
+        if 0 < maxsplit <= count:
+            break
+        yield subject[last : match.start()]
+        yield from match.groups()
+        last = match.end()
+    yield subject[last:]
 
 
 # --- Builtins with guarded calls --------------------------------------------------------------
@@ -447,9 +633,10 @@ def _stand_in(real: type, call: Callable[..., Any]) -> type:
     return _StandIn(real.__name__, (), namespace)
 
 
-def _stand_ins(budget: StepBudget) -> dict[type, type]:
+def _stand_ins(budget: StepBudget, imported: dict[str, ModuleFacade]) -> dict[type, type]:
     """The run's stand-ins for the builtin types whose constructors are guarded, keyed by the real
-    type. `type()` maps through them, so `type(range(1))(10**10)` meets the same guard."""
+    type. `type()` maps through them, so `type(range(1))(10**10)` meets the same guard; and through
+    the stand-ins of the modules the run imported (`decimal.Decimal`)."""
     stand_ins: dict[type, type] = {}
 
     def _type(*args: Any, **kwargs: Any) -> type:
@@ -460,7 +647,7 @@ def _stand_ins(budget: StepBudget) -> dict[type, type]:
         # namespace of the caller's choosing, with the special methods the analyser refuses.
         if issubclass(kind, type):
             return stand_ins[type]
-        return stand_ins.get(kind, kind)
+        return stand_ins.get(kind) or _facade_stand_in(imported, kind) or kind
 
     def _range(*args: Any) -> range:
         result = range(*args)
@@ -469,6 +656,7 @@ def _stand_ins(budget: StepBudget) -> dict[type, type]:
 
     def _bytes(*args: Any, **kwargs: Any) -> bytes:
         if args and isinstance(args[0], int):
+            args = (as_count(args[0]), *args[1:])
             check_width(budget, args[0], "bytes(n)")
         return bytes(*args, **kwargs)
 
@@ -476,6 +664,34 @@ def _stand_ins(budget: StepBudget) -> dict[type, type]:
         {type: _stand_in(type, _type), range: _stand_in(range, _range), bytes: _stand_in(bytes, _bytes)}
     )
     return stand_ins
+
+
+def _guard_length(budget: StepBudget, cls: type) -> None:
+    """A script's `__len__` is what list(), tuple(), bytes() and `[*x]` preallocate from, in C and
+    before the first item: a length the memory left could not hold is refused when reported."""
+    length = cls.__dict__.get("__len__")
+    if length is None:
+        return
+
+    def __len__(self: object) -> int:
+        # Called as the interpreter calls a special method: a function with self, any other
+        # descriptor bound first, anything else with no argument.
+        if isinstance(length, types.FunctionType):
+            reported = length(self)
+        else:
+            bind = getattr(type(length), "__get__", None)
+            reported = (bind(length, self, type(self)) if bind is not None else length)()
+        count = operator.index(reported)
+        check_bytes(budget, count * 8, f"{cls.__name__}.__len__")
+        return count
+
+    type.__setattr__(cls, "__len__", __len__)
+
+
+def _facade_stand_in(imported: dict[str, ModuleFacade], kind: type) -> type | None:
+    module = imported.get(type.__getattribute__(kind, "__module__"))
+    candidate = getattr(module, type.__getattribute__(kind, "__name__"), None) if module else None
+    return candidate if isinstance(candidate, _StandIn) and candidate._sandbox_real is kind else None
 
 
 def _iter(obj: Any, *sentinel: Any) -> Iterator[Any]:
@@ -503,8 +719,13 @@ def build(scope: RunScope) -> dict[str, Any]:
             raise TypeError("sep and end must be None or a string")
         for value in values:
             check_nesting(budget.limits, value)
-        text = (" " if sep is None else sep).join(map(str, values))
-        scope.output.write(text + ("\n" if end is None else end))
+        # Written piece by piece: joined first, `print(*[s] * 1000, sep=s)` would build a string far
+        # larger than the output cap before the cap applies.
+        for position, value in enumerate(values):
+            if position:
+                scope.output.write(" " if sep is None else sep)
+            scope.output.write(str(value))
+        scope.output.write("\n" if end is None else end)
 
     def _import(
         name: str, globals: object = None, locals: object = None, fromlist: object = (), level: int = 0
@@ -525,12 +746,34 @@ def build(scope: RunScope) -> dict[str, Any]:
             raise TypeError("class keywords (metaclass=…) are not available in the sandbox")
         cls = _host.__build_class__(func, name, *bases)
         scope.user_classes.add(cls)
+        _guard_length(budget, cls)
         return cls  # type: ignore[no-any-return]
 
     def _pow(base: Any, exp: Any, mod: Any = None) -> Any:
         if mod is None:
             return guarded_binop(scope, "Pow", base, exp)
+        check_pow(budget, base, exp, mod)
         return pow(base, exp, mod)
+
+    def _divmod(a: Any, b: Any) -> Any:
+        check_rational(budget, "FloorDiv", a, b)
+        return divmod(a, b)
+
+    def _round(number: Any, ndigits: Any = None) -> Any:
+        if ndigits is None:
+            return round(number)
+        places = as_count(ndigits)
+        if places is not None:
+            check_round(budget, number, places)
+            ndigits = places
+        return round(number, ndigits)
+
+    def _sum(iterable: Any, /, start: Any = 0) -> Any:
+        if not isinstance(start, (list, tuple)):
+            return sum(iterable, start)
+        items = list(iterable)
+        check_concatenation(budget, start, items)
+        return sum(items, start)
 
     def _repr(obj: object) -> str:
         check_nesting(budget.limits, obj)
@@ -546,8 +789,11 @@ def build(scope: RunScope) -> dict[str, Any]:
     table.update(
         {
             "print": _print,
-            **{real.__name__: stand_in for real, stand_in in _stand_ins(budget).items()},
+            **{real.__name__: stand_in for real, stand_in in _stand_ins(budget, scope.imported).items()},
             "pow": _pow,
+            "divmod": _divmod,
+            "round": _round,
+            "sum": _sum,
             "repr": _repr,
             "ascii": _ascii,
             "format": _format,

@@ -583,17 +583,20 @@ GUARD_DELATTR = "__sandbox_delattr__"
 GUARD_AUGATTR = "__sandbox_augattr__"
 GUARD_FORMAT = "__sandbox_format__"
 
-# Operators whose result can be far larger than their operands: repetition, powers, shifts and
-# printf-style padding.
-_GUARDED_BINOPS = (ast.Mult, ast.Pow, ast.LShift, ast.Mod)
+# Operators whose result can be far larger than their operands, or take far longer to compute than
+# their operands are large: repetition, powers, shifts, printf-style padding, and the divisions of
+# big integers and fractions.
+_GUARDED_BINOPS = (ast.Mult, ast.Pow, ast.LShift, ast.Mod, ast.Div, ast.FloorDiv)
 
-# Methods of str, bytes and regular expressions that can allocate far past their inputs (padding
-# widths, replace, translate, substitution templates) or read attributes through a format string
-# (format, format_map): loading them goes through the getattr guard, which hands out checked
-# versions.
+# Methods of str, bytes, int, Counter and regular expressions that can allocate far past their
+# inputs (padding widths, replace, translate, join, split, encode's error handlers, to_bytes,
+# substitution templates, a match per position, Counter.elements) or read attributes through a
+# format string (format, format_map): loading them goes through the getattr guard, which hands out
+# checked versions.
 GUARDED_METHODS = frozenset(
     {"format", "format_map", "ljust", "rjust", "center", "zfill", "expandtabs", "replace",
-     "translate", "sub", "subn", "expand"}
+     "translate", "join", "split", "rsplit", "splitlines", "encode", "to_bytes", "sub", "subn",
+     "expand", "findall", "finditer", "elements"}
 )  # fmt: skip
 
 

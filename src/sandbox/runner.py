@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import CellType, CodeType, FrameType, FunctionType, TracebackType
 
 from . import builtins as sandbox_builtins
-from .limits import LimitExceeded, Limits, StepBudget, check_nesting, memory_error
+from .limits import LimitExceeded, Limits, StepBudget, bound_run, check_nesting, memory_error
 from .policy import Policy, Violation, analyse, find_entry_point, instrument
 from .results import ExecutionResult, ValidationResult
 
@@ -135,6 +135,8 @@ def run(
     # Everything alive now is the host's: frozen, it is skipped by the teardown's collection.
     gc.freeze()
     budget.start()
+    # The wall-clock line where the host has signals, decimal's bounded context: see limits.bound_run.
+    unbound = bound_run(budget)
     try:
         exec(compiled.code, namespace)
         if call is not None:
@@ -149,6 +151,7 @@ def run(
             except LimitExceeded:
                 pass  # the budget ran out while describing; it is reported below
     finally:
+        unbound()
         # Plain calls from here on, no context managers: the host code that runs while monitoring
         # is still on must be exempt from the budget (see guard_code_ids), and a generator-based
         # context manager would resume as a step of the spent budget.
