@@ -344,3 +344,36 @@ def test_the_hosts_alarm_handler_and_timer_are_restored_after_a_run():
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+# --- 3. the guards' own work is small ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "x;" * (128 * 1024),
+        "1," * (128 * 1024),
+        "[" + "0," * 100_000 + "]",
+        # Parentheses multiply the parser's memory: 190 of them around 64,000 tokens took 280 MB.
+        "y = " + "(" * 190 + "x," * 1000 + ")" * 190,
+    ],
+)
+def test_code_too_dense_to_analyse_is_refused_before_it_is_parsed(code):
+    result = sandbox.validate(code)
+    assert not result.valid
+    assert result.violations[0].message.startswith("Code exceeds 65536 tokens")
+    assert sandbox.execute("print(1)").output == "1"
+
+
+def test_a_large_ordinary_script_is_analysed():
+    helper = (
+        "def check_{i}(trace, minimum_steps={i}):\n"
+        "    # How many steps did the agent take, and did it finish with an answer?\n"
+        "    steps_taken = len(trace.get('steps', []))\n"
+        "    final_answer = trace.get('final_answer') or 'no answer given'\n"
+        "    return steps_taken >= minimum_steps and final_answer != 'no answer given'\n"
+    )
+    code = "\n".join(helper.format(i=i) for i in range(800))
+    assert len(code) > 200_000
+    assert sandbox.validate(code).valid

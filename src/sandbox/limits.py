@@ -65,6 +65,13 @@ class Limits:
     max_code_bytes: int = 256 * KIB
     """Source size accepted by the analyser."""
 
+    max_code_tokens: int = 64 * KIB
+    """Tokens accepted by the analyser, counted before anything is parsed. The parsed tree costs
+    about 350 bytes a node in Pyodide and the analysis about 10 us a node, and source as dense as
+    `x;x;x;…` makes 1.5 nodes a byte: 256 KiB of it would take 136 MB (past a Worker's 128) and
+    seconds. Ordinary code has a token every 5 bytes: 256 KiB of this package's own source is
+    47,000 tokens."""
+
     batch_timeout_ms: int = 30_000
     """Time budget of one `evaluate` call over all its traces, counted like `timeout_ms` (steps or
     wall clock, whichever says more). Each trace gets at most what is left; traces after it is
@@ -115,6 +122,7 @@ MAXIMA: dict[str, int] = {
     "nesting_depth": 500,
     "steps_per_ms": 1000,
     "max_code_bytes": 1 * MIB,
+    "max_code_tokens": 256 * KIB,
     "check_interval": 1 << 20,
     "batch_timeout_ms": 60_000,
     "max_traces": 5000,
