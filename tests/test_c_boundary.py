@@ -186,6 +186,29 @@ def test_results_built_from_repeated_references_are_measured(attack):
 
 
 @pytest.mark.parametrize(
+    "render",
+    [
+        "repr(x)",
+        "print(x)",
+        "f'{x}'",
+        "f'{x!r}'",
+        "format(x, '')",
+        "'{}'.format(x)",
+        "'%s' % (x,)",
+        "ascii(x)",
+    ],
+)
+def test_text_of_shared_containers_is_measured_with_every_reference(render):
+    # 40 levels of [x, x]: a few kilobytes held, 2**40 elements in its text.
+    held(f"x = [1]\nfor _ in range(40):\n    x = [x, x]\ny = {render}", "memory", "the text of a container")
+
+
+def test_text_of_recursive_containers_is_still_printed():
+    result = sandbox.execute("x = [1]\nx.append(x)\nd = {'a': x}\nd['d'] = d\nprint(x, d)")
+    assert result.output == "[1, [...]] {'a': [1, [...]], 'd': {...}}", result
+
+
+@pytest.mark.parametrize(
     "attack",
     [
         "print(*[1] * 1000, sep='x' * 10**6)",
@@ -205,6 +228,12 @@ def test_print_stops_at_the_output_cap_without_building_the_whole_text(attack):
         "x = (1).to_bytes(length=10**9)",
         "import random\nx = random.getrandbits(10**10)",
         "import random\nx = random.randbytes(10**9)",
+        "import random\nx = random.Random().getrandbits(10**10)",
+        "import random\nx = random.Random.getrandbits(random.Random(), 10**10)",
+        "import random\nx = random.Random(1).randbytes(10**9)",
+        "import random\nx = random.Random.randbytes(random.Random(), 10**9)",
+        "import collections\nx = collections.deque([0] * 1000) * 10**9",
+        "import collections\nx = collections.deque([0] * 1000)\nx *= 10**9",
         "import itertools\nx = next(itertools.batched([1], 10**9))",
         "import itertools\nx = itertools.tee([], 10**8)",
         "import itertools\nx = list(itertools.combinations_with_replacement(range(2), 10**8))",

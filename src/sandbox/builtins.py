@@ -38,6 +38,7 @@ from .limits import (
     check_pow,
     check_range,
     check_rational,
+    check_rendering,
     check_round,
     check_width,
     spend,
@@ -297,6 +298,7 @@ def _formatter_field_name_split(field_name: str) -> tuple[Any, Iterator[tuple[bo
 def guarded_format(budget: StepBudget, value: object, conversion: str, spec: object) -> str:
     """format(), f-string fields, and str.format's fields all end here."""
     check_nesting(budget.limits, value)
+    check_rendering(budget, value)
     if conversion == "r":
         value = repr(value)
     elif conversion == "s":
@@ -367,6 +369,7 @@ def _check_percent(scope: RunScope, template: str | bytes | bytearray, args: obj
             strings.append(number_or_value)
         else:
             check_nesting(budget.limits, number_or_value)
+            check_rendering(budget, number_or_value)
     if isinstance(args, Mapping) and not isinstance(args, dict):
         for value in args.values():
             check_nesting(budget.limits, value)
@@ -406,6 +409,8 @@ def guarded_method(budget: StepBudget, obj: object, name: str) -> Callable[..., 
             return _to_bytes(budget, owner)
     if isinstance(attribute, types.MethodType) and isinstance(attribute.__self__, collections.Counter):
         return lambda: counted(attribute())  # Counter.elements: itertools.repeat inside
+    if name in _RANDOM_SIZES and _is_random_method(attribute):
+        return _random_method(budget, attribute, name)
     if any(attribute is getattr(re, function) for function in _RE_FUNCTIONS):
         return _regex_method(budget, re, name)
     return attribute  # type: ignore[no-any-return]
@@ -536,6 +541,39 @@ def _to_bytes(budget: StepBudget, number: int) -> Callable[..., bytes]:
         return int.to_bytes(number, *args, **kwargs)
 
     return to_bytes
+
+
+# random.Random's methods that allocate what their argument says, and bytes per unit of it.
+_RANDOM_SIZES = {"getrandbits": 1 / 8, "randbytes": 1}
+
+
+def _is_random_method(attribute: object) -> bool:
+    """A method of random.Random, bound (`Random().getrandbits`) or not (`Random.getrandbits`):
+    the facade's own functions are checked, but it hands out the class too."""
+    random = sys.modules.get("random")
+    if random is None:
+        return False
+    owner = getattr(attribute, "__self__", None)
+    if isinstance(owner, random.Random):
+        return True
+    objclass = getattr(attribute, "__objclass__", None)
+    qualname = getattr(attribute, "__qualname__", "")
+    return (isinstance(objclass, type) and issubclass(random.Random, objclass)) or qualname.startswith(
+        "Random."
+    )
+
+
+def _random_method(budget: StepBudget, method: Callable[..., Any], name: str) -> Callable[..., Any]:
+    position = 0 if hasattr(method, "__self__") else 1  # unbound: the generator comes first
+
+    def checked(*args: Any) -> Any:
+        if len(args) > position:
+            count = as_count(args[position])
+            check_bytes(budget, (count or 0) * _RANDOM_SIZES[name], f"random.{name}")
+            args = (*args[:position], count, *args[position + 1 :])
+        return method(*args)
+
+    return checked
 
 
 _RE_FUNCTIONS = ("sub", "subn", "findall", "finditer", "split")
@@ -719,6 +757,7 @@ def build(scope: RunScope) -> dict[str, Any]:
             raise TypeError("sep and end must be None or a string")
         for value in values:
             check_nesting(budget.limits, value)
+            check_rendering(budget, value)
         # Written piece by piece: joined first, `print(*[s] * 1000, sep=s)` would build a string far
         # larger than the output cap before the cap applies.
         for position, value in enumerate(values):
@@ -777,10 +816,12 @@ def build(scope: RunScope) -> dict[str, Any]:
 
     def _repr(obj: object) -> str:
         check_nesting(budget.limits, obj)
+        check_rendering(budget, obj)
         return repr(obj)
 
     def _ascii(obj: object) -> str:
         check_nesting(budget.limits, obj)
+        check_rendering(budget, obj)
         return ascii(obj)
 
     def _format(value: object, spec: str = "") -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 # The C half of tracemalloc: the Python module imports pickle and more, 70 ms of a Pyodide cold start.
 import _tracemalloc
+import collections
 import itertools
 import json
 import math
@@ -19,7 +20,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from types import CodeType, FrameType
 from typing import Any, NoReturn
@@ -280,7 +281,7 @@ def as_count(value: object) -> int | None:
         return None
 
 
-_MEASURED = (str, bytes, bytearray, list, tuple, dict, set, frozenset)
+_MEASURED = (str, bytes, bytearray, list, tuple, dict, set, frozenset, collections.deque)
 
 
 def true_length(value: object) -> int | None:
@@ -400,8 +401,12 @@ def _fraction_type() -> type | None:
 # --- the operators the analyser routes through guards ------------------------------------------------
 
 
+# What `*` repeats: the sequences, and deque (deque([0] * 1000) * 10**9).
+_REPEATABLE = (*_SEQUENCES, collections.deque)
+
+
 def check_repeat(budget: StepBudget, seq: object, times: object) -> None:
-    if not isinstance(seq, _SEQUENCES):
+    if not isinstance(seq, _REPEATABLE):
         return
     count = as_count(times)
     if count is None or count <= 1:
@@ -585,6 +590,56 @@ def check_range(budget: StepBudget, r: range) -> None:
     length = max(0, (r.stop - r.start + r.step - (1 if r.step > 0 else -1)) // r.step)
     if length * _RANGE_ITEM_BYTES > budget.headroom():
         _refuse_size(budget, "range", length * _RANGE_ITEM_BYTES)
+
+
+# Characters of repr() for the atoms, at most: an int stops at sys.int_max_str_digits, a str or
+# bytes escapes a character in up to 10 (`\U000e0001`) or 4 (`\x00`).
+_ATOM_TEXT = {int: 4302, float: 24, complex: 50, bool: 5, type(None): 4}
+_RENDERED = (list, tuple, dict, set, frozenset, collections.deque)
+
+
+def check_rendering(budget: StepBudget, value: object) -> None:
+    """The text repr(), str(), format() and print() make of containers, in one C call: every
+    element as often as it is referenced, so `x = [x, x]` forty times is 2**40 elements held in a
+    few hundred bytes. Sized before the call by a walk that measures each container once (shared
+    ones are counted as often as referenced, recursive references as `[...]`)."""
+    if type(value) in _ATOMS or not isinstance(value, _RENDERED):
+        return
+    limit = budget.headroom()
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    visited = 0
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if not finished:
+            if key in sizes or key in open_:
+                continue
+            open_.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _rendered_children(node) if isinstance(child, _RENDERED))
+            continue
+        open_.discard(key)
+        size = 2
+        for child in _rendered_children(node):
+            visited += 1
+            if isinstance(child, _RENDERED):
+                size += sizes.get(id(child), 5) + 2  # not measured yet: a recursive reference
+            elif isinstance(child, (str, bytes, bytearray)):
+                size += (true_length(child) or 0) * (10 if isinstance(child, str) else 4) + 3
+            else:
+                size += _ATOM_TEXT.get(type(child), 0) + 2  # a script's own __repr__ is counted
+        sizes[key] = size
+        if size > limit:
+            _refuse_size(budget, "the text of a container", size)
+    spend(budget, visited // 16, "measuring a container's text")
+
+
+def _rendered_children(node: Any) -> Iterator[Any]:
+    if isinstance(node, dict):
+        return itertools.chain.from_iterable(dict.items(node))
+    return iter(node)
 
 
 def check_nesting(limits: Limits, value: object) -> None:

@@ -604,15 +604,15 @@ GUARD_FORMAT = "__sandbox_format__"
 # big integers and fractions.
 _GUARDED_BINOPS = (ast.Mult, ast.Pow, ast.LShift, ast.Mod, ast.Div, ast.FloorDiv)
 
-# Methods of str, bytes, int, Counter and regular expressions that can allocate far past their
-# inputs (padding widths, replace, translate, join, split, encode's error handlers, to_bytes,
-# substitution templates, a match per position, Counter.elements) or read attributes through a
+# Methods of str, bytes, int, Counter, random.Random and regular expressions that can allocate far
+# past their inputs (padding widths, replace, translate, join, split, encode's error handlers,
+# to_bytes, getrandbits, substitution templates, a match per position, Counter.elements) or read attributes through a
 # format string (format, format_map): loading them goes through the getattr guard, which hands out
 # checked versions.
 GUARDED_METHODS = frozenset(
     {"format", "format_map", "ljust", "rjust", "center", "zfill", "expandtabs", "replace",
      "translate", "join", "split", "rsplit", "splitlines", "encode", "to_bytes", "sub", "subn",
-     "expand", "findall", "finditer", "elements"}
+     "expand", "findall", "finditer", "elements", "getrandbits", "randbytes"}
 )  # fmt: skip
 
 
