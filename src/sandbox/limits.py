@@ -20,7 +20,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from types import CodeType, FrameType
 from typing import Any, NoReturn
@@ -592,54 +592,77 @@ def check_range(budget: StepBudget, r: range) -> None:
         _refuse_size(budget, "range", length * _RANGE_ITEM_BYTES)
 
 
-# Characters of repr() for the atoms, at most: an int stops at sys.int_max_str_digits, a str or
-# bytes escapes a character in up to 10 (`\U000e0001`) or 4 (`\x00`).
-_ATOM_TEXT = {int: 4302, float: 24, complex: 50, bool: 5, type(None): 4}
+# Characters of repr() for the atoms, at most: a str or bytes escapes a character in up to 10
+# (`\U000e0001`) or 4 (`\x00`); an int is measured by its bits; the rest are short.
+_FIXED_TEXT = {float: 24, complex: 50, bool: 5, type(None): 4}
 _RENDERED = (list, tuple, dict, set, frozenset, collections.deque)
 
 
 def check_rendering(budget: StepBudget, value: object) -> None:
     """The text repr(), str(), format() and print() make of containers, in one C call: every
     element as often as it is referenced, so `x = [x, x]` forty times is 2**40 elements held in a
-    few hundred bytes. Sized before the call by a walk that measures each container once (shared
-    ones are counted as often as referenced, recursive references as `[...]`)."""
+    few hundred bytes. Sized before the call by a walk that reads each container once (shared
+    ones are counted as often as referenced, recursive references as `[...]`), a long container of
+    one kind of atom at C speed; the walk is paid for in steps."""
     if type(value) in _ATOMS or not isinstance(value, _RENDERED):
         return
     limit = budget.headroom()
-    sizes: dict[int, int] = {}
-    open_: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(value, False)]
-    visited = 0
+    sizes: dict[int, float] = {}
+    # (container, its atoms' text, its nested containers, the steps reading it took), pushed when
+    # first read.
+    stack: list[tuple[Any, float, list[Any], int]] = [_read(value)]
+    reading = {id(value)}
+    steps = 0
     while stack:
-        node, finished = stack.pop()
-        key = id(node)
-        if not finished:
-            if key in sizes or key in open_:
-                continue
-            open_.add(key)
-            stack.append((node, True))
-            stack.extend((child, False) for child in _rendered_children(node) if isinstance(child, _RENDERED))
+        node, atoms, nested, cost = stack[-1]
+        unread = [child for child in nested if id(child) not in sizes and id(child) not in reading]
+        if unread:
+            for child in unread:
+                reading.add(id(child))
+                stack.append(_read(child))
             continue
-        open_.discard(key)
-        size = 2
-        for child in _rendered_children(node):
-            visited += 1
-            if isinstance(child, _RENDERED):
-                size += sizes.get(id(child), 5) + 2  # not measured yet: a recursive reference
-            elif isinstance(child, (str, bytes, bytearray)):
-                size += (true_length(child) or 0) * (10 if isinstance(child, str) else 4) + 3
-            else:
-                size += _ATOM_TEXT.get(type(child), 0) + 2  # a script's own __repr__ is counted
-        sizes[key] = size
+        stack.pop()
+        reading.discard(id(node))
+        # A nested container still being read is a recursive reference: `[...]`.
+        size = atoms + sum(sizes.get(id(child), 5) + 2 for child in nested)
+        sizes[id(node)] = size
+        steps += cost
         if size > limit:
             _refuse_size(budget, "the text of a container", size)
-    spend(budget, visited // 16, "measuring a container's text")
+    spend(budget, steps, "measuring a container's text")
 
 
-def _rendered_children(node: Any) -> Iterator[Any]:
-    if isinstance(node, dict):
-        return itertools.chain.from_iterable(dict.items(node))
-    return iter(node)
+def _read(node: Any) -> tuple[Any, float, list[Any], int]:
+    """A container, the characters its atoms take in its repr (two more each, for separators), the
+    containers in it, and what reading it cost in steps of about a microsecond in Pyodide (8 a
+    container, 1 for 2 items read in Python or 8 at C speed: measured by scripts/bench_guards.py)."""
+    atoms, nested, cost = 2.0, [], 8
+    for part in (dict.keys(node), dict.values(node)) if isinstance(node, dict) else (node,):
+        kinds = set(map(type, part)) if len(part) > 16 else None
+        if kinds is not None and len(kinds) == 1 and next(iter(kinds)) in _ONE_KIND:
+            atoms += _ONE_KIND[next(iter(kinds))](part) + 4 * len(part)
+            cost += len(part) // 8
+            continue
+        cost += len(part) // 2
+        for child in part:
+            if isinstance(child, _RENDERED):
+                nested.append(child)
+            elif isinstance(child, (str, bytes, bytearray)):
+                atoms += (true_length(child) or 0) * (10 if isinstance(child, str) else 4) + 4
+            elif type(child) is int:
+                atoms += int.bit_length(child) * 0.302 + 4
+            else:
+                atoms += _FIXED_TEXT.get(type(child), 0) + 2  # a script's own __repr__ is counted
+    return node, atoms, nested, cost
+
+
+# A long container of one kind of atom, measured at C speed.
+_ONE_KIND: dict[type, Callable[[Any], float]] = {
+    str: lambda part: 10 * sum(map(str.__len__, part)),
+    bytes: lambda part: 4 * sum(map(bytes.__len__, part)),
+    int: lambda part: 0.302 * sum(map(int.bit_length, part)),
+    **{kind: (lambda part, text=text: text * len(part)) for kind, text in _FIXED_TEXT.items()},
+}
 
 
 def check_nesting(limits: Limits, value: object) -> None:
