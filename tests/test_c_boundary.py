@@ -133,6 +133,28 @@ def test_sizes_are_read_as_c_reads_them(attack):
     held(attack, "memory", "Memory limit exceeded")
 
 
+@pytest.mark.parametrize(
+    "lookup",
+    [
+        "getattr((), S('__class__'))",
+        "setattr(S, S('__getattribute__'), None)",
+        "getattr('x' * 10**6, S('join'))(['a'] * 1000)",
+    ],
+)
+def test_an_attribute_name_is_read_as_a_plain_string(lookup):
+    # The rule and the lookup must read the same name: a str subclass may override startswith,
+    # which the dunder test uses, while getattr reads the characters. (Found while attacking the
+    # method guards, which the same names reach.)
+    code = (
+        "class S(str):\n    def startswith(self, *args):\n        return False\n"
+        f"    def endswith(self, *args):\n        return False\nx = {lookup}"
+    )
+    result = sandbox.execute(code, BUDGET, ALL_IMPORTS)
+    assert result.error_type in ("runtime", "memory"), result
+    assert "Blocked" in result.error or "Memory limit exceeded" in result.error, result
+    assert sandbox.execute("print(1)").output == "1"
+
+
 @pytest.mark.parametrize("consumer", ["list(L())", "[*L()]", "bytes(L())", "sorted(L())", "len(L())"])
 def test_a_script_length_cannot_make_c_preallocate(consumer):
     attack = f"class L:\n    def __len__(self):\n        return 10**9\n    def __iter__(self):\n        return iter([])\nx = {consumer}"

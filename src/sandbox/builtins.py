@@ -155,8 +155,12 @@ class RunScope:
 
 
 def _refuse_attribute(name: object) -> str:
+    """The name as a plain str, once the rule allows it. The rule and the lookup must read the same
+    name: a str subclass may override startswith (`is_dunder`) while getattr reads its characters,
+    so `getattr((), S('__class__'))` reached the real type."""
     if not isinstance(name, str):
         raise TypeError(f"attribute name must be string, not '{type(name).__name__}'")
+    name = str.__str__(name)
     message = policy.attribute_violation(name)
     if message:
         raise SandboxViolation(message)
@@ -164,7 +168,7 @@ def _refuse_attribute(name: object) -> str:
 
 
 def guarded_getattr(scope: RunScope, obj: object, name: str, *default: object) -> object:
-    _refuse_attribute(name)
+    name = _refuse_attribute(name)
     try:
         if name in policy.GUARDED_METHODS:
             return guarded_method(scope.budget, obj, name)
@@ -183,14 +187,14 @@ def guarded_hasattr(scope: RunScope, obj: object, name: str) -> bool:
     return True
 
 
-def _check_writable(scope: RunScope, obj: object, name: str) -> None:
+def _check_writable(scope: RunScope, obj: object, name: str) -> str:
     """Attribute writes reach the script's own classes and their instances only: a module's
     classes, functions and singletons are shared with later runs and with the host."""
-    _refuse_attribute(name)
+    name = _refuse_attribute(name)
     if policy.is_dunder(name):
         raise SandboxViolation(f"Blocked: assigning dunder attribute '{name}' not allowed")
     if obj in scope.user_classes if isinstance(obj, type) else type(obj) in scope.user_classes:
-        return
+        return name
     if isinstance(obj, ModuleFacade):
         raise SandboxViolation(f"Blocked: {obj!r} is read-only")
     raise SandboxViolation(
@@ -200,13 +204,11 @@ def _check_writable(scope: RunScope, obj: object, name: str) -> None:
 
 
 def guarded_setattr(scope: RunScope, obj: object, name: str, value: object) -> None:
-    _check_writable(scope, obj, name)
-    setattr(obj, name, value)
+    setattr(obj, _check_writable(scope, obj, name), value)
 
 
 def guarded_delattr(scope: RunScope, obj: object, name: str) -> None:
-    _check_writable(scope, obj, name)
-    delattr(obj, name)
+    delattr(obj, _check_writable(scope, obj, name))
 
 
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
