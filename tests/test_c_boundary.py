@@ -127,6 +127,12 @@ def test_json_text_crafted_against_the_old_regex_is_measured_in_one_pass():
         "class S(str):\n    def __len__(self):\n        return 0\n    def count(self, *args):\n        return 0\n"
         "x = S('a' * 1000) * 10**6",
         "class S(str):\n    def count(self, *args):\n        return 0\nx = S('a' * 10**4).replace('a', 'b' * 10**4)",
+        # A subclass's own find, count and slicing cannot hide what C reads.
+        "class S(str):\n    def find(self, *args):\n        return -1\n    def count(self, *args):\n        return 0\n"
+        "x = S('%999999999s') % 1",
+        "class B(bytes):\n    def decode(self, *args):\n        return ''\nx = B(b'%999999999s') % b'x'",
+        "class L(list):\n    def __iter__(self):\n        return iter([])\nx = ('a' * 1000).translate(L(['b' * 10**6] * 128))",
+        "x = ('a' * 10**7).encode('unicode_escape')",
     ],
 )
 def test_sizes_are_read_as_c_reads_them(attack):
@@ -153,6 +159,28 @@ def test_an_attribute_name_is_read_as_a_plain_string(lookup):
     assert result.error_type in ("runtime", "memory"), result
     assert "Blocked" in result.error or "Memory limit exceeded" in result.error, result
     assert sandbox.execute("print(1)").output == "1"
+
+
+def test_json_text_is_measured_as_c_reads_it():
+    # A str subclass whose slicing or count shows json.loads' own check shallow text.
+    code = (
+        "class S(str):\n    def __getitem__(self, key):\n        return ''\n"
+        "    def count(self, *args):\n        return 0\n"
+        "import json\njson.loads(S('[' * 100000 + ']' * 100000))"
+    )
+    result = sandbox.execute(code, BUDGET, ALL_IMPORTS)
+    assert "nested deeper than 200" in (result.error or ""), result
+    assert sandbox.execute("print(1)").output == "1"
+
+
+def test_exact_decimals_are_measured_after_they_are_made():
+    # A tuple's digits are read through its own iteration: the result is what gets measured.
+    code = (
+        "from decimal import Decimal\nclass T(tuple):\n    pass\n"
+        "x = Decimal((0, T((1,) * 10**5), -(10**5)))\ny = x.as_integer_ratio()"
+    )
+    result = sandbox.execute(code, BUDGET, ALL_IMPORTS)
+    assert "Overflow" in (result.error or ""), result
 
 
 @pytest.mark.parametrize("consumer", ["list(L())", "[*L()]", "bytes(L())", "sorted(L())", "len(L())"])

@@ -41,6 +41,7 @@ from .limits import (
     check_rendering,
     check_round,
     check_width,
+    plain,
     spend,
     true_length,
 )
@@ -360,6 +361,7 @@ def _check_percent(scope: RunScope, template: str | bytes | bytearray, args: obj
     template, every width, and the text of every string argument, however often it is repeated)
     within it too. The parser's work is paid for in steps: a template is a script's own data."""
     budget = scope.budget
+    template = plain(template)
     text = template.decode("latin-1") if isinstance(template, (bytes, bytearray)) else template
     # About a microsecond a conversion in Pyodide, parsed in Python (scripts/bench_guards.py).
     spend(budget, 4 * str.count(text, "%") + str.count(text, ")"), "a % format")
@@ -428,9 +430,9 @@ _WHITESPACE = {
     "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000",
     bytes: "\t\n\x0b\x0c\r ",
 }
-# Bytes an encoding error handler may write for one character: `&#1114111;`, `\U0010ffff`, and
-# `\N{...}` with the longest character name.
-_ENCODE_ERROR_BYTES = {"xmlcharrefreplace": 10, "backslashreplace": 10, "namereplace": 100}
+# Bytes str.encode may write for one character: `\U0010ffff` (unicode_escape, backslashreplace),
+# `&#1114111;`, and for namereplace `\N{...}` with the longest character name.
+_ENCODE_ERROR_BYTES = {"namereplace": 100}
 
 
 def _text_method(budget: StepBudget, text: str | bytes | bytearray, name: str) -> Callable[..., Any]:
@@ -478,7 +480,8 @@ def _text_method(budget: StepBudget, text: str | bytes | bytearray, name: str) -
             check_bytes(budget, _split_bytes(base, text, name, args, kwargs), what)
         elif name == "encode":
             errors = args[1] if len(args) > 1 else kwargs.get("errors", "strict")
-            check_bytes(budget, length * _ENCODE_ERROR_BYTES.get(errors, 4), what)
+            handler = plain(errors) if isinstance(errors, str) else errors
+            check_bytes(budget, length * _ENCODE_ERROR_BYTES.get(handler, 10), what)
         return method(*args, **kwargs)
 
     return checked
@@ -488,8 +491,14 @@ def _longest_replacement(budget: StepBudget, table: object) -> int:
     """Bytes one character may become through a translate table held in a dict, list or tuple
     (their lookups run in C, unseen); a table of the script's own class is looked up through its
     `__getitem__`, a step at a time."""
-    values = table.values() if isinstance(table, dict) else table
-    if not isinstance(table, (dict, list, tuple, str, bytes)):
+    # Read as C reads them: a subclass's own values() or __iter__ may hide what its lookups return.
+    if isinstance(table, dict):
+        values: Any = list(dict.values(table))
+    elif isinstance(table, (list, tuple)):
+        values = (list if isinstance(table, list) else tuple).__getitem__(table, slice(None))
+    elif isinstance(table, (str, bytes)):
+        values = plain(table)
+    else:
         return 4
     spend(budget, len(values) // 16, "a translate table")
     replacements = [v for v in values if isinstance(v, str)]
@@ -608,7 +617,7 @@ def _regex_method(budget: StepBudget, obj: object, name: str) -> Callable[..., A
         if isinstance(template, (str, bytes)) and isinstance(subject, (str, bytes)):
             # Matches do not overlap, so group references add at most the subject per reference.
             backslash = "\\" if isinstance(template, str) else b"\\"
-            references = type(template).count(template, backslash)  # type: ignore[arg-type]
+            references = plain(template).count(backslash)
             size, pattern = true_length(subject) or 0, true_length(template) or 0
             estimate = (size + 1) * (pattern + 1) + references * size
             check_bytes(budget, estimate * max(char_bytes(subject), char_bytes(template)), f"re.{name}")
@@ -632,7 +641,8 @@ def _split(finditer: Callable[..., Any], shift: int, *args: Any, **kwargs: Any) 
     maxsplit = as_count(maxsplit)
     if maxsplit is None:
         raise TypeError("maxsplit must be an integer")
-    subject = positional[shift] if len(positional) > shift else kwargs.get("string")
+    # Sliced as the C implementation slices: the text itself, not a subclass's __getitem__.
+    subject = plain(positional[shift] if len(positional) > shift else kwargs.get("string"))
     last = 0
     for count, match in enumerate(finditer(*positional, **kwargs)):
         if 0 < maxsplit <= count:

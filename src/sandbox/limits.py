@@ -309,6 +309,15 @@ def char_bytes(text: object) -> int:
     return 4
 
 
+def plain(text: Any) -> Any:
+    """A str, bytes or bytearray subclass's characters as the builtin type: a guard reads text as C
+    reads it, never through the subclass's own __getitem__, count or find."""
+    for base in (str, bytes, bytearray):
+        if isinstance(text, base) and type(text) is not base:
+            return base.__getitem__(text, slice(None))
+    return text
+
+
 def check_bytes(budget: StepBudget, size: float, what: str) -> None:
     """A single allocation of `size` bytes must fit in what is left of the memory budget."""
     if size > budget.headroom():
@@ -718,6 +727,7 @@ def check_json_text(limits: Limits, text: str | bytes | bytearray) -> None:
     string) the parser stops where the measure may go wrong, having recursed no deeper than the
     measure up to there.
     """
+    text = plain(text)
     if isinstance(text, (bytes, bytearray)):
         # As json.loads reads bytes: UTF-16 and UTF-32 hold bracket and quote bytes inside other
         # characters, UTF-8 never does.
@@ -754,6 +764,7 @@ _JSON_ITEM_BYTES = 72
 def check_json_size(budget: StepBudget, text: str | bytes | bytearray) -> None:
     """json.loads builds its whole result in one C call: `[[],[],...]` is 20 times its text. An
     upper bound from separators and brackets counted at C speed (those inside strings count too)."""
+    text = plain(text)
     marks = ("[", "{", ",", ":") if isinstance(text, str) else (b"[", b"{", b",", b":")
     containers = text.count(marks[0]) + text.count(marks[1])  # type: ignore[arg-type]
     items = containers + text.count(marks[2]) + text.count(marks[3]) + 1  # type: ignore[arg-type]
@@ -778,18 +789,20 @@ def bounded_decimal_context() -> Any:
 
 def check_decimal(value: object) -> None:
     """An exact decimal (a constructor's argument or result) within DECIMAL_DIGITS: an integer of
-    at most that many digits, a string of at most twice as many characters, a tuple of at most
-    that many digits, a finite Decimal whose exponent is in the bounded context's range."""
+    at most that many digits, a string of at most twice as many characters, a finite Decimal of at
+    most twice as many digits and an exponent in the bounded context's range (a tuple's digits
+    are read through its own iteration, so only the result is measured)."""
     import decimal
 
     if isinstance(value, int):
         too_large = int_bits(value) * math.log10(2) > DECIMAL_DIGITS
     elif isinstance(value, str):
         too_large = (true_length(value) or 0) > 2 * DECIMAL_DIGITS
-    elif isinstance(value, tuple) and len(value) == 3 and isinstance(value[1], (tuple, list)):
-        too_large = (true_length(value[1]) or 0) > DECIMAL_DIGITS
     elif isinstance(value, decimal.Decimal) and value.is_finite():
-        too_large = not -2 * DECIMAL_DIGITS <= value.adjusted() <= DECIMAL_DIGITS
+        digits = value.as_tuple()
+        too_large = len(digits.digits) > 2 * DECIMAL_DIGITS or not (
+            -2 * DECIMAL_DIGITS <= value.adjusted() <= DECIMAL_DIGITS
+        )
     else:
         return
     if too_large:
