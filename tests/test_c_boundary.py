@@ -133,6 +133,16 @@ def test_json_text_crafted_against_the_old_regex_is_measured_in_one_pass():
         "class B(bytes):\n    def decode(self, *args):\n        return ''\nx = B(b'%999999999s') % b'x'",
         "class L(list):\n    def __iter__(self):\n        return iter([])\nx = ('a' * 1000).translate(L(['b' * 10**6] * 128))",
         "x = ('a' * 10**7).encode('unicode_escape')",
+        # Guarded methods reached unbound, through their type.
+        "x = int.to_bytes(1, 10**9)",
+        "import re\nx = re.Pattern.sub(re.compile(''), 'x' * 10**5, 'a' * 10**5)",
+        "x = str.join('x' * 10**6, ['a'] * 1000)",
+        # bin() is eight times the int's size; so are the b, o and x presentations.
+        "x = 1 << 8 * 10**7\ny = bin(x)",
+        "x = 1 << 8 * 10**7\ny = f'{x:b}'",
+        "x = 1 << 15 * 10**7\ny = format(x, 'o')",
+        # A list subclass whose __iter__ hides its items from the measure of its text.
+        "class L(list):\n    def __iter__(self):\n        return iter(())\ns = 'x' * 10**6\ny = repr(L([s] * 1000))",
     ],
 )
 def test_sizes_are_read_as_c_reads_them(attack):
@@ -327,6 +337,10 @@ def test_named_c_callables_refuse_before_allocating(attack):
         "from fractions import Fraction\nx = Fraction(3 ** 10**6, 7 ** 10**6)",
         "from fractions import Fraction\nx = format(Fraction(1, 3), '.10000000f')",
         "from fractions import Fraction\nx = round(Fraction(1, 3), 10**7)",
+        # Library code's own exact arithmetic on the script's numbers.
+        "import statistics\nx = statistics.variance([3**10**6, 5**10**6] * 50)",
+        "import statistics\nfrom fractions import Fraction\n"
+        "x = statistics.mean([Fraction(1, 2**61 - 1 + 2 * i) for i in range(3000)])",
         # Each addition doubles the denominator's size; one gcd per addition is quadratic in it.
         "from fractions import Fraction\nx = Fraction(1, 3)\nwhile True:\n"
         "    x = x + Fraction(1, x.denominator + 1)",
@@ -350,6 +364,8 @@ def test_big_number_arithmetic_is_paid_for_before_it_runs(attack):
         "import re\nx = list(re.finditer('', 'a' * 10**6))",
         "import re\nx = re.split('()' * 50, 'a' * 10**5)",
         "import json\nx = json.dumps([0] * 10**5, separators=(' ' * 10**3, ':'))",
+        "import re\nx = re.Pattern.findall(re.compile('()' * 100), 'a' * 3 * 10**5)",
+        "import collections\nx = list(collections.Counter.elements(collections.Counter(a=10**9)))",
     ],
 )
 def test_c_iterators_count_a_step_per_item(attack):

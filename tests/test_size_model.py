@@ -139,6 +139,7 @@ SIZE_MODEL: dict[str, str] = {
     "builtins.ascii": "check_rendering",
     "builtins.format": "check_format_spec, check_rendering",
     "builtins.iter": "iter(callable, sentinel) only with a script function: every call a step",
+    **_names("builtins", "bin oct hex", "check_int_text: one character per 1, 3 or 4 bits"),
     # Facade members replaced per run.
     **_names("math", "factorial perm", "_check_product: result bits, three multiplications of halves"),
     "math.comb": "check_int_bits and a measured cost curve (its divisions)",
@@ -186,7 +187,7 @@ _ITERABLE = "consumes an iterable: each item is already held, or made by a count
 BOUNDED: dict[str, str] = {
     **_names(
         "builtins",
-        "abs bin bool callable chr complex float hash hex int isinstance issubclass len max min next oct ord",
+        "abs bool callable chr complex float hash int isinstance issubclass len max min next ord",
         _LINEAR,
     ),
     "builtins.int": "int(str) stops at sys.int_max_str_digits (4300); int(Decimal) bounded by the decimal facade",

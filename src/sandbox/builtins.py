@@ -32,6 +32,7 @@ from .limits import (
     check_bytes,
     check_concatenation,
     check_format_spec,
+    check_int_text,
     check_lshift,
     check_mul,
     check_nesting,
@@ -53,7 +54,6 @@ _PASS_THROUGH = [
     "abs",
     "all",
     "any",
-    "bin",
     "bool",
     "callable",
     "chr",
@@ -64,7 +64,6 @@ _PASS_THROUGH = [
     "float",
     "frozenset",
     "hash",
-    "hex",
     "int",
     "isinstance",
     "issubclass",
@@ -75,7 +74,6 @@ _PASS_THROUGH = [
     "min",
     "next",
     "object",
-    "oct",
     "ord",
     "reversed",
     "set",
@@ -311,6 +309,7 @@ def guarded_format(budget: StepBudget, value: object, conversion: str, spec: obj
     if not isinstance(spec, str):
         raise TypeError(f"format spec must be str, not {type(spec).__name__}")
     check_format_spec(budget, spec, char_bytes(value))
+    check_int_text(budget, value, plain(spec)[-1:])
     return format(value, spec)
 
 
@@ -394,16 +393,19 @@ def guarded_method(budget: StepBudget, obj: object, name: str) -> Callable[..., 
     on `obj`, so subclasses of str and `super()` objects get the same checked versions: str and
     bytes methods, re's module functions, and the methods of patterns and matches."""
     attribute = getattr(obj, name)
-    if isinstance(attribute, types.MethodDescriptorType) and attribute.__objclass__ in _TEXT_TYPES:
-        # str.format, bytes.center, …: unbound, the first argument is the string.
-        owner_type = attribute.__objclass__
+    owner_type = getattr(attribute, "__objclass__", None)
+    if isinstance(attribute, types.MethodDescriptorType) and owner_type in _UNBOUND_OWNERS:
+        # str.format, bytes.center, int.to_bytes, re.Pattern.findall, …: unbound, the first
+        # argument is the object; the bound version of it is the checked one.
 
         def unbound(self: object, *args: Any, **kwargs: Any) -> Any:
             if not isinstance(self, owner_type):
                 raise TypeError(f"descriptor '{name}' requires a '{owner_type.__name__}' object")
-            return _text_method(budget, self, name)(*args, **kwargs)  # type: ignore[arg-type]
+            return guarded_method(budget, self, name)(*args, **kwargs)
 
         return unbound
+    if attribute is getattr(collections.Counter, name, None) and name == "elements":
+        return lambda counter: counted(collections.Counter.elements(counter))
     if isinstance(attribute, types.BuiltinMethodType):
         owner = attribute.__self__
         if isinstance(owner, _TEXT_TYPES):
@@ -555,6 +557,9 @@ def _to_bytes(budget: StepBudget, number: int) -> Callable[..., bytes]:
 
     return to_bytes
 
+
+# Types whose methods in GUARDED_METHODS are checked when reached unbound too (`int.to_bytes(1, n)`).
+_UNBOUND_OWNERS = (*_TEXT_TYPES, int, re.Pattern, re.Match)
 
 # random.Random's methods that allocate what their argument says, and bytes per unit of it.
 _RANDOM_SIZES = {"getrandbits": 1 / 8, "randbytes": 1}
@@ -740,6 +745,17 @@ def _guard_length(budget: StepBudget, cls: type) -> None:
     type.__setattr__(cls, "__len__", __len__)
 
 
+def _in_base(budget: StepBudget, real: Callable[[Any], str], presentation: str) -> Callable[[Any], str]:
+    """bin, oct, hex: the text of a big int is up to eight times its size (check_int_text)."""
+
+    def convert(number: Any) -> str:
+        check_int_text(budget, number, presentation)
+        return real(number)
+
+    convert.__name__ = convert.__qualname__ = real.__name__
+    return convert
+
+
 def _facade_stand_in(imported: dict[str, ModuleFacade], kind: type) -> type | None:
     module = imported.get(type.__getattribute__(kind, "__module__"))
     candidate = getattr(module, type.__getattribute__(kind, "__name__"), None) if module else None
@@ -852,6 +868,9 @@ def build(scope: RunScope) -> dict[str, Any]:
             "repr": _repr,
             "ascii": _ascii,
             "format": _format,
+            "bin": _in_base(budget, bin, "b"),
+            "oct": _in_base(budget, oct, "o"),
+            "hex": _in_base(budget, hex, "x"),
             "iter": _iter,
             "getattr": lambda obj, name, *default: guarded_getattr(scope, obj, name, *default),
             "hasattr": lambda obj, name: guarded_hasattr(scope, obj, name),

@@ -511,6 +511,18 @@ def check_pow_mod(budget: StepBudget, base: object, exp: object, mod: object) ->
     charge(budget, ms, "modular power")
 
 
+# Bits a character of an int's text holds in each base that has no digit limit (decimal text stops
+# at sys.int_max_str_digits): bin() is eight times the int's size.
+_POWER_OF_TWO_BASES = {"b": 1, "o": 3, "x": 4, "X": 4}
+
+
+def check_int_text(budget: StepBudget, value: object, presentation: str) -> None:
+    """bin(), oct(), hex() and the b, o, x and X format presentations of an int."""
+    bits = _POWER_OF_TWO_BASES.get(presentation)
+    if bits is not None and isinstance(value, int):
+        check_bytes(budget, int_bits(value) / bits + 4, f"an int in base {2**bits}")
+
+
 def check_lshift(budget: StepBudget, a: object, b: object) -> None:
     shift = as_count(b) if isinstance(a, int) else None
     if shift is not None and shift > 0 and a:
@@ -568,6 +580,26 @@ def check_fraction_input(budget: StepBudget, numerator: object, denominator: obj
     bottom = int_bits(right[0]) + (int_bits(left[1]) if len(left) == 2 else 0)
     check_int_bits(budget, top + bottom, "Fraction()")
     charge(budget, gcd_ms(top, bottom) + mul_ms(top, bottom), "Fraction()")
+
+
+def check_statistics(budget: StepBudget, items: list[Any]) -> None:
+    """What a statistics function's exact arithmetic may cost on `items`: a few multiplications of
+    the largest integer per item (variance squares each), and for fractions a gcd per item of
+    denominators that may grow by every fraction's (coprime ones multiply)."""
+    kinds = set(map(type, items))
+    if kinds <= {float, bool}:
+        return  # floats, the common case: fixed size
+    if kinds <= {int, bool}:
+        largest, denominators = max(map(int.bit_length, items), default=0), 0
+    else:
+        spend(budget, len(items) // 4, "statistics")  # a Python loop over mixed items
+        parts = [_ratio_parts(item) for item in items]
+        largest = max((int_bits(part[0]) for part in parts if part), default=0)
+        denominators = sum(int_bits(part[1]) for part in parts if len(part) == 2)
+    ms = len(items) * 4 * mul_ms(largest, largest)
+    if denominators:
+        ms += len(items) * gcd_ms(denominators + largest, denominators)
+    charge(budget, ms, "statistics")
 
 
 # No valid format spec comes near this length; a long one is only ever an attack on the check.
@@ -646,7 +678,7 @@ def _read(node: Any) -> tuple[Any, float, list[Any], int]:
     containers in it, and what reading it cost in steps of about a microsecond in Pyodide (8 a
     container, 1 for 2 items read in Python or 8 at C speed: measured by scripts/bench_guards.py)."""
     atoms, nested, cost = 2.0, [], 8
-    for part in (dict.keys(node), dict.values(node)) if isinstance(node, dict) else (node,):
+    for part in _rendered_parts(node):
         kinds = set(map(type, part)) if len(part) > 16 else None
         if kinds is not None and len(kinds) == 1 and next(iter(kinds)) in _ONE_KIND:
             atoms += _ONE_KIND[next(iter(kinds))](part) + 4 * len(part)
@@ -663,6 +695,14 @@ def _read(node: Any) -> tuple[Any, float, list[Any], int]:
             else:
                 atoms += _FIXED_TEXT.get(type(child), 0) + 2  # a script's own __repr__ is counted
     return node, atoms, nested, cost
+
+
+def _rendered_parts(node: Any) -> tuple[Any, ...]:
+    """A container's items as its C repr reads them: a subclass's own __iter__ may hide them."""
+    if isinstance(node, dict):
+        return dict.keys(node), dict.values(node)
+    base = next(kind for kind in _RENDERED if isinstance(node, kind))
+    return (node,) if type(node) is base else (list(base.__iter__(node)),)
 
 
 # A long container of one kind of atom, measured at C speed.

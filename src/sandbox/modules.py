@@ -14,6 +14,7 @@ import itertools
 import json
 import math
 import re
+import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -34,6 +35,7 @@ from .limits import (
     check_pow,
     check_rational,
     check_round,
+    check_statistics,
     check_width,
     div_ms,
     gcd_ms,
@@ -104,13 +106,6 @@ _STATIC: dict[str, Callable[[], dict[str, object]]] = {
     # update_wrapper/wraps (copy __dict__, __wrapped__ and __module__ between objects).
     "functools": lambda: _pick(
         "functools", "reduce partial lru_cache cache cached_property cmp_to_key total_ordering"
-    ),
-    # Pure functions and the StatisticsError. Left out: NormalDist's private fields are private.
-    "statistics": lambda: _pick(
-        "statistics",
-        "mean fmean geometric_mean harmonic_mean median median_low median_high median_grouped "
-        "mode multimode pstdev pvariance stdev variance quantiles correlation covariance "
-        "linear_regression NormalDist StatisticsError",
     ),
     # Constants and Template. Left out: Formatter, whose get_field walks any attribute named in a
     # format string ("{0.__globals__}"), the very path str.format is guarded against.
@@ -619,6 +614,43 @@ def _integral_part(budget: StepBudget, real: Callable[[Any], int]) -> Callable[[
     return method
 
 
+def _statistics_members(budget: StepBudget) -> dict[str, object]:
+    # Pure functions and the StatisticsError. Left out: NormalDist's private fields are private.
+    # The functions are Python, but they do exact arithmetic in C on the script's numbers, unpriced
+    # by the guards the script's own code meets: variance squares every item (a thousand
+    # million-bit integers: minutes), and the sum of fractions with coprime denominators grows
+    # with every one. Each call is priced from its data first (limits.check_statistics).
+    members = _pick(
+        "statistics",
+        "mean fmean geometric_mean harmonic_mean median median_low median_high median_grouped "
+        "mode multimode pstdev pvariance stdev variance quantiles correlation covariance "
+        "linear_regression NormalDist StatisticsError",
+    )
+    for name, function in list(members.items()):
+        if isinstance(function, types.FunctionType):
+            members[name] = _priced(budget, function, 2 if name in _TWO_DATA else 1)
+    return members
+
+
+_TWO_DATA = frozenset({"correlation", "covariance", "linear_regression", "fmean", "harmonic_mean"})
+
+
+def _priced(budget: StepBudget, function: Callable[..., Any], data_args: int) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        data = [
+            list(arg) if i < data_args and not isinstance(arg, (str, bytes)) else arg
+            for i, arg in enumerate(args)
+        ]
+        for items in data[:data_args]:
+            if isinstance(items, list):
+                check_statistics(budget, items)
+        return function(*data, **kwargs)
+
+    call.__name__ = call.__qualname__ = function.__name__
+    call.__doc__ = function.__doc__
+    return call
+
+
 _PER_RUN: dict[str, Callable[[StepBudget], dict[str, object]]] = {
     "math": _math_members,
     "itertools": _itertools_members,
@@ -627,6 +659,7 @@ _PER_RUN: dict[str, Callable[[StepBudget], dict[str, object]]] = {
     "random": _random_members,
     "unicodedata": _unicodedata_members,
     "decimal": _decimal_members,
+    "statistics": _statistics_members,
     "fractions": _fractions_members,
 }
 
