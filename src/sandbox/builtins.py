@@ -13,6 +13,7 @@ import __future__
 
 import builtins as _host
 import collections
+import functools
 import operator
 import re
 import string
@@ -24,10 +25,12 @@ from typing import Any
 
 from . import policy
 from .limits import (
+    UNCHECKED_BYTES,
     LimitExceeded,
     OutputLimitExceeded,
     StepBudget,
     as_count,
+    call,
     char_bytes,
     check_bytes,
     check_concatenation,
@@ -393,8 +396,11 @@ def guarded_method(budget: StepBudget, obj: object, name: str) -> Callable[..., 
     on `obj`, so subclasses of str and `super()` objects get the same checked versions: str and
     bytes methods, re's module functions, and the methods of patterns and matches."""
     attribute = getattr(obj, name)
-    owner_type = getattr(attribute, "__objclass__", None)
-    if isinstance(attribute, types.MethodDescriptorType) and owner_type in _UNBOUND_OWNERS:
+    # The common case first, making nothing on the way: every object made here is traced.
+    if type(attribute) is types.BuiltinMethodType and isinstance(attribute.__self__, _TEXT_TYPES):
+        return _text_method(budget, attribute.__self__, name, attribute)
+    if isinstance(attribute, types.MethodDescriptorType) and attribute.__objclass__ in _UNBOUND_OWNERS:
+        owner_type = attribute.__objclass__
         # str.format, bytes.center, int.to_bytes, re.Pattern.findall, …: unbound, the first
         # argument is the object; the bound version of it is the checked one.
 
@@ -404,12 +410,14 @@ def guarded_method(budget: StepBudget, obj: object, name: str) -> Callable[..., 
             return guarded_method(budget, self, name)(*args, **kwargs)
 
         return unbound
-    if attribute is getattr(collections.Counter, name, None) and name == "elements":
+    if name == "elements" and attribute is collections.Counter.elements:
         return lambda counter: counted(collections.Counter.elements(counter))
     if isinstance(attribute, types.BuiltinMethodType):
         owner = attribute.__self__
         if isinstance(owner, _TEXT_TYPES):
-            return _text_method(budget, owner, name)
+            return _text_method(budget, owner, name, attribute)  # a subclass of the method type
+        if isinstance(owner, re.Pattern) and name in _PER_MATCH:
+            return functools.partial(_per_match_call, budget, owner, name, attribute, 0)
         if isinstance(owner, (re.Pattern, re.Match)):
             return _regex_method(budget, owner, name)
         if isinstance(owner, int) and name == "to_bytes":
@@ -437,56 +445,98 @@ _WHITESPACE = {
 _ENCODE_ERROR_BYTES = {"namereplace": 100}
 
 
-def _text_method(budget: StepBudget, text: str | bytes | bytearray, name: str) -> Callable[..., Any]:
-    """A checked version of one of GUARDED_METHODS on `text`. Measured with the builtin type's own
-    methods: a subclass may override `count`, `__len__` and the rest."""
-    method = getattr(text, name)
+def _text_method(
+    budget: StepBudget, text: str | bytes | bytearray, name: str, method: Callable[..., Any]
+) -> Callable[..., Any]:
+    """A checked version of `method`, one of GUARDED_METHODS bound to `text`. Measured with the
+    builtin type's own methods: a subclass may override `count`, `__len__` and the rest. Every
+    object made here is traced when memory is tracked, so the common calls make few."""
+    if name in _WHOLE_TEXT and _whole_text_fits(budget, text, name):
+        # A split or an encoding of this text fits whatever its arguments: the method itself, at no
+        # cost per call (these are the methods evals call most).
+        return method
     if name in ("format", "format_map"):
         if not isinstance(text, str):
-            return method  # type: ignore[no-any-return]
+            return method
         formatter = _SafeFormatter(budget)
         if name == "format":
             return lambda *args, **kwargs: formatter.vformat(text, args, kwargs)
         return lambda mapping: formatter.vformat(text, (), mapping)
-    base = next(kind for kind in _TEXT_TYPES if isinstance(text, kind))
+    return functools.partial(_checked_text_call, budget, text, name, method)
+
+
+def _whole_text_fits(budget: StepBudget, text: str | bytes | bytearray, name: str) -> bool:
+    return _fits(budget, ((true_length(text) or 0) + 1) * _WHOLE_TEXT[name])
+
+
+def _fits(budget: StepBudget, size: float) -> bool:
+    return size <= UNCHECKED_BYTES or size <= budget.headroom()
+
+
+# The most a split makes per character of its text (a piece each), and an encoding.
+_WHOLE_TEXT = {"split": 2 * 64, "rsplit": 2 * 64, "splitlines": 2 * 64, "encode": 100}
+_METHOD_NAMES = {
+    base: {name: f"{base.__name__}.{name}" for name in policy.GUARDED_METHODS}
+    for base in (str, bytes, bytearray)
+}
+
+
+def _checked_text_call(
+    budget: StepBudget,
+    text: str | bytes | bytearray,
+    name: str,
+    method: Callable[..., Any],
+    /,
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    # Short, so the allocations the method makes are cheap to trace (see limits.call).
+    return call(method, *_check_text_call(budget, text, name, args, kwargs), **kwargs)
+
+
+def _check_text_call(
+    budget: StepBudget,
+    text: str | bytes | bytearray,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> tuple[Any, ...]:
+    """Measure `text.name(*args, **kwargs)` before it runs; the arguments to call it with."""
+    base = str if isinstance(text, str) else bytes if isinstance(text, bytes) else bytearray
     length = true_length(text) or 0
-    what = f"{base.__name__}.{name}"
-
-    def checked(*args: Any, **kwargs: Any) -> Any:
-        if name in ("ljust", "rjust", "center", "zfill") and args:
-            width = as_count(args[0])
-            size = max(char_bytes(text), char_bytes(args[1]) if len(args) > 1 else 1)
-            check_width(budget, width, what, size)
-            args = (width, *args[1:])
-        elif name == "expandtabs":
-            tabsize = as_count(args[0] if args else kwargs.get("tabsize", 8)) or 0
-            tabs = base.count(text, "\t" if base is str else b"\t")  # type: ignore[call-overload]
-            check_bytes(budget, (length + tabs * max(tabsize, 0)) * char_bytes(text), what)
-        elif name == "replace" and len(args) >= 2:
-            old, new = args[0], args[1]
-            count = as_count(args[2] if len(args) > 2 else kwargs.get("count", -1))
-            if isinstance(old, _TEXT_TYPES) and isinstance(new, _TEXT_TYPES):
-                hits = base.count(text, old)  # type: ignore[call-overload]
-                if count is not None and count >= 0:
-                    hits = min(hits, count)
-                grown = length + hits * max((true_length(new) or 0) - (true_length(old) or 0), 0)
-                check_bytes(budget, grown * max(char_bytes(text), char_bytes(new)), what)
-        elif name == "translate" and args:
-            check_bytes(budget, length * _longest_replacement(budget, args[0]), what)
-        elif name == "join" and args:
-            items = list(args[0])
-            spend(budget, len(items) // 4, what)  # measured at C speed, about 0.2 us an item
-            check_bytes(budget, _joined_bytes(text, items), what)
-            args = (items,)
-        elif name in ("split", "rsplit", "splitlines"):
-            check_bytes(budget, _split_bytes(base, text, name, args, kwargs), what)
-        elif name == "encode":
-            errors = args[1] if len(args) > 1 else kwargs.get("errors", "strict")
-            handler = plain(errors) if isinstance(errors, str) else errors
-            check_bytes(budget, length * _ENCODE_ERROR_BYTES.get(handler, 10), what)
-        return method(*args, **kwargs)
-
-    return checked
+    what = _METHOD_NAMES[base][name]
+    if name in ("ljust", "rjust", "center", "zfill") and args:
+        width = as_count(args[0])
+        size = max(char_bytes(text), char_bytes(args[1]) if len(args) > 1 else 1)
+        check_width(budget, width, what, size)
+        return (width, *args[1:])
+    if name == "expandtabs":
+        tabsize = as_count(args[0] if args else kwargs.get("tabsize", 8)) or 0
+        tabs = base.count(text, "\t" if base is str else b"\t")  # type: ignore[call-overload]
+        check_bytes(budget, (length + tabs * max(tabsize, 0)) * char_bytes(text), what)
+    elif name == "replace" and len(args) >= 2:
+        old, new = args[0], args[1]
+        count = as_count(args[2] if len(args) > 2 else kwargs.get("count", -1))
+        if isinstance(old, _TEXT_TYPES) and isinstance(new, _TEXT_TYPES):
+            hits = base.count(text, old)  # type: ignore[call-overload]
+            if count is not None and count >= 0:
+                hits = min(hits, count)
+            grown = length + hits * max((true_length(new) or 0) - (true_length(old) or 0), 0)
+            check_bytes(budget, grown * max(char_bytes(text), char_bytes(new)), what)
+    elif name == "translate" and args:
+        check_bytes(budget, length * _longest_replacement(budget, args[0]), what)
+    elif name == "join" and args:
+        items = args[0] if type(args[0]) in (list, tuple) else list(args[0])
+        spend(budget, len(items) // 4, what)  # measured at C speed, about 0.2 us an item
+        check_bytes(budget, _joined_bytes(text, items), what)
+        return (items,)
+    elif name in ("split", "rsplit", "splitlines"):
+        check_bytes(budget, _split_bytes(base, text, name, args, kwargs), what)
+    elif name == "encode":
+        errors = args[1] if len(args) > 1 else kwargs.get("errors", "strict")
+        handler = plain(errors) if isinstance(errors, str) else errors
+        check_bytes(budget, length * _ENCODE_ERROR_BYTES.get(handler, 10), what)
+    return args
 
 
 def _longest_replacement(budget: StepBudget, table: object) -> int:
@@ -605,13 +655,8 @@ def _regex_method(budget: StepBudget, obj: object, name: str) -> Callable[..., A
     finditer's matches one step each, so memory is looked at as they grow."""
     method = getattr(obj, name)
     shift = 1 if obj is re else 0  # re.sub(pattern, repl, string) vs Pattern.sub(repl, string)
-    if name in ("findall", "finditer", "split"):
-        finditer = obj.finditer  # type: ignore[attr-defined]
-        if name == "finditer":
-            return lambda *args, **kwargs: counted(finditer(*args, **kwargs))
-        if name == "findall":
-            return lambda *args, **kwargs: list(counted(_findall(finditer(*args, **kwargs))))
-        return lambda *args, **kwargs: list(counted(_split(finditer, shift, *args, **kwargs)))
+    if name in _PER_MATCH:
+        return functools.partial(_per_match_call, budget, obj, name, method, shift)
 
     def checked(*args: Any, **kwargs: Any) -> Any:
         if name == "expand":
@@ -626,9 +671,48 @@ def _regex_method(budget: StepBudget, obj: object, name: str) -> Callable[..., A
             size, pattern = true_length(subject) or 0, true_length(template) or 0
             estimate = (size + 1) * (pattern + 1) + references * size
             check_bytes(budget, estimate * max(char_bytes(subject), char_bytes(template)), f"re.{name}")
-        return method(*args, **kwargs)
+        return call(method, *args, **kwargs)
 
     return checked
+
+
+# What findall, finditer and split make: objects for every match.
+_PER_MATCH = frozenset({"findall", "finditer", "split"})
+
+
+def _per_match_call(
+    budget: StepBudget,
+    obj: object,
+    name: str,
+    method: Callable[..., Any],
+    shift: int,
+    /,
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    # At most a match per position, each a few objects: when even that fits in the memory left,
+    # C does it; otherwise the result is built a match a step, memory looked at each.
+    subject = args[shift] if len(args) > shift else kwargs.get("string")
+    groups = _groups_upper_bound(obj, args, kwargs)
+    if _fits(budget, ((true_length(subject) or 0) + 1) * _PIECE_BYTES * (groups + 2)):
+        return call(method, *args, **kwargs)
+    finditer = obj.finditer  # type: ignore[attr-defined]
+    if name == "finditer":
+        return counted(finditer(*args, **kwargs))
+    if name == "findall":
+        return list(counted(_findall(finditer(*args, **kwargs))))
+    return list(counted(_split(finditer, shift, *args, **kwargs)))
+
+
+def _groups_upper_bound(obj: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    """A pattern's groups, from the compiled pattern or as the '(' in its text (without compiling:
+    re's cache is shared)."""
+    pattern = obj if isinstance(obj, re.Pattern) else args[0] if args else kwargs.get("pattern")
+    if isinstance(pattern, re.Pattern):
+        return pattern.groups
+    if isinstance(pattern, (str, bytes)):
+        return plain(pattern).count("(" if isinstance(pattern, str) else b"(")
+    return 0
 
 
 def _findall(matches: Iterable[re.Match[Any]]) -> Iterator[Any]:

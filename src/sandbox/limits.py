@@ -318,9 +318,21 @@ def plain(text: Any) -> Any:
     return text
 
 
+def call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a C function that makes many objects from a frame of two lines. tracemalloc notes the
+    line of the calling frame for every allocation, found by a scan of that function's line table:
+    called from the end of a long guard, str.split under tracemalloc took five times as long."""
+    return function(*args, **kwargs)
+
+
+# What one C call may allocate without a look at the memory left: the next step's look catches
+# it, and reading the traced memory costs more than the small calls evals make most.
+UNCHECKED_BYTES = 1 << 19
+
+
 def check_bytes(budget: StepBudget, size: float, what: str) -> None:
     """A single allocation of `size` bytes must fit in what is left of the memory budget."""
-    if size > budget.headroom():
+    if size > UNCHECKED_BYTES and size > budget.headroom():
         _refuse_size(budget, what, size)
 
 
@@ -532,8 +544,8 @@ def check_lshift(budget: StepBudget, a: object, b: object) -> None:
 def check_width(budget: StepBudget, width: object, what: str, char_size: int = 1) -> None:
     """Padding widths and precisions: `'x'.ljust(10**9)`, `f'{x:>999999999}'`, `'%.99999999f'`."""
     count = as_count(width)
-    if count is not None and count * char_size > budget.headroom():
-        _refuse_size(budget, what, count * char_size)
+    if count is not None:
+        check_bytes(budget, count * char_size, what)
 
 
 def check_round(budget: StepBudget, number: object, places: int) -> None:

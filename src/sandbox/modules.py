@@ -23,6 +23,7 @@ from .limits import (
     StepBudget,
     as_count,
     bounded_decimal_context,
+    call,
     char_bytes,
     charge,
     check_bytes,
@@ -370,7 +371,7 @@ def _json_members(budget: StepBudget) -> dict[str, object]:
             raise TypeError(f"the JSON object must be str or bytes, not {type(s).__name__}")
         check_json_text(limits, s)
         check_json_size(budget, s)
-        return json.loads(s, **options)
+        return call(json.loads, s, **options)
 
     def dumps(obj: object, **options: Any) -> str:
         if "cls" in options:
