@@ -481,7 +481,10 @@ def write_report(cpython: dict[str, Any], pyodide: dict[str, Any] | None, quick:
     from bench_report import render
 
     markdown, chart = render(cpython, pyodide, machine(), quick)
-    (ROOT / "docs" / "benchmarks.md").write_text(markdown)
+    path = ROOT / "docs" / "benchmarks.md"
+    # scripts/bench_guards.py's section, measured separately, is kept.
+    kept = path.read_text().partition("<!-- bench_guards -->")
+    path.write_text(markdown + (f"\n{kept[1]}{kept[2]}" if kept[1] else ""))
     chart(ROOT / "docs" / "benchmarks.png")
     print(markdown)
 

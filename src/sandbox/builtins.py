@@ -15,31 +15,45 @@ import abc
 import builtins as _host
 import collections
 import enum
+import functools
 import importlib
 import operator
 import re
 import string
 import sys
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from . import policy
 from .limits import (
+    UNCHECKED_BYTES,
     LimitExceeded,
     OutputLimitExceeded,
     StepBudget,
+    as_count,
+    call,
+    char_bytes,
+    check_bytes,
+    check_concatenation,
     check_format_spec,
+    check_int_text,
     check_lshift,
     check_mul,
     check_nesting,
     check_pow,
     check_range,
+    check_rational,
+    check_rendering,
+    check_round,
     check_width,
+    plain,
+    spend,
+    true_length,
 )
-from .modules import SANDBOX_BASES, ClassRules, ModuleFacade, facade
+from .modules import SANDBOX_BASES, ClassRules, ModuleFacade, counted, facade
 from .policy import SandboxViolation
 
 # Interpreter builtins handed over unchanged: pure functions and types whose every operation is
@@ -48,19 +62,16 @@ _PASS_THROUGH = [
     "abs",
     "all",
     "any",
-    "bin",
     "bool",
     "callable",
     "chr",
     "complex",
     "dict",
-    "divmod",
     "enumerate",
     "filter",
     "float",
     "frozenset",
     "hash",
-    "hex",
     "int",
     "isinstance",
     "issubclass",
@@ -71,15 +82,12 @@ _PASS_THROUGH = [
     "min",
     "next",
     "object",
-    "oct",
     "ord",
     "reversed",
-    "round",
     "set",
     "slice",
     "sorted",
     "str",
-    "sum",
     "super",
     "tuple",
     "zip",
@@ -115,13 +123,16 @@ class OutputBuffer:
         if self.budget.tripped is not None:
             raise self.budget.tripped  # a script that swallowed its limit prints nothing more
         limit = self.budget.limits.output_bytes
-        encoded = len(text.encode("utf-8", errors="replace"))
-        if self.size + encoded <= limit:
-            self.chunks.append(text)
-            self.size += encoded
-            return
         room = limit - self.size
-        self.chunks.append(text.encode("utf-8", errors="replace")[:room].decode("utf-8", errors="ignore"))
+        # Only what can still fit is encoded (a character is at least a byte): printing a huge
+        # string costs no more than the room left.
+        head = str.__getitem__(text, slice(0, room + 1))
+        encoded = str.encode(head, "utf-8", errors="replace")
+        if len(encoded) <= room:
+            self.chunks.append(head)
+            self.size += len(encoded)
+            return
+        self.chunks.append(encoded[:room].decode("utf-8", errors="ignore"))
         self.chunks.append(TRUNCATION_MARKER.format(limit=limit))
         self.size = limit
         self.budget.trip(OutputLimitExceeded(f"Output limit exceeded: {limit} bytes"))
@@ -215,6 +226,7 @@ def guarded_delattr(scope: RunScope, obj: object, name: object) -> None:
 
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "Mult": operator.mul, "Pow": operator.pow, "LShift": operator.lshift, "Mod": operator.mod,
+    "Div": operator.truediv, "FloorDiv": operator.floordiv,
 }  # fmt: skip
 
 _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
@@ -233,8 +245,10 @@ def _check_operands(scope: RunScope, op: str, left: object, right: object) -> No
         check_pow(scope.budget, left, right)
     elif op == "LShift":
         check_lshift(scope.budget, left, right)
-    elif op == "Mod":
+    elif op == "Mod" and isinstance(left, _TEXT_TYPES):
         _check_percent(scope, left, right)
+    elif op in ("Mod", "Div", "FloorDiv"):
+        check_rational(scope.budget, op, left, right)
 
 
 def guarded_binop(scope: RunScope, op: str, left: object, right: object) -> object:
@@ -446,10 +460,17 @@ class ManagedContext:
 
 class _SafeFormatter(string.Formatter):
     """str.format and format_map: fields may index and read public attributes only, specs may not
-    pad to huge widths, and values are checked for nesting before C code recurses into them."""
+    pad to huge widths, values are checked for nesting before C code recurses into them, and the
+    result (`'{0}' * 1000` of a megabyte: every field the same object) must fit in the memory left
+    before the fields are joined."""
 
     def __init__(self, budget: StepBudget) -> None:
         self.budget = budget
+        self.size = 0
+
+    def vformat(self, format_string: str, args: Any, kwargs: Any) -> str:
+        self.size = (true_length(format_string) or 0) * char_bytes(format_string)
+        return super().vformat(format_string, args, kwargs)
 
     def get_field(self, field_name: str, args: Any, kwargs: Any) -> tuple[Any, Any]:
         first, rest = _formatter_field_name_split(field_name)
@@ -463,7 +484,10 @@ class _SafeFormatter(string.Formatter):
         return super().convert_field(value, conversion)
 
     def format_field(self, value: Any, format_spec: str) -> Any:
-        return guarded_format(self.budget, value, "", format_spec)
+        piece = guarded_format(self.budget, value, "", format_spec)
+        self.size += (true_length(piece) or 0) * char_bytes(piece)
+        check_bytes(self.budget, self.size, "str.format")
+        return piece
 
 
 def _formatter_field_name_split(field_name: str) -> tuple[Any, Iterator[tuple[bool, Any]]]:
@@ -477,6 +501,7 @@ def _formatter_field_name_split(field_name: str) -> tuple[Any, Iterator[tuple[bo
 def guarded_format(budget: StepBudget, value: object, conversion: str, spec: object) -> str:
     """format(), f-string fields, and str.format's fields all end here."""
     check_nesting(budget, value)
+    check_rendering(budget, value)
     if conversion == "r":
         value = repr(value)
     elif conversion == "s":
@@ -485,50 +510,79 @@ def guarded_format(budget: StepBudget, value: object, conversion: str, spec: obj
         value = ascii(value)
     if not isinstance(spec, str):
         raise TypeError(f"format spec must be str, not {type(spec).__name__}")
-    check_format_spec(budget, spec)
+    check_format_spec(budget, spec, char_bytes(value))
+    check_int_text(budget, value, plain(spec)[-1:])
     return format(value, spec)
 
 
-def _percent_widths(template: str | bytes) -> Iterator[int | str]:
-    """Widths and precisions in a printf-style template; '*' where they come from the arguments."""
-    text = template.decode("latin-1") if isinstance(template, bytes) else template
-    i = text.find("%")
-    while i != -1 and i + 1 < len(text):
-        j = i + 1
-        if text[j] == "(":
-            j = text.find(")", j) + 1 or len(text)
-        while j < len(text) and text[j] in "#0- +":
-            j += 1
-        for _part in ("width", "precision"):
-            if j < len(text) and text[j] == "*":
-                yield "*"
-                j += 1
-            else:
-                start = j
-                while j < len(text) and text[j].isdigit():
-                    j += 1
-                if j > start:
-                    yield text[start:j]
-            if _part == "width" and j < len(text) and text[j] == ".":
-                j += 1
-            else:
-                break
-        i = text.find("%", j + 1)
+# After `%` and an optional `(key)`: flags, width, precision, length modifier, conversion.
+_PERCENT_SPEC = re.compile(r"[#0\- +]*(\*|\d*)(?:\.(\*|\d*))?[hlL]?(.?)", re.DOTALL)
 
 
-def _check_percent(scope: RunScope, template: object, args: object) -> None:
-    if not isinstance(template, (str, bytes)):
-        return
+def _percent_fields(text: str, args: object) -> Iterator[tuple[bool, object]]:
+    """What C reads for each conversion of a printf-style template: (True, n) for every width and
+    precision (the template's digits, or for `*` the argument in its position) and (False, value)
+    for the argument converted, where it is a tuple's item or a dict's value. Parsed as C parses
+    it: a mapping key runs to its matching parenthesis (`%(a(b))999999999s` has the key `a(b)`),
+    and `%%` takes no argument."""
     values = args if isinstance(args, tuple) else (args,)
-    star = iter(values)
-    for width in _percent_widths(template):
-        number = next(star, 0) if width == "*" else (int(width) if len(width) < 13 else 10**13)
-        check_width(scope.budget, number, "a % format width")
-    for value in values:
-        check_nesting(scope.budget, value)
-    if isinstance(args, Mapping):
+    position = 0
+    i = text.find("%")
+    while i != -1:
+        j, key = i + 1, None
+        if text.startswith("(", j):
+            depth, j = 1, j + 1
+            while depth:
+                close = text.find(")", j)
+                if close == -1:
+                    return  # C refuses the unterminated key
+                depth += text.count("(", j, close) - 1
+                j = close + 1
+            key = text[i + 2 : j - 1]
+        spec = _PERCENT_SPEC.match(text, j)
+        assert spec is not None  # every part of the pattern may be empty
+        for digits in spec.group(1, 2):
+            if digits == "*":
+                if key is None and position < len(values):
+                    yield True, values[position]
+                position += 1
+            elif digits:
+                yield True, int(digits) if len(digits) < 13 else 10**13
+        if spec.group(3) != "%":
+            if key is None and position < len(values):
+                yield False, values[position]
+                position += 1
+            elif key is not None and isinstance(args, dict):
+                yield False, dict.get(args, key)
+        i = text.find("%", spec.end())
+
+
+def _check_percent(scope: RunScope, template: str | bytes | bytearray, args: object) -> None:
+    """`template % args`: no width or precision larger than the memory left, and the result (the
+    template, every width, and the text of every string argument, however often it is repeated)
+    within it too. The parser's work is paid for in steps: a template is a script's own data."""
+    budget = scope.budget
+    template = plain(template)
+    text = template.decode("latin-1") if isinstance(template, (bytes, bytearray)) else template
+    # About a microsecond a conversion in Pyodide, parsed in Python (scripts/bench_guards.py).
+    spend(budget, 4 * str.count(text, "%") + str.count(text, ")"), "a % format")
+    widths: list[int] = []
+    strings: list[object] = [template]
+    for is_width, number_or_value in _percent_fields(text, args):
+        if is_width:
+            widths.append(max(as_count(number_or_value) or 0, 0))
+        elif isinstance(number_or_value, _TEXT_TYPES):
+            strings.append(number_or_value)
+        else:
+            check_nesting(budget, number_or_value)
+            check_rendering(budget, number_or_value)
+    if isinstance(args, Mapping) and not isinstance(args, dict):
         for value in args.values():
-            check_nesting(scope.budget, value)
+            check_nesting(budget, value)
+    size = max(map(char_bytes, strings))
+    for width in widths:
+        check_width(budget, width, "a % format width", size)
+    check_bytes(budget, (sum(widths) + sum(map(true_length, strings))) * size, "a % format")  # type: ignore[arg-type]
 
 
 # --- Methods that can outgrow their inputs ----------------------------------------------------
@@ -546,57 +600,250 @@ def guarded_method(budget: StepBudget, obj: object, name: str) -> Callable[..., 
         # Fraction.register(tuple), ChainMap.register(...): a virtual subclass changes isinstance and
         # issubclass for the whole process, the host's own checks and every later run included.
         raise SandboxViolation("Blocked: registering virtual subclasses of abstract classes not allowed")
-    if isinstance(attribute, types.MethodDescriptorType) and attribute.__objclass__ in _GUARDED_OWNERS:
-        # str.format, bytes.center, re.Pattern.sub, …: unbound, the first argument is the owner.
+    # The common case first, making nothing on the way: every object made here is traced.
+    if type(attribute) is types.BuiltinMethodType and isinstance(attribute.__self__, _TEXT_TYPES):
+        return _text_method(budget, attribute.__self__, name, attribute)
+    if isinstance(attribute, types.MethodDescriptorType) and attribute.__objclass__ in _UNBOUND_OWNERS:
         owner_type = attribute.__objclass__
-        checked = _regex_method if owner_type in (re.Pattern, re.Match) else _text_method
+        # str.format, bytes.center, int.to_bytes, re.Pattern.findall, …: unbound, the first
+        # argument is the object; the bound version of it is the checked one.
 
         def unbound(self: object, *args: Any, **kwargs: Any) -> Any:
             if not isinstance(self, owner_type):
                 raise TypeError(f"descriptor '{name}' requires a '{owner_type.__name__}' object")
-            return checked(budget, self, name)(*args, **kwargs)  # type: ignore[arg-type]
+            return guarded_method(budget, self, name)(*args, **kwargs)
 
         return unbound
+    if name == "elements" and attribute is collections.Counter.elements:
+        return lambda counter: counted(collections.Counter.elements(counter))
     if isinstance(attribute, types.BuiltinMethodType):
         owner = attribute.__self__
         if isinstance(owner, _TEXT_TYPES):
-            return _text_method(budget, owner, name)
+            return _text_method(budget, owner, name, attribute)  # a subclass of the method type
+        if isinstance(owner, re.Pattern) and name in _PER_MATCH:
+            return functools.partial(_per_match_call, budget, owner, name, attribute, 0)
         if isinstance(owner, (re.Pattern, re.Match)):
             return _regex_method(budget, owner, name)
-    if attribute is re.sub or attribute is re.subn:
+        if isinstance(owner, int) and name == "to_bytes":
+            return _to_bytes(budget, owner)
+    if isinstance(attribute, types.MethodType) and isinstance(attribute.__self__, collections.Counter):
+        return lambda: counted(attribute())  # Counter.elements: itertools.repeat inside
+    if name in _RANDOM_SIZES and _is_random_method(attribute):
+        return _random_method(budget, attribute, name)
+    if any(attribute is getattr(re, function) for function in _RE_FUNCTIONS):
         return _regex_method(budget, re, name)
     return attribute  # type: ignore[no-any-return]
 
 
-def _text_method(budget: StepBudget, text: str | bytes | bytearray, name: str) -> Callable[..., Any]:
-    method = getattr(text, name)
+# Bytes an item of a list of new strings costs beyond its characters: a list slot and a str header.
+_PIECE_BYTES = 8 + 56
+# Characters that end a line for str.splitlines, and that separate words for str.split().
+_LINE_BREAKS = {str: "\n\x0b\x0c\r\x1c\x1d\x1e\x85\u2028\u2029", bytes: "\n\r"}
+_WHITESPACE = {
+    str: "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000",
+    bytes: "\t\n\x0b\x0c\r ",
+}
+# Bytes str.encode may write for one character: `\U0010ffff` (unicode_escape, backslashreplace),
+# `&#1114111;`, and for namereplace `\N{...}` with the longest character name.
+_ENCODE_ERROR_BYTES = {"namereplace": 100}
+
+
+def _text_method(
+    budget: StepBudget, text: str | bytes | bytearray, name: str, method: Callable[..., Any]
+) -> Callable[..., Any]:
+    """A checked version of `method`, one of GUARDED_METHODS bound to `text`. Measured with the
+    builtin type's own methods: a subclass may override `count`, `__len__` and the rest. Every
+    object made here is traced when memory is tracked, so the common calls make few."""
+    if name in _WHOLE_TEXT and _whole_text_fits(budget, text, name):
+        # A split or an encoding of this text fits whatever its arguments: the method itself, at no
+        # cost per call (these are the methods evals call most).
+        return method
     if name in ("format", "format_map"):
         if not isinstance(text, str):
-            return method  # type: ignore[no-any-return]
+            return method
         formatter = _SafeFormatter(budget)
         if name == "format":
             return lambda *args, **kwargs: formatter.vformat(text, args, kwargs)
         return lambda mapping: formatter.vformat(text, (), mapping)
+    return functools.partial(_checked_text_call, budget, text, name, method)
 
-    def checked(*args: Any, **kwargs: Any) -> Any:
-        if name in ("ljust", "rjust", "center", "zfill") and args:
-            check_width(budget, args[0], f"{type(text).__name__}.{name}")
-        elif name == "expandtabs":
-            tabsize = args[0] if args else kwargs.get("tabsize", 8)
-            if isinstance(tabsize, int):
-                check_width(budget, len(text) * tabsize, f"{type(text).__name__}.expandtabs")
-        elif name == "replace" and len(args) >= 2:
-            old, new = args[0], args[1]
-            count = args[2] if len(args) > 2 else kwargs.get("count", -1)
-            if isinstance(old, type(text)) and isinstance(new, (str, bytes, bytearray)):
-                hits = text.count(old)  # type: ignore[arg-type]
-                if isinstance(count, int) and count >= 0:
-                    hits = min(hits, count)
-                check_width(budget, len(text) + hits * len(new), f"{type(text).__name__}.replace")
-        elif name == "translate" and args and isinstance(args[0], dict):
-            longest = max((len(v) for v in args[0].values() if isinstance(v, str)), default=1)
-            check_width(budget, len(text) * longest, "str.translate")
-        return method(*args, **kwargs)
+
+def _whole_text_fits(budget: StepBudget, text: str | bytes | bytearray, name: str) -> bool:
+    return _fits(budget, ((true_length(text) or 0) + 1) * _WHOLE_TEXT[name])
+
+
+def _fits(budget: StepBudget, size: float) -> bool:
+    return size <= UNCHECKED_BYTES or size <= budget.headroom()
+
+
+# The most a split makes per character of its text (a piece each), and an encoding.
+_WHOLE_TEXT = {"split": 2 * 64, "rsplit": 2 * 64, "splitlines": 2 * 64, "encode": 100}
+_METHOD_NAMES = {
+    base: {name: f"{base.__name__}.{name}" for name in policy.GUARDED_METHODS}
+    for base in (str, bytes, bytearray)
+}
+
+
+def _checked_text_call(
+    budget: StepBudget,
+    text: str | bytes | bytearray,
+    name: str,
+    method: Callable[..., Any],
+    /,
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    # Short, so the allocations the method makes are cheap to trace (see limits.call).
+    return call(method, *_check_text_call(budget, text, name, args, kwargs), **kwargs)
+
+
+def _check_text_call(
+    budget: StepBudget,
+    text: str | bytes | bytearray,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> tuple[Any, ...]:
+    """Measure `text.name(*args, **kwargs)` before it runs; the arguments to call it with."""
+    base = str if isinstance(text, str) else bytes if isinstance(text, bytes) else bytearray
+    length = true_length(text) or 0
+    what = _METHOD_NAMES[base][name]
+    if name in ("ljust", "rjust", "center", "zfill") and args:
+        width = as_count(args[0])
+        size = max(char_bytes(text), char_bytes(args[1]) if len(args) > 1 else 1)
+        check_width(budget, width, what, size)
+        return (width, *args[1:])
+    if name == "expandtabs":
+        tabsize = as_count(args[0] if args else kwargs.get("tabsize", 8)) or 0
+        tabs = base.count(text, "\t" if base is str else b"\t")  # type: ignore[call-overload]
+        check_bytes(budget, (length + tabs * max(tabsize, 0)) * char_bytes(text), what)
+    elif name == "replace" and len(args) >= 2:
+        old, new = args[0], args[1]
+        count = as_count(args[2] if len(args) > 2 else kwargs.get("count", -1))
+        if isinstance(old, _TEXT_TYPES) and isinstance(new, _TEXT_TYPES):
+            hits = base.count(text, old)  # type: ignore[call-overload]
+            if count is not None and count >= 0:
+                hits = min(hits, count)
+            grown = length + hits * max((true_length(new) or 0) - (true_length(old) or 0), 0)
+            check_bytes(budget, grown * max(char_bytes(text), char_bytes(new)), what)
+    elif name == "translate" and args:
+        check_bytes(budget, length * _longest_replacement(budget, args[0]), what)
+    elif name == "join" and args:
+        items = args[0] if type(args[0]) in (list, tuple) else list(args[0])
+        spend(budget, len(items) // 4, what)  # measured at C speed, about 0.2 us an item
+        check_bytes(budget, _joined_bytes(text, items), what)
+        return (items,)
+    elif name in ("split", "rsplit", "splitlines"):
+        check_bytes(budget, _split_bytes(base, text, name, args, kwargs), what)
+    elif name == "encode":
+        errors = args[1] if len(args) > 1 else kwargs.get("errors", "strict")
+        handler = plain(errors) if isinstance(errors, str) else errors
+        check_bytes(budget, length * _ENCODE_ERROR_BYTES.get(handler, 10), what)
+    return args
+
+
+def _longest_replacement(budget: StepBudget, table: object) -> int:
+    """Bytes one character may become through a translate table held in a dict, list or tuple
+    (their lookups run in C, unseen); a table of the script's own class is looked up through its
+    `__getitem__`, a step at a time."""
+    # Read as C reads them: a subclass's own values() or __iter__ may hide what its lookups return.
+    if isinstance(table, dict):
+        values: Any = list(dict.values(table))
+    elif isinstance(table, (list, tuple)):
+        values = (list if isinstance(table, list) else tuple).__getitem__(table, slice(None))
+    elif isinstance(table, (str, bytes)):
+        values = plain(table)
+    else:
+        return 4
+    spend(budget, len(values) // 16, "a translate table")
+    replacements = [v for v in values if isinstance(v, str)]
+    return max((true_length(v) or 1) * char_bytes(v) for v in [*replacements, "x"])
+
+
+def _joined_bytes(separator: str | bytes | bytearray, items: list[Any]) -> int:
+    """What `separator.join(items)` needs: every item, and the separator between each two."""
+    try:
+        if isinstance(separator, str):
+            total = sum(map(str.__len__, items))
+            wide = not (str.isascii(separator) and all(map(str.isascii, items)))
+            width = 4 if wide else 1
+        else:
+            total, width = sum(map(len, map(memoryview, items))), 1
+    except TypeError:
+        return 0  # an item of the wrong type: join refuses it before allocating
+    return (total + (true_length(separator) or 0) * max(len(items) - 1, 0)) * width
+
+
+def _split_bytes(
+    base: type, text: str | bytes | bytearray, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> int:
+    """An upper bound of what a split builds: a piece after every separator, each a new object in
+    a new list. Separators are counted at C speed, one pass per kind of separator."""
+    family = str if base is str else bytes
+    if name == "splitlines":
+        separators: Iterable[Any] = _LINE_BREAKS[family]
+    else:
+        separator = args[0] if args else kwargs.get("sep")
+        separators = _WHITESPACE[family] if separator is None else (separator,)
+    if family is bytes:
+        separators = [s.encode("latin-1") if isinstance(s, str) else s for s in separators]
+    try:
+        pieces = 1 + sum(base.count(text, s) for s in separators if true_length(s))  # type: ignore[attr-defined]
+    except TypeError:
+        return 0  # a separator of the wrong type: split refuses it
+    if name != "splitlines":
+        limit = as_count(args[1] if len(args) > 1 else kwargs.get("maxsplit", -1))
+        if limit is not None and limit >= 0:
+            pieces = min(pieces, limit + 1)
+    return pieces * _PIECE_BYTES + (true_length(text) or 0) * char_bytes(text)
+
+
+def _to_bytes(budget: StepBudget, number: int) -> Callable[..., bytes]:
+    def to_bytes(*args: Any, **kwargs: Any) -> bytes:
+        if args:
+            args = (as_count(args[0]), *args[1:])
+            check_bytes(budget, args[0] or 0, "int.to_bytes")
+        elif "length" in kwargs:
+            kwargs["length"] = as_count(kwargs["length"])
+            check_bytes(budget, kwargs["length"] or 0, "int.to_bytes")
+        return int.to_bytes(number, *args, **kwargs)
+
+    return to_bytes
+
+
+# Types whose methods in GUARDED_METHODS are checked when reached unbound too (`int.to_bytes(1, n)`).
+_UNBOUND_OWNERS = (*_TEXT_TYPES, int, re.Pattern, re.Match)
+
+# random.Random's methods that allocate what their argument says, and bytes per unit of it.
+_RANDOM_SIZES = {"getrandbits": 1 / 8, "randbytes": 1}
+
+
+def _is_random_method(attribute: object) -> bool:
+    """A method of random.Random, bound (`Random().getrandbits`) or not (`Random.getrandbits`):
+    the facade's own functions are checked, but it hands out the class too."""
+    random = sys.modules.get("random")
+    if random is None:
+        return False
+    owner = getattr(attribute, "__self__", None)
+    if isinstance(owner, random.Random):
+        return True
+    objclass = getattr(attribute, "__objclass__", None)
+    qualname = getattr(attribute, "__qualname__", "")
+    return (isinstance(objclass, type) and issubclass(random.Random, objclass)) or qualname.startswith(
+        "Random."
+    )
+
+
+def _random_method(budget: StepBudget, method: Callable[..., Any], name: str) -> Callable[..., Any]:
+    position = 0 if hasattr(method, "__self__") else 1  # unbound: the generator comes first
+
+    def checked(*args: Any) -> Any:
+        if len(args) > position:
+            count = as_count(args[position])
+            check_bytes(budget, (count or 0) * _RANDOM_SIZES[name], f"random.{name}")
+            args = (*args[:position], count, *args[position + 1 :])
+        return method(*args)
 
     return checked
 
@@ -613,10 +860,19 @@ def exact_text(value: object) -> object:
     return value
 
 
+_RE_FUNCTIONS = ("sub", "subn", "findall", "finditer", "split")
+
+
 def _regex_method(budget: StepBudget, obj: object, name: str) -> Callable[..., Any]:
-    """re.sub, Pattern.sub/subn and Match.expand: a replacement template repeats its literal text
-    for every match, so the result can be far larger than the string searched."""
+    """re's module functions and the methods of patterns and matches whose result can be far larger
+    than the string searched. A substitution template repeats its literal text for every match,
+    so its result is measured first. findall, finditer and split make objects for every match
+    (`re.findall('()' * 100, s)`: a tuple of 100 strings per position): they are built from
+    finditer's matches one step each, so memory is looked at as they grow."""
     method = getattr(obj, name)
+    shift = 1 if obj is re else 0  # re.sub(pattern, repl, string) vs Pattern.sub(repl, string)
+    if name in _PER_MATCH:
+        return functools.partial(_per_match_call, budget, obj, name, method, shift)
 
     def checked(*args: Any, **kwargs: Any) -> Any:
         args = tuple(map(exact_text, args))
@@ -624,17 +880,84 @@ def _regex_method(budget: StepBudget, obj: object, name: str) -> Callable[..., A
         if name == "expand":
             template, subject = (args[0] if args else kwargs.get("template")), obj.string  # type: ignore[attr-defined]
         else:
-            shift = 1 if obj is re else 0  # re.sub(pattern, repl, string) vs Pattern.sub(repl, string)
             template = args[shift] if len(args) > shift else kwargs.get("repl")
             subject = args[shift + 1] if len(args) > shift + 1 else kwargs.get("string")
         if isinstance(template, (str, bytes)) and isinstance(subject, (str, bytes)):
             # Matches do not overlap, so group references add at most the subject per reference.
-            references = template.count("\\" if isinstance(template, str) else b"\\")  # type: ignore[arg-type]
-            estimate = (len(subject) + 1) * (len(template) + 1) + references * len(subject)
-            check_width(budget, estimate, f"re.{name}")
-        return method(*args, **kwargs)
+            backslash = "\\" if isinstance(template, str) else b"\\"
+            references = plain(template).count(backslash)
+            size, pattern = true_length(subject) or 0, true_length(template) or 0
+            estimate = (size + 1) * (pattern + 1) + references * size
+            check_bytes(budget, estimate * max(char_bytes(subject), char_bytes(template)), f"re.{name}")
+        return call(method, *args, **kwargs)
 
     return checked
+
+
+# What findall, finditer and split make: objects for every match.
+_PER_MATCH = frozenset({"findall", "finditer", "split"})
+
+
+def _per_match_call(
+    budget: StepBudget,
+    obj: object,
+    name: str,
+    method: Callable[..., Any],
+    shift: int,
+    /,
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    # At most a match per position, each a few objects: when even that fits in the memory left,
+    # C does it; otherwise the result is built a match a step, memory looked at each.
+    subject = args[shift] if len(args) > shift else kwargs.get("string")
+    groups = _groups_upper_bound(obj, args, kwargs)
+    if _fits(budget, ((true_length(subject) or 0) + 1) * _PIECE_BYTES * (groups + 2)):
+        return call(method, *args, **kwargs)
+    finditer = obj.finditer  # type: ignore[attr-defined]
+    if name == "finditer":
+        return counted(finditer(*args, **kwargs))
+    if name == "findall":
+        return list(counted(_findall(finditer(*args, **kwargs))))
+    return list(counted(_split(finditer, shift, *args, **kwargs)))
+
+
+def _groups_upper_bound(obj: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    """A pattern's groups, from the compiled pattern or as the '(' in its text (without compiling:
+    re's cache is shared)."""
+    pattern = obj if isinstance(obj, re.Pattern) else args[0] if args else kwargs.get("pattern")
+    if isinstance(pattern, re.Pattern):
+        return pattern.groups
+    if isinstance(pattern, (str, bytes)):
+        return plain(pattern).count("(" if isinstance(pattern, str) else b"(")
+    return 0
+
+
+def _findall(matches: Iterable[re.Match[Any]]) -> Iterator[Any]:
+    """findall's items from finditer's matches: the whole match, the one group, or all of them."""
+    for match in matches:
+        groups = match.re.groups
+        yield match.group() if groups == 0 else match.groups("")[0] if groups == 1 else match.groups("")
+
+
+def _split(finditer: Callable[..., Any], shift: int, *args: Any, **kwargs: Any) -> Iterator[Any]:
+    """split's pieces from finditer's matches, as the C implementation takes them: the text before
+    each match, then its groups; at most `maxsplit` matches; then the rest."""
+    positional = list(args)
+    maxsplit = positional.pop(shift + 1) if len(positional) > shift + 1 else kwargs.pop("maxsplit", 0)
+    maxsplit = as_count(maxsplit)
+    if maxsplit is None:
+        raise TypeError("maxsplit must be an integer")
+    # Sliced as the C implementation slices: the text itself, not a subclass's __getitem__.
+    subject = plain(positional[shift] if len(positional) > shift else kwargs.get("string"))
+    last = 0
+    for count, match in enumerate(finditer(*positional, **kwargs)):
+        if 0 < maxsplit <= count:
+            break
+        yield subject[last : match.start()]
+        yield from match.groups()
+        last = match.end()
+    yield subject[last:]
 
 
 # --- Builtins with guarded calls --------------------------------------------------------------
@@ -682,7 +1005,7 @@ class _StandIn(type):
         return repr(cls._sandbox_real)
 
 
-def _stand_in(real: type, call: Callable[..., Any], attributes: frozenset[str]) -> type:
+def stand_in_class(real: type, call: Callable[..., Any], attributes: frozenset[str]) -> type:
     namespace = {
         "__doc__": real.__doc__,
         "_sandbox_real": real,
@@ -692,22 +1015,23 @@ def _stand_in(real: type, call: Callable[..., Any], attributes: frozenset[str]) 
     return _StandIn(real.__name__, (), namespace)
 
 
-def _public(real: type) -> frozenset[str]:
+def public_attributes(real: type) -> frozenset[str]:
     return frozenset(name for name in dir(real) if policy.attribute_violation(name) is None)
 
 
 # The real `type` offers nothing a script needs (mro, __subclasses__, __prepare__ are machinery).
 _STAND_IN_ATTRIBUTES = {
     type: frozenset(),
-    range: _public(range),
-    bytes: _public(bytes),
+    range: public_attributes(range),
+    bytes: public_attributes(bytes),
     types.GenericAlias: frozenset(),
 }
 
 
-def _stand_ins(budget: StepBudget) -> dict[type, type]:
+def _stand_ins(budget: StepBudget, imported: dict[str, ModuleFacade]) -> dict[type, type]:
     """The run's stand-ins for the builtin types whose constructors are guarded, keyed by the real
-    type. `type()` maps through them, so `type(range(1))(10**10)` meets the same guard."""
+    type. `type()` maps through them, so `type(range(1))(10**10)` meets the same guard; and through
+    the stand-ins of the modules the run imported (`decimal.Decimal`)."""
     stand_ins: dict[type, type] = {}
 
     def _type(*args: Any, **kwargs: Any) -> type:
@@ -718,7 +1042,7 @@ def _stand_ins(budget: StepBudget) -> dict[type, type]:
         # namespace of the caller's choosing, with the special methods the analyser refuses.
         if issubclass(kind, type):
             return stand_ins[type]
-        return stand_ins.get(kind, kind)
+        return stand_ins.get(kind) or _facade_stand_in(imported, kind) or kind
 
     def _range(*args: Any) -> range:
         result = range(*args)
@@ -727,6 +1051,7 @@ def _stand_ins(budget: StepBudget) -> dict[type, type]:
 
     def _bytes(*args: Any, **kwargs: Any) -> bytes:
         if args and isinstance(args[0], int):
+            args = (as_count(args[0]), *args[1:])
             check_width(budget, args[0], "bytes(n)")
         return bytes(*args, **kwargs)
 
@@ -736,9 +1061,48 @@ def _stand_ins(budget: StepBudget) -> dict[type, type]:
 
     calls = {type: _type, range: _range, bytes: _bytes, types.GenericAlias: _generic_alias}
     stand_ins.update(
-        {real: _stand_in(real, call, _STAND_IN_ATTRIBUTES[real]) for real, call in calls.items()}
+        {real: stand_in_class(real, call, _STAND_IN_ATTRIBUTES[real]) for real, call in calls.items()}
     )
     return stand_ins
+
+
+def _guard_length(budget: StepBudget, cls: type) -> None:
+    """A script's `__len__` is what list(), tuple(), bytes() and `[*x]` preallocate from, in C and
+    before the first item: a length the memory left could not hold is refused when reported."""
+    length = cls.__dict__.get("__len__")
+    if length is None:
+        return
+
+    def __len__(self: object) -> int:
+        # Called as the interpreter calls a special method: a function with self, any other
+        # descriptor bound first, anything else with no argument.
+        if isinstance(length, types.FunctionType):
+            reported = length(self)
+        else:
+            bind = getattr(type(length), "__get__", None)
+            reported = (bind(length, self, type(self)) if bind is not None else length)()
+        count = operator.index(reported)
+        check_bytes(budget, count * 8, f"{cls.__name__}.__len__")
+        return count
+
+    type.__setattr__(cls, "__len__", __len__)
+
+
+def _in_base(budget: StepBudget, real: Callable[[Any], str], presentation: str) -> Callable[[Any], str]:
+    """bin, oct, hex: the text of a big int is up to eight times its size (check_int_text)."""
+
+    def convert(number: Any) -> str:
+        check_int_text(budget, number, presentation)
+        return real(number)
+
+    convert.__name__ = convert.__qualname__ = real.__name__
+    return convert
+
+
+def _facade_stand_in(imported: dict[str, ModuleFacade], kind: type) -> type | None:
+    module = imported.get(type.__getattribute__(kind, "__module__"))
+    candidate = getattr(module, type.__getattribute__(kind, "__name__"), None) if module else None
+    return candidate if isinstance(candidate, _StandIn) and candidate._sandbox_real is kind else None
 
 
 def _iter(obj: Any, *sentinel: Any) -> Iterator[Any]:
@@ -752,7 +1116,7 @@ def _iter(obj: Any, *sentinel: Any) -> Iterator[Any]:
 _UNCHANGED: dict[str, Any] = {name: getattr(_host, name) for name in _PASS_THROUGH + _EXCEPTIONS}
 
 
-def build(scope: RunScope) -> dict[str, Any]:
+def build(scope: RunScope) -> dict[str, Any]:  # noqa: PLR0915 - one table, each entry a line or two
     """The `__builtins__` of one run."""
     budget = scope.budget
     table = dict(_UNCHANGED)
@@ -766,8 +1130,14 @@ def build(scope: RunScope) -> dict[str, Any]:
             raise TypeError("sep and end must be None or a string")
         for value in values:
             check_nesting(budget, value)
-        text = (" " if sep is None else sep).join(map(str, values))
-        scope.output.write(text + ("\n" if end is None else end))
+            check_rendering(budget, value)
+        # Written piece by piece: joined first, `print(*[s] * 1000, sep=s)` would build a string far
+        # larger than the output cap before the cap applies.
+        for position, value in enumerate(values):
+            if position:
+                scope.output.write(" " if sep is None else sep)
+            scope.output.write(str(value))
+        scope.output.write("\n" if end is None else end)
 
     def _import(
         name: str, globals: object = None, locals: object = None, fromlist: object = (), level: int = 0
@@ -792,19 +1162,44 @@ def build(scope: RunScope) -> dict[str, Any]:
     def _build_class(func: Callable[..., Any], name: str, *bases: Any, **keywords: Any) -> type:
         if keywords:
             raise TypeError("class keywords (metaclass=…) are not available in the sandbox")
-        return admit_class(scope, _host.__build_class__(func, name, *bases))
+        cls = admit_class(scope, _host.__build_class__(func, name, *bases))
+        _guard_length(budget, cls)
+        return cls
 
     def _pow(base: Any, exp: Any, mod: Any = None) -> Any:
         if mod is None:
             return guarded_binop(scope, "Pow", base, exp)
+        check_pow(budget, base, exp, mod)
         return pow(base, exp, mod)
+
+    def _divmod(a: Any, b: Any) -> Any:
+        check_rational(budget, "FloorDiv", a, b)
+        return divmod(a, b)
+
+    def _round(number: Any, ndigits: Any = None) -> Any:
+        if ndigits is None:
+            return round(number)
+        places = as_count(ndigits)
+        if places is not None:
+            check_round(budget, number, places)
+            ndigits = places
+        return round(number, ndigits)
+
+    def _sum(iterable: Any, /, start: Any = 0) -> Any:
+        if not isinstance(start, (list, tuple)):
+            return sum(iterable, start)
+        items = list(iterable)
+        check_concatenation(budget, start, items)
+        return sum(items, start)
 
     def _repr(obj: object) -> str:
         check_nesting(budget, obj)
+        check_rendering(budget, obj)
         return repr(obj)
 
     def _ascii(obj: object) -> str:
         check_nesting(budget, obj)
+        check_rendering(budget, obj)
         return ascii(obj)
 
     def _format(value: object, spec: str = "") -> str:
@@ -813,11 +1208,17 @@ def build(scope: RunScope) -> dict[str, Any]:
     table.update(
         {
             "print": _print,
-            **{real.__name__: stand_in for real, stand_in in _stand_ins(budget).items()},
+            **{real.__name__: stand_in for real, stand_in in _stand_ins(budget, scope.imported).items()},
             "pow": _pow,
+            "divmod": _divmod,
+            "round": _round,
+            "sum": _sum,
             "repr": _repr,
             "ascii": _ascii,
             "format": _format,
+            "bin": _in_base(budget, bin, "b"),
+            "oct": _in_base(budget, oct, "o"),
+            "hex": _in_base(budget, hex, "x"),
             "iter": _iter,
             "getattr": lambda obj, name, *default: guarded_getattr(scope, obj, name, *default),
             "hasattr": lambda obj, name: guarded_hasattr(scope, obj, name),

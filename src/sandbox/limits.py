@@ -11,18 +11,22 @@ from __future__ import annotations
 
 # The C half of tracemalloc: the Python module imports pickle and more, 70 ms of a Pyodide cold start.
 import _tracemalloc
+import collections
 import gc
+import itertools
+import json
 import math
 import operator
+import os
 import re
 import sys
 import time
 import types
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from itertools import compress
-from types import CodeType
-from typing import NoReturn
+from types import CodeType, FrameType
+from typing import Any, NoReturn
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -64,6 +68,13 @@ class Limits:
 
     max_code_bytes: int = 256 * KIB
     """Source size accepted by the analyser."""
+
+    max_code_tokens: int = 64 * KIB
+    """Tokens accepted by the analyser, counted before anything is parsed. The parsed tree costs
+    about 350 bytes a node in Pyodide and the analysis about 10 us a node, and source as dense as
+    `x;x;x;…` makes 1.5 nodes a byte: 256 KiB of it would take 136 MB (past a Worker's 128) and
+    seconds. Ordinary code has a token every 5 bytes: 256 KiB of this package's own source is
+    47,000 tokens."""
 
     batch_timeout_ms: int = 30_000
     """Time budget of one `evaluate` call over all its traces, counted like `timeout_ms` (steps or
@@ -119,6 +130,7 @@ MAXIMA: dict[str, int] = {
     "nesting_depth": 500,
     "steps_per_ms": 1000,
     "max_code_bytes": 1 * MIB,
+    "max_code_tokens": 256 * KIB,
     "check_interval": 1 << 20,
     "batch_timeout_ms": 60_000,
     "max_traces": 5000,
@@ -254,12 +266,35 @@ def size_text(size: float) -> str:
     return f"{size:,.0f} bytes"
 
 
-# --- Guards for single C calls that could allocate far past the limit ---------------------------
+# --- Guards for single C calls: the size and cost model -----------------------------------------
 # Each guard runs inside the user's budget, called by code the analyser inserted (policy.instrument)
 # or by a curated builtin. It estimates the size of the result from the operands before the
 # operation runs, and a refusal spends the budget like any other limit.
 
 _SEQUENCES = (str, bytes, bytearray, list, tuple)
+# Exact types that never contain another object, tested first: most values in a trace are one.
+_ATOMS = frozenset({str, int, float, bool, type(None), bytes})
+
+# Neither the step count nor tracemalloc sees inside one C call, and the Pyodide heap never shrinks
+# (a Worker isolate dies at 128 MB), so what a C call would allocate or compute is decided before it
+# runs, from its operands alone:
+# - sizes and counts are read as C reads them, through `operator.index` (`as_count`), and objects
+#   are measured with the builtin types' own methods (`true_length`, `int.bit_length`), so an int or
+#   str subclass that overrides `__gt__`, `bit_length` or `__len__` cannot talk a guard down;
+# - the bytes a result needs are compared with the memory headroom (`check_bytes`);
+# - the time a computation needs is estimated in milliseconds as Pyodide 314 runs it (the constants
+#   below, measured by scripts/bench_guards.py) and charged to the step count before it starts
+#   (`charge`): a call that would outlast the steps left is refused, one that fits is paid for.
+# Reachable C callables whose cost grows with an argument's value, and the guard of each, are listed
+# in tests/test_size_model.py; one added without a guard fails that test.
+
+_DIGIT_BITS = 30  # CPython's int digit
+_KARATSUBA_CUTOFF = 70  # digits below which CPython multiplies by the schoolbook method
+_NS_PER_SCHOOLBOOK_DIGIT = 1.5  # per pair of digits multiplied (measured 0.9 ns in Pyodide)
+_NS_PER_KARATSUBA_UNIT = 14.0  # per unit of large * small ** 0.585 (measured 9.2 ns)
+_NS_PER_DIVISION_DIGIT = 2.5  # per pair of digits in schoolbook division (measured 1.4 ns)
+_NS_PER_GCD_DIGIT = 5.0  # per pair of digits in Lehmer's gcd (measured 3.2 ns)
+_PYLONG_DIVISOR = 300  # digits past which CPython divides with _pylong (for a long enough quotient)
 
 
 def _refuse_size(budget: StepBudget, what: str, size: float) -> NoReturn:
@@ -274,55 +309,459 @@ def _refuse_size(budget: StepBudget, what: str, size: float) -> NoReturn:
     )
 
 
+def as_count(value: object) -> int | None:
+    """`value` as C reads a size, count or exponent (through `__index__`: an int subclass, an
+    IntEnum member), or None where C would refuse it. Guards compare this plain int, never the
+    object, whose comparison methods a subclass may have overridden."""
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+_MEASURED = (str, bytes, bytearray, list, tuple, dict, set, frozenset, collections.deque)
+
+
+def true_length(value: object) -> int | None:
+    """len() as the builtin type computes it: a subclass's own `__len__` may lie to a guard."""
+    kind = type(value)
+    for base in _MEASURED:
+        if issubclass(kind, base):
+            return base.__len__(value)  # type: ignore[attr-defined, no-any-return]
+    return None
+
+
+# PyCompactUnicodeObject as this interpreter lays it out: a str of n characters of k bytes each
+# takes this plus (n + 1) * k (plus its UTF-8 form once something has asked for it).
+_COMPACT_HEADER = str.__sizeof__("".join(["\xe9"] * 8)) - 9
+
+
+def char_bytes(text: object) -> int:
+    """Bytes per character a str holds (1, 2 or 4: CPython stores the widest character's width);
+    1 for bytes."""
+    if not issubclass(type(text), str) or str.isascii(text):  # type: ignore[arg-type]
+        return 1
+    if type(text) is str:
+        width = (str.__sizeof__(text) - _COMPACT_HEADER) // (str.__len__(text) + 1)
+        return 4 if width >= 4 else 2 if width >= 2 else 1  # a cached UTF-8 form only overstates
+    return 4
+
+
+def plain(text: Any) -> Any:
+    """A str, bytes or bytearray subclass's characters as the builtin type: a guard reads text as C
+    reads it, never through the subclass's own __getitem__, count or find."""
+    for base in (str, bytes, bytearray):
+        if isinstance(text, base) and type(text) is not base:
+            return base.__getitem__(text, slice(None))
+    return text
+
+
+def call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a C function that makes many objects from a frame of two lines. tracemalloc notes the
+    line of the calling frame for every allocation, found by a scan of that function's line table:
+    called from the end of a long guard, str.split under tracemalloc took five times as long."""
+    return function(*args, **kwargs)
+
+
+# What one C call may allocate without a look at the memory left: the next step's look catches
+# it, and reading the traced memory costs more than the small calls evals make most.
+UNCHECKED_BYTES = 1 << 19
+
+
+def check_bytes(budget: StepBudget, size: float, what: str) -> None:
+    """A single allocation of `size` bytes must fit in what is left of the memory budget."""
+    if size > UNCHECKED_BYTES and size > budget.headroom():
+        _refuse_size(budget, what, size)
+
+
+def charge(budget: StepBudget, ms: float, what: str) -> None:
+    """Pay for a C computation of about `ms` milliseconds before it starts, in steps; refuse it when
+    the steps left do not cover it. Each caller is itself at least one step, so leaving out what
+    is worth less than a step at most doubles the cost of a loop of them."""
+    spend(budget, int(ms * budget.limits.steps_per_ms), what)
+
+
+def spend(budget: StepBudget, steps: int, what: str) -> None:
+    """Count `steps` of work done where the step count cannot see it (in C, or in a guard)."""
+    if steps < 1:
+        return
+    limits = budget.limits
+    if budget.steps + steps > limits.max_steps:
+        budget.trip(
+            TimeLimitExceeded(
+                f"Execution timeout exceeded {limits.timeout_ms}ms: {what} would take about"
+                f" {steps / limits.steps_per_ms:,.0f} ms, more than is left"
+            )
+        )
+    budget.steps += steps
+
+
+# --- the cost of integer arithmetic, from the operands' bit lengths ---------------------------------
+
+
+def int_bits(value: int) -> int:
+    return int.bit_length(value)
+
+
+def _digits(bits: float) -> float:
+    return bits / _DIGIT_BITS + 1
+
+
+def mul_ms(a_bits: float, b_bits: float) -> float:
+    small, large = sorted((_digits(a_bits), _digits(b_bits)))
+    if small <= _KARATSUBA_CUTOFF:
+        return small * large * _NS_PER_SCHOOLBOOK_DIGIT / 1e6
+    return large * small**0.585 * _NS_PER_KARATSUBA_UNIT / 1e6
+
+
+def div_ms(a_bits: float, b_bits: float) -> float:
+    """Division, remainder and divmod of an a-bit integer by a b-bit one."""
+    dividend, divisor = _digits(a_bits), _digits(b_bits)
+    if divisor >= dividend:
+        return 0.0
+    if divisor > _PYLONG_DIVISOR and dividend - divisor > _PYLONG_DIVISOR // 2:
+        return 3 * mul_ms(a_bits, b_bits)  # _pylong's recursive division: a few multiplications
+    return (dividend - divisor + 1) * divisor * _NS_PER_DIVISION_DIGIT / 1e6
+
+
+def gcd_ms(a_bits: float, b_bits: float) -> float:
+    return _digits(a_bits) * _digits(b_bits) * _NS_PER_GCD_DIGIT / 1e6
+
+
+def pow_ms(result_bits: float, base_bits: float) -> float:
+    """Exponentiation by squaring: the last squarings dominate (a geometric series), plus a
+    multiplication by the base at every step."""
+    return 1.5 * mul_ms(result_bits / 2, result_bits / 2) + 2 * mul_ms(result_bits, base_bits)
+
+
+def check_int_bits(budget: StepBudget, bits: float, what: str) -> None:
+    check_bytes(budget, bits / 8, what)
+
+
+def _ratio_parts(value: object) -> tuple[int, ...]:
+    """(n,) for an int, (numerator, denominator) for a `fractions.Fraction` read from its real
+    fields (a subclass may override the `numerator` property), () for anything else."""
+    if isinstance(value, int):
+        return (operator.index(value),)
+    fraction = _fraction_type()
+    if fraction is not None and isinstance(value, fraction):
+        parts = fraction.numerator.fget(value), fraction.denominator.fget(value)  # type: ignore[attr-defined]
+        if isinstance(parts[0], int) and isinstance(parts[1], int):
+            return parts
+    return ()
+
+
+def _fraction_type() -> type | None:
+    # Without importing fractions (50 ms of a Pyodide cold start): a run that holds a Fraction has it.
+    module = sys.modules.get("fractions")
+    return getattr(module, "Fraction", None)
+
+
+# --- the operators the analyser routes through guards ------------------------------------------------
+
+
+# What `*` repeats: the sequences, and deque (deque([0] * 1000) * 10**9).
+_REPEATABLE = (*_SEQUENCES, collections.deque)
+
+
 def check_repeat(budget: StepBudget, seq: object, times: object) -> None:
-    if isinstance(seq, _SEQUENCES) and isinstance(times, int) and times > 1:
-        size = len(seq) * times * (1 if isinstance(seq, (str, bytes, bytearray)) else 8)
-        if size > budget.headroom():
-            _refuse_size(budget, "sequence repetition", size)
+    if not isinstance(seq, _REPEATABLE):
+        return
+    count = as_count(times)
+    if count is None or count <= 1:
+        return
+    item = char_bytes(seq) if isinstance(seq, (str, bytes, bytearray)) else 8
+    check_bytes(budget, (true_length(seq) or 0) * count * item, "sequence repetition")
 
 
 def check_mul(budget: StepBudget, a: object, b: object) -> None:
     check_repeat(budget, a, b)
     check_repeat(budget, b, a)
-    if isinstance(a, int) and isinstance(b, int):
-        check_int_bits(budget, a.bit_length() + b.bit_length(), "integer multiplication")
+    check_rational(budget, "Mult", a, b)
 
 
-def check_pow(budget: StepBudget, base: object, exp: object) -> None:
-    if isinstance(base, int) and isinstance(exp, int) and exp > 0 and abs(base) > 1:
-        check_int_bits(budget, exp * math.log2(abs(base)), "integer power")
+def check_rational(budget: StepBudget, op: str, a: object, b: object) -> None:
+    """`*`, `/`, `//`, `%` and divmod of integers and fractions: the result's size, and the time
+    of the multiplications, divisions and (for fractions) the gcds that reduce the result."""
+    left, right = _ratio_parts(a), _ratio_parts(b)
+    if not left or not right:
+        return
+    an, ad = int_bits(left[0]), int_bits(left[1]) if len(left) == 2 else 0
+    bn, bd = int_bits(right[0]), int_bits(right[1]) if len(right) == 2 else 0
+    what = "fraction arithmetic" if ad or bd else "integer arithmetic"
+    if op == "Div" and not (ad or bd):
+        return  # int / int is a float, computed in time linear in the operands
+    if op in ("Add", "Sub", "Compare"):
+        if not (ad or bd):
+            return  # integers: linear
+        # a/b + c/d = (a*d + c*b) / (b*d), reduced by gcds of the denominators; a comparison
+        # compares the cross products.
+        if op != "Compare":
+            check_int_bits(budget, max(an + bd, bn + ad) + 2 * (ad + bd) + 1, what)
+        ms = mul_ms(an, bd) + mul_ms(bn, ad)
+        if op != "Compare":
+            ms += mul_ms(ad, bd) + 2 * gcd_ms(ad, bd) + div_ms(ad + bd, min(ad, bd))
+    elif op in ("Mult", "Div"):
+        # a/b * c/d = (a*c)/(b*d), a/b / c/d = (a*d)/(b*c): sizes add, each side reduced by a gcd.
+        n1, n2, d1, d2 = (an, bn, ad, bd) if op == "Mult" else (an, bd, ad, bn)
+        check_int_bits(budget, n1 + n2 + d1 + d2, what)
+        ms = mul_ms(n1, n2) + mul_ms(d1, d2)
+        if d1 or d2:
+            ms += gcd_ms(n1, d2) + gcd_ms(n2, d1) + 2 * div_ms(n1 + n2, 1)
+    else:  # FloorDiv, Mod, divmod: one division of the cross products
+        ms = mul_ms(an, bd) + mul_ms(bn, ad) + div_ms(an + bd, bn + ad)
+        if ad or bd:
+            ms += gcd_ms(an + bd, ad + bd)
+    charge(budget, ms, what)
+
+
+def check_pow(budget: StepBudget, base: object, exp: object, mod: object = None) -> None:
+    if mod is not None:
+        check_pow_mod(budget, base, exp, mod)
+        return
+    parts, power = _ratio_parts(base), _integral(exp)
+    if not parts or power is None or (power < 0 and isinstance(base, int) and isinstance(exp, int)):
+        return  # not a power of integers, or an int to a negative int power: a float
+    power = abs(power)  # a fraction to a negative power is its reciprocal to the positive one
+    if power <= 1 or all(-1 <= part <= 1 for part in parts):
+        return
+    what = "integer power" if len(parts) == 1 else "fraction power"
+    # The result's bits from log2 of the base: bit_length would overstate 2**n by a bit per factor.
+    bits = [power * _log2_magnitude(part) for part in parts]
+    check_int_bits(budget, sum(bits), what)
+    charge(budget, sum(pow_ms(b, int_bits(part)) for b, part in zip(bits, parts, strict=True)), what)
+
+
+def _integral(value: object) -> int | None:
+    """An exponent as an int: an int, or a fraction whose denominator is 1 (`x ** Fraction(10**8)`
+    is an integer power); None for anything else (a float or a true fraction: a float result)."""
+    if isinstance(value, int):
+        return as_count(value)
+    parts = _ratio_parts(value)
+    if len(parts) == 2 and parts[1] == 1:
+        return parts[0]
+    return None
+
+
+def _log2_magnitude(value: int) -> float:
+    return math.log2(abs(value)) if value else 0.0
+
+
+def check_pow_mod(budget: StepBudget, base: object, exp: object, mod: object) -> None:
+    """pow(base, exp, mod): a squaring and a reduction for every bit of the exponent; a negative
+    exponent adds a modular inverse."""
+    if not (isinstance(base, int) and isinstance(exp, int) and isinstance(mod, int)):
+        return
+    base_bits, exp_bits, mod_bits = int_bits(base), int_bits(exp), int_bits(mod)
+    ms = div_ms(base_bits, mod_bits) + 1.2 * exp_bits * (
+        mul_ms(mod_bits, mod_bits) + div_ms(2 * mod_bits, mod_bits)
+    )
+    if exp < 0:
+        ms += gcd_ms(mod_bits, mod_bits)
+    charge(budget, ms, "modular power")
+
+
+# Bits a character of an int's text holds in each base that has no digit limit (decimal text stops
+# at sys.int_max_str_digits): bin() is eight times the int's size.
+_POWER_OF_TWO_BASES = {"b": 1, "o": 3, "x": 4, "X": 4}
+
+
+def check_int_text(budget: StepBudget, value: object, presentation: str) -> None:
+    """bin(), oct(), hex() and the b, o, x and X format presentations of an int."""
+    bits = _POWER_OF_TWO_BASES.get(presentation)
+    if bits is not None and isinstance(value, int):
+        check_bytes(budget, int_bits(value) / bits + 4, f"an int in base {2**bits}")
 
 
 def check_lshift(budget: StepBudget, a: object, b: object) -> None:
-    if isinstance(a, int) and isinstance(b, int) and a and b > 0:
-        check_int_bits(budget, a.bit_length() + b, "left shift")
+    shift = as_count(b) if isinstance(a, int) else None
+    if shift is not None and shift > 0 and a:
+        check_int_bits(budget, int_bits(a) + shift, "left shift")  # type: ignore[arg-type]
 
 
-def check_int_bits(budget: StepBudget, bits: float, what: str) -> None:
-    if bits > budget.headroom() * 8:
-        _refuse_size(budget, what, bits / 8)
-
-
-def check_width(budget: StepBudget, width: object, what: str) -> None:
+def check_width(budget: StepBudget, width: object, what: str, char_size: int = 1) -> None:
     """Padding widths and precisions: `'x'.ljust(10**9)`, `f'{x:>999999999}'`, `'%.99999999f'`."""
-    if isinstance(width, int) and width > budget.headroom():
-        _refuse_size(budget, what, width)
+    count = as_count(width)
+    if count is not None:
+        check_bytes(budget, count * char_size, what)
 
 
-def check_format_spec(budget: StepBudget, spec: str) -> None:
-    """Every run of digits in a format spec is a fill, width or precision: none may be huge."""
+def check_round(budget: StepBudget, number: object, places: int) -> None:
+    """round(n, -k) of an int, and round(f, k) of a fraction, compute 10 ** k and divide by it."""
+    parts = _ratio_parts(number)
+    if not parts or (len(parts) == 1 and places >= 0):
+        return  # a float or a Decimal (bounded by its context), or an int rounded to the right
+    shift = abs(places) * math.log2(10)
+    check_int_bits(budget, shift + sum(map(int_bits, parts)), "round()")
+    charge(
+        budget,
+        pow_ms(shift, 4)
+        + sum(mul_ms(int_bits(part), shift) + div_ms(int_bits(part) + shift, shift) for part in parts),
+        "round()",
+    )
+
+
+_NS_PER_ITEM_COPIED = 3.0  # a reference copied and counted
+
+
+def check_concatenation(budget: StepBudget, start: object, items: list[Any]) -> None:
+    """sum(items, []) or sum(items, ()): the result holds every item's elements (`[big] * 1000`
+    repeats one list a thousand times), and every partial sum is copied again."""
+    spend(budget, len(items) // 16, "sum()")
+    lengths = [true_length(start) or 0, *map(true_length, items)]
+    check_bytes(budget, sum(length or 0 for length in lengths) * 8, "sum() of sequences")
+    copied = sum(itertools.accumulate(length or 0 for length in lengths))
+    charge(budget, copied * _NS_PER_ITEM_COPIED / 1e6, "sum() of sequences")
+
+
+def check_fraction_input(budget: StepBudget, numerator: object, denominator: object) -> None:
+    """Fraction(numerator, denominator): a string's exponent becomes a power of ten
+    (`Fraction('1e100000000')`), and two integers or fractions are reduced by a gcd."""
+    if isinstance(numerator, str) and denominator is None:
+        _, mark, exponent = str.rpartition(str.lower(numerator), "e")
+        if mark and str.isdigit(str.lstrip(str.strip(exponent), "+-")):
+            # int() reads at most 4300 digits; beyond, Fraction refuses the string as well.
+            check_pow(budget, 10, abs(int(exponent)) if len(exponent) < 4300 else 10**4300)
+        return
+    left, right = _ratio_parts(numerator), _ratio_parts(denominator)
+    if denominator is None or not left or not right:
+        return
+    top = int_bits(left[0]) + (int_bits(right[1]) if len(right) == 2 else 0)
+    bottom = int_bits(right[0]) + (int_bits(left[1]) if len(left) == 2 else 0)
+    check_int_bits(budget, top + bottom, "Fraction()")
+    charge(budget, gcd_ms(top, bottom) + mul_ms(top, bottom), "Fraction()")
+
+
+def check_statistics(budget: StepBudget, items: list[Any]) -> None:
+    """What a statistics function's exact arithmetic may cost on `items`: a few multiplications of
+    the largest integer per item (variance squares each), and for fractions a gcd per item of
+    denominators that may grow by every fraction's (coprime ones multiply)."""
+    kinds = set(map(type, items))
+    if kinds <= {float, bool}:
+        return  # floats, the common case: fixed size
+    if kinds <= {int, bool}:
+        largest, denominators = max(map(int.bit_length, items), default=0), 0
+    else:
+        spend(budget, len(items) // 4, "statistics")  # a Python loop over mixed items
+        parts = [_ratio_parts(item) for item in items]
+        largest = max((int_bits(part[0]) for part in parts if part), default=0)
+        denominators = sum(int_bits(part[1]) for part in parts if len(part) == 2)
+    ms = len(items) * 4 * mul_ms(largest, largest)
+    if denominators:
+        ms += len(items) * gcd_ms(denominators + largest, denominators)
+    charge(budget, ms, "statistics")
+
+
+# No valid format spec comes near this length; a long one is only ever an attack on the check.
+_MAX_SPEC = 256
+
+
+def check_format_spec(budget: StepBudget, spec: str, char_size: int = 1) -> None:
+    """Every run of digits in a format spec is a fill, width or precision: none may be huge.
+    `char_size` is the widest character of the value formatted."""
+    if (true_length(spec) or 0) > _MAX_SPEC:
+        raise ValueError(f"Invalid format specifier: longer than {_MAX_SPEC} characters")
+    # A fill character is one character of the result per column: a 4-byte fill quadruples it.
+    char_size = max(char_size, char_bytes(spec))
     for number in re.findall(r"\d+", spec):
         # A long run of digits is itself the attack; do not convert a huge string to int.
-        check_width(budget, int(number) if len(number) < 13 else 10**13, "a format width")
+        check_width(budget, int(number) if len(number) < 13 else 10**13, "a format width", char_size)
+
+
+# Bytes one element of a materialised range costs: its list slot and, above the small-int cache,
+# an int object as tracemalloc counts it.
+_RANGE_ITEM_BYTES = 8 + 32
 
 
 def check_range(budget: StepBudget, r: range) -> None:
     """A range is lazy, but `list(range(10**10))` or `sum(range(10**12))` runs in one C call that
-    the step count cannot see. Ranges longer than a run could hold are refused when created."""
+    the step count cannot see. Ranges longer than a run could hold as a list are refused when
+    created."""
     # Arithmetic, not len(): on 32-bit WebAssembly len(range(10**10)) overflows ssize_t.
     length = max(0, (r.stop - r.start + r.step - (1 if r.step > 0 else -1)) // r.step)
-    if length > budget.limits.max_items:
-        _refuse_size(budget, f"a range of {length:,} items", length * 8)
+    if length * _RANGE_ITEM_BYTES > budget.headroom():
+        _refuse_size(budget, f"a range of {length:,} items", length * _RANGE_ITEM_BYTES)
+
+
+# Characters of repr() for the atoms, at most: a str or bytes escapes a character in up to 10
+# (`\U000e0001`) or 4 (`\x00`); an int is measured by its bits; the rest are short.
+_FIXED_TEXT = {float: 24, complex: 50, bool: 5, type(None): 4}
+_RENDERED = (list, tuple, dict, set, frozenset, collections.deque)
+
+
+def check_rendering(budget: StepBudget, value: object) -> None:
+    """The text repr(), str(), format() and print() make of containers, in one C call: every
+    element as often as it is referenced, so `x = [x, x]` forty times is 2**40 elements held in a
+    few hundred bytes. Sized before the call by a walk that reads each container once (shared
+    ones are counted as often as referenced, recursive references as `[...]`), a long container of
+    one kind of atom at C speed; the walk is paid for in steps."""
+    if type(value) in _ATOMS or not isinstance(value, _RENDERED):
+        return
+    limit = budget.headroom()
+    sizes: dict[int, float] = {}
+    # (container, its atoms' text, its nested containers, the steps reading it took), pushed when
+    # first read.
+    stack: list[tuple[Any, float, list[Any], int]] = [_read(value)]
+    reading = {id(value)}
+    steps = 0
+    while stack:
+        node, atoms, nested, cost = stack[-1]
+        unread = [child for child in nested if id(child) not in sizes and id(child) not in reading]
+        if unread:
+            for child in unread:
+                reading.add(id(child))
+                stack.append(_read(child))
+            continue
+        stack.pop()
+        reading.discard(id(node))
+        # A nested container still being read is a recursive reference: `[...]`.
+        size = atoms + sum(sizes.get(id(child), 5) + 2 for child in nested)
+        sizes[id(node)] = size
+        steps += cost
+        if size > limit:
+            _refuse_size(budget, "the text of a container", size)
+    spend(budget, steps, "measuring a container's text")
+
+
+def _read(node: Any) -> tuple[Any, float, list[Any], int]:
+    """A container, the characters its atoms take in its repr (two more each, for separators), the
+    containers in it, and what reading it cost in steps of about a microsecond in Pyodide (8 a
+    container, 1 for 2 items read in Python or 8 at C speed: measured by scripts/bench_guards.py)."""
+    atoms, nested, cost = 2.0, [], 8
+    for part in _rendered_parts(node):
+        kinds = set(map(type, part)) if len(part) > 16 else None
+        if kinds is not None and len(kinds) == 1 and next(iter(kinds)) in _ONE_KIND:
+            atoms += _ONE_KIND[next(iter(kinds))](part) + 4 * len(part)
+            cost += len(part) // 8
+            continue
+        cost += len(part) // 2
+        for child in part:
+            if isinstance(child, _RENDERED):
+                nested.append(child)
+            elif isinstance(child, (str, bytes, bytearray)):
+                atoms += (true_length(child) or 0) * (10 if isinstance(child, str) else 4) + 4
+            elif type(child) is int:
+                atoms += int.bit_length(child) * 0.302 + 4
+            else:
+                atoms += _FIXED_TEXT.get(type(child), 0) + 2  # a script's own __repr__ is counted
+    return node, atoms, nested, cost
+
+
+def _rendered_parts(node: Any) -> tuple[Any, ...]:
+    """A container's items as its C repr reads them: a subclass's own __iter__ may hide them."""
+    if isinstance(node, dict):
+        return dict.keys(node), dict.values(node)
+    base = next(kind for kind in _RENDERED if isinstance(node, kind))
+    return (node,) if type(node) is base else (list(base.__iter__(node)),)
+
+
+# A long container of one kind of atom, measured at C speed.
+_ONE_KIND: dict[type, Callable[[Any], float]] = {
+    str: lambda part: 10 * sum(map(str.__len__, part)),
+    bytes: lambda part: 4 * sum(map(bytes.__len__, part)),
+    int: lambda part: 0.302 * sum(map(int.bit_length, part)),
+    **{kind: (lambda part, text=text: text * len(part)) for kind, text in _FIXED_TEXT.items()},
+}
 
 
 # Kinds whose repr, str and format never look at what they refer to, so C code does not recurse
@@ -510,27 +949,176 @@ def _longest_path(children: list[list[int]], limit: int) -> int:
     return heights[component[0]]
 
 
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+# Structure is all check_json_text looks at: brackets, and quotes to tell strings apart.
+_OPENERS_TO_ONE = bytes.maketrans(b"[]{}", b"\x01\xff\x01\xff")
+_NOT_STRUCTURE = bytes(set(range(256)) - set(b'[]{}"'))
+# Text is measured a window at a time, so the check holds a bounded copy of it, never a second one.
+_JSON_WINDOW = 1 << 18
 
 
 def check_json_text(limits: Limits, text: str | bytes | bytearray) -> None:
-    """Nesting depth of a JSON document, found without recursion before `json.loads` recurses.
+    """Nesting depth of a JSON document, found before `json.loads` recurses once per level, in one
+    pass over the text at C speed (it runs on every HTTP body and on untrusted runner answers, so
+    crafted text must not make it slow: no backtracking, no repeated passes).
 
-    Strings are removed so brackets inside them do not count; then innermost bracket pairs are
-    peeled off, one level per pass, each pass a C-speed replace.
+    Escaped backslashes, then escaped quotes, are dropped, so the quotes left delimit strings
+    exactly and brackets inside strings are not counted. Outside valid JSON (a backslash outside a
+    string) the parser stops where the measure may go wrong, having recursed no deeper than the
+    measure up to there.
     """
+    text = plain(text)
     if isinstance(text, (bytes, bytearray)):
-        text = bytes(text).decode("utf-8", errors="replace")
-    if text.count("[") + text.count("{") <= limits.nesting_depth:
+        # As json.loads reads bytes: UTF-16 and UTF-32 hold bracket and quote bytes inside other
+        # characters, UTF-8 never does.
+        encoding = json.detect_encoding(text)
+        if encoding != "utf-8":
+            text = bytes(text).decode(encoding, errors="surrogatepass")
+    square, curly = ("[", "{") if isinstance(text, str) else (b"[", b"{")
+    if text.count(square) + text.count(curly) <= limits.nesting_depth:  # type: ignore[arg-type]
         return
-    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
-    levels = 0
-    while levels <= limits.nesting_depth:
-        peeled = brackets.replace("[]", "").replace("{}", "")
-        if peeled == brackets:
-            break
-        brackets, levels = peeled, levels + 1
-    # What is left is unbalanced; each opener in it may still nest one level deeper.
-    if levels + brackets.count("[") + brackets.count("{") > limits.nesting_depth:
-        raise ValueError(f"JSON nested deeper than {limits.nesting_depth} levels")
+    depth, in_string, pending = 0, False, b""
+    for start in range(0, len(text), _JSON_WINDOW):
+        window = text[start : start + _JSON_WINDOW]
+        if isinstance(window, str):
+            window = window.encode("utf-8", errors="surrogatepass")
+        window = pending + bytes(window)
+        # A run of backslashes at the end may pair with the next window's first character.
+        body = window.rstrip(b"\\")
+        pending = b"\\" if (len(window) - len(body)) % 2 else b""
+        structure = body.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
+        pieces = structure.split(b'"')
+        outside = b"".join(pieces[1 if in_string else 0 :: 2])
+        in_string ^= len(pieces) % 2 == 0
+        steps = outside.translate(_OPENERS_TO_ONE)
+        if steps and depth + max(itertools.accumulate(memoryview(steps).cast("b"))) > limits.nesting_depth:
+            raise ValueError(f"JSON nested deeper than {limits.nesting_depth} levels")
+        depth += steps.count(1) - steps.count(0xFF)
+
+
+# What json.loads makes per container and per item at most: a list or dict, a slot, a str header.
+_JSON_CONTAINER_BYTES = 72
+_JSON_ITEM_BYTES = 72
+
+
+def check_json_size(budget: StepBudget, text: str | bytes | bytearray) -> None:
+    """json.loads builds its whole result in one C call: `[[],[],...]` is 20 times its text. An
+    upper bound from separators and brackets counted at C speed (those inside strings count too)."""
+    text = plain(text)
+    marks = ("[", "{", ",", ":") if isinstance(text, str) else (b"[", b"{", b",", b":")
+    containers = text.count(marks[0]) + text.count(marks[1])  # type: ignore[arg-type]
+    items = containers + text.count(marks[2]) + text.count(marks[3]) + 1  # type: ignore[arg-type]
+    size = (true_length(text) or 0) * char_bytes(text)
+    check_bytes(budget, containers * _JSON_CONTAINER_BYTES + items * _JSON_ITEM_BYTES + size, "json.loads")
+
+
+# --- Host settings that bound the C work of a run --------------------------------------------------
+
+# Decimal's exact conversions (int(), as_integer_ratio, Fraction()) are quadratic in the digits they
+# produce: int(Decimal("1e999999")) takes 44 s. Within a run, exponents and coefficients stay below
+# the digits int(str) accepts (sys.int_max_str_digits, 4300 by default): arithmetic results through
+# this context (an overflow raises decimal.Overflow), constructed values through the facade.
+DECIMAL_DIGITS = 4300
+
+
+def bounded_decimal_context() -> Any:
+    import decimal
+
+    return decimal.Context(Emax=DECIMAL_DIGITS, Emin=-DECIMAL_DIGITS)
+
+
+def check_decimal(value: object) -> None:
+    """An exact decimal (a constructor's argument or result) within DECIMAL_DIGITS: an integer of
+    at most that many digits, a string of at most twice as many characters, a finite Decimal of at
+    most twice as many digits and an exponent in the bounded context's range (a tuple's digits
+    are read through its own iteration, so only the result is measured)."""
+    import decimal
+
+    if isinstance(value, int):
+        too_large = int_bits(value) * math.log10(2) > DECIMAL_DIGITS
+    elif isinstance(value, str):
+        too_large = (true_length(value) or 0) > 2 * DECIMAL_DIGITS
+    elif isinstance(value, decimal.Decimal) and value.is_finite():
+        digits = value.as_tuple()
+        too_large = len(digits.digits) > 2 * DECIMAL_DIGITS or not (
+            -2 * DECIMAL_DIGITS <= value.adjusted() <= DECIMAL_DIGITS
+        )
+    else:
+        return
+    if too_large:
+        raise decimal.Overflow(
+            f"a Decimal in the sandbox holds at most {DECIMAL_DIGITS} digits, with exponents within"
+            f" the same range"
+        )
+
+
+def bound_run(budget: StepBudget) -> Callable[[], None]:
+    """Arm the host settings that bound one run's C work, and return what restores the host's own:
+    decimal's context (the decimal facade bounds it when a script imports decimal) and, where there
+    are signals, the wall-clock line."""
+    decimal = sys.modules.get("decimal")
+    saved_context = decimal.getcontext() if decimal is not None else None
+    stop_alarm = _start_alarm(budget)
+
+    def restore() -> None:
+        stop_alarm()
+        decimal = sys.modules.get("decimal")
+        if decimal is not None:
+            decimal.setcontext(saved_context if saved_context is not None else decimal.Context())
+
+    return restore
+
+
+def _start_alarm(budget: StepBudget) -> Callable[[], None]:
+    """Where the host has signals (CPython: the CLI, the tests), end the run by the wall clock soon
+    after its deadline, even inside a C call that checks for signals (the regular expression engine does, every
+    few thousand steps), and return what restores the host's handler and timer. A no-op elsewhere:
+    Pyodide has no signals, and in Workers the runner isolate's CPU limit is that line.
+
+    The handler raises into the script, the libraries it called and the guards calling C for it;
+    in the budget's own callbacks and the runner (its teardown restores the host) it only marks the
+    budget spent, and the script's next step raises. Only C functions here (`_signal`): this runs
+    while monitoring is on, where any other Python code is a step of a budget that may be spent.
+    """
+    try:
+        import _signal
+    except ImportError:
+        return _nothing
+    if not hasattr(_signal, "setitimer"):
+        return _nothing  # Pyodide
+    limits = budget.limits
+
+    def alarm(_signum: int, frame: FrameType | None) -> None:
+        if budget.tripped is None:
+            message = f"Execution timeout exceeded {limits.timeout_ms}ms"
+            budget.tripped, budget.stop = TimeLimitExceeded(message), (message, "timeout")
+        if frame is not None and frame.f_code.co_filename not in _UNINTERRUPTIBLE:
+            raise budget.tripped
+
+    try:
+        previous_handler = _signal.signal(_signal.SIGALRM, alarm)
+    except ValueError:
+        return _nothing  # not the main thread: signals are the main thread's
+    # Half the budget again after the deadline: the step count and the clock's own look at every
+    # check_interval steps come first; this is for a C call that does not return. The teardown
+    # fits in the other half of "within twice its budget".
+    previous_timer = _signal.setitimer(_signal.ITIMER_REAL, _HARD_LINE * limits.timeout_ms / 1000)
+
+    def restore() -> None:
+        _signal.setitimer(_signal.ITIMER_REAL, 0)
+        _signal.signal(_signal.SIGALRM, previous_handler)
+        if previous_timer[0]:
+            _signal.setitimer(_signal.ITIMER_REAL, *previous_timer)
+
+    return restore
+
+
+_HARD_LINE = 1.5
+
+
+def _nothing() -> None:
+    pass
+
+
+_UNINTERRUPTIBLE = frozenset(
+    os.path.join(os.path.dirname(__file__), name) for name in ("limits.py", "runner.py")
+)

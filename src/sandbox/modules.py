@@ -18,13 +18,39 @@ import math
 import operator
 import re
 import sys
+import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import GenericAlias, MappingProxyType, UnionType
 from typing import Any
 
-from .limits import StepBudget, check_int_bits, check_json_text, check_nesting, check_width
+from .limits import (
+    StepBudget,
+    as_count,
+    bounded_decimal_context,
+    call,
+    char_bytes,
+    charge,
+    check_bytes,
+    check_decimal,
+    check_fraction_input,
+    check_int_bits,
+    check_json_size,
+    check_json_text,
+    check_nesting,
+    check_pow,
+    check_rational,
+    check_round,
+    check_statistics,
+    check_width,
+    div_ms,
+    gcd_ms,
+    int_bits,
+    mul_ms,
+    spend,
+    true_length,
+)
 from .policy import SandboxViolation, is_dunder, member_name_violation
 
 
@@ -90,23 +116,6 @@ _STATIC: dict[str, Callable[[], dict[str, object]]] = {
     ),
     # Pure text functions over the user's own strings.
     "textwrap": lambda: _textwrap_members(),  # noqa: PLW0108 - defined below
-    # Lookups into the Unicode database.
-    "unicodedata": lambda: _pick(
-        "unicodedata",
-        "lookup name decimal digit numeric category bidirectional combining east_asian_width "
-        "mirrored decomposition normalize is_normalized unidata_version",
-    ),
-    # Left out: getcontext, setcontext, localcontext and the shared contexts (Default, Basic,
-    # Extended): the thread's decimal context is shared by every run and by the host, so one run
-    # could change the precision of the next. Context is left out too: a context with a huge
-    # precision turns one arithmetic call into an unbounded computation.
-    "decimal": lambda: _pick(
-        "decimal",
-        "Decimal DecimalException InvalidOperation DivisionByZero Inexact Rounded Overflow "
-        "Underflow Subnormal Clamped FloatOperation ROUND_UP ROUND_DOWN ROUND_CEILING "
-        "ROUND_FLOOR ROUND_HALF_UP ROUND_HALF_DOWN ROUND_HALF_EVEN ROUND_05UP",
-    ),
-    "fractions": lambda: _pick("fractions", "Fraction"),
     # Sequence comparison. Pure Python, so its loops are step-counted. Left out: HtmlDiff, which
     # numbers its tables with a class-wide counter that would tell a run how many came before it.
     "difflib": lambda: _pick(
@@ -541,53 +550,165 @@ def _shared(name: str) -> MappingProxyType[str, object]:
 
 
 def _math_members(budget: StepBudget) -> dict[str, object]:
-    # Pure functions and constants, but four of them build integers of any size in one C call:
-    # factorial, comb, perm and prod are checked against the memory headroom first.
+    # Pure functions and constants, but some build or reduce integers of any size in one C call:
+    # their results are measured against the memory headroom and their running time against the
+    # steps left (limits.py's integer model), and their counts are read through operator.index.
     members = {n: getattr(math, n) for n in dir(math) if not n.startswith("_")}
 
     def factorial(n: int) -> int:
-        if isinstance(n, int) and n > 2:
-            check_int_bits(budget, n * math.log2(n), "math.factorial")
-        return math.factorial(n)
+        count = as_count(n)
+        if count is not None and count > 2:
+            _check_product(budget, _log2_factorial(count), "math.factorial")
+        return math.factorial(count if count is not None else n)
 
     def comb(n: int, k: int) -> int:
-        if isinstance(n, int):
-            check_int_bits(budget, n, "math.comb")
-        return math.comb(n, k)
+        total, chosen = as_count(n), as_count(k)
+        if total is not None and chosen is not None and 0 < chosen < total:
+            bits = _log2_factorial(total) - _log2_factorial(chosen) - _log2_factorial(total - chosen)
+            check_int_bits(budget, bits, "math.comb")
+            # Its divisions make it slower than a product of the same size (measured).
+            charge(budget, _COMB_MS_AT_1E5_BITS * (bits / 1e5) ** 1.7, "math.comb")
+        return math.comb(n if total is None else total, k if chosen is None else chosen)
 
     def perm(n: int, k: int | None = None) -> int:
-        if isinstance(n, int) and n > 2:
-            count = n if k is None or not isinstance(k, int) else min(max(k, 0), n)
-            check_int_bits(budget, count * math.log2(n), "math.perm")
-        return math.perm(n, k)
+        total = as_count(n)
+        chosen = total if k is None else as_count(k)
+        if total is not None and chosen is not None and 0 < chosen <= total:
+            bits = _log2_factorial(total) - _log2_factorial(total - chosen)
+            _check_product(budget, bits, "math.perm")
+        return math.perm(n if total is None else total, k if chosen is None or k is None else chosen)
 
     def prod(iterable: Iterable[object], *, start: object = 1) -> object:
-        items = list(iterable)
-        bits = sum(x.bit_length() for x in items if isinstance(x, int))
-        check_int_bits(budget, bits, "math.prod")
-        return math.prod(items, start=start)
+        items = [start, *iterable]
+        spend(budget, len(items) // 16, "math.prod")
+        numbers = [int_bits(x) for x in items if isinstance(x, int)]
+        sequences = [x for x in items if isinstance(x, (str, bytes, bytearray, list, tuple))]
+        if sequences:
+            # A sequence in the product is repeated by every integer in it: ['ab', 10**9].
+            factor = sum(math.log2(abs(x)) for x in items if isinstance(x, int) and x)
+            check_bytes(budget, (true_length(sequences[0]) or 0) * 8 * 2.0 ** min(factor, 64), "math.prod")
+        else:
+            check_int_bits(budget, sum(numbers), "math.prod")
+            running, ms = 0, 0.0
+            for bits in numbers:
+                ms, running = ms + mul_ms(running, bits), running + bits
+            charge(budget, ms, "math.prod")
+        return math.prod(items[1:], start=start)
 
-    members.update(factorial=factorial, comb=comb, perm=perm, prod=prod)
+    def gcd(*integers: int) -> int:
+        _check_reduction(budget, integers, "math.gcd", grows=False)
+        return math.gcd(*integers)
+
+    def lcm(*integers: int) -> int:
+        _check_reduction(budget, integers, "math.lcm", grows=True)
+        return math.lcm(*integers)
+
+    def isqrt(n: int) -> int:
+        if isinstance(n, int):
+            bits = int_bits(n)
+            charge(budget, 1.5 * mul_ms(bits / 2, bits / 2), "math.isqrt")
+        return math.isqrt(n)
+
+    def sumprod(p: Iterable[object], q: Iterable[object]) -> object:
+        left, right = list(p), list(q)
+        spend(budget, len(left) // 16, "math.sumprod")
+        pairs = [
+            (int_bits(a), int_bits(b))
+            for a, b in zip(left, right, strict=False)
+            if isinstance(a, int) and isinstance(b, int)
+        ]
+        check_int_bits(budget, max((a + b for a, b in pairs), default=0) + 64, "math.sumprod")
+        charge(budget, sum(mul_ms(a, b) for a, b in pairs), "math.sumprod")
+        return math.sumprod(left, right)
+
+    members.update(
+        factorial=factorial, comb=comb, perm=perm, prod=prod, gcd=gcd, lcm=lcm, isqrt=isqrt, sumprod=sumprod
+    )
     return members
 
 
-def _generator(items: Iterable[Any]) -> Iterator[Any]:
-    """Hand out a generator rather than the object itself, so type() of it is not an unguarded
-    class the script could call."""
+# math.comb(n, n // 2) with a result of 10**5 bits, in Pyodide (about twice CPython's 179 ms).
+_COMB_MS_AT_1E5_BITS = 400.0
+
+
+def _log2_factorial(n: int) -> float:
+    return math.lgamma(n + 1) / math.log(2)
+
+
+def _check_product(budget: StepBudget, bits: float, what: str) -> None:
+    """factorial and perm multiply by binary splitting: about three multiplications of halves of
+    the result (measured: factorial(10**5) takes 255 ms in Pyodide)."""
+    check_int_bits(budget, bits, what)
+    charge(budget, 3 * mul_ms(bits / 2, bits / 2), what)
+
+
+def _check_reduction(budget: StepBudget, integers: tuple[object, ...], what: str, grows: bool) -> None:
+    """gcd and lcm fold their arguments left to right: a gcd (quadratic) at each one, and for lcm
+    a multiplication and a division of a result that grows by each argument."""
+    spend(budget, len(integers) // 16, what)
+    running, ms = 0, 0.0
+    for value in integers:
+        if not isinstance(value, int):
+            return  # math refuses it
+        bits = int_bits(value)
+        ms += gcd_ms(max(running, bits), min(running, bits) if running else bits)
+        if grows:
+            ms += mul_ms(running, bits) + div_ms(running + bits, bits)
+            running += bits
+        else:
+            running = max(running, bits)
+    if grows:
+        check_int_bits(budget, running, what)
+    charge(budget, ms, what)
+
+
+def counted(items: Iterable[Any]) -> Iterator[Any]:
+    """Hand out a generator rather than a C iterator: every item it yields is a step (and a look at
+    memory) whoever consumes it, Python or C (list(), sum(), max()); and type() of it is not an
+    unguarded class the script could call. It must live outside the guards' modules, whose code
+    the step count leaves out."""
     yield from items
 
 
 def _itertools_members(budget: StepBudget) -> dict[str, object]:
-    # Lazy combinators: consuming them is step-counted Python or a C loop bounded by the range
-    # guard. product(..., repeat=n) copies its pools n times before yielding anything, so that
-    # copy is measured first.
-    members = {n: getattr(itertools, n) for n in dir(itertools) if not n.startswith("_")}
+    # Every iterator is handed out wrapped by `counted`: a C consumer (list(), max(), set()) of
+    # permutations(range(12)), chain(*[s] * 1000) or accumulate over strings would otherwise run
+    # for minutes, or fill memory, inside one C call. Arguments that size a C allocation up front
+    # (product's copied pools, batched's tuple, tee's copies, the r of the combinatorics) are
+    # measured first and passed on as the plain ints measured.
+    members: dict[str, object] = {
+        name: _counting(getattr(itertools, name))
+        for name in dir(itertools)
+        if not name.startswith("_") and isinstance(getattr(itertools, name), type)
+    }
 
     def product(*iterables: Iterable[object], repeat: int = 1) -> Iterator[tuple[object, ...]]:
         pools = [tuple(pool) for pool in iterables]
-        if isinstance(repeat, int):
-            check_width(budget, sum(len(p) for p in pools) * repeat * 8, "itertools.product")
-        return _generator(itertools.product(*pools, repeat=repeat))
+        times = as_count(repeat)
+        if times is not None:
+            check_bytes(budget, sum(len(p) for p in pools) * times * 8, "itertools.product")
+        return counted(itertools.product(*pools, repeat=repeat if times is None else times))
+
+    def _sized(name: str, position: int, item_bytes: int) -> Callable[..., Iterator[Any]]:
+        real = getattr(itertools, name)
+
+        def call(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            arguments = list(args)
+            keyword = {"batched": "n", "tee": "n"}.get(name, "r")
+            if len(arguments) > position:
+                arguments[position] = size = as_count(arguments[position])
+            elif keyword in kwargs:
+                kwargs[keyword] = size = as_count(kwargs[keyword])
+            else:
+                size = None
+            if size is not None:
+                check_bytes(budget, size * item_bytes, f"itertools.{name}")
+            result = real(*arguments, **kwargs)
+            return result if name == "tee" else counted(result)  # tee's copies read a counted source
+
+        call.__name__ = call.__qualname__ = name
+        call.__doc__ = real.__doc__
+        return call
 
     # count, cycle and repeat never end (or end after any number of items) inside C, where
     # list(), sum() or any() would consume them unseen by the step count. As generators written
@@ -610,8 +731,32 @@ def _itertools_members(budget: StepBudget) -> dict[str, object]:
         for _ in range(times):
             yield value
 
-    members.update(product=product, count=count, cycle=cycle, repeat=repeat)
+    members.update(
+        product=product,
+        count=count,
+        cycle=cycle,
+        repeat=repeat,
+        # A tuple of n slots per batch, r indices and r cycles, n tee objects: allocated at once.
+        batched=_sized("batched", 1, 8),
+        tee=_sized("tee", 1, 96),
+        permutations=_sized("permutations", 1, 24),
+        combinations=_sized("combinations", 1, 16),
+        combinations_with_replacement=_sized("combinations_with_replacement", 1, 16),
+    )
     return members
+
+
+def _counting(kind: type) -> Callable[..., Iterator[Any]]:
+    """An itertools class as a function whose iterators are `counted`; `chain.from_iterable` too."""
+
+    def call(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        return counted(kind(*args, **kwargs))
+
+    call.__name__ = call.__qualname__ = kind.__name__
+    call.__doc__ = kind.__doc__
+    if hasattr(kind, "from_iterable"):
+        call.from_iterable = lambda iterable: counted(kind.from_iterable(iterable))  # type: ignore[attr-defined]
+    return call
 
 
 def _json_members(budget: StepBudget) -> dict[str, object]:
@@ -626,41 +771,39 @@ def _json_members(budget: StepBudget) -> dict[str, object]:
         if not isinstance(s, (str, bytes, bytearray)):
             raise TypeError(f"the JSON object must be str or bytes, not {type(s).__name__}")
         check_json_text(limits, s)
-        return json.loads(s, **options)
+        check_json_size(budget, s)
+        return call(json.loads, s, **options)
 
     def dumps(obj: object, **options: Any) -> str:
         if "cls" in options:
             raise TypeError("json.dumps(cls=...) is not available in the sandbox")
         indent = options.get("indent")
         if isinstance(indent, str):
-            check_width(budget, len(indent) * 1000, "a json indent")
-        else:
-            check_width(budget, indent, "a json indent")
-        for separator in options.get("separators") or ():
-            check_width(
-                budget, len(separator) * 1000 if isinstance(separator, str) else 0, "a json separator"
-            )
+            check_width(budget, (true_length(indent) or 0) * limits.nesting_depth, "a json indent")
+        elif indent is not None:
+            options["indent"] = as_count(indent)
+            check_width(budget, options["indent"], "a json indent")
         check_nesting(budget, obj)
-        if options.get("default") is not None:
-            # The C encoder recurses once more into whatever the hook returns, unseen by the check
-            # above: a hook that keeps returning objects that need it again nests without bound in
-            # C. The pure-Python encoder nests in Python frames, which the recursion limit bounds.
-            return "".join(json.JSONEncoder(**options).iterencode(obj))
-        return json.dumps(obj, **options)
+        # The encoder written in Python (what iterencode uses), not the C one json.dumps takes: its
+        # chunks are steps and looks at memory, so `dumps([s] * 1000)` or a long separator between
+        # a million items is stopped as it grows, not after one C call built it.
+        return "".join(json.JSONEncoder(**options).iterencode(obj))
 
     return {"loads": loads, "dumps": dumps, "JSONDecodeError": json.JSONDecodeError}
 
 
 def _re_members(budget: StepBudget) -> dict[str, object]:
     # Everything but purge (clears the host's shared cache) and template/Scanner (undocumented).
-    # sub/subn go through the same guard as Pattern.sub, in builtins.guarded_method. Patterns and
+    # sub, subn, findall, finditer and split go through the same guards as the Pattern methods, in
+    # builtins.guarded_method. Patterns and
     # flags are keys of re's process-wide compile cache: they reach it as plain str, bytes and int
     # (builtins.exact_text), so no key of a run's making can answer a later lookup. The flags are
     # plain ints: RegexFlag keeps every value it is called with for the life of the process.
     from .builtins import exact_text, guarded_method
 
-    checked_sub = guarded_method(budget, re, "sub")
-    checked_subn = guarded_method(budget, re, "subn")
+    checked = {
+        name: guarded_method(budget, re, name) for name in ("sub", "subn", "findall", "finditer", "split")
+    }
 
     def compile(pattern: Any, flags: Any = 0) -> re.Pattern[Any]:
         return re.compile(exact_text(pattern), operator.index(flags))  # type: ignore[call-overload]
@@ -675,19 +818,19 @@ def _re_members(budget: StepBudget) -> dict[str, object]:
         return re.fullmatch(exact_text(pattern), string, operator.index(flags))  # type: ignore[call-overload]
 
     def findall(pattern: Any, string: Any, flags: Any = 0) -> Any:
-        return re.findall(exact_text(pattern), string, operator.index(flags))  # type: ignore[call-overload]
+        return checked["findall"](exact_text(pattern), string, flags=operator.index(flags))
 
     def finditer(pattern: Any, string: Any, flags: Any = 0) -> Any:
-        return re.finditer(exact_text(pattern), string, operator.index(flags))  # type: ignore[call-overload]
+        return checked["finditer"](exact_text(pattern), string, flags=operator.index(flags))
 
     def split(pattern: Any, string: Any, maxsplit: Any = 0, flags: Any = 0) -> Any:
-        return re.split(exact_text(pattern), string, maxsplit=maxsplit, flags=operator.index(flags))  # type: ignore[call-overload]
+        return checked["split"](exact_text(pattern), string, maxsplit=maxsplit, flags=operator.index(flags))
 
     def sub(pattern: Any, repl: Any, string: Any, count: Any = 0, flags: Any = 0) -> Any:
-        return checked_sub(exact_text(pattern), repl, string, count=count, flags=operator.index(flags))
+        return checked["sub"](exact_text(pattern), repl, string, count=count, flags=operator.index(flags))
 
     def subn(pattern: Any, repl: Any, string: Any, count: Any = 0, flags: Any = 0) -> Any:
-        return checked_subn(exact_text(pattern), repl, string, count=count, flags=operator.index(flags))
+        return checked["subn"](exact_text(pattern), repl, string, count=count, flags=operator.index(flags))
 
     members: dict[str, object] = {
         "compile": compile, "search": search, "match": match, "fullmatch": fullmatch,
@@ -734,35 +877,234 @@ def _random_members(budget: StepBudget) -> dict[str, object]:
         ]
     }
     members["Random"] = random.Random
+
+    def getrandbits(k: int) -> int:
+        bits = as_count(k)
+        check_int_bits(budget, bits or 0, "random.getrandbits")
+        return generator.getrandbits(k if bits is None else bits)
+
+    def randbytes(n: int) -> bytes:
+        size = as_count(n)
+        check_bytes(budget, size or 0, "random.randbytes")
+        return generator.randbytes(n if size is None else size)
+
+    members.update(getrandbits=getrandbits, randbytes=randbytes)
     return members
 
 
-def _statistics_members(_budget: StepBudget) -> dict[str, object]:
+def _unicodedata_members(budget: StepBudget) -> dict[str, object]:
+    # Lookups into the Unicode database, and normalize: a compatibility decomposition turns one
+    # character into as many as 18 (U+FDFA), measured before it runs.
+    import unicodedata
+
+    members = _pick(
+        "unicodedata",
+        "lookup name decimal digit numeric category bidirectional combining east_asian_width "
+        "mirrored decomposition is_normalized unidata_version",
+    )
+
+    def normalize(form: str, unistr: str) -> str:
+        if isinstance(form, str) and isinstance(unistr, str) and not unicodedata.is_normalized(form, unistr):
+            # Up to 18 characters from one, each held in a 4-byte buffer while decomposed and again
+            # while composed, then in the result (measured: 110 MB for a million U+FDFA).
+            growth = 18 if form in ("NFKD", "NFKC") else 4
+            size = (true_length(unistr) or 0) * growth * (8 + max(2, char_bytes(unistr)))
+            check_bytes(budget, size, "unicodedata.normalize")
+        return unicodedata.normalize(form, unistr)
+
+    members["normalize"] = normalize
+    return members
+
+
+def _decimal_members(budget: StepBudget) -> dict[str, object]:
+    # Left out: getcontext, setcontext, localcontext and the shared contexts (Default, Basic,
+    # Extended): the thread's decimal context is shared by every run and by the host, so one run
+    # could change the precision of the next. Context is left out too: a context with a huge
+    # precision turns one arithmetic call into an unbounded computation.
+    # A run computes in limits.bounded_decimal_context (limits.bound_run restores the host's), and
+    # Decimal is a stand-in whose constructor holds exact values to the same bounds.
+    import decimal
+
+    from .builtins import public_attributes, stand_in_class
+
+    members = _pick(
+        "decimal",
+        "DecimalException InvalidOperation DivisionByZero Inexact Rounded Overflow "
+        "Underflow Subnormal Clamped FloatOperation ROUND_UP ROUND_DOWN ROUND_CEILING "
+        "ROUND_FLOOR ROUND_HALF_UP ROUND_HALF_DOWN ROUND_HALF_EVEN ROUND_05UP",
+    )
+    decimal.setcontext(bounded_decimal_context())
+
+    def construct(value: object = "0", context: object = None) -> object:
+        check_decimal(value)
+        result = decimal.Decimal(value) if context is None else decimal.Decimal(value, context)  # type: ignore[arg-type]
+        check_decimal(result)
+        return result
+
+    def from_number(number: object) -> object:
+        check_decimal(number)
+        return decimal.Decimal.from_number(number)  # type: ignore[attr-defined]
+
+    stand_in = stand_in_class(decimal.Decimal, construct, public_attributes(decimal.Decimal))
+    if hasattr(decimal.Decimal, "from_number"):  # Python 3.14
+        type.__setattr__(stand_in, "from_number", staticmethod(from_number))
+    members["Decimal"] = stand_in
+    return members
+
+
+_FRACTION_OPERATORS = {
+    "__add__": "Add", "__sub__": "Sub", "__mul__": "Mult", "__truediv__": "Div",
+    "__floordiv__": "FloorDiv", "__mod__": "Mod", "__divmod__": "FloorDiv",
+    "__lt__": "Compare", "__le__": "Compare", "__gt__": "Compare", "__ge__": "Compare",
+}  # fmt: skip
+
+
+def _fractions_members(budget: StepBudget) -> dict[str, object]:
+    # Fraction is written in Python, but every operation reduces its result with math.gcd, which
+    # is quadratic in C: x + Fraction(1, x.denominator + 1) doubles the denominator's size, and
+    # twenty such additions make one gcd take seconds. The run's Fraction is a subclass whose
+    # constructor and operators are measured (limits.check_rational, check_pow, check_round)
+    # before they run, and whose results are its own instances.
+    from fractions import Fraction as Real
+
+    def own(value: object) -> object:
+        if type(value) is Real:
+            numerator, denominator = value.as_integer_ratio()  # type: ignore[attr-defined]
+            return Fraction._from_coprime_ints(numerator, denominator)
+        if type(value) is tuple:
+            return tuple(own(item) for item in value)  # divmod
+        return value
+
+    class Fraction(Real):
+        __slots__ = ()
+        __doc__ = Real.__doc__
+
+        def __new__(cls, numerator: Any = 0, denominator: Any = None) -> Any:
+            check_fraction_input(budget, numerator, denominator)
+            return super().__new__(cls, numerator, denominator)
+
+        def __pow__(self, other: Any, *modulo: Any) -> Any:
+            check_pow(budget, self, other)
+            return own(Real.__pow__(self, other, *modulo))
+
+        def __rpow__(self, other: Any, *modulo: Any) -> Any:
+            check_pow(budget, other, self)
+            return own(Real.__rpow__(self, other, *modulo))
+
+        def __round__(self, ndigits: Any = None) -> Any:
+            places = None if ndigits is None else as_count(ndigits)
+            if places is not None:
+                check_round(budget, self, places)
+            return own(Real.__round__(self, ndigits if places is None else places))
+
+        def __format__(self, format_spec: str) -> str:
+            # Precision digits become a power of ten in Fraction's own formatting code.
+            digits = [int(run) for run in re.findall(r"\d+", format_spec[:256]) if len(run) < 13]
+            check_round(budget, self, max(digits, default=0))
+            return Real.__format__(self, format_spec)
+
+        def limit_denominator(self, max_denominator: int = 1000000) -> Any:
+            numerator, denominator = self.as_integer_ratio()
+            charge(budget, gcd_ms(int_bits(numerator), int_bits(denominator)), "Fraction.limit_denominator")
+            return own(Real.limit_denominator(self, max_denominator))
+
+    def forward(name: str, op: str) -> Callable[..., Any]:
+        real = getattr(Real, name)
+
+        def method(self: Any, other: Any) -> Any:
+            check_rational(budget, op, self, other)
+            return own(real(self, other))
+
+        method.__name__ = method.__qualname__ = name
+        return method
+
+    def reverse(name: str, op: str) -> Callable[..., Any]:
+        real = getattr(Real, name)
+
+        def method(self: Any, other: Any) -> Any:
+            check_rational(budget, op, other, self)
+            return own(real(self, other))
+
+        method.__name__ = method.__qualname__ = name
+        return method
+
+    for name, op in _FRACTION_OPERATORS.items():
+        type.__setattr__(Fraction, name, forward(name, op))
+        reflected = "__r" + name[2:]
+        if op != "Compare":
+            type.__setattr__(Fraction, reflected, reverse(reflected, op))
+    for name in ("__floor__", "__ceil__", "__trunc__", "__int__"):
+        type.__setattr__(Fraction, name, _integral_part(budget, getattr(Real, name)))
+    for name in ("__neg__", "__pos__", "__abs__"):
+        real = getattr(Real, name)
+        type.__setattr__(Fraction, name, lambda self, real=real: own(real(self)))
+    return {"Fraction": Fraction}
+
+
+def _integral_part(budget: StepBudget, real: Callable[[Any], int]) -> Callable[[Any], int]:
+    def method(self: Any) -> int:
+        numerator, denominator = self.as_integer_ratio()
+        charge(budget, div_ms(int_bits(numerator), int_bits(denominator)), "a fraction's integer part")
+        return real(self)
+
+    return method
+
+
+def _statistics_members(budget: StepBudget) -> dict[str, object]:
     # Pure functions, NormalDist and the StatisticsError. NormalDist.samples() without a seed draws
     # from the `random` module's process-wide generator, which the host and every run share: read
     # through cdf(), its draws give its state away. statistics is pointed at a generator of this
     # run's own (super() reaches the method whatever class is handed out, so the module is what is
     # changed).
+    # The functions are Python, but they do exact arithmetic in C on the script's numbers, unpriced
+    # by the guards the script's own code meets: variance squares every item (a thousand
+    # million-bit integers: minutes), and the sum of fractions with coprime denominators grows
+    # with every one. Each call is priced from its data first (limits.check_statistics).
     import random
     import statistics
-    import types
 
     statistics.random = types.SimpleNamespace(random=random.Random().random, Random=random.Random)  # type: ignore[attr-defined]
-    return _pick(
+    members = _pick(
         "statistics",
         "mean fmean geometric_mean harmonic_mean median median_low median_high median_grouped "
         "mode multimode pstdev pvariance stdev variance quantiles correlation covariance "
         "linear_regression NormalDist StatisticsError",
     )
+    for name, function in list(members.items()):
+        if isinstance(function, types.FunctionType):
+            members[name] = _priced(budget, function, 2 if name in _TWO_DATA else 1)
+    return members
+
+
+_TWO_DATA = frozenset({"correlation", "covariance", "linear_regression", "fmean", "harmonic_mean"})
+
+
+def _priced(budget: StepBudget, function: Callable[..., Any], data_args: int) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        data = [
+            list(arg) if i < data_args and not isinstance(arg, (str, bytes)) else arg
+            for i, arg in enumerate(args)
+        ]
+        for items in data[:data_args]:
+            if isinstance(items, list):
+                check_statistics(budget, items)
+        return function(*data, **kwargs)
+
+    call.__name__ = call.__qualname__ = function.__name__
+    call.__doc__ = function.__doc__
+    return call
 
 
 _PER_RUN: dict[str, Callable[[StepBudget], dict[str, object]]] = {
-    "statistics": _statistics_members,
     "math": _math_members,
     "itertools": _itertools_members,
     "json": _json_members,
     "re": _re_members,
     "random": _random_members,
+    "unicodedata": _unicodedata_members,
+    "decimal": _decimal_members,
+    "statistics": _statistics_members,
+    "fractions": _fractions_members,
 }
 
 _WITH_CLASSES: dict[str, Callable[[ClassRules], dict[str, object]]] = {

@@ -392,6 +392,10 @@ def analyse(code: str, policy: Policy, limits: Limits) -> tuple[ast.Module | Non
     return (tree if not analyser.violations else None), analyser.violations
 
 
+_FREE_PARENTHESES = 3
+_WEIGHT_NOTE = f" (a token inside more than {_FREE_PARENTHESES} parentheses counts once more for each)"
+
+
 def _nesting_violation(code: str, limits: Limits) -> Violation | None:
     """Bound how deep the parser and compiler will recurse, before they do.
 
@@ -400,15 +404,28 @@ def _nesting_violation(code: str, limits: Limits) -> Violation | None:
     overflow the WebAssembly stack and kill the isolate. The tokenizer is iterative, so the bound
     is computed on tokens: within a bracket level, every operator, dot and opening bracket can add
     a level to the tree, and a comma or a new statement starts over; every `elif` nests the rest
-    of its `if` statement one level deeper, until a statement that is not part of it.
+    of its `if` statement one level deeper, until a statement that is not part of it. The same pass
+    bounds the parser's work and the size of the tree it would build (`max_code_tokens`): a token
+    counts once, and once more for every parenthesis around it past the third, because the
+    parser's memory grows with both (190 parentheses around 64,000 tokens took 280 MB in Pyodide,
+    the same tokens without them 25 MB).
     """
     segments = [0]
     chains = [0]  # per indentation level: the `elif` clauses of the `if` statement open there
     chained = 0
     line_start = True
+    weight, parentheses = 0, 0
     try:
         tokens = tokenize.generate_tokens(io.StringIO(code).readline)
         for token in tokens:
+            weight += 1 + max(parentheses - _FREE_PARENTHESES, 0)
+            if weight > limits.max_code_tokens:
+                line, col = token.start
+                return Violation(line, col, f"Code exceeds {limits.max_code_tokens} tokens{_WEIGHT_NOTE}")
+            if token.type == tokenize.OP and token.string == "(":
+                parentheses += 1
+            elif token.type == tokenize.OP and token.string == ")" and parentheses:
+                parentheses -= 1
             if token.type in (tokenize.NL, tokenize.COMMENT):
                 continue
             if line_start and token.type == tokenize.NAME:
@@ -695,17 +712,21 @@ GUARD_FORMAT = "__sandbox_format__"
 GUARD_CAUGHT = "__sandbox_caught__"
 GUARD_WITH = "__sandbox_with__"
 
-# Operators whose result can be far larger than their operands: repetition, powers, shifts and
-# printf-style padding.
-_GUARDED_BINOPS = (ast.Mult, ast.Pow, ast.LShift, ast.Mod)
+# Operators whose result can be far larger than their operands, or take far longer to compute than
+# their operands are large: repetition, powers, shifts, printf-style padding, and the divisions of
+# big integers and fractions.
+_GUARDED_BINOPS = (ast.Mult, ast.Pow, ast.LShift, ast.Mod, ast.Div, ast.FloorDiv)
 
-# Methods of str, bytes and regular expressions that can allocate far past their inputs (padding
-# widths, replace, translate, substitution templates) or read attributes through a format string
-# (format, format_map), and abstract classes' register (process-wide isinstance): loading them goes
-# through the getattr guard, which hands out checked versions or refuses.
+# Methods of str, bytes, int, Counter, random.Random and regular expressions that can allocate far
+# past their inputs (padding widths, replace, translate, join, split, encode's error handlers,
+# to_bytes, getrandbits, substitution templates, a match per position, Counter.elements) or read
+# attributes through a format string (format, format_map), and abstract classes' register
+# (process-wide isinstance): loading them goes through the getattr guard, which hands out checked
+# versions or refuses.
 GUARDED_METHODS = frozenset(
     {"format", "format_map", "ljust", "rjust", "center", "zfill", "expandtabs", "replace",
-     "translate", "sub", "subn", "expand", "register"}
+     "translate", "join", "split", "rsplit", "splitlines", "encode", "to_bytes", "sub", "subn",
+     "expand", "findall", "finditer", "elements", "getrandbits", "randbytes", "register"}
 )  # fmt: skip
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import builtins as sandbox_builtins
 from . import modules, policy
-from .limits import LimitExceeded, Limits, StepBudget, check_nesting, holders, memory_error
+from .limits import LimitExceeded, Limits, StepBudget, bound_run, check_nesting, holders, memory_error
 from .policy import COMPLEXITY_MESSAGE, Policy, Violation, analyse, find_entry_point, instrument
 from .results import ExecutionResult, ValidationResult
 
@@ -310,20 +310,25 @@ def _execute(
     """The script's part of the run, inside the budget: its failure described, its value converted."""
     error = value = None
     budget.start()
+    # The wall-clock line where the host has signals, decimal's bounded context: see limits.bound_run.
+    unbound = bound_run(budget)
     try:
-        exec(compiled.code, namespace)
-        if call is not None:
-            returned = namespace[call](*arguments)  # type: ignore[operator]
-            namespace["__sandbox_returned__"] = returned  # freed by the teardown
-            value = convert(returned) if convert is not None else None
-    except BaseException as raised:  # noqa: BLE001 - every failure of user code becomes a value
-        namespace["__sandbox_raised__"] = raised  # its arguments may nest deep: the teardown frees it
-        if budget.tripped is None:
-            # Not contextlib.suppress: its __exit__ is Python, a step of a budget that may be spent.
-            try:  # noqa: SIM105
-                error = _describe(raised, budget)
-            except LimitExceeded:
-                pass  # the budget ran out while describing; it is reported below
+        try:
+            exec(compiled.code, namespace)
+            if call is not None:
+                returned = namespace[call](*arguments)  # type: ignore[operator]
+                namespace["__sandbox_returned__"] = returned  # freed by the teardown
+                value = convert(returned) if convert is not None else None
+        except BaseException as raised:  # noqa: BLE001 - every failure of user code becomes a value
+            namespace["__sandbox_raised__"] = raised  # its arguments may nest deep: the teardown frees it
+            if budget.tripped is None:
+                # Not contextlib.suppress: its __exit__ is Python, a step of a budget that may be spent.
+                try:  # noqa: SIM105
+                    error = _describe(raised, budget)
+                except LimitExceeded:
+                    pass  # the budget ran out while describing; it is reported below
+    finally:
+        unbound()
     return error, value
 
 

@@ -1,0 +1,473 @@
+"""Engine hardening 3: every budget holds at the C boundary. Each attack below is one C call that,
+unguarded, allocates far past the memory limit or computes for minutes; each must end as a
+structured result, with the run's memory (tracemalloc's peak) under its limit, within twice its
+time budget, and leave the interpreter fit for the next run."""
+
+from __future__ import annotations
+
+import _tracemalloc
+import random
+import time
+
+import pytest
+
+import sandbox
+from sandbox import Limits, limits
+from sandbox.limits import check_json_text
+
+from .support import ALL_IMPORTS, CANARY, IN_PYODIDE
+
+BUDGET = Limits(timeout_ms=1000)
+
+
+# The memory budget is looked at between steps: a run may pass it by what one step allocates
+# (and the test's count starts before the run's own set-up).
+STEP_SLACK = 2 * 1024 * 1024
+
+
+def held(
+    code: str, error_type: str | tuple[str, ...], fragment: str = "", budget: Limits = BUDGET
+) -> sandbox.ExecutionResult:
+    """Run an attack and check the promise: a result of `error_type`, the memory peak under the
+    limit, the wall time under twice the budget, and a normal run right after."""
+    tracing_here = not _tracemalloc.is_tracing()
+    if tracing_here:
+        _tracemalloc.start()
+    before = _tracemalloc.get_traced_memory()[0]
+    started = time.perf_counter()
+    try:
+        result = sandbox.execute(code, budget, ALL_IMPORTS)
+        elapsed = time.perf_counter() - started
+        peak = _tracemalloc.get_traced_memory()[1] - before
+    finally:
+        if tracing_here:
+            _tracemalloc.stop()
+    assert CANARY not in str(result.to_wire())
+    assert result.error_type in ((error_type,) if isinstance(error_type, str) else error_type), result
+    assert fragment in (result.error or ""), result.error
+    assert peak <= budget.memory_bytes + STEP_SLACK, f"peak {peak:,} bytes"
+    assert elapsed < 2 * budget.timeout_ms / 1000, f"{elapsed:.2f} s"
+    after = sandbox.execute("print(sum(range(10)))")
+    assert after.success and after.output == "45", after
+    return result
+
+
+# --- guards measure on their own terms ----------------------------------------------------------
+
+
+def _depth(text: str) -> tuple[int, bool]:
+    """The nesting a JSON parser reaches, by a plain character loop, and whether it got to the end:
+    it stops at a backslash outside a string, the first thing no JSON text has."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == "\\":
+            return deepest, False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest, True
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 7, 64, limits._JSON_WINDOW])
+def test_json_depth_is_measured_exactly_across_strings_escapes_and_windows(monkeypatch, window):
+    monkeypatch.setattr(limits, "_JSON_WINDOW", window)
+    depth_limit = Limits(nesting_depth=5)
+    rng = random.Random(window)
+    for _ in range(2000):
+        text = "".join(rng.choice('[[{]}"\\\\a,') for _ in range(rng.randrange(1, 40)))
+        for candidate in (text, text.encode(), text.encode("utf-16")):
+            refused = False
+            try:
+                check_json_text(depth_limit, candidate)
+            except ValueError:
+                refused = True
+            deepest, whole = _depth(text)
+            # Exact on text a parser reads to the end; never short of what a parser reaches before
+            # it stops (past that point the measure may refuse what the parser refuses anyway).
+            assert refused == (deepest > 5) if whole else refused >= (deepest > 5), (window, text)
+
+
+def test_json_text_crafted_against_the_old_regex_is_measured_in_one_pass():
+    # Quadratic for the old string-stripping regex: an unterminated string full of escaped quotes,
+    # rescanned from every quote. The brackets after them are inside the string and do not count.
+    text = '["' + '\\"' * 40_000 + "[" * 300
+    assert _depth(text) == (1, True)
+    check_json_text(Limits(), text)
+    with pytest.raises(ValueError, match="nested deeper than 200"):
+        check_json_text(Limits(), text + '"' + "[" * 300)
+
+
+# --- 1. memory: sizes read as C reads them, results measured before one C call builds them ------
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        # An int subclass lying to a guard's comparisons and bit_length: C reads its value.
+        "class N(int):\n    def __gt__(self, other):\n        return False\n"
+        "    def __le__(self, other):\n        return True\n    def bit_length(self):\n        return 1\n"
+        "x = 'a' * N(10**9)",
+        "class N(int):\n    def __gt__(self, other):\n        return False\nx = 'a'.ljust(N(10**9))",
+        "class N(int):\n    def __gt__(self, other):\n        return False\nx = bytes(N(10**9))",
+        "class N(int):\n    def bit_length(self):\n        return 1\nx = N(1) << N(10**11)",
+        "import enum\nclass Size(enum.IntEnum):\n    HUGE = 10**9\nx = [0] * Size.HUGE",
+        # A str subclass lying about its length and its count.
+        "class S(str):\n    def __len__(self):\n        return 0\n    def count(self, *args):\n        return 0\n"
+        "x = S('a' * 1000) * 10**6",
+        "class S(str):\n    def count(self, *args):\n        return 0\nx = S('a' * 10**4).replace('a', 'b' * 10**4)",
+        # A subclass's own find, count and slicing cannot hide what C reads.
+        "class S(str):\n    def find(self, *args):\n        return -1\n    def count(self, *args):\n        return 0\n"
+        "x = S('%999999999s') % 1",
+        "class L(list):\n    def __iter__(self):\n        return iter([])\nx = ('a' * 1000).translate(L(['b' * 10**6] * 128))",
+        "x = ('a' * 10**7).encode('unicode_escape')",
+        # Guarded methods reached unbound, through their type.
+        "x = int.to_bytes(1, 10**9)",
+        "import re\nx = re.Pattern.sub(re.compile(''), 'x' * 10**5, 'a' * 10**5)",
+        "x = str.join('x' * 10**6, ['a'] * 1000)",
+        # bin() is eight times the int's size; so are the b, o and x presentations.
+        "x = 1 << 8 * 10**7\ny = bin(x)",
+        "x = 1 << 8 * 10**7\ny = f'{x:b}'",
+        "x = 1 << 15 * 10**7\ny = format(x, 'o')",
+        # A list subclass whose __iter__ hides its items from the measure of its text.
+        "class L(list):\n    def __iter__(self):\n        return iter(())\ns = 'x' * 10**6\ny = repr(L([s] * 1000))",
+    ],
+)
+def test_sizes_are_read_as_c_reads_them(attack):
+    held(attack, "memory", "Memory limit exceeded")
+
+
+@pytest.mark.parametrize(
+    "lookup",
+    [
+        "getattr((), S('__class__'))",
+        "setattr(S, S('__getattribute__'), None)",
+        "getattr('x' * 10**6, S('join'))(['a'] * 1000)",
+    ],
+)
+def test_an_attribute_name_is_read_as_a_plain_string(lookup):
+    # The rule and the lookup must read the same name: a str subclass may override startswith,
+    # which the dunder test uses, while getattr reads the characters. (Found while attacking the
+    # method guards, which the same names reach.)
+    code = (
+        "class S(str):\n    def startswith(self, *args):\n        return False\n"
+        f"    def endswith(self, *args):\n        return False\nx = {lookup}"
+    )
+    result = sandbox.execute(code, BUDGET, ALL_IMPORTS)
+    assert result.error_type in ("runtime", "memory"), result
+    assert "Blocked" in result.error or "Memory limit exceeded" in result.error, result
+    assert sandbox.execute("print(1)").output == "1"
+
+
+def test_json_text_is_measured_as_c_reads_it():
+    # A str subclass whose slicing or count shows json.loads' own check shallow text.
+    code = (
+        "class S(str):\n    def __getitem__(self, key):\n        return ''\n"
+        "    def count(self, *args):\n        return 0\n"
+        "import json\njson.loads(S('[' * 100000 + ']' * 100000))"
+    )
+    result = sandbox.execute(code, BUDGET, ALL_IMPORTS)
+    assert "nested deeper than 200" in (result.error or ""), result
+    assert sandbox.execute("print(1)").output == "1"
+
+
+def test_exact_decimals_are_measured_after_they_are_made():
+    # A tuple's digits are read through its own iteration: the result is what gets measured.
+    code = (
+        "from decimal import Decimal\nclass T(tuple):\n    pass\n"
+        "x = Decimal((0, T((1,) * 10**5), -(10**5)))\ny = x.as_integer_ratio()"
+    )
+    result = sandbox.execute(code, BUDGET, ALL_IMPORTS)
+    assert "Overflow" in (result.error or ""), result
+
+
+@pytest.mark.parametrize("consumer", ["list(L())", "[*L()]", "bytes(L())", "sorted(L())", "len(L())"])
+def test_a_script_length_cannot_make_c_preallocate(consumer):
+    attack = f"class L:\n    def __len__(self):\n        return 10**9\n    def __iter__(self):\n        return iter([])\nx = {consumer}"
+    held(attack, "memory", "L.__len__")
+
+
+def test_an_honest_script_length_still_works():
+    result = sandbox.execute(
+        "class L:\n    def __len__(self):\n        return 3\n    def __iter__(self):\n        return iter('abc')\nprint(len(L()), list(L()))"
+    )
+    assert result.output == "3 ['a', 'b', 'c']", result
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        # The width parser must end a key where C ends it: at the matching parenthesis.
+        "x = '%(a(b))999999999s' % {'a(b)': 1}",
+        "x = '%(a(b)(c))999999999s' % {'a(b)(c)': 1}",
+        # '*' widths come from the argument in their position, not the first one.
+        "x = '%d%*d' % (1, 10**9, 1)",
+        "x = '%s%.*f' % ('a', 10**9, 1.0)",
+        # The same big value converted many times: by key, or by position.
+        "x = '%(k)s' * 1000 % {'k': 'x' * 10**6}",
+        "s = 'x' * 10**6\nx = '%s' * 1000 % ((s,) * 1000)",
+        "x = b'%s' * 1000 % ((b'x' * 10**6,) * 1000)",
+    ],
+)
+def test_percent_formatting_is_measured_as_c_parses_it(attack):
+    held(attack, "memory", "format")
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "x = ('x' * 10**6).join(['a'] * 1000)",
+        "s = 'x' * 10**6\nx = ''.join([s] * 1000)",
+        "s = 'x' * 10**6\nx = str.join('', (s for _ in range(1000)))",
+        "s = b'x' * 10**6\nx = b''.join([s] * 1000)",
+        "s = 'x' * 10**6\nx = '{0}' * 1000\ny = x.format(s)",
+        "s = 'x' * 10**6\nx = '{s}' * 1000\ny = x.format_map({'s': s})",
+        "x = sum([[0] * 10**6] * 100, [])",
+        "x = ('a,' * 2 * 10**6).split(',')",
+        "x = ('a\\n' * 2 * 10**6).splitlines()",
+        "x = ('\\udc80' * 10**7).encode('ascii', 'namereplace')",
+        "import math\nx = math.prod(['ab', 10**9])",
+    ],
+)
+def test_results_built_from_repeated_references_are_measured(attack):
+    held(attack, "memory", "Memory limit exceeded")
+
+
+@pytest.mark.parametrize(
+    "render",
+    [
+        "repr(x)",
+        "print(x)",
+        "f'{x}'",
+        "f'{x!r}'",
+        "format(x, '')",
+        "'{}'.format(x)",
+        "'%s' % (x,)",
+        "ascii(x)",
+    ],
+)
+def test_text_of_shared_containers_is_measured_with_every_reference(render):
+    # 40 levels of [x, x]: a few kilobytes held, 2**40 elements in its text.
+    held(f"x = [1]\nfor _ in range(40):\n    x = [x, x]\ny = {render}", "memory", "the text of a container")
+
+
+def test_text_of_recursive_containers_is_still_printed():
+    result = sandbox.execute("x = [1]\nx.append(x)\nd = {'a': x}\nd['d'] = d\nprint(x, d)")
+    assert result.output == "[1, [...]] {'a': [1, [...]], 'd': {...}}", result
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "print(*[1] * 1000, sep='x' * 10**6)",
+        "s = 'x' * 10**6\nprint(*[s] * 1000)",
+        "print('x' * 10**7)",
+    ],
+)
+def test_print_stops_at_the_output_cap_without_building_the_whole_text(attack):
+    result = held(attack, "output_limit", "Output limit exceeded")
+    assert result.output.endswith("[output truncated: limit of 65536 bytes reached]")
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "x = (1).to_bytes(10**9, 'big')",
+        "x = (1).to_bytes(length=10**9)",
+        "import random\nx = random.getrandbits(10**10)",
+        "import random\nx = random.randbytes(10**9)",
+        "import random\nx = random.Random().getrandbits(10**10)",
+        "import random\nx = random.Random.getrandbits(random.Random(), 10**10)",
+        "import random\nx = random.Random(1).randbytes(10**9)",
+        "import random\nx = random.Random.randbytes(random.Random(), 10**9)",
+        "import collections\nx = collections.deque([0] * 1000) * 10**9",
+        "import collections\nx = collections.deque([0] * 1000)\nx *= 10**9",
+        "import itertools\nx = next(itertools.batched([1], 10**9))",
+        "import itertools\nx = itertools.tee([], 10**8)",
+        "import itertools\nx = list(itertools.combinations_with_replacement(range(2), 10**8))",
+        "import itertools\nx = list(itertools.permutations([], 10**9))",
+        "import unicodedata\nx = unicodedata.normalize('NFKD', '\\ufdfa' * 10**6)",
+        "x = list(range(6 * 10**6))",
+        "import json\nx = json.loads('[' + '[],' * 10**6 + '[]]')",
+        "import json\ns = 'x' * 10**6\nx = json.dumps([s] * 1000)",
+        "import itertools\nx = list(itertools.accumulate(['x' * 10**5] * 10**4))",
+    ],
+)
+def test_named_c_callables_refuse_before_allocating(attack):
+    held(attack, "memory", "Memory limit exceeded")
+
+
+# --- 2. time inside one C call: a cost model from bit lengths and iterator lengths ------------------
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "x = 10 ** 10 ** 8",
+        "x = 10 ** 10 ** 7",
+        "x = pow(3, 10**100000, 10**30000 + 1)",
+        "x = 3 ** 10**6\nfor _ in range(8):\n    x = x * x",
+        "x = 3 ** 10**6\ny = x\nfor _ in range(1000):\n    x = y * y",
+        "x = 7 ** 10**6\nfor _ in range(1000):\n    y = x // (10**2000 + 1)",
+        "x = 7 ** 10**6\nfor _ in range(1000):\n    y = divmod(x, 10**2000 + 1)",
+        "x = 7 ** 10**6\nfor _ in range(1000):\n    y = x % (10**2000 + 1)",
+        "x = round(5, -(10**7))",
+        "import math\nx = math.factorial(10**6)",
+        "import math\nx = math.comb(10**6, 5 * 10**5)",
+        "import math\nx = math.perm(10**6)",
+        "import math\nx = math.gcd(3 ** 10**6, 5 ** 10**6)",
+        "import math\nx = math.lcm(3 ** 10**6, 5 ** 10**6)",
+        "import math\nx = math.isqrt(1 << 10**8 // 3)",
+        "import math\nx = math.prod([3 ** 10**5] * 64)",
+        "from fractions import Fraction\nx = Fraction(3, 2) ** 10**8",
+        "from fractions import Fraction\nx = 2 ** Fraction(10**8)",
+        "from fractions import Fraction\nx = Fraction('1e100000000')",
+        "from fractions import Fraction\nx = Fraction(3 ** 10**6, 7 ** 10**6)",
+        "from fractions import Fraction\nx = format(Fraction(1, 3), '.10000000f')",
+        "from fractions import Fraction\nx = round(Fraction(1, 3), 10**7)",
+        # Library code's own exact arithmetic on the script's numbers.
+        "import statistics\nx = statistics.variance([3**10**6, 5**10**6] * 50)",
+        "import statistics\nfrom fractions import Fraction\n"
+        "x = statistics.mean([Fraction(1, 2**61 - 1 + 2 * i) for i in range(3000)])",
+        # Each addition doubles the denominator's size; one gcd per addition is quadratic in it.
+        "from fractions import Fraction\nx = Fraction(1, 3)\nwhile True:\n"
+        "    x = x + Fraction(1, x.denominator + 1)",
+    ],
+)
+def test_big_number_arithmetic_is_paid_for_before_it_runs(attack):
+    held(attack, "timeout", "timeout exceeded")
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "import itertools\nx = list(itertools.permutations(range(12)))",
+        "import itertools\nx = max(itertools.permutations(range(12)))",
+        "import itertools\nx = sum(1 for _ in itertools.product(range(100), repeat=6))",
+        "import itertools\nx = all(itertools.combinations(range(100), 50))",
+        "import collections\nx = list(collections.Counter(a=10**9).elements())",
+        "import itertools\ns = 'x' * 10**6\nx = list(itertools.chain.from_iterable([s] * 1000))",
+        "import re\nx = re.findall('()' * 100, 'a' * 3 * 10**5)",
+        "import re\nx = re.compile('()' * 100).findall('a' * 3 * 10**5)",
+        "import re\nx = list(re.finditer('', 'a' * 10**6))",
+        "import re\nx = re.split('()' * 50, 'a' * 10**5)",
+        "import json\nx = json.dumps([0] * 10**5, separators=(' ' * 10**3, ':'))",
+        "import re\nx = re.Pattern.findall(re.compile('()' * 100), 'a' * 3 * 10**5)",
+        "import collections\nx = list(collections.Counter.elements(collections.Counter(a=10**9)))",
+    ],
+)
+def test_c_iterators_count_a_step_per_item(attack):
+    # Each item is a step and a look at memory: whichever runs out first ends the run.
+    held(attack, ("timeout", "memory"), "exceeded")
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "from decimal import Decimal\nx = int(Decimal('1e100000000'))",
+        "from decimal import Decimal\nx = int(Decimal('9' * 10**6))",
+        "from decimal import Decimal\nx = Decimal(10) ** 999998\ny = int(x)",
+        "from decimal import Decimal\nx = Decimal((0, (1,), 10**8)).as_integer_ratio()",
+        "from decimal import Decimal\nx = type(Decimal(1))('1e100000000')",
+        "import decimal\nx = format(decimal.Decimal('1e100000000'), 'f')",
+    ],
+)
+def test_decimals_stay_within_the_digits_int_reads(attack):
+    held(attack, "runtime", "Overflow")
+
+
+def test_ordinary_decimals_and_fractions_still_work():
+    code = (
+        "from decimal import Decimal\nfrom fractions import Fraction\n"
+        "d = Decimal('1.10') + Decimal('2.205')\nf = Fraction(1, 3) + Fraction(1, 6)\n"
+        "print(d, f, int(Decimal('1e100')) == 10**100, f ** 2, round(f, 3), format(f, '.3f'),"
+        " type(d) is Decimal, isinstance(f * 2, Fraction), Fraction('2.5e3'))"
+    )
+    result = sandbox.execute(code, None, ALL_IMPORTS)
+    assert result.output == "3.305 1/2 True 1/4 1/2 0.500 True True 2500", result
+
+
+# --- the hard line where the host has signals ---------------------------------------------------
+
+
+@pytest.mark.skipif(
+    IN_PYODIDE, reason="no signals in Pyodide: in Workers the runner isolate's CPU limit is the line"
+)
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "import re\nre.match('(a+)+$', 'a' * 40 + 'b')",
+        "import re\nre.compile('(x+x+)+y').search('x' * 60)",
+        "import re\nre.findall('(a|aa)+$', 'a' * 60 + 'b')",
+    ],
+)
+def test_backtracking_inside_the_regex_engine_is_stopped_by_the_wall_clock(attack):
+    held(attack, "timeout", "timeout exceeded")
+
+
+@pytest.mark.skipif(IN_PYODIDE, reason="no signals in Pyodide")
+def test_the_hosts_alarm_handler_and_timer_are_restored_after_a_run():
+    import signal
+
+    fired: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        fired.append(signum)
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 30)
+        result = sandbox.execute(
+            "import re\nre.match('(a+)+$', 'a' * 40 + 'b')", Limits(timeout_ms=200), ALL_IMPORTS
+        )
+        assert result.error_type == "timeout"
+        assert signal.getsignal(signal.SIGALRM) is handler
+        assert 0 < signal.getitimer(signal.ITIMER_REAL)[0] <= 30
+        assert fired == []
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+# --- 3. the guards' own work is small ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "x;" * (128 * 1024),
+        "1," * (128 * 1024),
+        "[" + "0," * 100_000 + "]",
+        # Parentheses multiply the parser's memory: 190 of them around 64,000 tokens took 280 MB.
+        "y = " + "(" * 190 + "x," * 1000 + ")" * 190,
+    ],
+)
+def test_code_too_dense_to_analyse_is_refused_before_it_is_parsed(code):
+    result = sandbox.validate(code)
+    assert not result.valid
+    assert result.violations[0].message.startswith("Code exceeds 65536 tokens")
+    assert sandbox.execute("print(1)").output == "1"
+
+
+def test_a_large_ordinary_script_is_analysed():
+    helper = (
+        "def check_{i}(trace, minimum_steps={i}):\n"
+        "    # How many steps did the agent take, and did it finish with an answer?\n"
+        "    steps_taken = len(trace.get('steps', []))\n"
+        "    final_answer = trace.get('final_answer') or 'no answer given'\n"
+        "    return steps_taken >= minimum_steps and final_answer != 'no answer given'\n"
+    )
+    code = "\n".join(helper.format(i=i) for i in range(800))
+    assert len(code) > 200_000
+    assert sandbox.validate(code).valid
