@@ -591,3 +591,18 @@ def test_deep_code_over_http_is_a_validation_error():
     answer = run_now(api.handle_http(request, api.Access(allow_unauthenticated=True), None))
     assert answer.status == 200 and answer.body["errorType"] == "validation", answer.body
     next_run_works()
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        # The check on the value cannot see what the encoder builds as it goes: a cycle with the
+        # encoder's own check switched off, a hook that keeps returning what needs the hook again.
+        "import json\nl = []\nl.append(l)\njson.dumps(l, check_circular=False)",
+        "import json\njson.dumps(0j, default=lambda o: [complex(1)])",
+    ],
+)
+def test_json_encoding_that_keeps_nesting_ends_in_recursion_error(code):
+    result = sandbox.execute(code, policy=sandbox.Policy(sandbox.MAX_IMPORTS))
+    assert result.error_type == "runtime" and "RecursionError" in result.error, result
+    next_run_works()
