@@ -1008,31 +1008,21 @@ def _fractions_members(budget: StepBudget) -> dict[str, object]:
             charge(budget, gcd_ms(int_bits(numerator), int_bits(denominator)), "Fraction.limit_denominator")
             return own(Real.limit_denominator(self, max_denominator))
 
-    def forward(name: str, op: str) -> Callable[..., Any]:
+    def priced(name: str, op: str, reflected: bool) -> Callable[..., Any]:
         real = getattr(Real, name)
 
         def method(self: Any, other: Any) -> Any:
-            check_rational(budget, op, self, other)
-            return own(real(self, other))
-
-        method.__name__ = method.__qualname__ = name
-        return method
-
-    def reverse(name: str, op: str) -> Callable[..., Any]:
-        real = getattr(Real, name)
-
-        def method(self: Any, other: Any) -> Any:
-            check_rational(budget, op, other, self)
+            check_rational(budget, op, *((other, self) if reflected else (self, other)))
             return own(real(self, other))
 
         method.__name__ = method.__qualname__ = name
         return method
 
     for name, op in _FRACTION_OPERATORS.items():
-        type.__setattr__(Fraction, name, forward(name, op))
-        reflected = "__r" + name[2:]
+        type.__setattr__(Fraction, name, priced(name, op, reflected=False))
+        mirrored = "__r" + name[2:]
         if op != "Compare":
-            type.__setattr__(Fraction, reflected, reverse(reflected, op))
+            type.__setattr__(Fraction, mirrored, priced(mirrored, op, reflected=True))
     for name in ("__floor__", "__ceil__", "__trunc__", "__int__"):
         type.__setattr__(Fraction, name, _integral_part(budget, getattr(Real, name)))
     for name in ("__neg__", "__pos__", "__abs__"):
