@@ -18,7 +18,7 @@ import pytest
 
 import sandbox
 from sandbox import Limits, Policy, runner
-from sandbox.limits import StepBudget, check_nesting
+from sandbox.limits import MAXIMA, StepBudget, check_nesting
 
 from .support import ALL_IMPORTS, IN_PYODIDE, SHORT, contained, run
 
@@ -605,4 +605,30 @@ def test_deep_code_over_http_is_a_validation_error():
 def test_json_encoding_that_keeps_nesting_ends_in_recursion_error(code):
     result = sandbox.execute(code, policy=sandbox.Policy(sandbox.MAX_IMPORTS))
     assert result.error_type == "runtime" and "RecursionError" in result.error, result
+    next_run_works()
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        # C callables that call back into Python cost more stack a level than a Python call.
+        "import functools\n@functools.lru_cache(None)\ndef f(x):\n    return f(x + 1)\nf(0)",
+        "import functools\n@functools.cache\ndef f(x):\n    return f(x + 1)\nf(0)",
+        "import functools\ndef c(a, b):\n    sorted([0, 1], key=functools.cmp_to_key(c))\n    return 0\nc(0, 0)",
+        "def k(x):\n    sorted([0, 1], key=k)\n    return 0\nk(0)",
+    ],
+)
+def test_recursion_through_c_callbacks_at_the_maximum_depth_is_a_recursion_error(code):
+    deepest = Limits(recursion_depth=MAXIMA["recursion_depth"])
+    result = sandbox.execute(code, deepest, sandbox.Policy(sandbox.MAX_IMPORTS))
+    assert result.error_type == "runtime" and "RecursionError" in result.error, result
+    next_run_works()
+
+
+def test_a_single_c_call_past_the_deadline_is_a_timeout():
+    # list.count compares a long string once per reference, in one C call with no step to count;
+    # the clock is read once more when the script returns.
+    code = "s = 'a' * 10**6\nt = s[:-1] + 'a'\nL = [s] * 2000\nprint(L.count(t))"
+    result = sandbox.execute(code, Limits(timeout_ms=10))
+    assert result.error_type == "timeout", result
     next_run_works()

@@ -327,6 +327,7 @@ def _execute(
                     error = _describe(raised, budget)
                 except LimitExceeded:
                     pass  # the budget ran out while describing; it is reported below
+        budget.note_overrun()
     finally:
         unbound()
     return error, value
