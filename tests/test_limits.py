@@ -9,6 +9,7 @@ import pytest
 
 import sandbox
 from sandbox import Limits
+from sandbox.limits import StepBudget, TimeLimitExceeded
 
 from .support import SHORT, contained, fails, run
 
@@ -323,3 +324,14 @@ def test_memory_peak_inside_one_call_is_caught_after_the_fact():
     # the peak shows it.
     result = run("n = len(list(range(1_000_000)))\nprint(n)", Limits(memory_bytes=10 * 1024 * 1024))
     assert result.error_type == "memory"
+
+
+def test_a_tripped_budget_reports_only_the_engines_own_error_types():
+    # A subclass of the budget's exception could carry any `error_type`; the result must not.
+    class Spoofed(TimeLimitExceeded):
+        error_type = ["held", "after", "the", "run"]  # type: ignore[assignment]  # noqa: RUF012
+
+    budget = StepBudget(Limits())
+    with pytest.raises(Spoofed):
+        budget.trip(Spoofed("spoofed"))
+    assert budget.stop == ("spoofed", "internal")

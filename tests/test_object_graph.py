@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import collections.abc
 import gc
+import random
+import re
 import sys
 import types
 import typing
@@ -15,7 +17,7 @@ import typing
 import pytest
 
 import sandbox
-from sandbox.builtins import RunScope, clean_exception, script_frames
+from sandbox.builtins import RunScope, clean_exception, read_attribute, script_frames
 from sandbox.limits import Limits, StepBudget
 from sandbox.modules import ModuleFacade
 
@@ -683,7 +685,10 @@ def test_typing_subscriptions_leave_nothing_in_typings_caches():
 
 # --- 6. Every public callable, called: nothing forbidden or shared comes back ----------------------
 
-FORBIDDEN_TYPES = (types.ModuleType, types.FrameType, types.CodeType, types.TracebackType, typing.ForwardRef)
+FORBIDDEN_TYPES = (
+    types.ModuleType, types.FrameType, types.CodeType, types.TracebackType, typing.ForwardRef,
+    StepBudget, RunScope,  # the run's own machinery: a script could reset or spoof its budget
+)  # fmt: skip
 FORBIDDEN = {
     id(obj)
     for obj in (type, eval, exec, compile, open, __import__, globals, vars, sys.modules, typing.ForwardRef)
@@ -783,10 +788,30 @@ def _reachable_callables() -> dict[str, object]:
     return callables
 
 
+def test_what_the_guards_hand_out_holds_nothing_of_the_host():
+    # "abc".replace is a checked version of str.replace: what it is made of (a partial's func and
+    # args, say) must not be the run's budget or the raw method.
+    budget = StepBudget(Limits())
+    samples = [
+        "abc", "x" * 100_000, b"abc", 5, re.compile("(a)"), re.compile("a").match("a"),
+        collections.Counter("ab"), random.Random(1), str, bytes, int, re.Pattern,
+    ]  # fmt: skip
+    findings = []
+    for sample in samples:
+        for name in sorted(sandbox.policy.GUARDED_METHODS):
+            try:
+                handed = read_attribute(budget, sample, name)
+            except Exception:  # noqa: BLE001 - not an attribute of this sample, or refused
+                continue
+            findings.extend(f"{sample!r:.20}.{name} -> {problem}" for problem in _forbidden_in(handed))
+    assert findings == []
+
+
 def test_every_public_callable_returns_nothing_forbidden_or_shared():
     findings: list[str] = []
     arguments = _hostile_arguments()
     for path, function in _reachable_callables().items():
+        findings.extend(f"{path} -> {problem}" for problem in _forbidden_in(function))
         for args in arguments:
             try:
                 first = function(*args)

@@ -15,7 +15,6 @@ import abc
 import builtins as _host
 import collections
 import enum
-import functools
 import importlib
 import operator
 import re
@@ -621,7 +620,7 @@ def guarded_method(budget: StepBudget, obj: object, name: str) -> Callable[..., 
         if isinstance(owner, _TEXT_TYPES):
             return _text_method(budget, owner, name, attribute)  # a subclass of the method type
         if isinstance(owner, re.Pattern) and name in _PER_MATCH:
-            return functools.partial(_per_match_call, budget, owner, name, attribute, 0)
+            return _bound(_per_match_call, budget, owner, name, attribute, 0)
         if isinstance(owner, (re.Pattern, re.Match)):
             return _regex_method(budget, owner, name)
         if isinstance(owner, int) and name == "to_bytes":
@@ -666,7 +665,18 @@ def _text_method(
         if name == "format":
             return lambda *args, **kwargs: formatter.vformat(text, args, kwargs)
         return lambda mapping: formatter.vformat(text, (), mapping)
-    return functools.partial(_checked_text_call, budget, text, name, method)
+    return _bound(_checked_text_call, budget, text, name, method)
+
+
+def _bound(function: Callable[..., Any], *first: Any) -> Callable[..., Any]:
+    """`function` with its first arguments given, as a closure. Never functools.partial: its
+    public `func`, `args` and `keywords` would hand the script the run's budget and the raw method
+    the guard stands in for."""
+
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        return function(*first, *args, **kwargs)
+
+    return checked
 
 
 def _whole_text_fits(budget: StepBudget, text: str | bytes | bytearray, name: str) -> bool:
@@ -872,7 +882,7 @@ def _regex_method(budget: StepBudget, obj: object, name: str) -> Callable[..., A
     method = getattr(obj, name)
     shift = 1 if obj is re else 0  # re.sub(pattern, repl, string) vs Pattern.sub(repl, string)
     if name in _PER_MATCH:
-        return functools.partial(_per_match_call, budget, obj, name, method, shift)
+        return _bound(_per_match_call, budget, obj, name, method, shift)
 
     def checked(*args: Any, **kwargs: Any) -> Any:
         args = tuple(map(exact_text, args))

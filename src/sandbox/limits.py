@@ -141,6 +141,10 @@ MAXIMA: dict[str, int] = {
 }
 
 
+# What a tripped budget may report as the run's error type.
+_STOP_KINDS = frozenset({"timeout", "memory", "output_limit", "internal"})
+
+
 class LimitExceeded(BaseException):
     """Raised into the user's code when a budget runs out. A BaseException, so `except Exception`
     does not swallow it; code that catches BaseException meets it again at its next step. What
@@ -194,7 +198,9 @@ class StepBudget:
         if self.tripped is None:
             self.tripped = error
             message = error.args[0] if error.args and type(error.args[0]) is str else type(error).__name__
-            self.stop = (message, type(error).error_type)
+            kind = type(error).error_type
+            # Plain strings from the engine's own vocabulary: results carry nothing a class made.
+            self.stop = (message, kind if type(kind) is str and kind in _STOP_KINDS else "internal")
         raise self.tripped
 
     def on_start(self, code: CodeType, _offset: int) -> object:
