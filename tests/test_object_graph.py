@@ -829,3 +829,34 @@ def test_every_public_callable_returns_nothing_forbidden_or_shared():
 def test_the_call_walk_notices_a_forbidden_result():
     # The test above can fail: a callable that hands out the real type is reported.
     assert _forbidden_in([{"x": type}]) == ["<class 'type'>"]
+
+
+ENDLESS_ITERATORS = {
+    # iter(callable, sentinel) consumed in C: only the script's own functions, whose calls are steps.
+    "a C callable bound by a method object": "class A:\n    def f(self):\n        pass\nM = type(A().f)\nall(iter(M(int, 5), 6))",
+    "a guard's own closure": "f = (5).to_bytes\nall(iter(f, b'\\x06'))",
+}
+
+
+@pytest.mark.parametrize("name", ENDLESS_ITERATORS.keys())
+def test_iter_with_a_sentinel_takes_only_the_scripts_functions(name):
+    blocked(ENDLESS_ITERATORS[name], "takes a function defined in the script")
+    assert output_of("def g():\n    return 1\nprint(next(iter(g, 2)))") == "1"
+
+
+def test_type_of_a_library_fraction_is_the_runs_priced_class():
+    # statistics computes with real Fractions and hands one to a script class's __init__.
+    code = (
+        "import statistics, random\n"
+        "leaked = []\n"
+        "class I(int):\n"
+        "    def __init__(self, v=0):\n"
+        "        leaked.append(v)\n"
+        "statistics.mean([I(2), I(4)])\n"
+        "RF = type(leaked[-1])\n"
+        "a = random.getrandbits(6_000_000)\n"
+        "b = random.getrandbits(6_000_000) | 1\n"
+        "RF(a, b)\n"
+    )
+    result = contained(code, limits=Limits(timeout_ms=1000))
+    assert result.error_type == "timeout" and "would take about" in result.error, result

@@ -1038,10 +1038,32 @@ _STAND_IN_ATTRIBUTES = {
 }
 
 
-def _stand_ins(budget: StepBudget, imported: dict[str, ModuleFacade]) -> dict[type, type]:
+def facade_of(scope: RunScope, name: str) -> ModuleFacade:
+    """The run's facade of module `name`, made on first use."""
+    if name not in scope.imported:
+        classes = ClassRules(scope.user_classes, lambda cls: admit_class(scope, cls))
+        scope.imported[name] = facade(name, scope.budget, classes)
+    return scope.imported[name]
+
+
+# Classes a facade replaces with a priced class of the run's own. Host code can hand the script an
+# instance of the real one (statistics computes with fractions.Fraction inside): type() of it is
+# the run's class, whether or not the script imported the module.
+_REPLACED = (("fractions", "Fraction"), ("decimal", "Decimal"))
+
+
+def _replacement(scope: RunScope, kind: type) -> type | None:
+    for module, name in _REPLACED:
+        if getattr(sys.modules.get(module), name, None) is kind:
+            return getattr(facade_of(scope, module), name)  # type: ignore[no-any-return]
+    return None
+
+
+def _stand_ins(scope: RunScope) -> dict[type, type]:
     """The run's stand-ins for the builtin types whose constructors are guarded, keyed by the real
     type. `type()` maps through them, so `type(range(1))(10**10)` meets the same guard; and through
-    the stand-ins of the modules the run imported (`decimal.Decimal`)."""
+    the run's classes that replace a library's (`decimal.Decimal`, `fractions.Fraction`)."""
+    budget = scope.budget
     stand_ins: dict[type, type] = {}
 
     def _type(*args: Any, **kwargs: Any) -> type:
@@ -1052,7 +1074,7 @@ def _stand_ins(budget: StepBudget, imported: dict[str, ModuleFacade]) -> dict[ty
         # namespace of the caller's choosing, with the special methods the analyser refuses.
         if issubclass(kind, type):
             return stand_ins[type]
-        return stand_ins.get(kind) or _facade_stand_in(imported, kind) or kind
+        return stand_ins.get(kind) or _replacement(scope, kind) or kind
 
     def _range(*args: Any) -> range:
         result = range(*args)
@@ -1109,24 +1131,21 @@ def _in_base(budget: StepBudget, real: Callable[[Any], str], presentation: str) 
     return convert
 
 
-def _facade_stand_in(imported: dict[str, ModuleFacade], kind: type) -> type | None:
-    module = imported.get(type.__getattribute__(kind, "__module__"))
-    candidate = getattr(module, type.__getattribute__(kind, "__name__"), None) if module else None
-    return candidate if isinstance(candidate, _StandIn) and candidate._sandbox_real is kind else None
-
-
 def _iter(obj: Any, *sentinel: Any) -> Iterator[Any]:
-    if sentinel and not isinstance(obj, (types.FunctionType, types.MethodType)):
-        # iter(int, 1) never ends, and every C consumer (any, list, sum) would loop where the
-        # step count cannot see it.
-        raise TypeError("iter(callable, sentinel) takes a function defined in the script")
+    if sentinel:
+        # iter(int, 1) never ends, and every C consumer (any, list, sum) would loop where the step
+        # count cannot see it: only the script's own functions, whose every call is a step. Not any
+        # function: a method object can bind a C callable, and the guards' closures are exempt.
+        function = obj.__func__ if type(obj) is types.MethodType else obj
+        if type(function) is not types.FunctionType or function.__code__.co_filename != policy.FILENAME:
+            raise TypeError("iter(callable, sentinel) takes a function defined in the script")
     return iter(obj, *sentinel)
 
 
 _UNCHANGED: dict[str, Any] = {name: getattr(_host, name) for name in _PASS_THROUGH + _EXCEPTIONS}
 
 
-def build(scope: RunScope) -> dict[str, Any]:  # noqa: PLR0915 - one table, each entry a line or two
+def build(scope: RunScope) -> dict[str, Any]:
     """The `__builtins__` of one run."""
     budget = scope.budget
     table = dict(_UNCHANGED)
@@ -1164,10 +1183,7 @@ def build(scope: RunScope) -> dict[str, Any]:  # noqa: PLR0915 - one table, each
             raise ImportError(
                 f"Import not whitelisted: {name}. Allowed: {', '.join(sorted(scope.allowed_imports))}"
             )
-        if top not in scope.imported:
-            classes = ClassRules(scope.user_classes, lambda cls: admit_class(scope, cls))
-            scope.imported[top] = facade(top, budget, classes)
-        return scope.imported[top]
+        return facade_of(scope, top)
 
     def _build_class(func: Callable[..., Any], name: str, *bases: Any, **keywords: Any) -> type:
         if keywords:
@@ -1218,7 +1234,7 @@ def build(scope: RunScope) -> dict[str, Any]:  # noqa: PLR0915 - one table, each
     table.update(
         {
             "print": _print,
-            **{real.__name__: stand_in for real, stand_in in _stand_ins(budget, scope.imported).items()},
+            **{real.__name__: stand_in for real, stand_in in _stand_ins(scope).items()},
             "pow": _pow,
             "divmod": _divmod,
             "round": _round,
