@@ -860,3 +860,20 @@ def test_type_of_a_library_fraction_is_the_runs_priced_class():
     )
     result = contained(code, limits=Limits(timeout_ms=1000))
     assert result.error_type == "timeout" and "would take about" in result.error, result
+
+
+def test_cleaning_reads_a_group_through_the_interpreter_not_the_scripts_property():
+    # clean_exception is host code the budget does not count: a script property looping there
+    # would never be stopped.
+    code = (
+        "class G(ExceptionGroup):\n"
+        "    @property\n"
+        "    def exceptions(self):\n"
+        "        while True:\n"
+        "            pass\n"
+        "try:\n"
+        "    raise G('g', [ValueError()])\n"
+        "except G as e:\n"
+        "    print('caught')\n"
+    )
+    assert output_of(code) == "caught"

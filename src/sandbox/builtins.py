@@ -337,6 +337,7 @@ _CONTEXT = BaseException.__dict__["__context__"]
 _CAUSE = BaseException.__dict__["__cause__"]
 _ARGS = BaseException.__dict__["args"]
 _EXCEPTION_DICT = BaseException.__dict__["__dict__"]
+_GROUP_MEMBERS = BaseExceptionGroup.__dict__["exceptions"]
 # Members of the interpreter's exception types that hold objects rather than text.
 _OBJECT_FIELDS = (
     (AttributeError, "obj"), (StopIteration, "value"), (SystemExit, "code"),
@@ -362,7 +363,7 @@ def clean_exception(scope: RunScope, exc: BaseException) -> BaseException:
         pending.extend(e for e in (_CONTEXT.__get__(current), _CAUSE.__get__(current)) if e is not None)
         kind = type(current)
         if issubclass(kind, BaseExceptionGroup):
-            pending.extend(current.exceptions)
+            pending.extend(_GROUP_MEMBERS.__get__(current))  # not a script's `exceptions` property
         if kind in scope.user_classes:
             continue  # made by the script, from its own values
         room = [_PLAIN_ROOM]
