@@ -313,7 +313,7 @@ LEFT_BEHIND = {
             Keeper.it = pending()
             next(Keeper.it)
     """,
-    "a generator kept by a host cache": """
+    "a generator kept by a class subscribed in typing (whose real caches kept such classes)": """
         import typing
         def main(log):
             class Keeper:

@@ -67,6 +67,23 @@ class FakeContext:
         pass
 
 
+@pytest.fixture
+def answered(monkeypatch):
+    """The JSON bodies of the Worker's answers, in order: a real Response, its body kept on the way
+    in, as reading it back needs an event loop."""
+    import entry
+
+    bodies = []
+
+    class RecordingResponse(entry.Response):
+        def __init__(self, body=None, **options):
+            bodies.append(json.loads(body))
+            super().__init__(body, **options)
+
+    monkeypatch.setattr(entry, "Response", RecordingResponse)
+    return bodies
+
+
 def test_worker_module_imports_with_pydantic_from_the_webassembly_wheel():
     import pydantic_core._pydantic_core as core
 
@@ -75,24 +92,13 @@ def test_worker_module_imports_with_pydantic_from_the_webassembly_wheel():
     assert core.__file__.endswith(".so") and "wasm32" in core.__file__
 
 
-def test_fetch_runs_code_and_answers_json(worker, monkeypatch):
-    import entry
-
-    bodies = []
-
-    class RecordingResponse(entry.Response):
-        # A real Response; the body is kept on the way in, as reading it back needs an event loop.
-        def __init__(self, body=None, **options):
-            bodies.append(body)
-            super().__init__(body, **options)
-
-    monkeypatch.setattr(entry, "Response", RecordingResponse)
+def test_fetch_runs_code_and_answers_json(worker, answered):
     response = run_now(
         worker.fetch(FakeRequest("POST", "http://sandbox/v1/execute", json.dumps({"code": "print(6 * 7)"})))
     )
     assert response.status == 200
     assert response.headers.get("content-type") == "application/json"
-    assert json.loads(bodies[-1])["output"] == "42"
+    assert answered[-1]["output"] == "42"
 
 
 def test_fetch_refuses_bad_input(worker):
@@ -262,21 +268,13 @@ def test_in_process_mode_is_only_true(setting):
     assert answer["code"] == "no_isolation"
 
 
-def test_health_says_which_mode_runs(monkeypatch):
+def test_health_says_which_mode_runs(answered):
     import entry
 
-    bodies = []
-
-    class RecordingResponse(entry.Response):
-        def __init__(self, body=None, **options):
-            bodies.append(json.loads(body))
-            super().__init__(body, **options)
-
-    monkeypatch.setattr(entry, "Response", RecordingResponse)
     for worker in (entry.Default(FakeContext(), NoLoaderEnv()), entry.Default(FakeContext(), FakeEnv()),
                    with_loader(FakeLoader())):  # fmt: skip
         run_now(worker.fetch(FakeRequest("GET", "http://sandbox/v1/health")))
-    assert [body["mode"] for body in bodies] == ["none", "in-process", "isolate"]
+    assert [body["mode"] for body in answered] == ["none", "in-process", "isolate"]
 
 
 # --- what the runtime hands the Worker --------------------------------------------------------------------
@@ -333,22 +331,12 @@ def test_rpc_arguments_convert_as_json_and_other_values_as_the_sdk_does():
     assert convert("text") == "text" and convert(3) == 3 and convert(None) is None
 
 
-def test_an_http_body_with_invalid_utf8_is_refused_not_replaced(worker, monkeypatch):
-    import entry
-
-    bodies = []
-
-    class RecordingResponse(entry.Response):
-        def __init__(self, body=None, **options):
-            bodies.append(json.loads(body))
-            super().__init__(body, **options)
-
-    monkeypatch.setattr(entry, "Response", RecordingResponse)
+def test_an_http_body_with_invalid_utf8_is_refused_not_replaced(worker, answered):
     # request.text() would have turned 0xff into U+FFFD, and the code would have run.
     body = b'{"code": "print(\'\xff\')"}'
     response = run_now(worker.fetch(FakeRequest("POST", "http://sandbox/v1/execute", body)))
     assert response.status == 400
-    assert bodies[-1]["code"] == "bad_request" and "utf-8" in bodies[-1]["error"]
+    assert answered[-1]["code"] == "bad_request" and "utf-8" in answered[-1]["error"]
 
 
 @pytest.mark.parametrize(
