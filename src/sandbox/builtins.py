@@ -318,10 +318,7 @@ def admit_class(scope: RunScope, cls: type) -> type:
     if type(match_args) is not tuple:
         raise SandboxViolation("Blocked: __match_args__ must be a tuple of attribute names")
     fields = namespace.get("__dataclass_fields__", {})
-    for name in (*match_args, *(fields if type(fields) is dict else ())):
-        message = policy.member_name_violation(name)
-        if message:
-            raise SandboxViolation(message)
+    policy.refuse_member_names(*match_args, *(fields if type(fields) is dict else ()))
     scope.user_classes.add(cls)
     return cls
 

@@ -51,7 +51,7 @@ from .limits import (
     spend,
     true_length,
 )
-from .policy import SandboxViolation, is_dunder, member_name_violation
+from .policy import SandboxViolation, is_dunder, refuse_member_names
 
 
 class ModuleFacade:
@@ -135,21 +135,13 @@ class ClassRules:
     admit: Callable[[type], type]
 
 
-def _checked_names(*names: object) -> None:
-    """Names a class factory is about to turn into attributes: the analyser's attribute rule."""
-    for name in names:
-        message = member_name_violation(name)
-        if message:
-            raise SandboxViolation(message)
-
-
 def namedtuple(
     typename: str, field_names: str | Iterable[str], *, defaults: Iterable[object] | None = None
 ) -> type:
     """collections.namedtuple with the type and field names checked by the attribute rule (no
     `rename`, which invents private names, and no `module`)."""
     names = field_names.replace(",", " ").split() if isinstance(field_names, str) else list(field_names)
-    _checked_names(typename, *names)
+    refuse_member_names(typename, *names)
     return collections.namedtuple(typename, names, defaults=defaults)
 
 
@@ -162,7 +154,7 @@ def _member_list(names: object) -> list[object]:
         members = [tuple(pair) for pair in names.items()]
     else:
         members = [item if isinstance(item, str) else tuple(item) for item in names]  # type: ignore[attr-defined]
-    _checked_names(*(m if isinstance(m, str) else m[0] for m in members))  # type: ignore[index]
+    refuse_member_names(*(m if isinstance(m, str) else m[0] for m in members))  # type: ignore[index]
     return members
 
 
@@ -338,7 +330,7 @@ SANDBOX_BASES = frozenset({Generic, Protocol})
 def TypedDict(typename: str, fields: Mapping[str, object], /, *, total: bool = True) -> type:
     """The functional form, with the keys checked by the attribute rule; the class form is typing's."""
     pairs = dict(fields.items())
-    _checked_names(typename, *pairs)
+    refuse_member_names(typename, *pairs)
     return typing.TypedDict(typename, pairs, total=total)  # type: ignore[no-any-return, operator]
 
 
@@ -346,7 +338,7 @@ def NamedTuple(typename: str, fields: Iterable[tuple[str, object]], /) -> type:
     """The functional form, with the field names checked by the attribute rule; the class form is
     typing's, and its fields are checked as the class is made (builtins.admit_class)."""
     pairs = [tuple(pair) for pair in fields]
-    _checked_names(typename, *(pair[0] for pair in pairs))
+    refuse_member_names(typename, *(pair[0] for pair in pairs))
     return typing.NamedTuple(typename, pairs)  # type: ignore[arg-type, no-any-return]
 
 
@@ -499,7 +491,7 @@ def _dataclasses_members(classes: ClassRules) -> dict[str, object]:
             # Every field is read from the class (its default) and, later, from instances (asdict,
             # match): the names pass the rule before dataclass touches the class. The script's
             # annotations are text (runner.compile_code), so they are a plain dict here.
-            _checked_names(*target.__dict__.get("__annotations__", {}))  # noqa: RUF063 - text, not evaluated
+            refuse_member_names(*target.__dict__.get("__annotations__", {}))  # noqa: RUF063 - text, not evaluated
             return classes.admit(dataclasses.dataclass(target, **options))  # slots=True: a new class
 
         return decorate if cls is None else decorate(cls)

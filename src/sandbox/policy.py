@@ -330,6 +330,14 @@ def member_name_violation(name: object) -> str | None:
     return attribute_violation(name)
 
 
+def refuse_member_names(*names: object) -> None:
+    """At run time: raise on the first name `member_name_violation` refuses."""
+    for name in names:
+        message = member_name_violation(name)
+        if message:
+            raise SandboxViolation(message)
+
+
 def is_dunder(name: str) -> bool:
     return len(name) > 4 and name.startswith("__") and name.endswith("__")
 
