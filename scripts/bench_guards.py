@@ -30,9 +30,10 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import sandbox  # noqa: E402
 from sandbox import Limits, limits  # noqa: E402
-from sandbox.builtins import RunScope, _check_percent, _joined_bytes, _split_bytes  # noqa: E402
+from sandbox.builtins import RunScope, _check_percent  # noqa: E402
+from sandbox.facades import FacadeRun, facade  # noqa: E402
+from sandbox.guards import _joined_bytes, _split_bytes  # noqa: E402
 from sandbox.limits import StepBudget, check_format_spec, check_rendering  # noqa: E402
-from sandbox.modules import facade  # noqa: E402
 
 IN_PYODIDE = sys.platform == "emscripten"
 BEGIN, END = "<!-- bench_guards -->", "<!-- /bench_guards -->"
@@ -176,10 +177,10 @@ def counted_rows() -> list[tuple[str, float, float]]:
     import itertools
 
     scope = RunScope(StepBudget(Limits()), sandbox.MAX_IMPORTS)
-    guarded = facade("itertools", scope.budget)
+    guarded = facade("itertools", FacadeRun(scope.budget, set(), lambda cls: cls))
     pool = range(9)
     trace = {"steps": [{"output": {"response": "x" * 200, "calls": [{"a": [1, 2, 3]}] * 5}}] * 300}
-    dumps = facade("json", scope.budget).dumps
+    dumps = facade("json", FacadeRun(scope.budget, set(), lambda cls: cls)).dumps
     rows = [
         (
             "list(itertools.permutations(range(9))), 362,880 items",

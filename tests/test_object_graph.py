@@ -17,9 +17,10 @@ import typing
 import pytest
 
 import sandbox
-from sandbox.builtins import RunScope, clean_exception, read_attribute, script_frames
+from sandbox.builtins import RunScope, clean_exception, script_frames
+from sandbox.facades import ModuleFacade
+from sandbox.guards import read_attribute
 from sandbox.limits import Limits, StepBudget
-from sandbox.modules import ModuleFacade
 
 from .support import contained, run
 

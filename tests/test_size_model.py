@@ -20,8 +20,8 @@ import types
 import sandbox
 from sandbox import Limits, policy
 from sandbox.builtins import RunScope, build
+from sandbox.facades import FacadeRun, facade
 from sandbox.limits import StepBudget
-from sandbox.modules import ClassRules, facade
 
 _C_CALLABLES = (
     types.BuiltinFunctionType,
@@ -32,8 +32,8 @@ _C_CALLABLES = (
 _LEAVES = (str, bytes, int, float, complex, bool, type(None), types.ModuleType)
 
 
-def _classes(scope: RunScope) -> ClassRules:
-    return ClassRules(scope.user_classes, lambda cls: cls)
+def _run(scope: RunScope) -> FacadeRun:
+    return FacadeRun(scope.budget, scope.user_classes, lambda cls: cls)
 
 
 def _roots() -> dict[str, object]:
@@ -42,7 +42,7 @@ def _roots() -> dict[str, object]:
     table = build(scope)
     roots: dict[str, object] = {name: value for name, value in table.items() if not name.startswith("__")}
     for name in sorted(sandbox.MAX_IMPORTS):
-        roots[name] = facade(name, scope.budget, _classes(scope))
+        roots[name] = facade(name, _run(scope))
     # The real types behind the stand-ins (their methods are reached through values), and values
     # of types no name reaches.
     samples = [bytes, range, {}.keys(), {}.values(), {}.items(), iter([]), (x for x in ()),
@@ -102,7 +102,7 @@ def _names(owner: str, names: str, reason: str) -> dict[str, str]:
 
 # --- the callables whose cost grows with an argument's value, and the guard of each ------------------
 # A method is guarded when its name is one of policy.GUARDED_METHODS: every load of it goes through
-# builtins.guarded_method. A builtin or a module function is guarded when the run's table or facade
+# guards.guarded_method. A builtin or a module function is guarded when the run's table or facade
 # holds the sandbox's own function in its place.
 
 _TEXT_GUARDS = {
@@ -376,9 +376,7 @@ def test_every_guard_in_the_size_model_is_wired():
             assert table[name] is not getattr(builtins, name, None), key
         else:
             module = sys.modules[owner] if owner in sys.modules else __import__(owner)
-            assert getattr(facade(owner, scope.budget, _classes(scope)), name) is not getattr(module, name), (
-                key
-            )
+            assert getattr(facade(owner, _run(scope)), name) is not getattr(module, name), key
 
 
 def test_the_unguarded_c_callables_are_not_reachable():
@@ -395,8 +393,8 @@ def test_every_operator_that_can_outgrow_its_operands_is_routed_through_a_guard(
 
 def test_the_size_model_test_notices_a_callable_added_without_a_guard(monkeypatch):
     # The test above can fail: a C function a facade starts to hand out, classified by nobody.
-    from sandbox import modules
+    from sandbox.facades import math
 
-    real = modules._math_members
-    monkeypatch.setitem(modules._PER_RUN, "math", lambda budget: {**real(budget), "sizeof": sys.getsizeof})
+    real = math.members
+    monkeypatch.setattr(math, "members", lambda run: {**real(run), "sizeof": sys.getsizeof})
     assert _unlisted(reachable_c_callables()) == {"sys.getsizeof": "math.sizeof"}

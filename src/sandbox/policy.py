@@ -27,7 +27,7 @@ DEFAULT_IMPORTS: frozenset[str] = frozenset({"json", "re", "typing"})
 FILENAME = "<sandbox>"
 
 # The server-side maximum a caller may widen the allow-list to. What each module exposes is curated
-# in modules.py, where every exclusion is explained.
+# in the facades package, a file per module, where every exclusion is explained.
 MAX_IMPORTS: frozenset[str] = DEFAULT_IMPORTS | {
     "math",
     "datetime",

@@ -19,7 +19,7 @@ from types import CellType, CodeType, FrameType, FunctionType, ModuleType, Trace
 from typing import Any
 
 from . import builtins as sandbox_builtins
-from . import modules, policy
+from . import facades, policy
 from .limits import LimitExceeded, Limits, StepBudget, bound_run, check_nesting, holders, memory_error
 from .policy import COMPLEXITY_MESSAGE, Policy, Violation, analyse, find_entry_point, instrument
 from .results import ExecutionResult, ValidationResult
@@ -276,7 +276,7 @@ def _monitored(
             _watch_finished(compiled.codes, _FINISHED_EVENTS)
         finally:
             _stop_monitoring(callbacks)
-    modules.forget_script_keys()
+    facades.forget_script_keys()
     return _outcome(budget, output, error, value, peaked)
 
 
@@ -764,8 +764,12 @@ def _host_state() -> tuple[object, ...]:
 
 _builtins_module = sys.modules["builtins"]
 _ENGINE_MODULE_NAMES = tuple(
-    f"{__package__}.{name}" for name in ("builtins", "limits", "modules", "policy", "results", "runner")
-)
+    f"{__package__}.{name}"
+    for name in (
+        "builtins", "counting", "guards", "limits", "policy", "results", "runner", "facades",
+        *(f"facades.{facade}" for facade in sorted(facades.FACADE_NAMES)),
+    )
+)  # fmt: skip
 
 
 def _engine_modules() -> list[ModuleType]:
@@ -796,7 +800,7 @@ _ENGINE_TABLES = [
     value
     for module in _engine_modules()
     for name, value in vars(module).items()
-    if type(value) is dict and not name.startswith("__") and name != "_static_members"
+    if type(value) is dict and not name.startswith("__") and name != "_shared_members"
 ]
 # Module-level objects of the engine, which a walk from the script may meet: never part of a run.
 _ENGINE_OBJECT_IDS = frozenset(id(value) for module in _engine_modules() for value in vars(module).values())

@@ -1,0 +1,108 @@
+"""Read-only facades of the modules a script may import: one file per module.
+
+A facade exposes a curated public API, not a module: no `__dict__`, no submodules, no path to `sys`,
+`os`, `js` or `pyodide`, and no way to assign to it. Each file here is everything a script can reach
+of one module: its members, what is left out and why, and the guards on what is handed out. Every
+file defines `members(run)`; those whose members hold no per-run state say `SHARED = True`, and their
+table is built once per process. Objects with state shared between runs (random's generator,
+decimal's context) are replaced per run; calls that could allocate without bound or recurse deep in
+one C call are wrapped with the guards in limits.py and guards.py.
+
+The files are imported with the package (the engine's self-check compares the set of its modules
+before and after every run); the modules they stand for are imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType, ModuleType
+from typing import Any
+
+from ..limits import StepBudget
+
+
+class ModuleFacade:
+    """What `import json` binds in a script: attribute reads of a fixed table, nothing else."""
+
+    __slots__ = ("_facade_members", "_facade_name")
+
+    def __init__(self, name: str, members: Mapping[str, object]) -> None:
+        object.__setattr__(self, "_facade_name", name)
+        object.__setattr__(self, "_facade_members", MappingProxyType(members))
+
+    def __getattr__(self, attr: str) -> object:
+        try:
+            return self._facade_members[attr]
+        except KeyError:
+            raise AttributeError(
+                f"module '{self._facade_name}' has no attribute '{attr}' in the sandbox"
+            ) from None
+
+    def __setattr__(self, attr: str, value: object) -> None:
+        raise AttributeError(f"module '{self._facade_name}' is read-only in the sandbox")
+
+    def __delattr__(self, attr: str) -> None:
+        raise AttributeError(f"module '{self._facade_name}' is read-only in the sandbox")
+
+    def __dir__(self) -> list[str]:
+        return sorted(self._facade_members)
+
+    def __repr__(self) -> str:
+        return f"<module '{self._facade_name}' (sandbox)>"
+
+
+@dataclass(frozen=True)
+class FacadeRun:
+    """What a facade may know of the run importing it: its budget, the classes the script made,
+    and the check every new class passes before the script gets it (builtins.admit_class)."""
+
+    budget: StepBudget
+    made: set[type]
+    admit: Callable[[type], type]
+
+
+def pick(module: str, names: str) -> dict[str, object]:
+    # Imported on first use, not with the package: statistics, decimal, difflib and the rest would
+    # otherwise add tens of milliseconds to every Worker's cold start for modules few runs use.
+    imported = importlib.import_module(module)
+    return {name: getattr(imported, name) for name in names.split()}
+
+
+FACADE_NAMES: frozenset[str] = frozenset(
+    {
+        "collections", "dataclasses", "datetime", "decimal", "difflib", "enum", "fractions",
+        "functools", "itertools", "json", "math", "random", "re", "statistics", "string",
+        "textwrap", "typing", "unicodedata",
+    }
+)  # fmt: skip
+
+_files: dict[str, ModuleType] = {
+    name: importlib.import_module(f"{__name__}.{name}") for name in sorted(FACADE_NAMES)
+}
+_shared_members: dict[str, MappingProxyType[str, object]] = {}
+
+
+def facade(name: str, run: FacadeRun) -> ModuleFacade:
+    """A facade for one run. Shared members are computed once; the object is always new, so
+    nothing a run does to its facade (it cannot do anything) could reach another."""
+    file = _files[name]
+    if not getattr(file, "SHARED", False):
+        return ModuleFacade(name, file.members(run))
+    if name not in _shared_members:
+        _shared_members[name] = MappingProxyType(file.members(run))
+    return ModuleFacade(name, _shared_members[name])
+
+
+def forget_script_keys() -> None:
+    """After every run, once monitoring is off: drop the entries that a run put in a host cache
+    under a key of its own making. datetime's strptime keeps compiled formats keyed by the format
+    it was given, a str subclass included, whose __eq__ would run at a later run's lookup."""
+    strptime = sys.modules.get("_strptime")
+    cache: dict[Any, Any] | None = getattr(strptime, "_regex_cache", None)
+    if cache and any(type(key) is not str for key in cache):
+        kept = [(key, value) for key, value in cache.items() if type(key) is str]
+        cache.clear()
+        cache.update(kept)
