@@ -18,7 +18,8 @@ from sandbox import Limits, runner
 from sandbox.builtins import RunScope, build
 from sandbox.facades import FacadeRun, facade
 from sandbox.limits import MemoryLimitExceeded, StepBudget, TimeLimitExceeded
-from sandbox.policy import attribute_violation, member_name_violation
+from sandbox.ownership import attribute_violation
+from sandbox.policy import member_name_violation
 
 FORBIDDEN_TYPES = (types.ModuleType, types.FrameType, types.CodeType, types.TracebackType, typing.ForwardRef)
 FORBIDDEN_OBJECTS = {
@@ -97,10 +98,10 @@ def walk(roots: dict[str, object]) -> tuple[int, list[str]]:
                     (f"{path}<{base.__name__}>.{name}", value)
                     for base in type.mro(obj)
                     for name, value in vars(base).items()
-                    if attribute_violation(name) is None
+                    if attribute_violation(set(), obj, name) is None
                 )
             for name in dir(obj):
-                if attribute_violation(name) is not None:
+                if attribute_violation(set(), obj, name) is not None:
                     continue
                 try:
                     value = getattr(obj, name)

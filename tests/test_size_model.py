@@ -18,7 +18,7 @@ import sys
 import types
 
 import sandbox
-from sandbox import Limits, policy
+from sandbox import Limits, ownership, policy
 from sandbox.builtins import RunScope, build
 from sandbox.facades import FacadeRun, facade
 from sandbox.limits import StepBudget
@@ -86,7 +86,7 @@ def reachable_c_callables() -> dict[str, str]:
                 if key is not None and not key.startswith("sandbox."):
                     found.setdefault(key, path)
             for name in dir(obj):
-                if policy.attribute_violation(name) is not None:
+                if ownership.attribute_violation(set(), obj, name) is not None:
                     continue
                 try:
                     following.append((f"{path}.{name}", getattr(obj, name)))

@@ -24,15 +24,15 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from . import policy
+from . import ownership, policy
 from .facades import FacadeRun, ModuleFacade, facade
 from .facades.typing import SANDBOX_BASES
 from .guards import (
     TEXT_TYPES,
     guarded_format,
+    plain_name,
     public_attributes,
     read_attribute,
-    refuse_attribute,
     stand_in_class,
 )
 from .limits import (
@@ -153,6 +153,9 @@ class RunScope:
     output: OutputBuffer = field(init=False)
     user_classes: set[type] = field(default_factory=set)
     imported: dict[str, ModuleFacade] = field(default_factory=dict)
+    # The classes the run can name (its builtins table, the facades it imported): type() hands
+    # these out.
+    nameable: set[type] = field(default_factory=lambda: set(_NAMEABLE_BUILTINS))
 
     def __post_init__(self) -> None:
         self.output = OutputBuffer(self.budget)
@@ -160,7 +163,7 @@ class RunScope:
 
 def guarded_getattr(scope: RunScope, obj: object, name: str, *default: object) -> object:
     try:
-        return read_attribute(scope.budget, obj, name)
+        return read_attribute(scope.budget, scope.user_classes, obj, name)
     except AttributeError:
         if default:
             return default[0]
@@ -175,25 +178,40 @@ def guarded_hasattr(scope: RunScope, obj: object, name: str) -> bool:
     return True
 
 
-def _check_writable(scope: RunScope, obj: object, name: object) -> str:
+def _check_writable(scope: RunScope, obj: object, name: object, value: object = None) -> str:
     """Attribute writes reach the script's own classes and their instances only: a module's
     classes, functions and singletons are shared with later runs and with the host. Returns the
     name as the plain str to write."""
-    name = refuse_attribute(name)
-    if policy.is_dunder(name):
-        raise SandboxViolation(f"Blocked: assigning dunder attribute '{name}' not allowed")
-    if obj in scope.user_classes if isinstance(obj, type) else type(obj) in scope.user_classes:
-        return name
-    if isinstance(obj, ModuleFacade):
-        raise SandboxViolation(f"Blocked: {obj!r} is read-only")
-    raise SandboxViolation(
-        f"Blocked: cannot set attributes on {type(obj).__name__} objects: only on instances of"
-        " classes defined in the script"
-    )
+    name = plain_name(name)
+    message = policy.attribute_violation(name)
+    if message is None and policy.is_dunder(name):
+        message = f"Blocked: assigning dunder attribute '{name}' not allowed"
+    if message is None and not ownership.owns(scope.user_classes, obj):
+        if isinstance(obj, ModuleFacade):
+            message = f"Blocked: {obj!r} is read-only"
+        else:
+            message = (
+                f"Blocked: cannot set attributes on {type(obj).__name__} objects: only on instances of"
+                " classes defined in the script"
+            )
+    if message is None:
+        message = ownership.write_violation(scope.user_classes, obj, name, value)
+    if message:
+        raise SandboxViolation(message)
+    return name
+
+
+def guarded_vars(scope: RunScope, *args: object) -> dict[str, Any]:
+    """vars(obj) of the run's own instances; vars() alone would be the namespace itself."""
+    if len(args) != 1:
+        raise TypeError(
+            "vars() takes one argument in the sandbox: an instance of a class defined in the script"
+        )
+    return ownership.instance_dict(scope.user_classes, args[0])
 
 
 def guarded_setattr(scope: RunScope, obj: object, name: object, value: object) -> None:
-    setattr(obj, _check_writable(scope, obj, name), value)
+    setattr(obj, _check_writable(scope, obj, name, value), value)
 
 
 def guarded_delattr(scope: RunScope, obj: object, name: object) -> None:
@@ -298,6 +316,45 @@ def admit_class(scope: RunScope, cls: type) -> type:
     policy.refuse_member_names(*match_args, *(fields if type(fields) is dict else ()))
     scope.user_classes.add(cls)
     return cls
+
+
+def _metaclass_of(bases: tuple[type, ...]) -> type:
+    """The metaclass `class X(*bases)` gets: the most derived of its bases' (type's own rule)."""
+    winner: type = type
+    for base in bases:
+        meta = type(base)
+        if issubclass(winner, meta):
+            continue
+        if not issubclass(meta, winner):
+            raise TypeError(
+                "metaclass conflict: the metaclass of a derived class must derive from all its bases'"
+            )
+        winner = meta
+    return winner
+
+
+class _ClassBody:
+    """The metaclass a class statement is built with: the real one (type, enum's) does the work,
+    but first the namespace the class body made is checked, special methods and hooks by value
+    (ownership.slot_violation). Checked before class machinery adds its own methods (enum's
+    `__new__`, dataclass's `__init__`), which are the host's to trust."""
+
+    __slots__ = ("_classes", "_prepared")
+
+    def __init__(self, classes: set[type]) -> None:
+        self._classes = classes
+        self._prepared: dict[str, Any] = {}
+
+    def __prepare__(self, name: str, bases: tuple[type, ...]) -> Any:
+        namespace = _metaclass_of(bases).__prepare__(name, bases)
+        self._prepared = dict.copy(namespace)  # enum's puts its own _generate_next_value_ there
+        return namespace
+
+    def __call__(self, name: str, bases: tuple[type, ...], namespace: Any) -> type:
+        prepared = self._prepared
+        made = {k: v for k, v in dict.items(namespace) if k not in prepared or prepared[k] is not v}
+        ownership.refuse_slots(self._classes, name, made)
+        return _metaclass_of(bases)(name, bases, namespace)  # type: ignore[no-any-return]
 
 
 # --- Exceptions that reach the script ----------------------------------------------------------
@@ -512,7 +569,9 @@ def facade_of(scope: RunScope, name: str) -> ModuleFacade:
     """The run's facade of module `name`, made on first use."""
     if name not in scope.imported:
         run = FacadeRun(scope.budget, scope.user_classes, lambda cls: admit_class(scope, cls))
-        scope.imported[name] = facade(name, run)
+        made = scope.imported[name] = facade(name, run)
+        members = object.__getattribute__(made, "_facade_members").values()
+        scope.nameable.update(value for value in members if issubclass(type(value), type))
     return scope.imported[name]
 
 
@@ -539,12 +598,7 @@ def _stand_ins(scope: RunScope) -> dict[type, type]:
     def _type(*args: Any, **kwargs: Any) -> type:
         if len(args) != 1 or kwargs:
             raise TypeError("type() takes exactly one argument in the sandbox; define classes with class")
-        kind = type(args[0])
-        # Never hand out a metaclass: calling one with three arguments builds a class from a
-        # namespace of the caller's choosing, with the special methods the analyser refuses.
-        if issubclass(kind, type):
-            return stand_ins[type]
-        return stand_ins.get(kind) or _replacement(scope, kind) or kind
+        return type_of(scope, stand_ins, args[0])
 
     def _range(*args: Any) -> range:
         result = range(*args)
@@ -566,6 +620,38 @@ def _stand_ins(scope: RunScope) -> dict[type, type]:
         {real: stand_in_class(real, call, _STAND_IN_ATTRIBUTES[real]) for real, call in calls.items()}
     )
     return stand_ins
+
+
+# Classes of values the script makes with literals and operators, beyond those its builtins table
+# names: type() hands them out (calling one makes nothing new).
+_DATA_TYPES = frozenset({type(None), type(Ellipsis), type(NotImplemented), bytearray})
+
+
+def type_of(scope: RunScope, stand_ins: dict[type, type], value: object) -> type:
+    """`type(value)`, as an allow-list: the class for the run's own objects, for builtin data types
+    and for every class the run can already name (its builtins, the facades it imported); the
+    stand-in for what has one; for an exception, the nearest of its classes that is one of those
+    (an engine's or a library's internal error is its public base); refused for anything else. Host
+    classes reached through operators (3.14's `type(int | str)` is typing.Union, whose subscript
+    turned a string into an evaluated forward reference) are never handed out."""
+    kind = type(value)
+    # Never hand out a metaclass: calling one with three arguments builds a class from a namespace
+    # of the caller's choosing, with the special methods the analyser refuses.
+    if issubclass(kind, type):
+        return stand_ins[type]
+    candidates = _class_mro(kind) if issubclass(kind, BaseException) else (kind,)
+    for candidate in candidates:
+        found = stand_ins.get(candidate) or _replacement(scope, candidate)
+        if found is not None:
+            return found
+        if candidate in scope.user_classes or candidate in _DATA_TYPES or candidate in scope.nameable:
+            return candidate
+    raise TypeError(
+        f"type() of a {kind.__name__} object is not available in the sandbox: compare with isinstance()"
+    )
+
+
+_class_mro = type.__dict__["__mro__"].__get__
 
 
 def _guard_length(budget: StepBudget, cls: type) -> None:
@@ -613,6 +699,7 @@ def _iter(obj: Any, *sentinel: Any) -> Iterator[Any]:
 
 
 _UNCHANGED: dict[str, Any] = {name: getattr(_host, name) for name in _PASS_THROUGH + _EXCEPTIONS}
+_NAMEABLE_BUILTINS = frozenset(value for value in _UNCHANGED.values() if issubclass(type(value), type))
 
 
 def build(scope: RunScope) -> dict[str, Any]:
@@ -658,7 +745,8 @@ def build(scope: RunScope) -> dict[str, Any]:
     def _build_class(func: Callable[..., Any], name: str, *bases: Any, **keywords: Any) -> type:
         if keywords:
             raise TypeError("class keywords (metaclass=…) are not available in the sandbox")
-        cls = admit_class(scope, _host.__build_class__(func, name, *bases))
+        built = _host.__build_class__(func, name, *bases, metaclass=_ClassBody(scope.user_classes))
+        cls = admit_class(scope, built)
         _guard_length(budget, cls)
         return cls
 
@@ -716,6 +804,7 @@ def build(scope: RunScope) -> dict[str, Any]:
             "oct": _in_base(budget, oct, "o"),
             "hex": _in_base(budget, hex, "x"),
             "iter": _iter,
+            "vars": lambda *args: guarded_vars(scope, *args),
             "getattr": lambda obj, name, *default: guarded_getattr(scope, obj, name, *default),
             "hasattr": lambda obj, name: guarded_hasattr(scope, obj, name),
             "setattr": lambda obj, name, value: guarded_setattr(scope, obj, name, value),

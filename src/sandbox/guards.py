@@ -18,7 +18,7 @@ import types
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from . import policy
+from . import ownership, policy
 from .counting import counted
 from .limits import (
     UNCHECKED_BYTES,
@@ -41,27 +41,29 @@ from .policy import SandboxViolation
 # --- Attribute access -------------------------------------------------------------------------
 
 
-def refuse_attribute(name: object) -> str:
-    """The name as a plain str, checked by the analyser's rule. A str subclass is copied first:
-    the rule would otherwise ask the name's own startswith and __eq__, which the script wrote, while
-    the lookup uses its characters (getattr(print, S('__globals__')))."""
+def plain_name(name: object) -> str:
+    """An attribute name as a plain str. A str subclass is copied first: a rule would otherwise ask
+    the name's own startswith and __eq__, which the script wrote, while the lookup uses its
+    characters (getattr(print, S('__globals__')))."""
     if not isinstance(name, str):
         raise TypeError(f"attribute name must be string, not '{type(name).__name__}'")
-    plain = str.__getitem__(name, slice(None))
-    message = policy.attribute_violation(plain)
-    if message:
-        raise SandboxViolation(message)
-    return plain
+    return str.__getitem__(name, slice(None))
 
 
-def read_attribute(budget: StepBudget, obj: object, name: object) -> object:
+def read_attribute(budget: StepBudget, classes: set[type], obj: object, name: object) -> object:
     """Every attribute read the interpreter does not do by itself for a literal, public name:
     getattr and hasattr, format fields ("{0.name}"), and the loads of the names in
-    policy.GUARDED_METHODS. The analyser's rule applies to the name; guarded methods come back as
-    their checked versions."""
-    checked = refuse_attribute(name)
+    policy.GUARDED_METHODS, of single-underscore names and of policy.OWNER_DUNDERS. The rule is
+    ownership.attribute_violation (the analyser's rule, then whose object it is); guarded methods
+    come back as their checked versions."""
+    checked = plain_name(name)
+    message = ownership.attribute_violation(classes, obj, checked)
+    if message:
+        raise SandboxViolation(message)
     if checked in policy.GUARDED_METHODS:
-        return guarded_method(budget, obj, checked)
+        return guarded_method(budget, obj, checked, classes)
+    if checked == "__dict__":
+        return ownership.instance_dict(classes, obj)
     return getattr(obj, checked)
 
 
@@ -74,8 +76,9 @@ class _SafeFormatter(string.Formatter):
     result (`'{0}' * 1000` of a megabyte: every field the same object) must fit in the memory left
     before the fields are joined."""
 
-    def __init__(self, budget: StepBudget) -> None:
+    def __init__(self, budget: StepBudget, classes: set[type]) -> None:
         self.budget = budget
+        self.classes = classes
         self.size = 0
 
     def vformat(self, format_string: str, args: Any, kwargs: Any) -> str:
@@ -86,7 +89,7 @@ class _SafeFormatter(string.Formatter):
         first, rest = _formatter_field_name_split(field_name)
         obj = self.get_value(first, args, kwargs)
         for is_attribute, key in rest:
-            obj = read_attribute(self.budget, obj, key) if is_attribute else obj[key]
+            obj = read_attribute(self.budget, self.classes, obj, key) if is_attribute else obj[key]
         return obj, first
 
     def convert_field(self, value: Any, conversion: str | None) -> Any:
@@ -131,7 +134,7 @@ TEXT_TYPES = (str, bytes, bytearray)
 _GUARDED_OWNERS = (*TEXT_TYPES, re.Pattern, re.Match)
 
 
-def guarded_method(budget: StepBudget, obj: object, name: str) -> Callable[..., Any]:
+def guarded_method(budget: StepBudget, obj: object, name: str, classes: set[type]) -> Callable[..., Any]:
     """`obj.name` for the names in policy.GUARDED_METHODS. Decided on what the lookup returns, not
     on `obj`, so subclasses of str and `super()` objects get the same checked versions: str and
     bytes methods, re's module functions, and the methods of patterns and matches."""
@@ -142,7 +145,7 @@ def guarded_method(budget: StepBudget, obj: object, name: str) -> Callable[..., 
         raise SandboxViolation("Blocked: registering virtual subclasses of abstract classes not allowed")
     # The common case first, making nothing on the way: every object made here is traced.
     if type(attribute) is types.BuiltinMethodType and isinstance(attribute.__self__, TEXT_TYPES):
-        return _text_method(budget, attribute.__self__, name, attribute)
+        return _text_method(budget, attribute.__self__, name, attribute, classes)
     if isinstance(attribute, types.MethodDescriptorType) and attribute.__objclass__ in _UNBOUND_OWNERS:
         owner_type = attribute.__objclass__
         # str.format, bytes.center, int.to_bytes, re.Pattern.findall, …: unbound, the first
@@ -151,7 +154,7 @@ def guarded_method(budget: StepBudget, obj: object, name: str) -> Callable[..., 
         def unbound(self: object, *args: Any, **kwargs: Any) -> Any:
             if not isinstance(self, owner_type):
                 raise TypeError(f"descriptor '{name}' requires a '{owner_type.__name__}' object")
-            return guarded_method(budget, self, name)(*args, **kwargs)
+            return guarded_method(budget, self, name, classes)(*args, **kwargs)
 
         return unbound
     if name == "elements" and attribute is collections.Counter.elements:
@@ -159,7 +162,7 @@ def guarded_method(budget: StepBudget, obj: object, name: str) -> Callable[..., 
     if isinstance(attribute, types.BuiltinMethodType):
         owner = attribute.__self__
         if isinstance(owner, TEXT_TYPES):
-            return _text_method(budget, owner, name, attribute)  # a subclass of the method type
+            return _text_method(budget, owner, name, attribute, classes)  # a subclass of the method type
         if isinstance(owner, re.Pattern) and name in _PER_MATCH:
             return _bound(_per_match_call, budget, owner, name, attribute, 0)
         if isinstance(owner, (re.Pattern, re.Match)):
@@ -190,7 +193,11 @@ _ENCODE_ERROR_BYTES = {"namereplace": 100}
 
 
 def _text_method(
-    budget: StepBudget, text: str | bytes | bytearray, name: str, method: Callable[..., Any]
+    budget: StepBudget,
+    text: str | bytes | bytearray,
+    name: str,
+    method: Callable[..., Any],
+    classes: set[type],
 ) -> Callable[..., Any]:
     """A checked version of `method`, one of GUARDED_METHODS bound to `text`. Measured with the
     builtin type's own methods: a subclass may override `count`, `__len__` and the rest. Every
@@ -202,7 +209,7 @@ def _text_method(
     if name in ("format", "format_map"):
         if not isinstance(text, str):
             return method
-        formatter = _SafeFormatter(budget)
+        formatter = _SafeFormatter(budget, classes)
         if name == "format":
             return lambda *args, **kwargs: formatter.vformat(text, args, kwargs)
         return lambda mapping: formatter.vformat(text, (), mapping)

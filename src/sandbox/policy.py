@@ -63,16 +63,18 @@ BLOCKED_IMPORTS: frozenset[str] = frozenset(
 )  # fmt: skip
 
 BLOCKED_NAMES: dict[str, str] = {
-    # Callers match on this exact message for the three code-running builtins.
+    # Callers match on this exact message for the three code-running builtins. Only the bare names
+    # read as values are the builtins: a method, attribute, parameter or keyword called `eval` is
+    # the script's own (`scorer.eval(output)`, `def eval(self, ...)`).
     "eval": "Blocked: eval/exec/compile not allowed",
     "exec": "Blocked: eval/exec/compile not allowed",
     "compile": "Blocked: eval/exec/compile not allowed",
     # The rest run code, reach the interpreter's machinery, the outside world or the namespace
-    # itself (globals, locals, vars, dir), or are async.
+    # itself (globals, locals, dir), or are async.
     **{
         name: f"Blocked: {name}() not allowed"
         for name in (
-            "__import__", "open", "input", "breakpoint", "globals", "locals", "vars", "dir",
+            "__import__", "open", "input", "breakpoint", "globals", "locals", "dir",
             "help", "exit", "quit", "memoryview", "copyright", "credits", "license", "aiter",
             "anext",
         )
@@ -85,6 +87,11 @@ READABLE_DUNDER_NAMES = frozenset({"__name__"})
 
 # Dunder attributes that are plain strings wherever they exist.
 READABLE_DUNDER_ATTRIBUTES = frozenset({"__name__", "__qualname__", "__doc__"})
+
+# Dunder attributes the script may read on its own objects only (`vars`-like introspection: an
+# instance's `__dict__`, an enum's `__members__`, `__module__`): the analyser lets them through and
+# the run-time attribute path asks ownership.py whose object it is.
+OWNER_DUNDERS = frozenset({"__dict__", "__members__", "__module__"})
 
 # Special methods a class may define (and reach through `super()`): the ordinary protocol
 # methods. Left out on purpose: __del__ (runs whenever the object dies, possibly outside the
@@ -327,7 +334,11 @@ def member_name_violation(name: object) -> str | None:
         return f"Blocked: attribute names must be str, not {type(name).__name__}"
     if name in GUARDED_METHODS:
         return f"Blocked: '{name}' is guarded; it cannot be a field, member or class-pattern keyword"
-    return attribute_violation(name)
+    message = attribute_violation(name)
+    if message is None and needs_owner(name):
+        # Read by the host, past the run-time rule that would ask whose object it is.
+        message = f"Blocked: '{name}' is private; it cannot be a field, member or class-pattern keyword"
+    return message
 
 
 def refuse_member_names(*names: object) -> None:
@@ -343,16 +354,22 @@ def is_dunder(name: str) -> bool:
 
 
 def attribute_violation(name: str) -> str | None:
-    """The one rule for attribute names, shared by the analyser and the run-time getattr guard."""
+    """The rule for attribute names that holds whoever owns the object, shared by the analyser and
+    the run-time attribute path. Single-underscore names and `OWNER_DUNDERS` pass here: whether
+    they may be read depends on whose object it is, which only the run-time path can tell
+    (ownership.attribute_violation), and the instrumentation routes every such read there."""
     if name in INTERNAL_ATTRIBUTES or name in CLASS_MACHINERY:
         return f"Blocked: access to interpreter internals '{name}' not allowed"
     if is_dunder(name):
-        if name in READABLE_DUNDER_ATTRIBUTES:
+        if name in READABLE_DUNDER_ATTRIBUTES or name in OWNER_DUNDERS:
             return None
         return f"Blocked: access to dunder attribute '{name}' not allowed"
-    if name.startswith("_"):
-        return f"Blocked: access to private attribute '{name}' not allowed"
     return None
+
+
+def needs_owner(name: str) -> bool:
+    """Names whose reads go through the run-time attribute path: the answer depends on the object."""
+    return name in OWNER_DUNDERS or (name.startswith("_") and not is_dunder(name))
 
 
 # What analysis, compilation or instrumentation says when the code is still too deep for them: the
@@ -517,37 +534,40 @@ class _Analyser(ast.NodeVisitor):
         self.generic_visit(node)
 
     # --- names ---------------------------------------------------------------------------------
-    def check_name(self, node: ast.AST, name: str | None, *, readable: bool = False) -> None:
+    def check_name(
+        self, node: ast.AST, name: str | None, *, readable: bool = False, value: bool = True
+    ) -> None:
         if name is None:
             return
-        if name in BLOCKED_NAMES:
+        if name in BLOCKED_NAMES and (value or name not in _CODE_RUNNERS):
             self.refuse(node, BLOCKED_NAMES[name])
         elif is_dunder(name) and not (readable and name in READABLE_DUNDER_NAMES):
             self.refuse(node, f"Blocked: dunder name '{name}' not allowed")
 
     def check_Name(self, node: ast.Name) -> None:
-        self.check_name(node, node.id, readable=isinstance(node.ctx, ast.Load))
+        loaded = isinstance(node.ctx, ast.Load)
+        self.check_name(node, node.id, readable=loaded, value=loaded)
 
     def check_arg(self, node: ast.arg) -> None:
-        self.check_name(node, node.arg)
+        self.check_name(node, node.arg, value=False)
 
     def check_ExceptHandler(self, node: ast.ExceptHandler) -> None:
-        self.check_name(node, node.name)
+        self.check_name(node, node.name, value=False)
 
     def check_Global(self, node: ast.Global) -> None:
         for name in node.names:
-            self.check_name(node, name)
+            self.check_name(node, name, value=False)
 
     check_Nonlocal = check_Global
 
     def check_MatchAs(self, node: ast.MatchAs) -> None:
-        self.check_name(node, node.name)
+        self.check_name(node, node.name, value=False)
 
     def check_MatchStar(self, node: ast.MatchStar) -> None:
-        self.check_name(node, node.name)
+        self.check_name(node, node.name, value=False)
 
     def check_MatchMapping(self, node: ast.MatchMapping) -> None:
-        self.check_name(node, node.rest)
+        self.check_name(node, node.rest, value=False)
 
     def check_MatchClass(self, node: ast.MatchClass) -> None:
         # `case object(__class__=c)` and `case str(format=f)` read the attribute through the match
@@ -563,13 +583,14 @@ class _Analyser(ast.NodeVisitor):
 
     # --- definitions ---------------------------------------------------------------------------
     def check_FunctionDef(self, node: ast.FunctionDef) -> None:
-        if is_dunder(node.name) and node.name not in SPECIAL_METHODS:
-            self.refuse(node, f"Blocked: defining special method '{node.name}' not allowed")
-        elif node.name in BLOCKED_NAMES:
-            self.refuse(node, BLOCKED_NAMES[node.name])
+        if is_dunder(node.name):
+            if node.name not in SPECIAL_METHODS:
+                self.refuse(node, f"Blocked: defining special method '{node.name}' not allowed")
+        else:
+            self.check_name(node, node.name, value=False)
 
     def check_ClassDef(self, node: ast.ClassDef) -> None:
-        self.check_name(node, node.name)
+        self.check_name(node, node.name, value=False)
         if node.keywords:
             # metaclass=… and __init_subclass__ arguments run class machinery chosen by the user.
             self.refuse(node, "Blocked: class keywords (metaclass=…) not allowed")
@@ -627,13 +648,16 @@ class _Analyser(ast.NodeVisitor):
         for alias in node.names:
             if alias.name == "*":
                 self.refuse(node, f"Blocked: from {module} import * not allowed")
+            elif alias.name.startswith("_") and not is_dunder(alias.name):
+                # A facade has public members only: a module's private name is its own business.
+                self.refuse(node, f"Blocked: access to private attribute '{alias.name}' not allowed")
             else:
                 message = attribute_violation(alias.name)
                 if message:
                     self.refuse(node, message)
 
     def check_alias(self, node: ast.alias) -> None:
-        self.check_name(node, node.asname)
+        self.check_name(node, node.asname, value=False)
 
     def check_comprehension(self, node: ast.comprehension) -> None:
         if node.is_async:
@@ -641,6 +665,10 @@ class _Analyser(ast.NodeVisitor):
         if any(isinstance(n, ast.Attribute) for n in ast.walk(node.target)):
             # Attribute writes are routed through the setattr guard, which needs a statement.
             self.refuse(node.target, "Blocked: a comprehension may not assign to attributes")
+
+
+# The builtins that run code from text: refused as values, free as the script's own names.
+_CODE_RUNNERS = frozenset({"eval", "exec", "compile"})
 
 
 def _is_super_call(node: ast.expr) -> bool:
@@ -772,7 +800,7 @@ class _Instrumenter(ast.NodeTransformer):
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         self.generic_visit(node)
-        if isinstance(node.ctx, ast.Load) and node.attr in GUARDED_METHODS:
+        if isinstance(node.ctx, ast.Load) and (node.attr in GUARDED_METHODS or needs_owner(node.attr)):
             return ast.copy_location(_call(GUARD_GETATTR, node.value, ast.Constant(node.attr)), node)
         return node
 

@@ -9,21 +9,32 @@ from __future__ import annotations
 import collections
 from collections.abc import Iterable
 
+from ..ownership import exact_str
 from ..policy import refuse_member_names
 from . import FacadeRun, pick
 
-SHARED = True
 
-
-def namedtuple(
-    typename: str, field_names: str | Iterable[str], *, defaults: Iterable[object] | None = None
-) -> type:
-    """collections.namedtuple with the type and field names checked by the attribute rule (no
-    `rename`, which invents private names, and no `module`)."""
-    names = field_names.replace(",", " ").split() if isinstance(field_names, str) else list(field_names)
-    refuse_member_names(typename, *names)
-    return collections.namedtuple(typename, names, defaults=defaults)
+def field_names(names: object) -> list[str]:
+    """Field names as namedtuple takes them (a string of names separated by commas or spaces, or
+    an iterable of names), copied to exact strs first: the checks and namedtuple read the copy."""
+    if isinstance(names, str):
+        return str.split(str.replace(exact_str(names, "field_names"), ",", " "))
+    if not isinstance(names, Iterable):
+        raise TypeError("field_names must be a string or an iterable of strings")
+    return [exact_str(name, "a field name") for name in list(names)]
 
 
 def members(run: FacadeRun) -> dict[str, object]:
+    def namedtuple(
+        typename: str, field_names_: str | Iterable[str], *, defaults: Iterable[object] | None = None
+    ) -> type:
+        """collections.namedtuple with the type and field names checked by the attribute rule (no
+        `rename`, which invents private names, and no `module`). The class is the run's own: its
+        documented `_asdict`, `_replace`, `_make`, `_fields` and `_field_defaults` are readable."""
+        name, names = exact_str(typename, "typename"), field_names(field_names_)
+        refuse_member_names(name, *names)
+        made = collections.namedtuple(name, names, defaults=None if defaults is None else tuple(defaults))
+        return run.admit(made)
+
+    namedtuple.__name__ = namedtuple.__qualname__ = "namedtuple"
     return {**pick("collections", "Counter OrderedDict defaultdict deque ChainMap"), "namedtuple": namedtuple}

@@ -19,7 +19,8 @@ def members(run: FacadeRun) -> dict[str, object]:
     # (guards.exact_text), so no key of a run's making can answer a later lookup. The flags are
     # plain ints: RegexFlag keeps every value it is called with for the life of the process.
     checked = {
-        name: guarded_method(budget, re, name) for name in ("sub", "subn", "findall", "finditer", "split")
+        name: guarded_method(budget, re, name, run.made)
+        for name in ("sub", "subn", "findall", "finditer", "split")
     }
 
     def compile(pattern: Any, flags: Any = 0) -> re.Pattern[Any]:

@@ -12,14 +12,14 @@ of NamedTuple, TypedDict, Generic and Protocol.
 from __future__ import annotations
 
 import collections
+import functools
 import typing
-from collections.abc import Callable, Iterable, Mapping
-from types import GenericAlias, UnionType
+from collections.abc import Callable, Iterable
+from types import GenericAlias, MappingProxyType, UnionType
 
+from ..ownership import exact_str
 from ..policy import refuse_member_names
 from . import FacadeRun
-
-SHARED = True
 
 
 class _Form:
@@ -181,19 +181,36 @@ class Protocol:
 SANDBOX_BASES = frozenset({Generic, Protocol})
 
 
-def TypedDict(typename: str, fields: Mapping[str, object], /, *, total: bool = True) -> type:
-    """The functional form, with the keys checked by the attribute rule; the class form is typing's."""
-    pairs = dict(fields.items())
-    refuse_member_names(typename, *pairs)
-    return typing.TypedDict(typename, pairs, total=total)  # type: ignore[no-any-return, operator]
+def TypedDict(typename: object, fields: object, /, *, total: object = True) -> type:
+    """The functional form. Only names reach typing: the keys, copied to exact strs and checked
+    by the member rule. The field types are the script's values, and typing's type check compares
+    them with its own objects (a script's `__eq__` would receive them); the types are not
+    readable in the sandbox anyway (`__annotations__`), so typing is given Any for each."""
+    if type(fields) is not dict or type(total) is not bool:
+        raise TypeError("TypedDict(name, {field: type, ...}, total=True|False) takes a dict and a bool")
+    name = exact_str(typename, "typename")
+    keys = [exact_str(key, "a field name") for key in fields]
+    refuse_member_names(name, *keys)
+    return typing.TypedDict(name, dict.fromkeys(keys, typing.Any), total=total)  # type: ignore[no-any-return, operator]
 
 
-def NamedTuple(typename: str, fields: Iterable[tuple[str, object]], /) -> type:
-    """The functional form, with the field names checked by the attribute rule; the class form is
-    typing's, and its fields are checked as the class is made (builtins.admit_class)."""
-    pairs = [tuple(pair) for pair in fields]
-    refuse_member_names(typename, *(pair[0] for pair in pairs))
-    return typing.NamedTuple(typename, pairs)  # type: ignore[arg-type, no-any-return]
+def _named_tuple(run: FacadeRun) -> Callable[..., type]:
+    def NamedTuple(typename: object, fields: object, /) -> type:
+        """The functional form, as collections.namedtuple with the names copied to exact strs and
+        checked; the types never reach typing's type check (see TypedDict). The class is the run's
+        own. The class form is typing's, checked as the class is made (builtins.admit_class)."""
+        if not isinstance(fields, Iterable):
+            raise TypeError("NamedTuple(name, [(field, type), ...]) takes an iterable of pairs")
+        pairs = [tuple(pair) for pair in list(fields)]  # type: ignore[call-overload]
+        if any(len(pair) != 2 for pair in pairs):
+            raise TypeError("NamedTuple fields must be (name, type) pairs")
+        name = exact_str(typename, "typename")
+        names = [exact_str(pair[0], "a field name") for pair in pairs]
+        refuse_member_names(name, *names)
+        return run.admit(collections.namedtuple(name, names))
+
+    NamedTuple.__mro_entries__ = lambda bases: _NAMED_TUPLE_BASES  # type: ignore[attr-defined]
+    return NamedTuple
 
 
 # Subclassing them (class P(NamedTuple): ...) goes through typing's own class machinery: the bases
@@ -201,10 +218,16 @@ def NamedTuple(typename: str, fields: Iterable[tuple[str, object]], /) -> type:
 _TYPED_DICT_BASES = typing.TypedDict.__mro_entries__((typing.TypedDict,))  # type: ignore[attr-defined]
 _NAMED_TUPLE_BASES = typing.NamedTuple.__mro_entries__((typing.NamedTuple,))  # type: ignore[attr-defined]
 TypedDict.__mro_entries__ = lambda bases: _TYPED_DICT_BASES  # type: ignore[attr-defined]
-NamedTuple.__mro_entries__ = lambda bases: _NAMED_TUPLE_BASES  # type: ignore[attr-defined]
 
 
 def members(run: FacadeRun) -> dict[str, object]:
+    # NamedTuple's classes are the run's own (their `_asdict` and the rest are readable).
+    return {**_vocabulary(), "NamedTuple": _named_tuple(run)}
+
+
+@functools.cache
+def _vocabulary() -> MappingProxyType[str, object]:
+    """Everything else, which holds nothing of any run: made once."""
     import collections.abc as abcs
 
     aliases: dict[str, tuple[type | None, type | None]] = {
@@ -255,7 +278,7 @@ def members(run: FacadeRun) -> dict[str, object]:
 
     members.update(
         TypeVar=TypeVar, NewType=NewType, Generic=Generic, Protocol=Protocol,
-        TypedDict=TypedDict, NamedTuple=NamedTuple, get_origin=get_origin, get_args=get_args,
+        TypedDict=TypedDict, get_origin=get_origin, get_args=get_args,
         cast=cast, overload=overload, TYPE_CHECKING=False,
     )  # fmt: skip
-    return members
+    return MappingProxyType(members)
