@@ -232,7 +232,8 @@ FACTORY_ATTACKS = {
     "namedtuple type name": "import collections\ncollections.namedtuple('__class__', ['a'])",
     "NamedTuple functional": "import typing\ntyping.NamedTuple('N', [('__class__', int)])",
     "TypedDict functional": "import typing\ntyping.TypedDict('T', {'__class__': int})",
-    "dataclass private field": "import dataclasses\n@dataclasses.dataclass\nclass K:\n    _g: int = 0",
+    "dataclass dunder field": "import dataclasses\n@dataclasses.dataclass\nclass K:\n    __g__: int = 0",
+    "dataclass field over a host base's member": "import collections, dataclasses\n@dataclasses.dataclass\nclass K(collections.Counter):\n    _keep_positive: int = 0",
 }
 
 
@@ -252,7 +253,7 @@ def test_dataclass_checks_field_names_before_it_touches_the_class():
     code = (
         "import dataclasses\n"
         "class C:\n"
-        "    _hidden: int\n"
+        "    format: int\n"
         "try:\n"
         "    dataclasses.dataclass(C)\n"
         "except AttributeError as e:\n"

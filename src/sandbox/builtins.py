@@ -313,8 +313,14 @@ def admit_class(scope: RunScope, cls: type) -> type:
     if type(match_args) is not tuple:
         raise SandboxViolation("Blocked: __match_args__ must be a tuple of attribute names")
     fields = namespace.get("__dataclass_fields__", {})
-    policy.refuse_member_names(*match_args, *(fields if type(fields) is dict else ()))
+    names = (*match_args, *(fields if type(fields) is dict else ()))
+    policy.refuse_member_names(*names, private=True)
     scope.user_classes.add(cls)
+    try:
+        ownership.refuse_inherited(scope.user_classes, cls, names)
+    except SandboxViolation:
+        scope.user_classes.discard(cls)
+        raise
     return cls
 
 
@@ -353,7 +359,7 @@ class _ClassBody:
     def __call__(self, name: str, bases: tuple[type, ...], namespace: Any) -> type:
         prepared = self._prepared
         made = {k: v for k, v in dict.items(namespace) if k not in prepared or prepared[k] is not v}
-        ownership.refuse_slots(self._classes, name, made)
+        ownership.refuse_namespace(self._classes, name, bases, made)
         return _metaclass_of(bases)(name, bases, namespace)  # type: ignore[no-any-return]
 
 
@@ -828,8 +834,8 @@ def build(scope: RunScope) -> dict[str, Any]:
 
 
 def guard_code_ids(*extra_modules: types.ModuleType) -> frozenset[int]:
-    """Ids of the code objects of this module, guards.py, limits.py, policy.py (the attribute rule
-    the guards apply) and `extra_modules`, nested ones included."""
+    """Ids of the code objects of this module, guards.py, limits.py, ownership.py and policy.py (the
+    attribute rule the guards apply) and `extra_modules`, nested ones included."""
     from . import guards, limits
 
     codes: set[int] = set()
@@ -840,7 +846,7 @@ def guard_code_ids(*extra_modules: types.ModuleType) -> frozenset[int]:
             if isinstance(const, types.CodeType):
                 collect(const)
 
-    for module in (guards, limits, policy, sys.modules[__name__], *extra_modules):
+    for module in (guards, limits, ownership, policy, sys.modules[__name__], *extra_modules):
         for value in vars(module).values():
             members = vars(value).values() if isinstance(value, type) else ()
             for candidate in (value, *members):

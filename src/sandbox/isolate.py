@@ -29,8 +29,8 @@ from .runner import execute, validate
 # The engine's modules, which the runner loads: the standard-library part of the package. api.py
 # (pydantic), log.py and cli.py stay with the front Worker.
 ENGINE_MODULES = (
-    "__init__", "builtins", "counting", "evals", "guards", "isolate", "limits", "policy", "results",
-    "runner", "facades/__init__", *(f"facades/{name}" for name in sorted(FACADE_NAMES)),
+    "__init__", "builtins", "counting", "evals", "guards", "isolate", "limits", "ownership", "policy",
+    "results", "runner", "sinks", "facades/__init__", *(f"facades/{name}" for name in sorted(FACADE_NAMES)),
 )  # fmt: skip
 RUNNER_MAIN = "isolate_entry.py"
 COMPATIBILITY_DATE = "2026-11-20"

@@ -105,9 +105,19 @@ def slot_violation(classes: set[type], owner: str, name: object, value: object) 
     )
 
 
-def refuse_slots(classes: set[type], owner: str, namespace: dict[str, Any]) -> None:
+def refuse_namespace(
+    classes: set[type], owner: str, bases: tuple[type, ...], namespace: dict[str, Any]
+) -> None:
+    """What a class body made: special methods and hooks by value; and no `_` name over a member
+    that a base the script did not define keeps for its own code (as with writes: Counter's
+    methods call `self._keep_positive()`, whatever the class body put there)."""
     for name, value in namespace.items():
         message = slot_violation(classes, owner, name, value)
+        if message is None and type(name) is str and name.startswith("_") and name not in ENUM_NAMES:
+            for base in bases:
+                found = _resolve(_class_mro(base), name)
+                if found is not None and found[0] not in classes and not policy.is_dunder(name):
+                    message = f"Blocked: '{name}' belongs to {found[0].__qualname__}, which the script did not define"
         if message:
             raise SandboxViolation(message)
 
@@ -238,6 +248,20 @@ def write_violation(classes: set[type], obj: object, name: str, value: object = 
     if is_class:
         return slot_violation(classes, obj.__qualname__, name, value)  # type: ignore[attr-defined]
     return None
+
+
+def refuse_inherited(classes: set[type], cls: type, names: tuple[object, ...]) -> None:
+    """Names the host reads on a class's instances for the script (a class pattern's
+    `__match_args__`, a dataclass's fields): a `_` name among them must not be a member that a
+    base the script did not define keeps."""
+    mro = _class_mro(cls)
+    for name in names:
+        if type(name) is str and name.startswith("_"):
+            found = _resolve(mro, name)
+            if found is not None and found[0] not in classes:
+                raise SandboxViolation(
+                    f"Blocked: '{name}' belongs to {found[0].__qualname__}, which the script did not define"
+                )
 
 
 def dunder_violation(classes: set[type], obj: object, name: str) -> str | None:

@@ -323,7 +323,7 @@ class SandboxViolation(AttributeError):
     """A computed name or value that the analyser would have refused had it been literal."""
 
 
-def member_name_violation(name: object) -> str | None:
+def member_name_violation(name: object, *, private: bool = False) -> str | None:
     """The rule for attribute names that the host, not the script's own code, reads or writes for
     the script: members and fields that a class factory (enum's functional API, namedtuple,
     NamedTuple, TypedDict) or a dataclass turns into attributes, the names in `__match_args__` and
@@ -335,16 +335,22 @@ def member_name_violation(name: object) -> str | None:
     if name in GUARDED_METHODS:
         return f"Blocked: '{name}' is guarded; it cannot be a field, member or class-pattern keyword"
     message = attribute_violation(name)
-    if message is None and needs_owner(name):
+    if (
+        message is None
+        and needs_owner(name)
+        and not (private and not is_dunder(name) and name not in OWNER_DUNDERS)
+    ):
         # Read by the host, past the run-time rule that would ask whose object it is.
         message = f"Blocked: '{name}' is private; it cannot be a field, member or class-pattern keyword"
     return message
 
 
-def refuse_member_names(*names: object) -> None:
-    """At run time: raise on the first name `member_name_violation` refuses."""
+def refuse_member_names(*names: object, private: bool = False) -> None:
+    """At run time: raise on the first name `member_name_violation` refuses. `private`: the names
+    are read on the script's own instances only (a dataclass's fields, a class's __match_args__),
+    so a single-underscore name is theirs (ownership.py judges where it resolves)."""
     for name in names:
-        message = member_name_violation(name)
+        message = member_name_violation(name, private=private)
         if message:
             raise SandboxViolation(message)
 

@@ -19,7 +19,7 @@ from types import CellType, CodeType, FrameType, FunctionType, ModuleType, Trace
 from typing import Any
 
 from . import builtins as sandbox_builtins
-from . import facades, policy
+from . import facades, policy, sinks
 from .limits import LimitExceeded, Limits, StepBudget, bound_run, check_nesting, holders, memory_error
 from .policy import COMPLEXITY_MESSAGE, Policy, Violation, analyse, find_entry_point, instrument
 from .results import ExecutionResult, ValidationResult
@@ -252,6 +252,7 @@ def _monitored(
     """The budget on, the script, its teardown, the budget off."""
     callbacks = (budget.on_start, budget.on_start, budget.on_jump)
     host_froze = gc.get_freeze_count() > 0
+    sinks.RUN.running = True
     try:
         _start_monitoring(callbacks)
         # Only now, under the budget: this code runs again (once per trace of a batch).
@@ -276,6 +277,7 @@ def _monitored(
             _watch_finished(compiled.codes, _FINISHED_EVENTS)
         finally:
             _stop_monitoring(callbacks)
+            sinks.RUN.running = False
     facades.forget_script_keys()
     return _outcome(budget, output, error, value, peaked)
 
@@ -562,7 +564,7 @@ class _ReleaseOrder:
 
     def _children(self, obj: object) -> list[object]:
         kind = type(obj)
-        if kind is ModuleType or id(kind) in _ENGINE_CLASS_IDS:
+        if kind is ModuleType or id(kind) in _RUN_BOOKKEEPING:
             return []
         if kind is FunctionType:
             return gc.get_referents(obj) if obj.__code__.co_filename == FILENAME else []  # type: ignore[attr-defined]
@@ -766,7 +768,8 @@ _builtins_module = sys.modules["builtins"]
 _ENGINE_MODULE_NAMES = tuple(
     f"{__package__}.{name}"
     for name in (
-        "builtins", "counting", "guards", "limits", "policy", "results", "runner", "facades",
+        "builtins", "counting", "guards", "limits", "ownership", "policy", "results", "runner",
+        "sinks", "facades",
         *(f"facades.{facade}" for facade in sorted(facades.FACADE_NAMES)),
     )
 )  # fmt: skip
@@ -807,11 +810,9 @@ _ENGINE_OBJECT_IDS = frozenset(id(value) for module in _engine_modules() for val
 _RUNNER_CODE_IDS = frozenset(
     id(f.__code__) for f in (run, _run_once, _monitored, _execute, _teardown, _free_cycles)
 )
-_ENGINE_CLASS_IDS = frozenset(
-    id(value)
-    for module in _engine_modules()
-    for value in vars(module).values()
-    if isinstance(value, type)
-    and not issubclass(value, BaseException)
-    and value.__module__ == module.__name__
+# The engine's own bookkeeping of a run (reached through a with statement's ManagedContext): the
+# teardown does not walk into it. Everything else, the engine's classes included (a typing form
+# holds what the script subscripted it with), is walked and let go in order.
+_RUN_BOOKKEEPING = frozenset(
+    map(id, (sandbox_builtins.RunScope, sandbox_builtins.OutputBuffer, StepBudget, facades.FacadeRun))
 )

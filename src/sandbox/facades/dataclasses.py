@@ -56,7 +56,7 @@ def members(run: FacadeRun) -> dict[str, object]:
             # Every field is read from the class (its default) and, later, from instances (asdict,
             # match): the names pass the rule before dataclass touches the class. The script's
             # annotations are text (runner.compile_code), so they are a plain dict here.
-            refuse_member_names(*target.__dict__.get("__annotations__", {}))  # noqa: RUF063 - text, not evaluated
+            refuse_member_names(*target.__dict__.get("__annotations__", {}), private=True)  # noqa: RUF063 - text, not evaluated
             return run.admit(dataclasses.dataclass(target, **options))  # slots=True: a new class
 
         return decorate if cls is None else decorate(cls)
