@@ -79,7 +79,7 @@ def plain_json(value):
             continue
         if depth >= api.LIMITS.nesting_depth:
             raise NotJson(path, f"nested deeper than {api.LIMITS.nesting_depth} levels")
-        members = json_container(item, path)
+        members = json_container(item, path, api.MAX_JSON_VALUES - count)
         into[key] = members
         pairs = enumerate(members) if isinstance(members, list) else list(members.items())
         for name, member in pairs:
@@ -90,18 +90,23 @@ def plain_json(value):
     return root["value"]
 
 
-def json_container(item, path):
+def json_container(item, path, room):
     """One level of a JavaScript array or plain object, its members converted where they are
-    primitive (to_py at depth 1), containers still proxies."""
+    primitive (to_py at depth 1), containers still proxies; measured first, so that a container of
+    millions of members is refused before it is converted (found by attacking the Worker layer)."""
     if item.typeof == "function":
         raise NotJson(path, "a function is not JSON data")
     prototype = js.Object.getPrototypeOf(item)
     if js.Array.isArray(item) and prototype == js.Array.prototype:
-        return item.to_py(depth=1)
-    if prototype is jsnull or prototype == js.Object.prototype:
-        return item.to_py(depth=1)
-    kind = getattr(getattr(item, "constructor", None), "name", None) or "an object of another kind"
-    raise NotJson(path, f"a {kind} is not JSON data (plain objects and arrays only)")
+        size = item.length
+    elif prototype is jsnull or prototype == js.Object.prototype:
+        size = js.Object.keys(item).length
+    else:
+        kind = getattr(getattr(item, "constructor", None), "name", None) or "an object of another kind"
+        raise NotJson(path, f"a {kind} is not JSON data (plain objects and arrays only)")
+    if size > room:
+        raise NotJson(path, f"more than {api.MAX_JSON_VALUES} JSON values", 413, "payload_too_large")
+    return item.to_py(depth=1)
 
 
 def json_scalar(item, path):

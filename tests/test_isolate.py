@@ -514,6 +514,15 @@ def test_a_key_whose_runners_keep_failing_backs_off_and_others_do_not():
     assert backoff.value.retry_after == 2 * isolate.BACKOFF_SECONDS
 
 
+def test_a_caller_crashing_under_a_new_key_each_time_backs_off_too():
+    slots = isolate.RunnerSlots()
+    for n in range(isolate.CALLER_FAILURES_BEFORE_BACKOFF):
+        slots.recycle(slots.place("execute", {"isolationKey": f"new-{n}"}, "binding:a"))
+    with pytest.raises(isolate.RunnerBackoff, match="of this caller failed"):
+        place(slots, "binding:a", "yet-another")
+    assert place(slots, "binding:b", "new-0") is not None
+
+
 def test_a_backing_off_key_gets_429_with_retry_after():
     loader = StandInLoader()
     for _ in range(isolate.FAILURES_BEFORE_BACKOFF):
@@ -531,7 +540,7 @@ def test_remembered_generations_and_failures_are_bounded(monkeypatch):
     monkeypatch.setattr(isolate, "MAX_REMEMBERED", 5)
     slots = isolate.RunnerSlots(per_caller=1)
     for n in range(20):
-        slots.recycle(slots.place("execute", {"isolationKey": f"k{n}"}, "binding:a"))
+        slots.recycle(slots.place("execute", {"isolationKey": f"k{n}"}, f"binding:{n % 2}"))
     assert len(slots.generations) <= 5 and len(slots.failures) <= 5
 
 

@@ -407,6 +407,11 @@ def test_an_rpc_argument_with_too_many_values_is_refused_before_it_is_all_read(w
         run_now(worker.execute(runtime_conversion()(js.eval("({code: 'x', l: Array(5000).fill([])})"))))
     )
     assert answer["code"] == "payload_too_large", answer
+    # One array of many members is measured before any of it is converted: the refusal names the
+    # array, not a member somewhere past the limit.
+    flat = runtime_conversion()(js.eval("({code: 'x', l: Array(5000).fill(0)})"))
+    answer = plain(run_now(worker.execute(flat)))
+    assert answer["code"] == "payload_too_large" and "invalid request: l: " in answer["error"], answer
 
 
 @pytest.mark.parametrize(

@@ -363,6 +363,20 @@ def test_a_utf16_body_is_refused(workers):
     assert (status, answer["code"]) == (400, "bad_request") and "UTF-8" in answer["error"]
 
 
+def test_the_string_hash_secret_is_the_platforms_and_the_same_in_every_runner(workers):
+    """A known limit, pinned so that it is noticed when it changes (docs/SECURITY.md, "The string
+    hash secret is the platform's"): workerd starts every Python Worker with one hash secret, and
+    a running interpreter cannot be re-keyed. Plain Pyodide, started with real entropy, differs per
+    start."""
+    sandbox, _ = workers
+    code = "print(hash('tenant-data'))"
+    seen = {
+        get(sandbox, "/v1/execute", {"code": code, "isolationKey": f"hash-{n}"})[1]["output"]
+        for n in range(2)
+    }
+    assert len(seen) == 1, seen
+
+
 def test_a_crash_looping_key_backs_off_and_leaves_another_callers_runner_warm(probe):
     warm = probe_runner(probe, caller="steady", isolationKey="k", slots="small")
     for _ in range(3):  # the crash loop

@@ -164,6 +164,9 @@ IDLE_SECONDS = 300.0
 # with 429 and Retry-After for BACKOFF_SECONDS, doubling with each further round, up to
 # MAX_BACKOFF_SECONDS: every failure costs a cold start (and in production a billed Dynamic Worker).
 FAILURES_BEFORE_BACKOFF = 3
+# The same for all of one caller's keys together: a caller that crashes a runner under a new key
+# each time would otherwise never back off (found by attacking the Worker layer).
+CALLER_FAILURES_BEFORE_BACKOFF = 10
 FAILURE_WINDOW_SECONDS = 60.0
 BACKOFF_SECONDS = 30.0
 MAX_BACKOFF_SECONDS = 900.0
@@ -191,14 +194,18 @@ class Placement:
 
 
 class RunnerBackoff(Exception):
-    """A caller and key whose runners keep failing: refused for `retry_after` seconds."""
+    """A caller (and key) whose runners keep failing: refused for `retry_after` seconds."""
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, whose: str, retry_after: int) -> None:
         super().__init__(
-            f"the runners of this caller and isolationKey failed {FAILURES_BEFORE_BACKOFF} times within"
-            f" {FAILURE_WINDOW_SECONDS:.0f} s; retry after {retry_after} s"
+            f"the runners of {whose} failed too often within {FAILURE_WINDOW_SECONDS:.0f} s;"
+            f" retry after {retry_after} s"
         )
         self.retry_after = retry_after
+
+
+# The failures of every key of a caller, counted under this key (an isolationKey is str or None).
+_EVERY_KEY = ("every key",)
 
 
 @dataclass
@@ -271,23 +278,33 @@ class RunnerSlots:
         _trim(self.generations, keep=self.live)
 
     def _count_failure(self, owner: tuple[str, str | None], now: float) -> None:
-        record = self.failures.setdefault(owner, _Failures())
-        self.failures.move_to_end(owner)
-        record.times = [t for t in record.times if now - t < FAILURE_WINDOW_SECONDS] + [now]
-        if len(record.times) >= FAILURES_BEFORE_BACKOFF:
-            record.until = now + min(BACKOFF_SECONDS * 2**record.rounds, MAX_BACKOFF_SECONDS)
-            record.rounds += 1
-            record.times = []
+        caller, _ = owner
+        for counted, limit in (
+            (owner, FAILURES_BEFORE_BACKOFF),
+            ((caller, _EVERY_KEY), CALLER_FAILURES_BEFORE_BACKOFF),
+        ):
+            record = self.failures.setdefault(counted, _Failures())
+            self.failures.move_to_end(counted)
+            record.times = [t for t in record.times if now - t < FAILURE_WINDOW_SECONDS] + [now]
+            if len(record.times) >= limit:
+                record.until = now + min(BACKOFF_SECONDS * 2**record.rounds, MAX_BACKOFF_SECONDS)
+                record.rounds += 1
+                record.times = []
         _trim(self.failures)
 
     def _check_backoff(self, owner: tuple[str, str | None], now: float) -> None:
-        record = self.failures.get(owner)
-        if record is None:
-            return
-        if now < record.until:
-            raise RunnerBackoff(math.ceil(record.until - now))
-        if not record.times and now - record.until > MAX_BACKOFF_SECONDS:
-            del self.failures[owner]  # quiet long enough: the next round starts short again
+        caller, _ = owner
+        for counted, whose in (
+            (owner, "this caller and isolationKey"),
+            ((caller, _EVERY_KEY), "this caller"),
+        ):
+            record = self.failures.get(counted)
+            if record is None:
+                continue
+            if now < record.until:
+                raise RunnerBackoff(whose, math.ceil(record.until - now))
+            if not record.times and now - record.until > MAX_BACKOFF_SECONDS:
+                del self.failures[counted]  # quiet long enough: the next round starts short again
 
 
 def _trim(remembered: OrderedDict[Any, Any], keep: Mapping[Any, Any] | None = None) -> None:
