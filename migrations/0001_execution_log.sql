@@ -5,7 +5,7 @@
 CREATE TABLE executions (
     id                TEXT PRIMARY KEY,          -- request id; also the error id of an internal failure
     kind              TEXT NOT NULL,             -- execute | evaluate | validate
-    caller            TEXT NOT NULL,             -- binding:<name>, token:<hash prefix>, local, anonymous
+    caller            TEXT NOT NULL,             -- binding:<props.caller>, token:<hash prefix>, local, anonymous
     mode              TEXT NOT NULL,             -- isolate | in-process | none (validate, no loader) | cli
     code_sha256       TEXT NOT NULL,
     code_size         INTEGER NOT NULL,          -- bytes, UTF-8

@@ -9,44 +9,119 @@ LOADER binding, untrusted code runs in runner isolates started by the Worker Loa
 import asyncio
 import functools
 import json
+import math
 from urllib.parse import parse_qsl, urlsplit
 
 import js
 import workers
-from pyodide.ffi import JsException, JsProxy, create_proxy, jsnull, to_js
+from pyodide.ffi import JsProxy, create_proxy, jsnull, to_js
 from workers import Response, WorkerEntrypoint, python_to_rpc
 
 from sandbox import api, isolate, log
-from sandbox.limits import check_json_text
 
 
 class Unreadable:
-    """What an RPC argument arrives as when it is not JSON data or is nested too deeply to read."""
+    """What an RPC argument arrives as when it is not plain JSON data: the refusal to answer with,
+    naming the field, made before any of the argument is used."""
 
-    def __init__(self, reason):
-        self.reason = reason
+    def __init__(self, status, code, reason):
+        self.status, self.code, self.reason = status, code, reason
+
+
+class NotJson(Exception):
+    def __init__(self, path, reason, status=400, code="bad_request"):
+        super().__init__(f"{render_path(path)}: {reason}")
+        self.status, self.code = status, code
+
+
+def render_path(path):
+    """A field's path as the refusal names it (`traces.0.data.when`), from the linked pairs the walk
+    keeps: one string per refusal, none per value."""
+    parts = []
+    while path is not None:
+        path, key = path
+        parts.append(str(key))
+    return ".".join(reversed(parts)) or "(the argument)"
 
 
 def rpc_argument(value, convert=workers.python_from_rpc):
     """The runtime converts every RPC argument before a method runs, with the `python_from_rpc` it
-    imports from `workers` after this module (so the one set below). The SDK's own recursed once per
-    level, in JavaScript and in Python: a trace about 1,500 deep threw RangeError or RecursionError,
-    with a traceback, at the caller, before any of our code ran (a higher recursion limit overflows
-    V8's stack and kills this isolate instead: measured). A plain object or array is read here as
-    the JSON it must be: JSON.stringify, whose stack check throws where it runs out; its nesting
-    measured without recursion; json.loads. Anything else (a fetch's Request) goes to the SDK."""
-    constructor = getattr(value, "constructor", None) if isinstance(value, JsProxy) else None
-    if getattr(constructor, "name", None) not in ("Object", "Array"):
+    imports from `workers` after this module (so the one set below). A fetch's Request goes to the
+    SDK; anything else must be plain JSON data, read by `plain_json`: the SDK's conversion recursed
+    once per level (a trace 1,500 deep threw a traceback at the caller), and JSON.stringify, used
+    before, called a `toJSON` the caller sent (a stub: a call back into the caller's Worker) and
+    turned a Map or Set into {}, NaN into null, and dropped functions, all without a word."""
+    if isinstance(value, JsProxy) and getattr(getattr(value, "constructor", None), "name", None) == "Request":
         return convert(value)
     try:
-        text = js.JSON.stringify(value)
-    except JsException as error:  # RangeError: nested past the stack; TypeError: a BigInt, a cycle
-        return Unreadable(f"not readable as JSON (nested too deeply, or not JSON data): {error}")
-    try:
-        check_json_text(api.LIMITS, text)
-    except ValueError as error:
-        return Unreadable(str(error))
-    return json.loads(text)
+        return plain_json(value)
+    except NotJson as refused:
+        return Unreadable(refused.status, refused.code, str(refused))
+
+
+def plain_json(value):
+    """`value` as Python data if it is plain JSON: objects (of Object's prototype or none), arrays,
+    strings, finite numbers, booleans and null; a property whose value is undefined is left out, as
+    JSON.stringify leaves it. Read without recursion, one level of a container at a time, within
+    the API's nesting and value limits; anything else raises NotJson naming the field. Nothing of
+    the value is called: no toJSON, no getter (a value that crossed RPC has none)."""
+    root = {}
+    # (container to fill, key in it, the value, its path as linked (parent, key) pairs, depth)
+    pending = [(root, "value", value, None, 0)]
+    count = 0
+    while pending:
+        into, key, item, path, depth = pending.pop()
+        count += 1
+        if count > api.MAX_JSON_VALUES:
+            raise NotJson(path, f"more than {api.MAX_JSON_VALUES} JSON values", 413, "payload_too_large")
+        if not isinstance(item, JsProxy):
+            into[key] = json_scalar(item, path)
+            continue
+        if depth >= api.LIMITS.nesting_depth:
+            raise NotJson(path, f"nested deeper than {api.LIMITS.nesting_depth} levels")
+        members = json_container(item, path, api.MAX_JSON_VALUES - count)
+        into[key] = members
+        pairs = enumerate(members) if isinstance(members, list) else list(members.items())
+        for name, member in pairs:
+            if member is None and isinstance(members, dict):
+                del members[name]  # undefined: absent, as in JSON.stringify
+                continue
+            pending.append((members, name, member, (path, name), depth + 1))
+    return root["value"]
+
+
+def json_container(item, path, room):
+    """One level of a JavaScript array or plain object, its members converted where they are
+    primitive (to_py at depth 1), containers still proxies; measured first, so that a container of
+    millions of members is refused before it is converted (found by attacking the Worker layer)."""
+    if item.typeof == "function":
+        raise NotJson(path, "a function is not JSON data")
+    prototype = js.Object.getPrototypeOf(item)
+    if js.Array.isArray(item) and prototype == js.Array.prototype:
+        size = item.length
+    elif prototype is jsnull or prototype == js.Object.prototype:
+        size = js.Object.keys(item).length
+    else:
+        kind = getattr(getattr(item, "constructor", None), "name", None) or "an object of another kind"
+        raise NotJson(path, f"a {kind} is not JSON data (plain objects and arrays only)")
+    if size > room:
+        raise NotJson(path, f"more than {api.MAX_JSON_VALUES} JSON values", 413, "payload_too_large")
+    return item.to_py(depth=1)
+
+
+def json_scalar(item, path):
+    if item is jsnull:
+        return None
+    if item is None:
+        raise NotJson(path, "undefined is not JSON data")
+    if type(item) in (str, bool, int):  # exact: a JsBigInt is an int too
+        return item
+    if isinstance(item, float):
+        if not math.isfinite(item):
+            raise NotJson(path, f"{item!r} is not a JSON number")
+        # What JSON.stringify writes and json.loads reads back: integers as integers.
+        return int(item) if item.is_integer() and abs(item) < 1e21 else item
+    raise NotJson(path, f"a {type(item).__name__} is not JSON data")
 
 
 workers.python_from_rpc = rpc_argument
@@ -103,93 +178,176 @@ def runner_call(loader, worker_code=isolate.worker_code):
 
 
 @functools.cache
-def named_runner_limit(setting):
-    """The SANDBOX_NAMED_RUNNERS var: how many named runners this front Worker isolate may start
-    (isolate.MAX_NAMED_RUNNERS when unset). A setting that is not a whole number is reported in the
-    log, once, and the default used: a typo in a var must not stop every request."""
+def whole_number_var(name, setting, default):
+    """A var that must be a whole number (SANDBOX_NAMED_RUNNERS, SANDBOX_RUNNERS_PER_CALLER), or
+    `default` when unset. A setting that is not one is reported in the log, once, and the default
+    used: a typo in a var must not stop every request."""
     if setting is None:
-        return isolate.MAX_NAMED_RUNNERS
+        return default
     if isinstance(setting, str) and setting.strip().isdigit():
         return int(setting)
-    print(f"SANDBOX_NAMED_RUNNERS is not a whole number: {setting!r}; using {isolate.MAX_NAMED_RUNNERS}")
-    return isolate.MAX_NAMED_RUNNERS
+    print(f"{name} is not a whole number: {setting!r}; using {default}")
+    return default
+
+
+@functools.cache
+def log_text(setting):
+    """SANDBOX_LOG_TEXT as the kinds of script text the log keeps; unknown words reported once."""
+    kinds, unknown = log.text_kinds(setting)
+    if unknown:
+        print(f"SANDBOX_LOG_TEXT names no kind of text: {', '.join(unknown)}; it keeps errors, output")
+    return kinds
+
+
+def setting(env, name):
+    return getattr(env, name, None)
+
+
+def executor(env):
+    """Where requests run, and the name of that mode for health and the log. In-process is a
+    choice, never a fallback: without a loader and without it, execute and evaluate are refused."""
+    loader = setting(env, "LOADER")
+    if loader is not None:
+        slots = isolate.RUNNER_SLOTS
+        slots.max_named = whole_number_var(
+            "SANDBOX_NAMED_RUNNERS", setting(env, "SANDBOX_NAMED_RUNNERS"), isolate.MAX_NAMED_RUNNERS
+        )
+        slots.per_caller = whole_number_var(
+            "SANDBOX_RUNNERS_PER_CALLER",
+            setting(env, "SANDBOX_RUNNERS_PER_CALLER"),
+            isolate.RUNNERS_PER_CALLER,
+        )
+        call = runner_call(loader)
+
+        async def through_runner(kind, request, caller):
+            return await isolate.through_runner(call, api.check_answer, kind, request, caller, slots)
+
+        return through_runner, "isolate"
+    if setting(env, "SANDBOX_IN_PROCESS") == "true":
+        return api.in_process, "in-process"
+    return api.without_isolation, "none"
+
+
+def database(env):
+    binding = setting(env, "DB")
+    return D1Database(binding) if binding is not None else None
+
+
+def log_after_answer(env, ctx, entry):
+    db = database(env)
+    if entry is None or db is None:
+        return
+    task = asyncio.ensure_future(log.write(db, entry))
+    # waitUntil takes a promise-like; the proxy lives until the write settles.
+    proxy = create_proxy(task)
+    task.add_done_callback(lambda _: proxy.destroy())
+    ctx.waitUntil(proxy)
+
+
+def body_reader(stream):
+    """api.BodyReader over a request's ReadableStream: chunks until the body ends, or None as soon
+    as it holds more than `limit` bytes (the rest is never read)."""
+
+    async def read(limit):
+        if stream is None or stream is jsnull:
+            return b""
+        reader = stream.getReader()
+        chunks, size = [], 0
+        while True:
+            chunk = await reader.read()
+            if chunk.done:
+                return b"".join(chunks)
+            size += chunk.value.byteLength
+            if size > limit:
+                await reader.cancel()
+                return None
+            chunks.append(chunk.value.to_bytes())
+
+    return read
+
+
+def caller_of(ctx, env):
+    """The binding's caller from ctx.props (api.binding_caller says why props)."""
+    props = getattr(ctx, "props", None)
+    if isinstance(props, JsProxy):
+        props = props.to_py(depth=2)
+    return api.binding_caller(props, setting(env, "SANDBOX_OPERATORS"))
+
+
+async def answer_rpc(entrypoint, kind, arguments):
+    """One RPC call of a documented method, answered with a result or a structured refusal. The
+    runtime has already converted the arguments (rpc_argument). Any number of them may arrive: a
+    method declared with one parameter would throw a traceback at the caller."""
+    env, ctx = entrypoint.env, entrypoint.ctx
+    try:
+        caller = caller_of(ctx, env)
+    except api.RequestError as refused:
+        return python_to_rpc(api.refusal(refused, kind).body)
+    if len(arguments) != 1:
+        message = f"{kind} takes one argument, the request object; it was given {len(arguments)}"
+        return python_to_rpc(api.error_answer(400, "bad_request", message, kind=kind).body)
+    if isinstance(arguments[0], Unreadable):
+        refused = arguments[0]
+        message = f"invalid request: {refused.reason}"
+        return python_to_rpc(api.error_answer(refused.status, refused.code, message, kind=kind).body)
+    run, mode = executor(env)
+    keep = log_text(setting(env, "SANDBOX_LOG_TEXT"))
+    answer = await api.rpc(kind, arguments[0], caller, run, mode, keep, database(env))
+    log_after_answer(env, ctx, answer.log)
+    return python_to_rpc(answer.body)
+
+
+# The entrypoint's callable attributes a caller may reach: the runtime hands any callable attribute
+# of the instance to an RPC call of that name, so `_rpc`, `_executor`, `__init__` (with a caller's
+# own env), `__setattr__` and `__getattribute__` were all callable over RPC. Everything else of the
+# Worker lives in this module's functions, and the instance hands out no other callable.
+EXPOSED = frozenset({"fetch", *api.RPC_METHODS})
 
 
 class Default(WorkerEntrypoint):
-    def _database(self):
-        binding = getattr(self.env, "DB", None)
-        return D1Database(binding) if binding is not None else None
-
-    def _executor(self):
-        """Where requests run, and the name of that mode for health and the log. In-process is a
-        choice, never a fallback: without a loader and without it, execute and evaluate are refused."""
-        loader = getattr(self.env, "LOADER", None)
-        if loader is not None:
-            runner_ids = isolate.RUNNER_IDS
-            runner_ids.max_named = named_runner_limit(getattr(self.env, "SANDBOX_NAMED_RUNNERS", None))
-            call = runner_call(loader)
-
-            async def through_runner(kind, request, caller):
-                return await isolate.through_runner(call, api.check_answer, kind, request, caller, runner_ids)
-
-            return through_runner, "isolate"
-        if getattr(self.env, "SANDBOX_IN_PROCESS", None) == "true":
-            return api.in_process, "in-process"
-        return api.without_isolation, "none"
-
-    def _log_after_answer(self, entry):
-        database = self._database()
-        if entry is None or database is None:
-            return
-        task = asyncio.ensure_future(log.write(database, entry))
-        # waitUntil takes a promise-like; the proxy lives until the write settles.
-        proxy = create_proxy(task)
-        task.add_done_callback(lambda _: proxy.destroy())
-        self.ctx.waitUntil(proxy)
+    def __getattribute__(self, name):
+        value = object.__getattribute__(self, name)
+        if callable(value) and name not in EXPOSED:
+            raise AttributeError(f"{name} is not a method of the sandbox's API")
+        return value
 
     async def fetch(self, request):
+        env = self.env
         url = urlsplit(request.url)
-        # The bytes as sent: request.text() made U+FFFD of invalid UTF-8 and ran the code; api refuses it.
-        body = await request.bytes() if request.method != "GET" else b""
         access = api.Access.from_env(
-            getattr(self.env, "SANDBOX_API_TOKEN", None),
-            getattr(self.env, "ALLOW_UNAUTHENTICATED_HTTP", None),
+            setting(env, "SANDBOX_API_TOKEN"),
+            setting(env, "ALLOW_UNAUTHENTICATED_HTTP"),
+            setting(env, "SANDBOX_OPERATOR_TOKEN"),
         )
+        headers = {name: request.headers.get(name) or "" for name in ("authorization", "content-length")}
+        # The bytes as sent, read with a cap: request.text() made U+FFFD of invalid UTF-8 and ran the
+        # code, and request.bytes() read a body of any size before the size was checked.
         http = api.HttpRequest(
             method=request.method,
             path=url.path,
-            headers={"authorization": request.headers.get("authorization") or ""},
-            body=body,
+            headers=headers,
             query=dict(parse_qsl(url.query)),
+            reader=body_reader(request.js_object.body),
         )
-        executor, mode = self._executor()
-        answer = await api.handle_http(http, access, self._database(), executor, mode)
-        self._log_after_answer(answer.log)
+        run, mode = executor(env)
+        keep = log_text(setting(env, "SANDBOX_LOG_TEXT"))
+        answer = await api.handle_http(http, access, database(env), run, mode, keep)
+        log_after_answer(env, self.ctx, answer.log)
         return Response(
             json.dumps(answer.body),
             status=answer.status,
             headers={"content-type": "application/json", **answer.headers},
         )
 
-    async def _rpc(self, kind, arguments):
-        # The runtime has already converted the arguments (rpc_argument). Any number of them may
-        # arrive: a method declared with one parameter would throw a traceback at the caller.
-        if len(arguments) != 1:
-            message = f"{kind} takes one argument, the request object; it was given {len(arguments)}"
-            return python_to_rpc(api.error_answer(400, "bad_request", message, kind=kind).body)
-        if isinstance(arguments[0], Unreadable):
-            message = f"invalid request: {arguments[0].reason}"
-            return python_to_rpc(api.error_answer(400, "bad_request", message, kind=kind).body)
-        executor, mode = self._executor()
-        answer = await api.rpc(kind, arguments[0], "binding", executor, mode)
-        self._log_after_answer(answer.log)
-        return python_to_rpc(answer.body)
-
     async def execute(self, *arguments):
-        return await self._rpc("execute", arguments)
+        return await answer_rpc(self, "execute", arguments)
 
     async def evaluate(self, *arguments):
-        return await self._rpc("evaluate", arguments)
+        return await answer_rpc(self, "evaluate", arguments)
 
     async def validate(self, *arguments):
-        return await self._rpc("validate", arguments)
+        return await answer_rpc(self, "validate", arguments)
+
+    async def executions(self, *arguments):
+        """The caller's log rows: {limit?, isolationKey?, caller? (operators)}."""
+        return await answer_rpc(self, "executions", arguments)

@@ -14,6 +14,8 @@ from sandbox.log import SqliteDatabase, run_now
 TOKEN = "s3cret-token-for-tests"
 ACCESS = api.Access(token=TOKEN)
 AUTH = {"authorization": f"Bearer {TOKEN}"}
+BINDING = api.Caller("binding:test")
+KEEP_ALL = log.TEXT_KINDS
 EVAL = "def eval_x(trace):\n    return trace['ok'], 'checked'"
 
 
@@ -245,7 +247,7 @@ REFUSED = [
 @pytest.mark.parametrize("transport", ["rpc", "http"])
 def test_a_refusal_keeps_the_result_shape_callers_read(transport, kind, body, status, code):
     if transport == "rpc":
-        answer = run_now(api.rpc(kind, body, "binding"))
+        answer = run_now(api.rpc(kind, body, BINDING))
     else:
         answer = http("POST", f"/v1/{kind}", body)
     assert (answer.status, answer.body["code"]) == (status, code)
@@ -276,7 +278,7 @@ def test_a_refusal_keeps_the_result_shape_callers_read(transport, kind, body, st
 )
 def test_a_refused_batch_gives_every_trace_its_error(body, status, fragment):
     traces = [{"trace_id": "a", "data": {"ok": True}}, {"trace_id": "b", "data": {"ok": False}}]
-    answer = run_now(api.rpc("evaluate", {"traces": traces, **body}, "binding"))
+    answer = run_now(api.rpc("evaluate", {"traces": traces, **body}, BINDING))
     assert answer.status == status and fragment in answer.body["error"]
     assert [(r["trace_id"], r["success"], r["error"], r["errorType"]) for r in answer.body["results"]] == [
         ("a", False, answer.body["error"], "request"),
@@ -286,7 +288,7 @@ def test_a_refused_batch_gives_every_trace_its_error(body, status, fragment):
 
 def test_eval_code_that_fails_analysis_gives_every_trace_its_error():
     traces = [{"trace_id": "a", "data": {}}, {"trace_id": "b", "data": {}}]
-    answer = run_now(api.rpc("evaluate", {"evalCode": "import os", "traces": traces}, "binding"))
+    answer = run_now(api.rpc("evaluate", {"evalCode": "import os", "traces": traces}, BINDING))
     assert answer.status == 200
     assert (answer.body["success"], answer.body["errorType"]) == (False, "validation")
     assert [(r["trace_id"], r["error"], r["errorType"]) for r in answer.body["results"]] == [
@@ -325,7 +327,11 @@ def test_internal_failure_answers_500_with_an_error_id_in_the_log(monkeypatch, c
         (AUTH, ACCESS, 200),
         (AUTH, api.Access(), 401),  # no secret configured: the API is off
         ({}, api.Access(allow_unauthenticated=True), 200),
-        ({"authorization": "Bearer wrong"}, api.Access(token=TOKEN, allow_unauthenticated=True), 200),
+        # Once a token is set it is required: ALLOW_UNAUTHENTICATED_HTTP no longer lets anyone in.
+        ({"authorization": "Bearer wrong"}, api.Access(token=TOKEN, allow_unauthenticated=True), 401),
+        ({}, api.Access(token=TOKEN, allow_unauthenticated=True), 401),
+        (AUTH, api.Access(token=TOKEN, allow_unauthenticated=True), 200),
+        ({"authorization": "Bearer op"}, api.Access(operator_token="op"), 200),
     ],
 )
 def test_access_rules(headers, access, status):
@@ -349,15 +355,15 @@ def test_log_names_the_token_without_storing_it(db):
 
 
 def test_rpc_methods_share_validation_and_need_no_token():
-    assert run_now(api.rpc("execute", {"code": "print(2)"}, "binding")).body["output"] == "2"
-    assert run_now(api.rpc("validate", {"code": "import os"}, "binding")).body["valid"] is False
-    refused = run_now(api.rpc("execute", {"code": 2}, "binding"))
+    assert run_now(api.rpc("execute", {"code": "print(2)"}, BINDING)).body["output"] == "2"
+    assert run_now(api.rpc("validate", {"code": "import os"}, BINDING)).body["valid"] is False
+    refused = run_now(api.rpc("execute", {"code": 2}, BINDING))
     assert (refused.status, refused.body["code"]) == (400, "bad_request")
 
 
 def test_rpc_internal_failure_crosses_as_an_error_object(monkeypatch):
     monkeypatch.setattr(api.isolate, "handle", lambda *a: 1 / 0)
-    answer = run_now(api.rpc("validate", {"code": ""}, "binding"))
+    answer = run_now(api.rpc("validate", {"code": ""}, BINDING))
     assert answer.body["code"] == "internal" and answer.body["errorId"]
 
 
@@ -366,10 +372,11 @@ def test_rpc_internal_failure_crosses_as_an_error_object(monkeypatch):
 
 def test_execute_writes_one_row(db):
     (row,), traces = written(
-        db, run_now(api.rpc("execute", {"code": "print('é')\nraise ValueError('x')"}, "binding"))
+        db, run_now(api.rpc("execute", {"code": "print('é')\nraise ValueError('x')"}, BINDING, keep=KEEP_ALL))
     )
-    assert row["kind"] == "execute" and row["caller"] == "binding" and row["mode"] == "in-process"
+    assert row["kind"] == "execute" and row["caller"] == "binding:test" and row["mode"] == "in-process"
     assert row["success"] == 0 and row["error_type"] == "runtime" and row["error"].startswith("ValueError: x")
+    assert row["output"] == "é"
     assert len(row["code_sha256"]) == 64 and row["code_size"] == len(
         "print('é')\nraise ValueError('x')".encode()
     )
@@ -382,7 +389,8 @@ def test_evaluate_writes_one_row_and_one_per_trace(db):
         {"trace_id": "b", "data": {"ok": False}},
         {"trace_id": "c", "data": {"ok": 1}},
     ]
-    (row,), rows = written(db, run_now(api.rpc("evaluate", {"evalCode": EVAL, "traces": traces}, "binding")))
+    request = {"evalCode": EVAL, "traces": traces}
+    (row,), rows = written(db, run_now(api.rpc("evaluate", request, BINDING, keep=KEEP_ALL)))
     assert (row["trace_count"], row["passed_count"], row["failed_count"], row["error_count"]) == (3, 1, 1, 1)
     assert [(r["trace_id"], r["passed"], r["error_type"]) for r in rows] == [
         ("a", 1, None),
@@ -394,7 +402,7 @@ def test_evaluate_writes_one_row_and_one_per_trace(db):
 
 def test_runs_of_the_same_code_share_a_hash(db):
     for _ in range(2):
-        written(db, run_now(api.rpc("execute", {"code": "print(1)"}, "binding")))
+        written(db, run_now(api.rpc("execute", {"code": "print(1)"}, BINDING)))
     rows = run_now(db.query("SELECT code_sha256 FROM executions"))
     assert rows[0] == rows[1]
 
@@ -404,7 +412,7 @@ def test_a_failing_write_is_reported_and_never_raises(capsys):
         async def batch(self, statements):
             raise ConnectionError("D1 unavailable")
 
-    answer = run_now(api.rpc("execute", {"code": "print(1)"}, "binding"))
+    answer = run_now(api.rpc("execute", {"code": "print(1)"}, BINDING))
     assert answer.body["output"] == "1"  # the answer was complete before the write was tried
     assert run_now(log.write(Broken(), answer.log)) is False
     assert "execution log write failed" in capsys.readouterr().err
@@ -413,3 +421,170 @@ def test_a_failing_write_is_reported_and_never_raises(capsys):
 def test_migrations_create_the_indexes(db):
     names = {row["name"] for row in run_now(db.query("SELECT name FROM sqlite_master WHERE type = 'index'"))}
     assert {"executions_recent", "executions_by_code"} <= names
+
+
+def test_an_old_log_gains_the_later_migrations(tmp_path):
+    path = tmp_path / "old.sqlite"
+    first = sorted(log.MIGRATIONS.glob("*.sql"))[0]
+    import sqlite3
+
+    with sqlite3.connect(path) as connection:
+        connection.executescript(first.read_text())
+    db = SqliteDatabase(path)
+    written(db, run_now(api.rpc("execute", {"code": "print(1)", "isolationKey": "t"}, BINDING)))
+    assert run_now(db.query("SELECT tenant FROM executions")) == [{"tenant": "t"}]
+
+
+# --- what the log keeps and who reads it (issue 18) -------------------------------------------------------
+
+
+SECRET_ERROR = "data = {'api_key': 'sk-tenant-a'}\nprint(data['api_key'])\ndata['missing ' + data['api_key']]"
+
+
+def test_by_default_a_row_holds_no_script_text(db):
+    (row,), _ = written(db, run_now(api.rpc("execute", {"code": SECRET_ERROR}, BINDING)))
+    assert row["error_type"] == "runtime" and row["error"] is None and row["output"] is None
+    assert "sk-tenant-a" not in json.dumps(run_now(db.query("SELECT * FROM executions")))
+
+
+def test_evaluate_rows_hold_no_reasons_errors_or_output_by_default(db):
+    code = "def eval_x(trace):\n    print(trace['secret'])\n    return True, trace['secret']"
+    traces = [{"trace_id": "a", "data": {"secret": "sk-a"}}]
+    written(db, run_now(api.rpc("evaluate", {"evalCode": code, "traces": traces}, BINDING)))
+    assert "sk-a" not in json.dumps(run_now(db.query("SELECT * FROM trace_results")))
+
+
+@pytest.mark.parametrize(("keep", "error", "output"), [("errors", True, False), ("output", False, True)])
+def test_the_operator_chooses_which_script_text_is_kept(db, keep, error, output):
+    kinds, unknown = log.text_kinds(keep)
+    (row,), _ = written(db, run_now(api.rpc("execute", {"code": SECRET_ERROR}, BINDING, keep=kinds)))
+    assert (row["error"] is not None, row["output"] is not None, unknown) == (error, output, [])
+
+
+def test_log_text_setting_reports_words_that_name_no_kind():
+    assert log.text_kinds(None) == (frozenset(), [])
+    assert log.text_kinds(" errors , outputs") == (frozenset({"errors"}), ["outputs"])
+
+
+def test_a_lone_surrogate_is_stored_as_its_escape_not_as_replacement_characters(db):
+    code = "raise ValueError('\\ud800 and \\x00 end')"
+    (row,), _ = written(db, run_now(api.rpc("execute", {"code": code}, BINDING, keep=KEEP_ALL)))
+    assert row["error"].startswith("ValueError: \\ud800 and \\x00 end")
+    # Every text SQLite keeps is whole to its functions: nothing after a NUL is hidden.
+    (measured,) = run_now(db.query("SELECT length(error) AS n, instr(error, 'end') AS at FROM executions"))
+    assert measured == {"n": len(row["error"]), "at": row["error"].index("end") + 1}
+
+
+def test_a_tenant_key_with_a_nul_is_stored_whole_and_found_again(db):
+    key = "tenant\x00b"
+    written(db, run_now(api.rpc("execute", {"code": "print(1)", "isolationKey": key}, BINDING)))
+    assert rows_as(db, BINDING, isolationKey="tenant") == []
+    assert rows_as(db, BINDING, isolationKey=key) == [("binding:test", "tenant\\x00b")]
+
+
+def rows_as(db, reader, **query):
+    answer = run_now(api.rpc("executions", query, reader, db=db))
+    assert answer.status == 200, answer.body
+    return [(row["caller"], row["tenant"]) for row in answer.body["executions"]]
+
+
+def test_a_caller_reads_only_its_own_rows_and_a_tenant_key_only_its_tenants(db):
+    a, b = api.Caller("binding:a"), api.Caller("binding:b")
+    for caller, key in ((a, None), (a, "t1"), (a, "t2"), (b, "t1")):
+        written(db, run_now(api.rpc("execute", {"code": "print(1)", "isolationKey": key}, caller)))
+    assert set(rows_as(db, a)) == {("binding:a", None), ("binding:a", "t1"), ("binding:a", "t2")}
+    assert rows_as(db, a, isolationKey="t1") == [("binding:a", "t1")]
+    assert rows_as(db, b) == [("binding:b", "t1")]
+    refused = run_now(api.rpc("executions", {"caller": "binding:a"}, b, db=db))
+    assert (refused.status, refused.body["code"]) == (403, "forbidden")
+    operator = api.Caller("binding:ops", operator=True)
+    assert len(rows_as(db, operator)) == 4 and rows_as(db, operator, caller="binding:b") == [
+        ("binding:b", "t1")
+    ]
+
+
+def test_an_http_caller_reads_its_own_rows_and_the_operator_token_reads_all(db):
+    access = api.Access(token=TOKEN, operator_token="op-secret")
+    written(db, run_now(api.rpc("execute", {"code": "print(1)"}, BINDING)))
+    written(db, http("POST", "/v1/execute", {"code": "print(2)"}, access=access))
+    own = http("GET", "/v1/executions", access=access, db=db)
+    assert [row["caller"] for row in own.body["executions"]] == [
+        api.Access(TOKEN).caller(AUTH["authorization"]).name
+    ]
+    everyone = http(
+        "GET", "/v1/executions", headers={"authorization": "Bearer op-secret"}, access=access, db=db
+    )
+    assert len(everyone.body["executions"]) == 2
+    assert http("GET", "/v1/executions", access=access, db=db, query={"caller": "binding:test"}).status == 403
+    assert http("GET", "/v1/executions", access=access, db=db, query={"nope": "1"}).status == 400
+
+
+# --- who a binding is ---------------------------------------------------------------------------------------
+
+
+def test_a_binding_is_named_by_its_props_and_operators_by_the_sandboxs_var():
+    assert api.binding_caller({"caller": "platform-a"}) == api.Caller("binding:platform-a")
+    assert api.binding_caller({"caller": "ops"}, "platform-a, ops") == api.Caller("binding:ops", True)
+    assert not api.binding_caller({"caller": "ops2"}, "ops").operator
+
+
+@pytest.mark.parametrize(
+    "props", [None, {}, {"caller": ""}, {"caller": 7}, {"caller": "a b"}, {"caller": "x" * 65}, "a"]
+)
+def test_a_binding_without_a_caller_identity_is_refused(props):
+    with pytest.raises(api.RequestError) as refused:
+        api.binding_caller(props)
+    assert refused.value.status == 401 and "props" in str(refused.value)
+
+
+# --- bodies ---------------------------------------------------------------------------------------------------
+
+
+def test_a_body_is_refused_by_its_declared_length_before_it_is_read():
+    async def never(limit):
+        raise AssertionError("read")
+
+    headers = {**AUTH, "content-length": str(api.MAX_BODY_BYTES + 1)}
+    request = api.HttpRequest("POST", "/v1/execute", headers, reader=never)
+    answer = run_now(api.handle_http(request, ACCESS, None))
+    assert (answer.status, answer.body["code"]) == (413, "payload_too_large")
+
+
+def test_a_body_that_outgrows_the_limit_while_read_is_refused():
+    async def too_much(limit):
+        return None  # what src/entry.py's reader answers past the limit
+
+    answer = run_now(
+        api.handle_http(api.HttpRequest("POST", "/v1/execute", AUTH, reader=too_much), ACCESS, None)
+    )
+    assert (answer.status, answer.body["code"]) == (413, "payload_too_large")
+
+
+def test_a_body_of_millions_of_empty_lists_is_refused_before_it_is_parsed(monkeypatch):
+    body = b'{"code": "x", "d": [' + b"[]," * 1_200_000 + b"[]]}"
+    monkeypatch.setattr(api.json, "loads", lambda *a, **k: pytest.fail("parsed"))
+    answer = http("POST", "/v1/execute", body)
+    assert (answer.status, answer.body["code"]) == (413, "payload_too_large")
+    assert "JSON values" in answer.body["error"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_a_body_that_is_not_utf8_is_refused(encoding):
+    answer = http("POST", "/v1/execute", json.dumps({"code": "print(1)"}).encode(encoding))
+    assert (answer.status, answer.body["code"]) == (400, "bad_request") and "UTF-8" in answer.body["error"]
+
+
+def test_trace_data_is_parsed_once_and_handed_on_uncopied():
+    seen = {}
+
+    async def executor(kind, request, caller):
+        seen["data"] = request["traces"][0]["data"]
+        return {
+            "results": [],
+            "total_time_ms": 0.0,
+            "summary": dict.fromkeys(("passed", "failed", "errors", "timeouts", "not_run"), 0),
+        }
+
+    payload = {"evalCode": EVAL, "traces": [{"trace_id": "a", "data": {"deep": [[1]]}}]}
+    run_now(api.rpc("evaluate", payload, BINDING, executor))
+    assert seen["data"] is payload["traces"][0]["data"]

@@ -403,3 +403,16 @@ def test_table_format_summarises_with_the_failing_traces_and_their_reasons(evals
     ]
     assert failing[0].endswith("INVALID EVAL  Blocked import detected: os (line 1)")
     assert failing[2].endswith("FAIL          ok is False")
+
+
+def test_the_example_evals_directory_runs_over_the_example_traces(capsys):
+    # `sandbox eval examples/` used to take examples/eval_trace.py (a script for exec, no eval) too,
+    # and 3 of its 4 traces failed.
+    examples = pathlib.Path(__file__).resolve().parents[1] / "examples"
+    code, out, _ = run_cli(
+        ["eval", str(examples / "evals"), "--traces", str(examples / "traces.jsonl")], capsys
+    )
+    assert code == 0
+    (batch,) = json.loads(out)["evals"]
+    summary = batch["summary"]
+    assert summary["errors"] == summary["not_run"] == 0 and summary["passed"] + summary["failed"] == 4

@@ -19,6 +19,7 @@ from .support import runner_entrypoint
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src"
 EVAL = "def eval_x(trace):\n    return trace['ok'], 'checked'"
 TRACES = [{"trace_id": "a", "data": {"ok": True}}, {"trace_id": "b", "data": {"ok": False}}]
+BINDING = api.Caller("binding:test")
 
 
 # --- the runner's logic -------------------------------------------------------------------------------
@@ -154,7 +155,7 @@ def runner_that(fails_with: str | None = None, answers: object = OWN_ANSWER):
 
     async def executor(kind, request, caller):
         return await isolate.through_runner(
-            call, api.check_answer, kind, request, caller, isolate.RunnerIds()
+            call, api.check_answer, kind, request, caller, isolate.RunnerSlots()
         )
 
     return executor
@@ -171,7 +172,7 @@ def runner_that(fails_with: str | None = None, answers: object = OWN_ANSWER):
 )
 def test_runner_failure_becomes_a_structured_result(message, error_type, capsys):
     answer = run_now(
-        api.rpc("execute", {"code": "any(iter(int, 1))"}, "binding", runner_that(message), "isolate")
+        api.rpc("execute", {"code": "any(iter(int, 1))"}, BINDING, runner_that(message), "isolate")
     )
     assert answer.status == 200
     assert answer.body["success"] is False and answer.body["errorType"] == error_type
@@ -185,7 +186,7 @@ def test_killed_runner_marks_every_trace_of_the_batch(capsys):
         api.rpc(
             "evaluate",
             {"evalCode": EVAL, "traces": TRACES},
-            "binding",
+            BINDING,
             runner_that("exceeded CPU time limit"),
             "isolate",
         )
@@ -195,15 +196,15 @@ def test_killed_runner_marks_every_trace_of_the_batch(capsys):
 
 
 def test_the_next_request_after_a_killed_runner_works(capsys):
-    run_now(api.rpc("execute", {"code": "x"}, "binding", runner_that("exceeded CPU time limit"), "isolate"))
-    answer = run_now(api.rpc("execute", {"code": "print('fine')"}, "binding", runner_that(None), "isolate"))
+    run_now(api.rpc("execute", {"code": "x"}, BINDING, runner_that("exceeded CPU time limit"), "isolate"))
+    answer = run_now(api.rpc("execute", {"code": "print('fine')"}, BINDING, runner_that(None), "isolate"))
     assert answer.body["output"] == "fine"
 
 
 def test_log_rows_and_health_say_which_mode_ran(capsys):
     db = SqliteDatabase(":memory:")
     answer = run_now(
-        api.rpc("evaluate", {"evalCode": EVAL, "traces": TRACES}, "binding", runner_that(None), "isolate")
+        api.rpc("evaluate", {"evalCode": EVAL, "traces": TRACES}, BINDING, runner_that(None), "isolate")
     )
     assert run_now(write(db, answer.log))
     assert run_now(db.query("SELECT mode FROM executions")) == [{"mode": "isolate"}]
@@ -234,7 +235,7 @@ def test_log_rows_and_health_say_which_mode_ran(capsys):
     ids=["deep", "deep-inside", "digits", "text", "array", "number", "none", "refusal"],
 )
 def test_a_forged_answer_becomes_an_internal_result(answer, capsys):
-    body = run_now(api.rpc("execute", {"code": "x"}, "binding", runner_that(answers=answer), "isolate")).body
+    body = run_now(api.rpc("execute", {"code": "x"}, BINDING, runner_that(answers=answer), "isolate")).body
     assert (body["success"], body["errorType"]) == (False, "internal")
     assert "forged" not in json.dumps(body)
 
@@ -243,7 +244,7 @@ def test_a_forged_answer_cannot_pass_for_a_timeout(capsys):
     # The front Worker tells a kill at the CPU limit by the runtime's message; an answer that
     # merely mentions one is malformed, whatever it says.
     forged = json.dumps({"success": "exceeded CPU time limit", "executionTimeMs": 1})
-    body = run_now(api.rpc("execute", {"code": "x"}, "binding", runner_that(answers=forged), "isolate")).body
+    body = run_now(api.rpc("execute", {"code": "x"}, BINDING, runner_that(answers=forged), "isolate")).body
     assert (body["errorType"], body["error"]) == ("internal", "The runner isolate failed before answering")
 
 
@@ -253,7 +254,7 @@ def test_a_forged_refusal_of_a_batch_is_not_passed_on(capsys):
         api.rpc(
             "evaluate",
             {"evalCode": EVAL, "traces": TRACES},
-            "binding",
+            BINDING,
             runner_that(answers=forged),
             "isolate",
         )
@@ -264,16 +265,16 @@ def test_a_forged_refusal_of_a_batch_is_not_passed_on(capsys):
 
 def test_a_real_refusal_of_a_batch_is_passed_on():
     request = {"evalCode": EVAL, "traces": [{"trace_id": "a", "data": {"x": "y" * (300 * 1024)}}]}
-    answer = run_now(api.rpc("evaluate", request, "binding", runner_that(), "isolate"))
+    answer = run_now(api.rpc("evaluate", request, BINDING, runner_that(), "isolate"))
     assert (answer.status, answer.body["code"]) == (413, "payload_too_large")
 
 
 def test_an_answer_of_the_wrong_shape_is_an_internal_result_and_the_next_request_works(capsys):
     forged = json.dumps({"success": "yes", "output": ["forged"]})
-    answer = run_now(api.rpc("execute", {"code": "x"}, "binding", runner_that(answers=forged), "isolate"))
+    answer = run_now(api.rpc("execute", {"code": "x"}, BINDING, runner_that(answers=forged), "isolate"))
     assert (answer.body["success"], answer.body["errorType"]) == (False, "internal")
     assert "forged" not in json.dumps(answer.body)
-    after = run_now(api.rpc("execute", {"code": "print('next')"}, "binding", runner_that(), "isolate"))
+    after = run_now(api.rpc("execute", {"code": "print('next')"}, BINDING, runner_that(), "isolate"))
     assert after.body["output"] == "next"
 
 
@@ -292,7 +293,8 @@ class StandInLoader:
         self.sent: list[dict] = []
         self.kill_next: str | None = None
         self.answer_next: object = OWN_ANSWER
-        self.ids = isolate.RunnerIds()
+        self.now = 0.0
+        self.ids = isolate.RunnerSlots(clock=lambda: self.now)
 
     def runner(self, placement: isolate.Placement) -> object:
         if placement.runner_id is not None and placement.runner_id in self.runners:
@@ -320,9 +322,9 @@ class StandInLoader:
     async def executor(self, kind: str, request: dict, caller: str) -> dict:
         return await isolate.through_runner(self.call, api.check_answer, kind, request, caller, self.ids)
 
-    def execute(self, caller: str = "binding", **options: object) -> dict:
+    def execute(self, caller: str = "binding:test", **options: object) -> dict:
         request = {"code": "print('ran')", **options}
-        return run_now(api.rpc("execute", request, caller, self.executor, "isolate")).body
+        return run_now(api.rpc("execute", request, api.Caller(caller), self.executor, "isolate")).body
 
 
 def test_two_isolation_keys_never_share_a_runner_and_one_key_keeps_its_own():
@@ -437,25 +439,109 @@ def test_a_forged_fault_cannot_touch_another_keys_runner(capsys):
 
 
 def test_requests_in_flight_when_a_runner_fails_recycle_it_once():
-    ids = isolate.RunnerIds()
-    first = ids.place("execute", {"isolationKey": "k"}, "binding")
-    same = ids.place("execute", {"isolationKey": "k"}, "binding")
-    ids.recycle(first)
-    ids.recycle(same)  # the second failure of the same runner
-    assert ids.place("execute", {"isolationKey": "k"}, "binding").runner_id.endswith("-1")
-    assert ids.named == 2
+    slots = isolate.RunnerSlots()
+    first = slots.place("execute", {"isolationKey": "k"}, "binding:a")
+    same = slots.place("execute", {"isolationKey": "k"}, "binding:a")
+    slots.recycle(first)
+    slots.recycle(same)  # the second failure of the same runner
+    assert slots.place("execute", {"isolationKey": "k"}, "binding:a").runner_id.endswith("-1")
+    assert len(slots.live) == 1
 
 
-def test_named_runners_are_bounded_and_past_the_bound_requests_run_unnamed():
-    ids = isolate.RunnerIds(max_named=3)
-    named = [ids.place("execute", {"isolationKey": f"k{n}"}, "binding") for n in range(3)]
-    assert all(p.runner_id for p in named)
-    assert ids.place("execute", {"isolationKey": "k3"}, "binding").runner_id is None
-    assert ids.place("execute", {"isolationKey": "k0"}, "binding") == named[0]  # still warm
-    # A recycle with no name left never goes back to the failed id: the key runs unnamed.
-    ids.recycle(named[0])
-    assert ids.place("execute", {"isolationKey": "k0"}, "binding").runner_id is None
-    assert ids.named == 3 and len(ids.generations) == 3
+def place(slots: isolate.RunnerSlots, caller: str, key: str) -> str | None:
+    return slots.place("execute", {"isolationKey": key}, caller).runner_id
+
+
+def test_a_recycled_runner_keeps_its_place_and_never_takes_another():
+    # Each crash-and-recycle used up one of the named places for good: three crashes with the cap at
+    # 3 made every new tenant's request a cold start.
+    slots = isolate.RunnerSlots(max_named=3)
+    for _ in range(10):
+        slots.recycle(slots.place("execute", {"isolationKey": "crashing"}, "binding:a"))
+        slots.failures.clear()  # the backoff is another test's
+    assert len(slots.live) == 1
+    assert place(slots, "binding:b", "tenant") is not None
+
+
+def test_a_caller_past_its_quota_loses_its_own_least_recently_used_runner():
+    slots = isolate.RunnerSlots(max_named=8, per_caller=2)
+    other = place(slots, "binding:b", "theirs")
+    first, second = place(slots, "binding:a", "k0"), place(slots, "binding:a", "k1")
+    place(slots, "binding:a", "k0")  # k0 used again: k1 is now the least recently used
+    assert place(slots, "binding:a", "k2") is not None
+    assert {base for base, (caller, _) in slots.live.items() if caller == "binding:a"} == {
+        first.rpartition("-")[0],
+        place(slots, "binding:a", "k2").rpartition("-")[0],
+    }
+    assert second.rpartition("-")[0] not in slots.live
+    assert place(slots, "binding:b", "theirs") == other  # untouched
+
+
+def test_when_every_place_is_taken_a_new_caller_runs_unnamed_until_one_is_idle():
+    now = [0.0]
+    slots = isolate.RunnerSlots(max_named=2, per_caller=2, clock=lambda: now[0])
+    held = [place(slots, "binding:a", "k0"), place(slots, "binding:a", "k1")]
+    assert place(slots, "binding:b", "new") is None  # never another caller's busy runner
+    assert [place(slots, "binding:a", key) for key in ("k0", "k1")] == held
+    now[0] += isolate.IDLE_SECONDS + 1
+    assert place(slots, "binding:b", "new") is not None  # an idle one gives way
+    assert len(slots.live) == 2
+
+
+def test_an_evicted_key_never_gets_a_recycled_id_back():
+    slots = isolate.RunnerSlots(max_named=8, per_caller=1)
+    failed = slots.place("execute", {"isolationKey": "k0"}, "binding:a")
+    slots.recycle(failed)
+    place(slots, "binding:a", "k1")  # evicts k0
+    assert place(slots, "binding:a", "k0") not in {None, failed.runner_id}
+
+
+def test_a_key_whose_runners_keep_failing_backs_off_and_others_do_not():
+    now = [0.0]
+    slots = isolate.RunnerSlots(clock=lambda: now[0])
+    for _ in range(isolate.FAILURES_BEFORE_BACKOFF):
+        slots.recycle(slots.place("execute", {"isolationKey": "crash"}, "binding:a"))
+    with pytest.raises(isolate.RunnerBackoff) as backoff:
+        slots.place("execute", {"isolationKey": "crash", "isolation": "fresh"}, "binding:a")
+    assert backoff.value.retry_after == isolate.BACKOFF_SECONDS
+    assert place(slots, "binding:a", "other-key") is not None
+    assert place(slots, "binding:b", "crash") is not None  # the same key of another caller
+    now[0] += isolate.BACKOFF_SECONDS
+    for _ in range(isolate.FAILURES_BEFORE_BACKOFF):  # a second round waits twice as long
+        slots.recycle(slots.place("execute", {"isolationKey": "crash"}, "binding:a"))
+    with pytest.raises(isolate.RunnerBackoff) as backoff:
+        place(slots, "binding:a", "crash")
+    assert backoff.value.retry_after == 2 * isolate.BACKOFF_SECONDS
+
+
+def test_a_caller_crashing_under_a_new_key_each_time_backs_off_too():
+    slots = isolate.RunnerSlots()
+    for n in range(isolate.CALLER_FAILURES_BEFORE_BACKOFF):
+        slots.recycle(slots.place("execute", {"isolationKey": f"new-{n}"}, "binding:a"))
+    with pytest.raises(isolate.RunnerBackoff, match="of this caller failed"):
+        place(slots, "binding:a", "yet-another")
+    assert place(slots, "binding:b", "new-0") is not None
+
+
+def test_a_backing_off_key_gets_429_with_retry_after():
+    loader = StandInLoader()
+    for _ in range(isolate.FAILURES_BEFORE_BACKOFF):
+        loader.kill_next = "Network connection lost."
+        loader.execute(isolationKey="crash")
+    started = len(loader.started)
+    answer = run_now(
+        api.rpc("execute", {"code": "1", "isolationKey": "crash"}, BINDING, loader.executor, "isolate")
+    )
+    assert (answer.status, answer.body["code"], answer.body["retryAfter"]) == (429, "runner_backoff", 30)
+    assert answer.headers == {"retry-after": "30"} and len(loader.started) == started
+
+
+def test_remembered_generations_and_failures_are_bounded(monkeypatch):
+    monkeypatch.setattr(isolate, "MAX_REMEMBERED", 5)
+    slots = isolate.RunnerSlots(per_caller=1)
+    for n in range(20):
+        slots.recycle(slots.place("execute", {"isolationKey": f"k{n}"}, f"binding:{n % 2}"))
+    assert len(slots.generations) <= 5 and len(slots.failures) <= 5
 
 
 def test_isolation_fields_are_checked_like_every_field():
@@ -475,12 +561,12 @@ def test_isolation_fields_are_checked_like_every_field():
 def test_validate_and_evaluate_take_the_isolation_fields_too():
     loader = StandInLoader()
     check = run_now(
-        api.rpc("validate", {"code": "x = 1", "isolationKey": "k", "isolation": "fresh"}, "binding",
+        api.rpc("validate", {"code": "x = 1", "isolationKey": "k", "isolation": "fresh"}, BINDING,
                 loader.executor, "isolate")
     )  # fmt: skip
     assert check.body["valid"] is True
     batch = run_now(
-        api.rpc("evaluate", {"evalCode": EVAL, "traces": TRACES, "isolationKey": "k"}, "binding",
+        api.rpc("evaluate", {"evalCode": EVAL, "traces": TRACES, "isolationKey": "k"}, BINDING,
                 loader.executor, "isolate")
     )  # fmt: skip
     assert [r["passed"] for r in batch.body["results"]] == [True, False]
@@ -495,7 +581,7 @@ def test_validate_and_evaluate_take_the_isolation_fields_too():
     [("execute", {"code": "print(1)"}), ("evaluate", {"evalCode": EVAL, "traces": TRACES})],
 )
 def test_without_a_loader_untrusted_code_is_refused_with_how_to_enable_it(kind, payload):
-    answer = run_now(api.rpc(kind, payload, "binding", api.without_isolation, "none"))
+    answer = run_now(api.rpc(kind, payload, BINDING, api.without_isolation, "none"))
     assert (answer.status, answer.body["code"]) == (503, "no_isolation")
     assert "LOADER" in answer.body["error"] and 'SANDBOX_IN_PROCESS = "true"' in answer.body["error"]
     over_http = run_now(
@@ -511,7 +597,7 @@ def test_without_a_loader_untrusted_code_is_refused_with_how_to_enable_it(kind, 
 
 
 def test_without_a_loader_validate_still_answers_and_health_says_none():
-    answer = run_now(api.rpc("validate", {"code": "import os"}, "binding", api.without_isolation, "none"))
+    answer = run_now(api.rpc("validate", {"code": "import os"}, BINDING, api.without_isolation, "none"))
     assert answer.body["valid"] is False
     health = run_now(
         api.handle_http(

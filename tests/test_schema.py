@@ -48,7 +48,7 @@ TYPESCRIPT = {
     "ValidateResponse": "ValidationResult", "TraceResultOut": "BatchTraceResult",
     "SummaryOut": "BatchSummary", "ViolationOut": "Violation", "ErrorResponse": "ErrorResponse",
     "HealthResponse": "HealthResponse", "ExecutionRow": "ExecutionRow",
-    "ExecutionsResponse": "ExecutionsResponse",
+    "ExecutionsRequest": "ExecutionsRequest", "ExecutionsResponse": "ExecutionsResponse",
 }  # fmt: skip
 DECLARATIONS = (PUBLISHED.parents[1] / "types" / "sandbox.d.ts").read_text()
 

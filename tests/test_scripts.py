@@ -108,3 +108,24 @@ def test_the_sandbox_command_reads_paths_from_the_callers_directory(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert '"output": "from the caller"' in done.stdout
+
+
+def test_the_wrangler_command_runs_with_the_projects_node_first(repo):
+    # node_modules/.bin/wrangler run by hand failed on a machine whose Node was older than 22.12.
+    installs(repo)  # node_modules, as scripts/test leaves it
+    shutil.copy(SCRIPTS / "wrangler", repo / "scripts" / "wrangler")
+    fake = repo / "node_modules" / ".bin" / "wrangler"
+    fake.write_text('#!/bin/sh\necho "$(command -v node) $PWD $*"\n')
+    fake.chmod(0o755)
+    (repo / "node_modules" / ".bin" / "node").chmod(0o755)
+    env = {**os.environ, "PATH": f"{repo.parent / 'bin'}:{os.environ['PATH']}", "CALLS": os.devnull}
+    done = subprocess.run(
+        [str(repo / "scripts" / "wrangler"), "d1", "list"], cwd=repo.parent, env=env, check=True,
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.stdout.split() == [
+        str(repo / "node_modules" / ".bin" / "node"),
+        str(repo.parent),
+        "d1",
+        "list",
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import types
 
 import pytest
 
@@ -26,8 +27,34 @@ class FakeRequest:
         self._body = body.encode() if isinstance(body, str) else body
         self.headers = FakeHeaders(headers or {})
 
-    async def bytes(self):
-        return self._body
+    @property
+    def js_object(self):
+        """What the Worker reads of the JavaScript Request: its body stream, here in chunks of 4 KiB
+        whose reads never suspend (the tests drive coroutines without an event loop)."""
+        return types.SimpleNamespace(body=FakeStream(self._body))
+
+
+class FakeStream:
+    def __init__(self, body, chunk=4096):
+        self.chunks = [body[start : start + chunk] for start in range(0, len(body), chunk)]
+        self.read_chunks = 0
+
+    def getReader(self):
+        stream = self
+
+        class Reader:
+            async def read(self):
+                if stream.read_chunks == len(stream.chunks):
+                    return types.SimpleNamespace(done=True, value=None)
+                chunk = stream.chunks[stream.read_chunks]
+                stream.read_chunks += 1
+                value = types.SimpleNamespace(byteLength=len(chunk), to_bytes=lambda: chunk)
+                return types.SimpleNamespace(done=False, value=value)
+
+            async def cancel(self):
+                stream.cancelled = True
+
+        return Reader()
 
 
 class FakeEnv:
@@ -63,6 +90,11 @@ def worker(workerd_helper):
 
 
 class FakeContext:
+    """An RPC call's ctx: the props of the caller's binding name it (entry.caller_of)."""
+
+    def __init__(self, props=None):
+        self.props = {"caller": "test"} if props is None else props
+
     def waitUntil(self, promise):
         pass
 
@@ -310,25 +342,134 @@ def test_an_rpc_argument_nested_too_deep_is_refused_before_anything_recurses(wor
     assert plain(run_now(worker.execute(convert(js.eval("({code: 'print(6 * 7)'})")))))["output"] == "42"
 
 
-@pytest.mark.parametrize(
-    "argument", ["({code: 'x', n: 10n})", "(() => { const o = {code: 'x'}; o.self = o; return o; })()"]
-)
-def test_an_rpc_argument_that_is_not_json_data_is_refused(worker, argument):
+def test_an_rpc_argument_with_a_cycle_is_refused_at_the_nesting_limit(worker):
     import js
 
-    answer = plain(run_now(worker.execute(runtime_conversion()(js.eval(argument)))))
-    assert answer["code"] == "bad_request" and "not readable as JSON" in answer["error"], answer
+    cycle = js.eval("(() => { const o = {code: 'x'}; o.self = o; return o; })()")
+    answer = plain(run_now(worker.execute(runtime_conversion()(cycle))))
+    assert answer["code"] == "bad_request" and "nested deeper" in answer["error"], answer
 
 
-def test_rpc_arguments_convert_as_json_and_other_values_as_the_sdk_does():
+def test_rpc_arguments_convert_as_json_and_a_request_as_the_sdk_does():
     import js
 
     convert = runtime_conversion()
-    converted = convert(js.eval("({a: null, b: [1, {c: 'ü\\ud800'}], u: undefined, n: 2.5})"))
-    assert converted == {"a": None, "b": [1, {"c": "ü\ud800"}], "n": 2.5}
+    converted = convert(js.eval("({a: null, b: [1, {c: 'ü\\ud800'}], u: undefined, n: 2.5, big: 2 ** 60})"))
+    assert converted == {"a": None, "b": [1, {"c": "ü\ud800"}], "n": 2.5, "big": 2**60}
     assert convert(js.eval("[1, null]")) == [1, None]
-    assert convert(js.eval("new Map([['k', 1]])")) == {"k": 1}  # not JSON: the SDK's conversion
-    assert convert("text") == "text" and convert(3) == 3 and convert(None) is None
+    assert convert(js.eval("Object.assign(Object.create(null), {k: 1})")) == {"k": 1}
+    assert convert("text") == "text" and convert(3) == 3
+    request = convert(js.eval("new Request('http://x/')"))
+    assert type(request).__name__ == "Request" and request.url == "http://x/"
+
+
+CALLED_BACK = []
+
+
+@pytest.mark.parametrize(
+    ("argument", "field", "reason"),
+    [
+        (
+            "({code: 'x', traces: [{trace_id: 't', data: {when: new Map([['k', 1]])}}]})",
+            "traces.0.data.when",
+            "Map",
+        ),
+        ("({code: 'x', task: {tags: new Set([1])}})", "task.tags", "Set"),
+        ("({code: 'x', timeoutMs: NaN})", "timeoutMs", "nan"),
+        ("({code: 'x', n: Infinity})", "n", "inf"),
+        ("({code: 'x', f: () => 1})", "f", "function"),
+        ("({code: 'x', toJSON: globalThis.calledBack})", "toJSON", "function"),
+        ("({code: 'x', d: new Date(0)})", "d", "Date"),
+        ("({code: 'x', l: [1, undefined]})", "l.1", "undefined"),
+        ("({code: 'x', n: 10n})", "n", "JsBigInt"),
+        ("new Map([['code', 'x']])", "(the argument)", "Map"),
+    ],
+)
+def test_an_rpc_argument_that_is_not_plain_json_is_refused_naming_the_field(worker, argument, field, reason):
+    import js
+    from pyodide.ffi import create_proxy
+
+    js.globalThis.calledBack = create_proxy(lambda *args: CALLED_BACK.append(args) or 1)
+    answer = plain(run_now(worker.execute(runtime_conversion()(js.eval(argument)))))
+    assert (
+        answer["code"] == "bad_request" and f"{field}: " in answer["error"] and reason in answer["error"]
+    ), answer
+    assert CALLED_BACK == []  # nothing the caller sent was called
+
+
+def test_an_rpc_argument_with_too_many_values_is_refused_before_it_is_all_read(worker, monkeypatch):
+    import js
+
+    import entry
+
+    monkeypatch.setattr(entry.api, "MAX_JSON_VALUES", 1_000)
+    answer = plain(
+        run_now(worker.execute(runtime_conversion()(js.eval("({code: 'x', l: Array(5000).fill([])})"))))
+    )
+    assert answer["code"] == "payload_too_large", answer
+    # One array of many members is measured before any of it is converted: the refusal names the
+    # array, not a member somewhere past the limit.
+    flat = runtime_conversion()(js.eval("({code: 'x', l: Array(5000).fill(0)})"))
+    answer = plain(run_now(worker.execute(flat)))
+    assert answer["code"] == "payload_too_large" and "invalid request: l: " in answer["error"], answer
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "_rpc",
+        "answer_rpc",
+        "__init__",
+        "__setattr__",
+        "__getattribute__",
+        "__class__",
+        "__reduce__",
+        "__dir__",
+    ],
+)
+def test_only_the_documented_methods_are_callable_on_the_entrypoint(worker, name):
+    # The runtime calls whatever callable attribute an RPC call names; none but the API's is there.
+    import entry
+
+    with pytest.raises(AttributeError):
+        getattr(worker, name)
+    assert {name for name in dir(worker) if callable(getattr(worker, name, None))} <= entry.EXPOSED
+
+
+def test_a_binding_without_a_caller_identity_is_refused(worker):
+    import entry
+
+    for props in ({}, {"caller": ""}, {"caller": "two words"}):
+        env = FakeEnv()
+        answer = plain(run_now(entry.Default(FakeContext(props), env).execute({"code": "print(1)"})))
+        assert (answer["code"], answer["errorType"]) == ("unauthorized", "request") and "props" in answer[
+            "error"
+        ]
+
+
+def test_two_bindings_get_runners_of_their_own():
+    loader = FakeLoader()
+    import entry
+
+    for caller in ("platform-a", "platform-b", "platform-a"):
+        env = FakeEnv()
+        env.LOADER = loader
+        worker = entry.Default(FakeContext({"caller": caller}), env)
+        assert plain(run_now(worker.execute({"code": "print(1)"})))["output"] == "1"
+    assert len(loader.loaded) == 2 and loader.loaded[0][0] != loader.loaded[1][0]
+
+
+def test_an_http_body_past_the_limit_is_refused_while_it_is_read(worker, answered, monkeypatch):
+    import entry
+
+    monkeypatch.setattr(entry.api, "MAX_BODY_BYTES", 10_000)
+    request = FakeRequest("POST", "http://sandbox/v1/execute", b"[" * 100_000)
+    stream = request.js_object.body
+    request = types.SimpleNamespace(
+        method="POST", url=request.url, headers=request.headers, js_object=types.SimpleNamespace(body=stream)
+    )
+    assert run_now(worker.fetch(request)).status == 413
+    assert stream.read_chunks == 3 and stream.cancelled  # 12 KiB read of 100 KB, the rest never
 
 
 def test_an_http_body_with_invalid_utf8_is_refused_not_replaced(worker, answered):
@@ -347,14 +488,14 @@ def test_the_named_runner_limit_comes_from_a_var(setting, limit, capsys):
     from sandbox import isolate
 
     assert isolate.MAX_NAMED_RUNNERS == 64
-    assert entry.named_runner_limit(setting) == limit
+    assert entry.whole_number_var("SANDBOX_NAMED_RUNNERS", setting, 64) == limit
     assert ("not a whole number" in capsys.readouterr().out) == (setting in {"many", "-1"})
 
 
 def test_past_the_named_runner_limit_requests_run_in_unnamed_runners(monkeypatch):
     from sandbox import isolate
 
-    monkeypatch.setattr(isolate, "RUNNER_IDS", isolate.RunnerIds())
+    monkeypatch.setattr(isolate, "RUNNER_SLOTS", isolate.RunnerSlots())
     loader = FakeLoader()
     for key in ("limit-a", "limit-b", "limit-a"):
         env = FakeEnv()

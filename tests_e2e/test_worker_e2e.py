@@ -9,6 +9,7 @@ be) and is part of CI; where neither works every test skips with the reason.
 
 from __future__ import annotations
 
+import http.client
 import http.server
 import json
 import os
@@ -84,9 +85,26 @@ def persist(tmp_path_factory) -> Path:
     return path
 
 
+SECOND_CALLER = f"""name = "sandbox-rpc-caller-b"
+main = "{HERE / "rpc_caller" / "index.js"}"
+compatibility_date = "{compatibility_date()}"
+
+[[services]]
+binding = "SANDBOX"
+service = "python-sandbox"
+props = {{ caller = "rpc-caller-b" }}
+"""
+
+
+class Ports(tuple):
+    """(sandbox port, first caller's port), with the second caller's port and the sandbox's server."""
+
+
 @pytest.fixture(scope="module")
-def workers(persist):
-    sandbox_port, caller_port = free_port(), free_port()
+def workers(persist, tmp_path_factory):
+    """The sandbox, and two callers bound to it whose bindings name them apart: rpc-caller (the
+    first port) and rpc-caller-b (`second_caller`)."""
+    sandbox_port, caller_port, second_port = free_port(), free_port(), free_port()
     sandbox = started(
         dev_command("pywrangler", sandbox_port, "--var", "ALLOW_UNAUTHENTICATED_HTTP:true",
                     "--persist-to", str(persist)),
@@ -95,7 +113,13 @@ def workers(persist):
     caller = started(
         dev_command("wrangler", caller_port, "-c", str(HERE / "rpc_caller" / "wrangler.toml")), caller_port
     )
-    yield sandbox_port, caller_port
+    config = tmp_path_factory.mktemp("second-caller") / "wrangler.toml"
+    config.write_text(SECOND_CALLER)
+    second = started(dev_command("wrangler", second_port, "-c", str(config)), second_port)
+    ports = Ports((sandbox_port, caller_port))
+    ports.second_caller, ports.sandbox_server = second_port, sandbox
+    yield ports
+    stop(second)
     stop(caller)
     stop(sandbox)
 
@@ -219,10 +243,156 @@ def test_requests_are_logged_in_local_d1(workers, persist):
     get(caller, "/evaluate")
     time.sleep(2)  # writes happen after the answers, through waitUntil
     rows = log_rows(persist, "SELECT kind, caller, mode FROM executions")
-    assert {("execute", "anonymous", "isolate"), ("evaluate", "binding", "isolate")} <= {
+    assert {("execute", "anonymous", "isolate"), ("evaluate", "binding:rpc-caller", "isolate")} <= {
         (row["kind"], row["caller"], row["mode"]) for row in rows
     }
     assert log_rows(persist, "SELECT COUNT(*) AS n FROM trace_results")[0]["n"] >= 2
+
+
+# --- tenants apart (issue 18) ------------------------------------------------------------------------------
+
+
+def test_two_callers_get_runners_of_their_own_and_read_only_their_own_rows(workers, persist):
+    _, first = workers
+    second = workers.second_caller
+    marker = f"apart-{time.monotonic_ns()}"
+    for port in (first, second, first):
+        assert get(port, f"/run?code=print(1)&key={marker}")[1]["output"] == "1"
+    time.sleep(2)  # the rows are written after the answers
+    rows = log_rows(
+        persist, f"SELECT caller, tenant, runner FROM executions WHERE tenant = '{marker}' ORDER BY rowid"
+    )
+    assert [row["caller"] for row in rows] == [
+        "binding:rpc-caller",
+        "binding:rpc-caller-b",
+        "binding:rpc-caller",
+    ]
+    # One key, two callers: two runners; the first caller's second request found its own again.
+    assert rows[0]["runner"] != rows[1]["runner"] and rows[0]["runner"] == rows[2]["runner"]
+    query = urllib.parse.quote(json.dumps({"isolationKey": marker, "limit": 100}))
+    seen = {port: get(port, f"/executions?query={query}")[1]["executions"] for port in (first, second)}
+    assert [row["caller"] for row in seen[first]] == ["binding:rpc-caller"] * 2
+    assert [row["caller"] for row in seen[second]] == ["binding:rpc-caller-b"]
+    everything = get(second, "/executions")[1]["executions"]
+    assert {row["caller"] for row in everything} == {"binding:rpc-caller-b"}
+    refused = get(
+        second, f"/executions?query={urllib.parse.quote(json.dumps({'caller': 'binding:rpc-caller'}))}"
+    )
+    assert refused[1]["code"] == "forbidden"
+
+
+def test_the_log_keeps_no_script_text_by_default(workers, persist):
+    sandbox, caller = workers
+    secret = f"sk-{time.monotonic_ns()}"
+    code = f"data = {{'key': '{secret}'}}\nprint(data['key'])\ndata[data['key'] + '!']"
+    assert get(caller, f"/run?code={urllib.parse.quote(code)}")[1]["errorType"] == "runtime"
+    assert get(sandbox, "/v1/execute", {"code": code})[1]["errorType"] == "runtime"
+    time.sleep(2)
+    assert secret not in json.dumps(log_rows(persist, "SELECT * FROM executions"))
+    assert secret not in json.dumps(log_rows(persist, "SELECT * FROM trace_results"))
+
+
+@pytest.mark.parametrize("name", ["_rpc", "_executor", "_database", "_log_after_answer", "answer_rpc",
+                                  "__init__", "__setattr__", "__getattribute__", "__class__", "env"])  # fmt: skip
+def test_only_the_documented_methods_are_callable_over_rpc(workers, name):
+    _, caller = workers
+    answer = get(caller, f"/internal?name={name}")[1]
+    # The runtime's words: "Method X does not exist", or for a name that is no callable at all "The
+    # RPC receiver does not implement the method".
+    assert "threw" in answer and (
+        "does not exist" in answer["threw"] or "not implement" in answer["threw"]
+    ), answer
+    assert get(caller, "/execute")[1]["output"] == "42"  # and the entrypoint still serves
+
+
+@pytest.mark.parametrize(
+    ("case", "field"),
+    [("toJSON", "toJSON"), ("map", "traces"), ("set", "allowImports"), ("nan", "timeoutMs"),
+     ("function", "callback"), ("date", "when")],
+)  # fmt: skip
+def test_an_rpc_argument_that_is_not_plain_json_gets_a_refusal_naming_the_field(workers, case, field):
+    _, caller = workers
+    answer = get(caller, f"/odd?case={case}")[1]
+    assert (answer.get("success"), answer.get("code")) == (False, "bad_request"), answer
+    assert f"{field}: " in answer["error"] and "Traceback" not in answer["error"], answer
+
+
+def workerd_rss(server: Server) -> int:
+    """Resident memory, in bytes, of the workerd processes of a dev server's process group."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+            name = (stat.parent / "comm").read_text().strip()
+        except OSError:
+            continue
+        if int(fields[2]) == server.process.pid and name.startswith("workerd"):
+            total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the runtime's memory from /proc")
+def test_a_body_of_millions_of_empty_lists_is_refused_quickly_and_small(workers):
+    sandbox, _ = workers
+    body = b'{"code": "print(1)", "traces": [' + b"[]," * 5_000_000 + b"[]]}"
+    before = workerd_rss(workers.sandbox_server)
+    started_at = time.monotonic()
+    status, answer = get(sandbox, "/v1/evaluate", body)
+    elapsed = time.monotonic() - started_at
+    grown = workerd_rss(workers.sandbox_server) - before
+    assert (status, answer["code"]) == (413, "payload_too_large") and "JSON values" in answer["error"]
+    assert elapsed < 5, elapsed  # it took 14 s when the body was parsed first
+    assert grown < 4 * len(body), (grown, len(body))  # it took about 870 MiB
+
+
+def test_a_body_is_refused_by_its_declared_length_before_it_is_sent(workers):
+    sandbox, _ = workers
+    connection = http.client.HTTPConnection(LOOPBACK, sandbox, timeout=30)
+    connection.putrequest("POST", "/v1/execute")
+    connection.putheader("content-length", str(200 * 1024 * 1024))
+    connection.endheaders()
+    connection.send(b'{"code": ')  # and nothing more: the answer must not wait for the rest
+    response = connection.getresponse()
+    assert response.status == 413 and json.loads(response.read())["code"] == "payload_too_large"
+    connection.close()
+
+
+def test_a_utf16_body_is_refused(workers):
+    sandbox, _ = workers
+    status, answer = get(sandbox, "/v1/execute", json.dumps({"code": "print(1)"}).encode("utf-16"))
+    assert (status, answer["code"]) == (400, "bad_request") and "UTF-8" in answer["error"]
+
+
+def test_the_string_hash_secret_is_the_platforms_and_the_same_in_every_runner(workers):
+    """A known limit, pinned so that it is noticed when it changes (docs/SECURITY.md, "The string
+    hash secret is the platform's"): workerd starts every Python Worker with one hash secret, and
+    a running interpreter cannot be re-keyed. Plain Pyodide, started with real entropy, differs per
+    start."""
+    sandbox, _ = workers
+    code = "print(hash('tenant-data'))"
+    seen = {
+        get(sandbox, "/v1/execute", {"code": code, "isolationKey": f"hash-{n}"})[1]["output"]
+        for n in range(2)
+    }
+    assert len(seen) == 1, seen
+
+
+def test_a_crash_looping_key_backs_off_and_leaves_another_callers_runner_warm(probe):
+    warm = probe_runner(probe, caller="steady", isolationKey="k", slots="small")
+    for _ in range(3):  # the crash loop
+        assert (
+            probe_runner(probe, caller="crasher", isolationKey="k", act="crash", slots="small")["errorType"]
+            == "internal"
+        )
+    refused = probe_runner(probe, caller="crasher", isolationKey="k", slots="small")
+    assert (refused["refused"]["status"], refused["refused"]["code"]) == (429, "runner_backoff")
+    assert refused["refused"]["retryAfter"] > 0
+    for n in range(5):  # and a new key every request, past the caller's quota
+        probe_runner(probe, caller="crasher", isolationKey=f"new-{n}", slots="small")
+    assert probe_runner(probe, caller="steady", isolationKey="k", slots="small") == {
+        "instance": warm["instance"],
+        "calls": warm["calls"] + 1,
+    }
 
 
 # --- the runner isolate -----------------------------------------------------------------------------------
@@ -328,6 +498,6 @@ def test_the_readme_one_process_command_keeps_the_log(tmp_path):
         assert get(port, "/execute")[1]["output"] == "42"
         time.sleep(2)  # the write happens after the answer
         rows = log_rows(tmp_path, "SELECT kind, caller FROM executions")
-        assert rows == [{"kind": "execute", "caller": "binding"}]
+        assert rows == [{"kind": "execute", "caller": "binding:example-caller"}]
     finally:
         stop(server)

@@ -3,6 +3,7 @@
 //   [[services]]
 //   binding = "SANDBOX"
 //   service = "python-sandbox"
+//   props = { caller = "my-platform" }   # the caller's identity: required (README, "Who shares a runner")
 //
 //   const result = await env.SANDBOX.execute({ code: "print(1)" });
 //
@@ -63,6 +64,16 @@ export interface ValidateRequest extends Placement {
   /** At most 32 names. */
   allowImports?: string[];
   functionName?: string | null;
+}
+
+/** Read the log: the caller's own rows, newest first (an operator's: every caller's). */
+export interface ExecutionsRequest {
+  /** 1 to 100; absent: 20. */
+  limit?: number;
+  /** Only the rows of requests sent with this isolationKey (a tenant). */
+  isolationKey?: string | null;
+  /** Only this caller's rows ("binding:<name>", "token:<prefix>", "anonymous"); operators only (403). */
+  caller?: string | null;
 }
 
 export interface Violation {
@@ -131,11 +142,15 @@ export interface ErrorResponse {
   error: string;
   /** "request": refused before anything ran; "internal": our failure. */
   errorType: "request" | "internal";
-  /** "no_isolation" (503): no LOADER binding and in-process mode not chosen; the message says how. */
-  code: "bad_request" | "unauthorized" | "not_found" | "method_not_allowed" | "payload_too_large" | "internal"
-    | "no_isolation";
+  /** "no_isolation" (503): no LOADER binding and in-process mode not chosen; the message says how.
+   * "unauthorized" (401) over RPC: the binding has no `props.caller`. "forbidden" (403): another
+   * caller's log rows. "runner_backoff" (429): this caller and key's runners keep failing. */
+  code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed"
+    | "payload_too_large" | "internal" | "no_isolation" | "runner_backoff";
   /** For internal errors: the id of the matching line in the Worker's log. */
   errorId?: string;
+  /** runner_backoff only: seconds to wait before asking again (HTTP: also Retry-After). */
+  retryAfter?: number | null;
   /** Always 0: nothing ran. */
   executionTimeMs: number;
   /** Refusals of evaluate only: a result for each trace of the request when its traces could be read
@@ -157,15 +172,21 @@ export interface HealthResponse {
 export interface ExecutionRow {
   id: string;
   kind: "execute" | "evaluate" | "validate";
-  /** "binding", "token:" and a hash prefix of the token, or "anonymous". */
+  /** "binding:" and the binding's props.caller, "token:" and a hash prefix of the token, or "anonymous". */
   caller: string;
+  /** The request's isolationKey. */
+  tenant: string | null;
   mode: string;
+  /** The id of the named runner isolate that ran it; null for fresh, in-process or refused requests. */
+  runner: string | null;
   code_sha256: string;
   code_size: number;
   success: boolean;
   error_type: string | null;
-  /** The first 4 KiB of the error. */
+  /** The first 4 KiB of the error; null unless the operator keeps errors (SANDBOX_LOG_TEXT). */
   error: string | null;
+  /** The first 4 KiB of what an execute request printed; null unless the operator keeps output. */
+  output: string | null;
   execution_time_ms: number;
   trace_count: number | null;
   passed_count: number | null;
@@ -176,7 +197,8 @@ export interface ExecutionRow {
   created_at: string;
 }
 
-/** GET /v1/executions?limit=N (1 to 100, default 20): the latest rows, newest first. */
+/** GET /v1/executions?limit=N&isolationKey=K, or `executions({limit, isolationKey})` over RPC: the
+ * latest rows the caller may read, newest first. */
 export interface ExecutionsResponse {
   executions: ExecutionRow[];
 }
@@ -185,4 +207,5 @@ export interface SandboxRpc {
   execute(request: ExecuteRequest): Promise<ExecutionResult | ErrorResponse>;
   evaluate(request: EvaluateRequest): Promise<BatchExecutionResult | ErrorResponse>;
   validate(request: ValidateRequest): Promise<ValidationResult | ErrorResponse>;
+  executions(request: ExecutionsRequest): Promise<ExecutionsResponse | ErrorResponse>;
 }

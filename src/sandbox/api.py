@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, SkipValidation, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from . import isolate, log
@@ -29,8 +29,16 @@ from .results import ErrorType, TraceErrorType
 VERSION = "0.1.0"
 MODE = "in-process"  # or, as src/entry.py decides: "isolate" (the Worker Loader), "none" (no loader)
 LIMITS = Limits()
-# A request body may carry the largest batch plus the code and a little JSON around them.
+# A request body may carry the largest batch plus the code and a little JSON around them. Refused by
+# its Content-Length before it is read, and while it is read when it has none or lies.
 MAX_BODY_BYTES = LIMITS.max_batch_bytes + LIMITS.max_code_bytes + 64 * 1024
+# How many values a request's JSON may hold, checked before anything is built: the front Worker has
+# 128 MB, and 15 MB of `[[],[],…]` (five million empty lists) took about 870 MiB. Counted from the
+# body's brackets, commas and colons at C speed (over HTTP, those inside strings too, so the count
+# is an upper bound); the values of a large realistic batch, text and all, stay well below it.
+MAX_JSON_VALUES = 1_000_000
+# The RPC methods a binding may call (src/entry.py exposes nothing else): the documented API.
+RPC_METHODS = ("execute", "evaluate", "validate", "executions")
 
 
 # --- models ---------------------------------------------------------------------------------------
@@ -65,9 +73,15 @@ class ExecuteRequest(_Options):
     code: str = _code()
 
 
+# Trace data and task fields are JSON already: the HTTP body went through json.loads, an RPC argument
+# through src/entry.py's check of plain JSON. Validating them again as JsonValue would copy every
+# list and dict of a batch that may be 16 MiB (the schema still describes them as JSON values).
+JsonData = SkipValidation[JsonValue]
+
+
 class TraceInput(_Strict):
     trace_id: str = Field(min_length=1, max_length=256)
-    data: JsonValue
+    data: JsonData
 
 
 class EvaluateRequest(_Options):
@@ -79,8 +93,8 @@ class EvaluateRequest(_Options):
         description=f"At most {LIMITS.max_traces} traces, {LIMITS.max_trace_bytes} bytes each (413 past it)",
         json_schema_extra={"maxItems": LIMITS.max_traces},
     )
-    task: dict[str, JsonValue] | None = None
-    taskMetadata: dict[str, JsonValue] | None = None
+    task: dict[str, JsonData] | None = None
+    taskMetadata: dict[str, JsonData] | None = None
 
 
 class ValidateRequest(_Placement):
@@ -89,6 +103,16 @@ class ValidateRequest(_Placement):
     code: str = _code()
     allowImports: list[str] = Field(default_factory=list, max_length=32)
     functionName: str | None = None
+
+
+class ExecutionsRequest(_Strict):
+    """Read the log: the caller's own rows (an operator's: every caller's), newest first."""
+
+    limit: int = Field(default=20, ge=1, le=log.MAX_RECENT)
+    # Only this tenant's rows: the requests sent with this isolationKey.
+    isolationKey: str | None = Field(default=None, min_length=1, max_length=128)
+    # Only this caller's rows (`binding:<name>`, `token:<prefix>`, `anonymous`); operators only.
+    caller: str | None = Field(default=None, min_length=1, max_length=256)
 
 
 class ViolationOut(BaseModel):
@@ -160,10 +184,12 @@ class ErrorResponse(BaseModel):
     error: str
     errorType: Literal["request", "internal"]
     code: Literal[
-        "bad_request", "unauthorized", "not_found", "method_not_allowed", "payload_too_large", "internal",
-        "no_isolation",
+        "bad_request", "unauthorized", "forbidden", "not_found", "method_not_allowed", "payload_too_large",
+        "internal", "no_isolation", "runner_backoff",
     ]  # fmt: skip
     errorId: str | None = None
+    # With runner_backoff (429): the seconds to wait, as the HTTP answer's Retry-After says too.
+    retryAfter: int | None = None
     executionTimeMs: float
     results: list[TraceResultOut] | None = None
     total_time_ms: float | None = None
@@ -179,12 +205,16 @@ class ExecutionRow(BaseModel):
     id: str
     kind: Literal["execute", "evaluate", "validate"]
     caller: str
+    tenant: str | None
     mode: str
+    runner: str | None
     code_sha256: str
     code_size: int
     success: bool
     error_type: str | None
+    # Script text: null unless the operator keeps it (SANDBOX_LOG_TEXT).
     error: str | None
+    output: str | None
     execution_time_ms: float
     trace_count: int | None
     passed_count: int | None
@@ -200,8 +230,8 @@ class ExecutionsResponse(BaseModel):
 
 
 SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
-    ExecuteRequest, EvaluateRequest, ValidateRequest, ExecuteResponse, EvaluateResponse,
-    ValidateResponse, ErrorResponse, HealthResponse, ExecutionsResponse,
+    ExecuteRequest, EvaluateRequest, ValidateRequest, ExecutionsRequest, ExecuteResponse,
+    EvaluateResponse, ValidateResponse, ErrorResponse, HealthResponse, ExecutionsResponse,
 )  # fmt: skip
 
 
@@ -221,11 +251,44 @@ def json_schema() -> dict[str, Any]:
 
 
 class RequestError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
-        self.status, self.code = status, code
+        self.status, self.code, self.retry_after = status, code, retry_after
         # For a refused evaluate request whose traces were read: each gets a result with the error.
         self.trace_ids: list[str] = []
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a request: `name` goes into every runner id and log row, and decides which rows the
+    caller reads; an operator reads every caller's."""
+
+    name: str
+    operator: bool = False
+
+
+# A binding's identity, `props.caller` in the calling Worker's [[services]] binding: a short name,
+# kept to characters that read the same in a log, a runner id and a query.
+_CALLER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+NO_IDENTITY = (
+    "this service binding carries no caller identity: give it one in the calling Worker's "
+    'configuration, [[services]] binding = "SANDBOX" service = "python-sandbox" '
+    'props = { caller = "<name>" } (letters, digits, ".", "_", "-"; at most 64)'
+)
+
+
+def binding_caller(props: object, operators: object = None) -> Caller:
+    """The caller behind a service binding, from the props its configuration sets (ctx.props). Only
+    someone who may deploy the Workers of the account can set them, and a calling Worker's code
+    cannot change them (Cloudflare, "Context (ctx)": "you can trust that the content of ctx.props is
+    authentic"), where anything in a request is the caller's to choose. A binding without one is
+    refused: every binding without a name would otherwise be one caller, sharing runners and rows.
+    `operators` is the SANDBOX_OPERATORS var: the names, comma-separated, that read every row."""
+    name = props.get("caller") if isinstance(props, Mapping) else None
+    if not isinstance(name, str) or _CALLER_NAME.fullmatch(name) is None:
+        raise RequestError(401, "unauthorized", NO_IDENTITY)
+    names = operators.split(",") if isinstance(operators, str) else []
+    return Caller("binding:" + name, name in {entry.strip() for entry in names})
 
 
 @dataclass(frozen=True)
@@ -268,6 +331,18 @@ def _check_settings(request: _Options | ValidateRequest) -> None:
             LIMITS.with_overrides(timeout_ms=request.timeoutMs, memory_bytes=memory)
     except ValueError as error:
         raise RequestError(400, "bad_request", str(error)) from None
+
+
+def check_json_values(text: str) -> None:
+    """Refuse JSON text that could hold more than MAX_JSON_VALUES values, before anything is built:
+    every value but the first follows a comma or opens a container, every key a colon's."""
+    marks = sum(text.count(mark) for mark in "[{,:")
+    if marks >= MAX_JSON_VALUES:
+        raise RequestError(
+            413, "payload_too_large",
+            f"the request holds more than {MAX_JSON_VALUES} JSON values (brackets, commas and colons"
+            " counted, inside strings too)",
+        )  # fmt: skip
 
 
 def _check_code_size(code: str) -> None:
@@ -313,10 +388,16 @@ _RESPONSES: dict[str, type[BaseModel]] = {
 
 
 async def run_operation(
-    kind: str, payload: object, caller: str, executor: Executor = in_process, mode: str = MODE
+    kind: str,
+    payload: object,
+    caller: Caller,
+    executor: Executor = in_process,
+    mode: str = MODE,
+    keep: frozenset[str] = frozenset(),
 ) -> Answer:
     """Validate the payload of `kind` (execute, evaluate, validate), run it through `executor`,
-    and shape the answer; the log entry records which mode ran it."""
+    and shape the answer; the log entry records who asked, for which tenant, which mode and runner
+    ran it, and of the script's text only the kinds the operator keeps."""
     request = _parse(_REQUESTS[kind], payload)
     code = request.evalCode if isinstance(request, EvaluateRequest) else request.code
     try:
@@ -328,17 +409,32 @@ async def run_operation(
                 f"{len(request.traces)} traces exceed the limit of {LIMITS.max_traces}",
             )
         _check_settings(request)
-        wire = await executor(kind, request.model_dump(exclude_none=True), caller)
+        wire = await executor(kind, _wire(request), caller.name)
         refused = wire.get("refused")
         if refused is not None:
-            raise RequestError(refused["status"], refused["code"], refused["error"])
+            raise RequestError(
+                refused["status"], refused["code"], refused["error"], refused.get("retryAfter")
+            )
     except RequestError as error:
         if isinstance(request, EvaluateRequest):
             error.trace_ids = [trace.trace_id for trace in request.traces]
         raise
+    runner = wire.pop(isolate.RAN_IN, None)
     body = _RESPONSES[kind].model_validate(wire)
-    entry = log.LogEntry(id=uuid.uuid4().hex, kind=kind, caller=caller, code=code, result=wire, mode=mode)
+    entry = log.LogEntry(
+        id=uuid.uuid4().hex, kind=kind, caller=caller.name, code=code, result=wire, mode=mode,
+        tenant=request.isolationKey, runner=runner, keep=keep,
+    )  # fmt: skip
     return Answer(200, _dump(body), entry)
+
+
+def _wire(request: _Strict) -> dict[str, Any]:
+    """The validated request as an executor takes it, sharing the parsed data: model_dump rebuilt
+    every list and dict of every trace, one more copy of a body that may be 16 MiB."""
+    wire = {name: getattr(request, name) for name in type(request).model_fields}
+    if isinstance(request, EvaluateRequest):
+        wire["traces"] = [{"trace_id": trace.trace_id, "data": trace.data} for trace in request.traces]
+    return {name: value for name, value in wire.items() if value is not None}
 
 
 def check_answer(kind: str, wire: dict[str, Any]) -> None:
@@ -358,6 +454,7 @@ def error_answer(
     error_id: str | None = None,
     kind: str | None = None,
     trace_ids: Sequence[str] = (),
+    retry_after: int | None = None,
 ) -> Answer:
     """A refusal (or, with code "internal", our failure) in the shape of a result; for `kind`
     "evaluate", with a result for each trace the request named."""
@@ -374,9 +471,16 @@ def error_answer(
     body = ErrorResponse(
         success=False, error=message, errorType=error_type, errorId=error_id, executionTimeMs=0.0,
         code=code,  # type: ignore[arg-type]
-        results=results, total_time_ms=0.0 if results is not None else None,
+        results=results, total_time_ms=0.0 if results is not None else None, retryAfter=retry_after,
     )  # fmt: skip
-    return Answer(status, _dump(body))
+    headers = {"retry-after": str(retry_after)} if retry_after is not None else {}
+    return Answer(status, _dump(body), headers=headers)
+
+
+def refusal(refused: RequestError, kind: str | None = None) -> Answer:
+    return error_answer(
+        refused.status, refused.code, str(refused), None, kind, refused.trace_ids, refused.retry_after
+    )
 
 
 def internal_failure(error: BaseException, kind: str | None = None) -> Answer:
@@ -392,13 +496,22 @@ def internal_failure(error: BaseException, kind: str | None = None) -> Answer:
 
 
 async def rpc(
-    kind: str, payload: object, caller: str, executor: Executor = in_process, mode: str = MODE
+    kind: str,
+    payload: object,
+    caller: Caller,
+    executor: Executor = in_process,
+    mode: str = MODE,
+    keep: frozenset[str] = frozenset(),
+    db: log.Database | None = None,
 ) -> Answer:
-    """An RPC call through a service binding: trusted, so no token; the same validation."""
+    """An RPC call through a service binding, whose props name the caller (binding_caller): no
+    token; the same validation."""
     try:
-        return await run_operation(kind, payload, caller, executor, mode)
+        if kind == "executions":
+            return await read_log(_parse(ExecutionsRequest, payload), caller, db)
+        return await run_operation(kind, payload, caller, executor, mode, keep)
     except RequestError as refused:
-        return error_answer(refused.status, refused.code, str(refused), None, kind, refused.trace_ids)
+        return refusal(refused, kind)
     except Exception as error:  # noqa: BLE001 - never let internals cross the boundary
         return internal_failure(error, kind)
 
@@ -408,48 +521,72 @@ async def rpc(
 
 @dataclass(frozen=True)
 class Access:
-    """Who may use the HTTP API: callers presenting the SANDBOX_API_TOKEN secret; everyone when
-    ALLOW_UNAUTHENTICATED_HTTP is "true" (local development); nobody when neither is set."""
+    """Who may use the HTTP API: callers presenting the SANDBOX_API_TOKEN secret, and the operator,
+    presenting SANDBOX_OPERATOR_TOKEN (who also reads every caller's log rows). With neither secret
+    set, everyone when ALLOW_UNAUTHENTICATED_HTTP is "true" (local development), else nobody: once a
+    token is set it is required, whatever that variable says."""
 
     token: str | None = None
     allow_unauthenticated: bool = False
+    operator_token: str | None = None
 
     @classmethod
-    def from_env(cls, token: object, allow: object) -> Access:
-        return cls(token if isinstance(token, str) and token else None, allow == "true")
+    def from_env(cls, token: object, allow: object, operator_token: object = None) -> Access:
+        return cls(_secret(token), allow == "true", _secret(operator_token))
 
-    def caller(self, authorization: str | None) -> str:
-        """The caller's name for the log, or RequestError(401)."""
+    def caller(self, authorization: str | None) -> Caller:
+        """Who presented `authorization`, or RequestError(401)."""
         presented = None
         if authorization and authorization.startswith("Bearer "):
-            presented = authorization.removeprefix("Bearer ").strip()
-        # Constant time, on digests, so neither content nor length leaks through timing.
-        if (
-            self.token is not None
-            and presented is not None
-            and hmac.compare_digest(_digest(presented), _digest(self.token))
-        ):
-            return "token:" + _digest(self.token)[:12]
-        if self.allow_unauthenticated:
-            return "anonymous"
-        if self.token is None:
+            presented = _digest(authorization.removeprefix("Bearer ").strip())
+        for secret, operator in ((self.operator_token, True), (self.token, False)):
+            # Constant time, on digests, so neither content nor length leaks through timing.
+            if (
+                secret is not None
+                and presented is not None
+                and hmac.compare_digest(presented, _digest(secret))
+            ):
+                return Caller("token:" + _digest(secret)[:12], operator)
+        if self.token is None and self.operator_token is None:
+            if self.allow_unauthenticated:
+                return Caller("anonymous")
             raise RequestError(
                 401, "unauthorized", "the HTTP API is disabled: no SANDBOX_API_TOKEN is configured"
             )
         raise RequestError(401, "unauthorized", "missing or wrong bearer token")
 
 
+def _secret(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+# Reads a request's body, at most `limit` bytes of it: None once it holds more (src/entry.py reads
+# the stream and stops there, so an oversized body is never held whole).
+BodyReader = Callable[[int], Awaitable[bytes | None]]
 
 
 @dataclass(frozen=True)
 class HttpRequest:
     method: str
     path: str
-    headers: Mapping[str, str]
+    headers: Mapping[str, str]  # lower-case names: authorization, content-length
     body: bytes = b""
     query: Mapping[str, str] = field(default_factory=dict)
+    reader: BodyReader | None = None  # read instead of `body` when given
+
+    async def read_body(self) -> bytes:
+        """The body, refused (413) by its declared length before it is read, or while it is read."""
+        declared = self.headers.get("content-length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise RequestError(413, "payload_too_large", f"request body exceeds {MAX_BODY_BYTES} bytes")
+        body = self.body if self.reader is None else await self.reader(MAX_BODY_BYTES)
+        if body is None or len(body) > MAX_BODY_BYTES:
+            raise RequestError(413, "payload_too_large", f"request body exceeds {MAX_BODY_BYTES} bytes")
+        return body
 
 
 ROUTES: dict[str, tuple[str, ...]] = {
@@ -468,21 +605,30 @@ async def handle_http(
     db: log.Database | None,
     executor: Executor = in_process,
     mode: str = MODE,
+    keep: frozenset[str] = frozenset(),
 ) -> Answer:
     """Route one HTTP request. Never raises: every outcome is an Answer with a JSON body."""
     kind = "evaluate" if request.path.rstrip("/") == "/v1/evaluate" else None
     try:
-        return await _route(request, access, db, executor, mode)
+        return await _route(request, access, db, executor, mode, keep)
     except RequestError as refused:
-        headers = {"allow": ", ".join(ROUTES.get(request.path, ()))} if refused.status == 405 else {}
-        answer = error_answer(refused.status, refused.code, str(refused), None, kind, refused.trace_ids)
-        return Answer(answer.status, answer.body, headers=headers)
+        answer = refusal(refused, kind)
+        if refused.status == 405:
+            return Answer(
+                answer.status, answer.body, headers={"allow": ", ".join(ROUTES.get(request.path, ()))}
+            )
+        return answer
     except Exception as error:  # noqa: BLE001 - nothing a caller sends may surface internals
         return internal_failure(error, kind)
 
 
 async def _route(
-    request: HttpRequest, access: Access, db: log.Database | None, executor: Executor, mode: str
+    request: HttpRequest,
+    access: Access,
+    db: log.Database | None,
+    executor: Executor,
+    mode: str,
+    keep: frozenset[str],
 ) -> Answer:
     path = request.path.rstrip("/")
     methods = ROUTES.get(path)
@@ -496,23 +642,49 @@ async def _route(
     if path == "/v1/schema":
         return Answer(200, json_schema())
     if path == "/v1/executions":
-        return await _executions(request, db)
-    if len(request.body) > MAX_BODY_BYTES:
-        raise RequestError(413, "payload_too_large", f"request body exceeds {MAX_BODY_BYTES} bytes")
+        return await read_log(_executions_query(request.query), caller, db)
+    payload = parse_body(await request.read_body())
+    return await run_operation(path.removeprefix("/v1/"), payload, caller, executor, mode, keep)
+
+
+def parse_body(body: bytes) -> object:
+    """A request body as JSON, parsed once, after everything that bounds what parsing builds: the
+    encoding (UTF-8 only: json.loads would also read UTF-16 and UTF-32, which the API does not
+    take), the nesting (json.loads recurses in C, and Pyodide's stack is short) and the values."""
     try:
-        # Measured before parsing: json.loads recurses in C, and Pyodide's stack is short.
-        check_json_text(LIMITS, request.body)
-        payload = json.loads(request.body)
+        text = body.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as error:
+        raise RequestError(400, "bad_request", f"the request body is not UTF-8 ({error})") from None
+    if "\x00" in text:  # valid UTF-8, but JSON has no NUL: UTF-16 or UTF-32 without a byte order mark
+        raise RequestError(400, "bad_request", "the request body is not UTF-8 JSON: it holds NUL bytes")
+    try:
+        check_json_text(LIMITS, text)
     except ValueError as error:
         raise RequestError(400, "bad_request", f"malformed JSON: {error}") from None
-    return await run_operation(path.removeprefix("/v1/"), payload, caller, executor, mode)
+    check_json_values(text)
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise RequestError(400, "bad_request", f"malformed JSON: {error}") from None
 
 
-async def _executions(request: HttpRequest, db: log.Database | None) -> Answer:
-    raw = request.query.get("limit", "20")
+def _executions_query(query: Mapping[str, str]) -> ExecutionsRequest:
+    raw = query.get("limit", "20")
     # ASCII digits, and few: str.isdigit() takes "²", which int() refuses.
     if re.fullmatch(r"[0-9]{1,4}", raw) is None or not 1 <= int(raw) <= log.MAX_RECENT:
         raise RequestError(400, "bad_request", f"limit must be an integer from 1 to {log.MAX_RECENT}")
-    rows = await log.recent(db, int(raw)) if db is not None else []
+    unknown = sorted(set(query) - set(ExecutionsRequest.model_fields))
+    if unknown:
+        raise RequestError(400, "bad_request", f"unknown query parameter: {', '.join(unknown)}")
+    return _parse(ExecutionsRequest, {**query, "limit": int(raw)})
+
+
+async def read_log(query: ExecutionsRequest, caller: Caller, db: log.Database | None) -> Answer:
+    """The latest rows a caller may read: its own (of one tenant when it names an isolationKey), or,
+    for an operator, every caller's (of one caller when it names one)."""
+    if query.caller is not None and not caller.operator and query.caller != caller.name:
+        raise RequestError(403, "forbidden", "only an operator reads other callers' log rows")
+    owner = query.caller if caller.operator else caller.name
+    rows = await log.recent(db, query.limit, owner, query.isolationKey) if db is not None else []
     # Every column of a row, nulls included: a row's shape does not depend on its values.
     return Answer(200, ExecutionsResponse.model_validate({"executions": rows}).model_dump(mode="json"))

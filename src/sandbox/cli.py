@@ -266,7 +266,13 @@ class _Log:
     def write(self, kind: str, code: str, result: ExecutionResult | BatchExecutionResult) -> bool:
         """The same rows the Worker writes to D1; False (and the reason on stderr) if it failed."""
         entry = log.LogEntry(
-            id=uuid.uuid4().hex, kind=kind, caller="local", code=code, result=result.to_wire(), mode="cli"
+            id=uuid.uuid4().hex,
+            kind=kind,
+            caller="local",
+            code=code,
+            result=result.to_wire(),
+            mode="cli",
+            keep=log.TEXT_KINDS,  # the user's own log, on their own machine: errors and output too
         )
         return bool(log.run_now(log.write(self.database, entry)))
 

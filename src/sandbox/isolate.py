@@ -13,7 +13,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import sys
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,12 +151,35 @@ def worker_code(cpu_limit_ms: int) -> dict[str, Any]:
 
 # Request fields that choose the runner; the front Worker keeps them, the runner never sees them.
 PLACEMENT_FIELDS = ("isolationKey", "isolation")
-# Named runners one front Worker isolate may start in its life. Local workerd never evicts an isolate
-# started under a name (about 34 MiB each, README "Who shares a runner"), and Cloudflare bills each
-# distinct id per day; past this, requests run in unnamed runners, which isolate just as well.
+# Named runners one front Worker isolate keeps at once. Local workerd never evicts an isolate started
+# under a name (about 34 MiB each, README "Who shares a runner"), and Cloudflare bills each distinct
+# id per day; past this, a caller's least recently used runner makes room, or the request runs in an
+# unnamed runner, which isolates just as well.
 MAX_NAMED_RUNNERS = 64
-# The field of a runner's answer in which it asks never to be used again (RunnerIds.recycle).
+# Of those, how many one caller may hold: a caller that starts more runners (a new key each request,
+# a crash loop) loses only its own least recently used ones, never another caller's.
+RUNNERS_PER_CALLER = 16
+# After this long unused, another caller's runner may give its place up (when every place is taken):
+# the slots are not kept forever by whoever came first.
+IDLE_SECONDS = 300.0
+# A caller and key whose runners failed this many times within FAILURE_WINDOW_SECONDS is refused
+# with 429 and Retry-After for BACKOFF_SECONDS, doubling with each further round, up to
+# MAX_BACKOFF_SECONDS: every failure costs a cold start (and in production a billed Dynamic Worker).
+FAILURES_BEFORE_BACKOFF = 3
+# The same for all of one caller's keys together: a caller that crashes a runner under a new key
+# each time would otherwise never back off (found by attacking the Worker layer).
+CALLER_FAILURES_BEFORE_BACKOFF = 10
+FAILURE_WINDOW_SECONDS = 60.0
+BACKOFF_SECONDS = 30.0
+MAX_BACKOFF_SECONDS = 900.0
+# How many runner ids' generations and how many keys' failures the front Worker remembers beyond its
+# live runners: bounded, so that a caller minting keys cannot grow its memory.
+MAX_REMEMBERED = 4096
+# The field of a runner's answer in which it asks never to be used again (RunnerSlots.recycle).
 RUNNER_FAULT = "runnerFault"
+# The field the front Worker adds to an answer for the log: the id of the named runner that ran it.
+# Set after the runner's answer is read, so a runner cannot name another.
+RAN_IN = "ranIn"
 # How much of a runner's fault report, text an escape may have written, goes to the log.
 FAULT_LOG_CHARS = 200
 
@@ -161,54 +187,138 @@ FAULT_LOG_CHARS = 200
 @dataclass(frozen=True)
 class Placement:
     """Where one request runs: a named runner the loader keeps warm for later requests of the same
-    caller and key, or, with `runner_id` None, an unnamed one that no other request ever uses."""
+    caller and key, or, with `runner_id` None, an unnamed one that no other request ever uses.
+    `owner` is the caller and key whose failures it counts against."""
 
     runner_id: str | None
     cpu_ms: int
+    owner: tuple[str, str | None] = ("", None)
+
+
+class RunnerBackoff(Exception):
+    """A caller (and key) whose runners keep failing: refused for `retry_after` seconds."""
+
+    def __init__(self, whose: str, retry_after: int) -> None:
+        super().__init__(
+            f"the runners of {whose} failed too often within {FAILURE_WINDOW_SECONDS:.0f} s;"
+            f" retry after {retry_after} s"
+        )
+        self.retry_after = retry_after
+
+
+# The failures of every key of a caller, counted under this key (an isolationKey is str or None).
+_EVERY_KEY = ("every key",)
 
 
 @dataclass
-class RunnerIds:
-    """The front Worker's memory of the runner ids it has named, one per base (runner_base) and
-    generation. A runner that failed (its self-check, a crash, a kill at its CPU or memory limit, a
-    malformed answer) is recycled: its base moves to the next generation, so the next request gets
-    a new isolate and the failed one is never called again. At most `max_named` ids are ever named;
-    after that, new bases and further recycles run unnamed rather than reuse anything."""
+class _Failures:
+    times: list[float] = field(default_factory=list)  # within the window
+    rounds: int = 0  # backoffs so far, each twice as long as the last
+    until: float = 0.0
+
+
+@dataclass
+class RunnerSlots:
+    """The named runners of this front Worker isolate: at most `max_named` at once, at most
+    `per_caller` of one caller, least recently used first to go. A runner that failed (its
+    self-check, a crash, a kill at its CPU or memory limit, a malformed answer) is recycled: its base
+    moves to the next generation, in the same place, so the next request gets a new isolate and the
+    failed one is never called again; its caller and key back off once failures pile up."""
 
     max_named: int = MAX_NAMED_RUNNERS
-    # base -> current generation; None once a recycle found no name left: unnamed from then on.
-    generations: dict[str, int | None] = field(default_factory=dict)
-    named: int = 0
+    per_caller: int = RUNNERS_PER_CALLER
+    clock: Callable[[], float] = time.monotonic
+    # base (runner_base) -> (caller, last use), least recently used first.
+    live: OrderedDict[str, tuple[str, float]] = field(default_factory=OrderedDict)
+    # base -> generation, for live bases and the MAX_REMEMBERED most recently recycled others.
+    generations: OrderedDict[str, int] = field(default_factory=OrderedDict)
+    failures: OrderedDict[tuple[str, str | None], _Failures] = field(default_factory=OrderedDict)
 
     def place(self, kind: str, request: Mapping[str, Any], caller: str) -> Placement:
+        """Raises RunnerBackoff when the caller and key are backing off."""
+        now, owner = self.clock(), (caller, request.get("isolationKey"))
+        self._check_backoff(owner, now)
         cpu_limit_ms = cpu_ms(kind, request)
         if request.get("isolation") == "fresh":
-            return Placement(None, cpu_limit_ms)
-        base = runner_base(caller, request.get("isolationKey"), cpu_limit_ms)
-        if base not in self.generations:
-            if self.named >= self.max_named:
-                return Placement(None, cpu_limit_ms)
-            self.generations[base] = 0
-            self.named += 1
-        generation = self.generations[base]
-        return Placement(None if generation is None else f"{base}-{generation}", cpu_limit_ms)
+            return Placement(None, cpu_limit_ms, owner)
+        base = runner_base(caller, owner[1], cpu_limit_ms)
+        if base not in self.live and not self._make_room(caller, now):
+            return Placement(None, cpu_limit_ms, owner)
+        self.live[base] = (caller, now)
+        self.live.move_to_end(base)
+        return Placement(f"{base}-{self.generations.get(base, 0)}", cpu_limit_ms, owner)
+
+    def _make_room(self, caller: str, now: float) -> bool:
+        """Whether a new runner of `caller` may be named: under its quota and the cap, or after its own
+        least recently used runner, or (all places taken) another caller's idle one, gave way."""
+        own = [base for base, (holder, _) in self.live.items() if holder == caller]
+        if len(own) >= self.per_caller:
+            self._forget(own[0])
+            return True
+        if len(self.live) < self.max_named:
+            return True
+        oldest, (_, used) = next(iter(self.live.items()))
+        if now - used < IDLE_SECONDS:
+            return False
+        self._forget(oldest)
+        return True
+
+    def _forget(self, base: str) -> None:
+        # Its generation stays remembered (bounded) should the key come back: a recycled id must not
+        # be named again.
+        del self.live[base]
 
     def recycle(self, placement: Placement) -> None:
+        self._count_failure(placement.owner, self.clock())
         if placement.runner_id is None:
             return  # an unnamed runner is never called again anyway
         base, _, generation = placement.runner_id.rpartition("-")
-        if self.generations.get(base) != int(generation):
+        if self.generations.get(base, 0) != int(generation):
             return  # recycled already, by another request that ran in it at the same time
-        if self.named >= self.max_named:
-            self.generations[base] = None
-        else:
-            self.generations[base] = int(generation) + 1
-            self.named += 1
+        self.generations[base] = int(generation) + 1
+        self.generations.move_to_end(base)
+        _trim(self.generations, keep=self.live)
+
+    def _count_failure(self, owner: tuple[str, str | None], now: float) -> None:
+        caller, _ = owner
+        for counted, limit in (
+            (owner, FAILURES_BEFORE_BACKOFF),
+            ((caller, _EVERY_KEY), CALLER_FAILURES_BEFORE_BACKOFF),
+        ):
+            record = self.failures.setdefault(counted, _Failures())
+            self.failures.move_to_end(counted)
+            record.times = [t for t in record.times if now - t < FAILURE_WINDOW_SECONDS] + [now]
+            if len(record.times) >= limit:
+                record.until = now + min(BACKOFF_SECONDS * 2**record.rounds, MAX_BACKOFF_SECONDS)
+                record.rounds += 1
+                record.times = []
+        _trim(self.failures)
+
+    def _check_backoff(self, owner: tuple[str, str | None], now: float) -> None:
+        caller, _ = owner
+        for counted, whose in (
+            (owner, "this caller and isolationKey"),
+            ((caller, _EVERY_KEY), "this caller"),
+        ):
+            record = self.failures.get(counted)
+            if record is None:
+                continue
+            if now < record.until:
+                raise RunnerBackoff(whose, math.ceil(record.until - now))
+            if not record.times and now - record.until > MAX_BACKOFF_SECONDS:
+                del self.failures[counted]  # quiet long enough: the next round starts short again
 
 
-# This front Worker isolate's runner ids. Its memory ends with the isolate; a runner recycled for a
+def _trim(remembered: OrderedDict[Any, Any], keep: Mapping[Any, Any] | None = None) -> None:
+    """Drop the oldest entries past MAX_REMEMBERED, never one that `keep` holds."""
+    for key in list(remembered)[: max(0, len(remembered) - MAX_REMEMBERED)]:
+        if keep is None or key not in keep:
+            del remembered[key]
+
+
+# This front Worker isolate's runners. Its memory ends with the isolate; a runner recycled for a
 # failed self-check refuses work on its own (handle_json), should a new front Worker reach it.
-RUNNER_IDS = RunnerIds()
+RUNNER_SLOTS = RunnerSlots()
 
 # Sends a request to its runner, as JSON text, and returns the runner's answer as it came
 # (src/entry.py: the loader and RPC). Called with the kind, the request and its placement.
@@ -225,17 +335,35 @@ async def through_runner(
     kind: str,
     request: dict[str, Any],
     caller: str,
-    runner_ids: RunnerIds,
+    slots: RunnerSlots,
 ) -> dict[str, Any]:
     """Send a caller's request to its runner isolate through `call` and read the answer.
     However the runner fails, the front Worker answers with a structured result, recycles the
-    runner and goes on serving; the details go to its log."""
-    placement = runner_ids.place(kind, request, caller)
+    runner and goes on serving; the details go to its log. A caller and key backing off get a
+    refusal, `{"refused": {"status": 429, …, "retryAfter": seconds}}`."""
+    try:
+        placement = slots.place(kind, request, caller)
+    except RunnerBackoff as backoff:
+        refusal = {"status": 429, "code": "runner_backoff", "error": str(backoff)}
+        return {"refused": {**refusal, "retryAfter": backoff.retry_after}}
     sent = {name: value for name, value in request.items() if name not in PLACEMENT_FIELDS}
+    answer = await _ask(call, check, kind, sent, placement, slots)
+    answer[RAN_IN] = placement.runner_id
+    return answer
+
+
+async def _ask(
+    call: RunnerCall,
+    check: AnswerCheck,
+    kind: str,
+    sent: dict[str, Any],
+    placement: Placement,
+    slots: RunnerSlots,
+) -> dict[str, Any]:
     try:
         text = await call(kind, sent, placement)
     except Exception as error:  # noqa: BLE001 - a killed or crashed isolate surfaces as any error
-        runner_ids.recycle(placement)
+        slots.recycle(placement)
         print(f"runner isolate failed on {kind}: {type(error).__name__}: {error}", file=sys.stderr)
         return failure(kind, sent, str(error))
     try:
@@ -244,11 +372,11 @@ async def through_runner(
         if "refused" not in answer and (answer or fault is None):  # a faulted runner may run nothing
             check(kind, answer)
     except Exception as error:  # noqa: BLE001 - whatever an escape wrote, it cannot break the reading
-        runner_ids.recycle(placement)
+        slots.recycle(placement)
         print(f"runner isolate answered {kind} with something malformed: {error}"[:2000], file=sys.stderr)
         return failure(kind, sent, "malformed answer")
     if fault is not None:
-        runner_ids.recycle(placement)
+        slots.recycle(placement)
         print(f"runner isolate recycled after {kind}: {fault[:FAULT_LOG_CHARS]!r}", file=sys.stderr)
         if not answer:
             return failure(kind, sent, "the runner's interpreter is faulted; it ran nothing")

@@ -8,9 +8,10 @@ SQL runs against a real SQLite database in the tests.
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,8 +20,14 @@ Statement = tuple[str, tuple[Any, ...]]
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 MAX_RECENT = 100
-# Errors and reasons are kept whole up to this many characters; a run may print far more.
+# Errors, reasons and output are kept whole up to this many characters; a run may print far more.
 MAX_TEXT = 4096
+# The script text an operator may choose to keep (SANDBOX_LOG_TEXT): "errors" (error messages,
+# which quote the script's names and values and the data it read) and "output" (what it printed and
+# the reasons its verdicts gave). By default neither: a row holds kinds, hashes, sizes, times and
+# counts, so the log holds no tenant's data (issue 18: a secret in one tenant's KeyError was read
+# through the log by another).
+TEXT_KINDS = frozenset({"errors", "output"})
 
 
 class Database(Protocol):
@@ -43,6 +50,30 @@ class LogEntry:
     result: Mapping[str, Any]
     mode: str = "in-process"
     created_at: str = ""
+    tenant: str | None = None  # the request's isolationKey
+    runner: str | None = None  # the id of the named runner isolate that ran it
+    keep: frozenset[str] = field(default_factory=frozenset)  # which TEXT_KINDS the row holds
+
+
+def text_kinds(setting: object) -> tuple[frozenset[str], list[str]]:
+    """SANDBOX_LOG_TEXT ("errors", "output" or "errors,output"; unset keeps neither) as the kinds of
+    script text to keep, and the words of it that name no kind, for the caller to report."""
+    if setting is None:
+        return frozenset(), []
+    if not isinstance(setting, str):
+        return frozenset(), [repr(setting)]
+    words = {word.strip() for word in setting.split(",") if word.strip()}
+    return frozenset(words & TEXT_KINDS), sorted(words - TEXT_KINDS)
+
+
+# Text SQLite cannot keep as it is: a lone surrogate (UTF-8 cannot encode it; D1 stored three U+FFFD)
+# and NUL (stored, but SQLite's text functions stop at it). Each is written as the escape Python's
+# repr gives it, so the row shows what the script produced.
+_UNSTORABLE = re.compile("[\\x00\\ud800-\\udfff]")
+
+
+def storable(text: str) -> str:
+    return _UNSTORABLE.sub(lambda match: ascii(match.group())[1:-1], text)
 
 
 def statements(entry: LogEntry) -> list[Statement]:
@@ -50,6 +81,7 @@ def statements(entry: LogEntry) -> list[Statement]:
     created = entry.created_at or datetime.now(UTC).isoformat(timespec="milliseconds")
     encoded = entry.code.encode("utf-8", errors="surrogatepass")
     wire = entry.result
+    errors, output = "errors" in entry.keep, "output" in entry.keep
     counts: tuple[Any, ...] = (None,) * 6
     rows: list[Statement] = []
     if entry.kind == "validate":
@@ -74,17 +106,18 @@ def statements(entry: LogEntry) -> list[Statement]:
         rows = [
             (
                 "INSERT INTO trace_results (execution_id, position, trace_id, passed, score, reason, error,"
-                " error_type, execution_time_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
+                " error_type, execution_time_ms, output) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _storable(
                     entry.id,
                     position,
                     r["trace_id"],
                     None if r.get("passed") is None else int(r["passed"]),
                     r.get("score"),
-                    _clip(r.get("reason")),
-                    _clip(r.get("error")),
+                    _kept(r.get("reason"), output),
+                    _kept(r.get("error"), errors),
                     r.get("errorType"),
                     r.get("execution_time_ms", 0.0),
+                    _kept(r.get("output") or None, output),
                 ),
             )
             for position, r in enumerate(results)
@@ -92,22 +125,32 @@ def statements(entry: LogEntry) -> list[Statement]:
     else:
         success, error, error_type = bool(wire.get("success")), wire.get("error"), wire.get("errorType")
         elapsed = wire.get("executionTimeMs", 0.0)
+    printed = wire.get("output") or None if entry.kind == "execute" else None
     head = (
         "INSERT INTO executions (id, kind, caller, mode, code_sha256, code_size, success, error_type, error,"
         " execution_time_ms, trace_count, passed_count, failed_count, error_count, timeout_count,"
-        " not_run_count, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
+        " not_run_count, created_at, tenant, runner, output)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _storable(
             entry.id, entry.kind, entry.caller, entry.mode, hashlib.sha256(encoded).hexdigest(), len(encoded),
-            int(success), error_type, _clip(error), elapsed, *counts, created,
+            int(success), error_type, _kept(error, errors), elapsed, *counts, created, entry.tenant,
+            entry.runner, _kept(printed, output),
         ),
     )  # fmt: skip
     return [head, *rows]
 
 
-def _clip(text: str | None) -> str | None:
-    if text is None or len(text) <= MAX_TEXT:
-        return text
-    return text[:MAX_TEXT] + " [truncated]"
+def _kept(text: str | None, kept: bool) -> str | None:
+    """Script text as a row holds it: nothing unless the operator keeps its kind, else up to MAX_TEXT."""
+    if text is None or not kept:
+        return None
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + " [truncated]"
+
+
+def _storable(*params: Any) -> tuple[Any, ...]:
+    # Every text a row holds passes here: trace ids and tenant keys come from callers, the rest from
+    # scripts.
+    return tuple(storable(value) if isinstance(value, str) else value for value in params)
 
 
 async def write(db: Database, entry: LogEntry) -> bool:
@@ -121,15 +164,24 @@ async def write(db: Database, entry: LogEntry) -> bool:
     return True
 
 
-RECENT_SQL = (
-    "SELECT id, kind, caller, mode, code_sha256, code_size, success, error_type, error, execution_time_ms,"
-    " trace_count, passed_count, failed_count, error_count, timeout_count, not_run_count, created_at"
-    " FROM executions ORDER BY created_at DESC, rowid DESC LIMIT ?"
+ROW_COLUMNS = (
+    "id, kind, caller, tenant, mode, runner, code_sha256, code_size, success, error_type, error, output,"
+    " execution_time_ms, trace_count, passed_count, failed_count, error_count, timeout_count,"
+    " not_run_count, created_at"
 )
 
 
-async def recent(db: Database, limit: int) -> list[dict[str, Any]]:
-    rows = await db.query(RECENT_SQL, (max(1, min(limit, MAX_RECENT)),))
+async def recent(
+    db: Database, limit: int, caller: str | None = None, tenant: str | None = None
+) -> list[dict[str, Any]]:
+    """The latest rows, newest first; only `caller`'s, and of those only `tenant`'s, when given. Who
+    may read which rows is the API's decision (sandbox.api), not the log's."""
+    conditions = [(column, value) for column, value in (("caller", caller), ("tenant", tenant)) if value]
+    where = " WHERE " + " AND ".join(f"{column} = ?" for column, _ in conditions) if conditions else ""
+    sql = f"SELECT {ROW_COLUMNS} FROM executions{where} ORDER BY created_at DESC, rowid DESC LIMIT ?"
+    # Matched as they were written (storable), so a key with a NUL finds its own rows.
+    params = (*(storable(value) for _, value in conditions), max(1, min(limit, MAX_RECENT)))
+    rows = await db.query(sql, params)
     return [{**row, "success": bool(row["success"])} for row in rows]
 
 
@@ -142,15 +194,20 @@ class SqliteDatabase:
 
         self.connection = sqlite3.connect(str(path))
         self.connection.row_factory = sqlite3.Row
-        applied = {
-            row[0]
-            for row in self.connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'"
-            ).fetchall()
-        }
-        if "executions" not in applied:
-            for migration in sorted(migrations.glob("*.sql")):
-                self.connection.executescript(migration.read_text())
+        # PRAGMA user_version counts the migrations applied. A log made before it counted them
+        # holds the first one (its executions table), and no other.
+        applied = self.connection.execute("PRAGMA user_version").fetchone()[0]
+        if (
+            applied == 0
+            and self.connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'executions'"
+            ).fetchone()
+        ):
+            applied = 1
+        files = sorted(migrations.glob("*.sql"))
+        for migration in files[applied:]:
+            self.connection.executescript(migration.read_text())
+        self.connection.execute(f"PRAGMA user_version = {len(files)}")
 
     async def batch(self, statements: Sequence[Statement]) -> None:
         with self.connection:  # one transaction, as D1's batch is

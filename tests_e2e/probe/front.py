@@ -47,10 +47,15 @@ class Default(WorkerEntrypoint):
         return Response(json.dumps(report), headers={"content-type": "application/json"})
 
     async def runner(self, query):
-        """?act=count|fault|crash|malformed&isolationKey=…&isolation=warm|fresh"""
+        """?act=count|fault|crash|malformed&isolationKey=…&isolation=warm|fresh&caller=…&slots=small
+        (`small`: runner slots of 3 places, 2 per caller, so that a test fills them quickly)."""
+        caller = query.pop("caller", "probe")
+        slots = SMALL_SLOTS if query.pop("slots", None) == "small" else isolate.RUNNER_SLOTS
         request = {"code": query.pop("act", "count"), **query}
         call = runner_call(self.env.LOADER, probe_code)
-        answer = await isolate.through_runner(
-            call, api.check_answer, "execute", request, "probe", isolate.RUNNER_IDS
-        )
+        answer = await isolate.through_runner(call, api.check_answer, "execute", request, caller, slots)
+        answer.pop(isolate.RAN_IN, None)
         return Response(json.dumps(answer), headers={"content-type": "application/json"})
+
+
+SMALL_SLOTS = isolate.RunnerSlots(max_named=3, per_caller=2)

@@ -10,6 +10,16 @@ function nested(depth) {
 
 const EVAL = "def eval_x(trace):\n    return True, 'ok'";
 
+// Arguments that are not plain JSON data, each with a field the refusal must name.
+const ODD = {
+  toJSON: () => ({ code: "print(1)", hook: { toJSON: () => "called back" } }),
+  map: () => ({ code: "print(1)", traces: new Map([["t", 1]]) }),
+  set: () => ({ code: "print(1)", allowImports: new Set(["json"]) }),
+  nan: () => ({ code: "print(1)", timeoutMs: NaN }),
+  function: () => ({ code: "print(1)", callback: () => "called back" }),
+  date: () => ({ code: "print(1)", when: new Date(0) }),
+};
+
 const CALLS = {
   "/no-argument": (sandbox) => sandbox.execute(),
   "/two-arguments": (sandbox) => sandbox.execute({ code: "print(1)" }, {}),
@@ -18,6 +28,14 @@ const CALLS = {
       evalCode: EVAL,
       traces: [{ trace_id: "t", data: nested(Number(url.searchParams.get("depth"))) }],
     }),
+  "/run": (sandbox, url) =>
+    sandbox.execute({
+      code: url.searchParams.get("code") ?? "print(1)",
+      ...(url.searchParams.has("key") ? { isolationKey: url.searchParams.get("key") } : {}),
+    }),
+  "/executions": (sandbox, url) => sandbox.executions(JSON.parse(url.searchParams.get("query") ?? "{}")),
+  "/internal": (sandbox, url) => sandbox[url.searchParams.get("name")]({ code: "print(1)" }),
+  "/odd": (sandbox, url) => sandbox.execute(ODD[url.searchParams.get("case")]()),
 };
 
 export default {
