@@ -770,6 +770,8 @@ def _forbidden_in(value: object, budget: int = 200) -> list[str]:
                 continue
             if isinstance(obj, (list, tuple, set, frozenset)):
                 following.extend(obj)
+            elif type(obj) in (types.GenericAlias, types.UnionType):
+                following.extend(obj.__args__)  # what the sandbox's typing.get_args hands out
             elif isinstance(obj, dict):
                 following.extend(obj.values())
             for name in dir(obj) if not isinstance(obj, (list, tuple, dict, set, frozenset)) else ():
@@ -809,7 +811,7 @@ def test_what_the_guards_hand_out_holds_nothing_of_the_host():
     for sample in samples:
         for name in sorted(sandbox.policy.GUARDED_METHODS):
             try:
-                handed = read_attribute(budget, sample, name)
+                handed = read_attribute(budget, set(), sample, name)
             except Exception:  # noqa: BLE001 - not an attribute of this sample, or refused
                 continue
             findings.extend(f"{sample!r:.20}.{name} -> {problem}" for problem in _forbidden_in(handed))
@@ -832,6 +834,41 @@ def test_every_public_callable_returns_nothing_forbidden_or_shared():
             if isinstance(first, (list, dict, set, bytearray)) and first is second and first not in args:
                 findings.append(f"{path}{args!r} returns the same mutable {type(first).__name__} twice")
     gc.collect()
+    assert findings == []
+
+
+def test_operators_and_subscripts_on_reachable_values_hand_out_nothing_forbidden():
+    # Operators build values no attribute walk meets: 3.14's `int | str` is a typing.Union whose
+    # subscript with a string made an evaluated forward reference. Every reachable value and class
+    # is combined with strings and hostile values; what comes back, and type() of it through the
+    # run's own `type`, must hold nothing forbidden.
+    from .test_reachability import reachable_roots
+
+    roots = reachable_roots()
+    scope = RunScope(StepBudget(Limits()), sandbox.MAX_IMPORTS)
+    type_builtin = sandbox.builtins.build(scope)["type"]
+    values = [v for k, v in roots.items() if not k.startswith("__")]
+    for facade in [v for v in values if isinstance(v, ModuleFacade)]:
+        values.extend(getattr(facade, name) for name in dir(facade))
+    partners = ["os", "__import__('os').system('x')", 1, None, int, str, *(v for v in values[:0])]
+    operations = (
+        lambda a, b: a | b, lambda a, b: b | a, lambda a, b: a[b], lambda a, b: a + b,
+        lambda a, b: a & b, lambda a, b: a[b, b],
+    )  # fmt: skip
+    findings = []
+    for value in values:
+        for partner in partners:
+            for operation in operations:
+                try:
+                    result = operation(value, partner)
+                except Exception:  # noqa: BLE001 - refusing the combination is fine
+                    continue
+                problems = _forbidden_in(result)
+                try:
+                    problems += _forbidden_in(type_builtin(result))
+                except TypeError:
+                    pass  # type() refused to name it
+                findings.extend(f"{value!r:.30} with {partner!r:.20} -> {problem}" for problem in problems)
     assert findings == []
 
 

@@ -22,6 +22,7 @@ instance dictionaries through `object`'s, so no code of the script's runs while 
 
 from __future__ import annotations
 
+import enum
 from types import FunctionType, MemberDescriptorType, MethodType
 from typing import Any
 
@@ -197,8 +198,6 @@ def private_violation(classes: set[type], obj: object, name: str) -> str | None:
 
 
 def _is_enum(cls: type) -> bool:
-    import enum
-
     return issubclass(type(cls), enum.EnumType)
 
 
