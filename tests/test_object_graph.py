@@ -7,6 +7,7 @@ checks that the next run in the same interpreter sees nothing of it."""
 from __future__ import annotations
 
 import collections.abc
+import contextlib
 import gc
 import random
 import re
@@ -864,10 +865,8 @@ def test_operators_and_subscripts_on_reachable_values_hand_out_nothing_forbidden
                 except Exception:  # noqa: BLE001 - refusing the combination is fine
                     continue
                 problems = _forbidden_in(result)
-                try:
+                with contextlib.suppress(TypeError):  # type() refused to name it
                     problems += _forbidden_in(type_builtin(result))
-                except TypeError:
-                    pass  # type() refused to name it
                 findings.extend(f"{value!r:.30} with {partner!r:.20} -> {problem}" for problem in problems)
     assert findings == []
 

@@ -5,6 +5,7 @@ attack form stays refused, whichever member of its class it is."""
 from __future__ import annotations
 
 import contextlib
+import enum
 import io
 import sys
 import typing
@@ -12,7 +13,9 @@ import typing
 import pytest
 
 import sandbox
-from sandbox import sinks
+from sandbox import Limits, sinks
+from sandbox.builtins import RunScope, admit_class
+from sandbox.limits import StepBudget
 from sandbox.policy import SandboxViolation
 
 from .support import ALL_IMPORTS, contained, fails, refused
@@ -131,14 +134,13 @@ m = Metric()
 print(run(m, exec=True), m.eval("a", "b"), getattr(m, "eval")("x", "x"))
 """,
     "vars and __dict__ of the script's instances": """
+import json
 class Trace:
     def __init__(self):
         self.steps = 3
         self._seen = True
 t = Trace()
-print(vars(t), t.__dict__, vars(t) is t.__dict__)
-vars(t)["extra"] = 1
-print(t.extra)
+print(vars(t), t.__dict__, json.dumps(t.__dict__), sorted(vars(t)))
 """,
     "names of the script's classes and functions": """
 class Judge:
@@ -198,12 +200,41 @@ PRIVATE_ELSEWHERE = {
     ),
     "written over a host base's": "import collections\nclass C(collections.Counter):\n    pass\nc = C()\nc._keep_positive = print",
     "written on a host object": "import textwrap\nw = textwrap.TextWrapper()\nw._x = 1",
+    # The metaclass is never the script's: EnumType's _get_mixins_ handed out the real enum.Enum,
+    # _convert_ read any module's globals (sys.modules), _add_member_ set any dunder.
+    "a metaclass's method through the script's class": "import enum\nclass E(enum.Enum):\n    pass\nE._get_mixins_('x', ())",
+    "a metaclass's member setter": "import enum\nclass E(enum.Enum):\n    A = 1\nE._add_member_('__index__', len)",
+    "an enum alias setter": "import enum\nclass E(enum.Enum):\n    A = 1\nE.A._add_alias_('__del__')",
 }
 
 
 @pytest.mark.parametrize("name", PRIVATE_ELSEWHERE.keys())
 def test_private_names_outside_the_runs_own_objects_are_refused(name):
     fails(PRIVATE_ELSEWHERE[name], "Blocked")
+
+
+def test_vars_hands_out_a_copy_so_writes_cannot_pass_the_write_rule():
+    # Through the live dict, a Counter subclass got a `_keep_positive` Counter's own code called.
+    code = (
+        "import collections\nclass C(collections.Counter):\n    pass\nc = C(a=1)\n"
+        "vars(c)['_keep_positive'] = lambda: 'planted'\nc.__dict__['x'] = 1\nc += C(b=1)\n"
+        "print(dict(c), hasattr(c, 'x'))"
+    )
+    assert contained(code).output == "{'a': 1, 'b': 1} False"
+
+
+def test_a_class_may_not_derive_from_an_enum_base_the_facade_did_not_make():
+    # The real enum.Enum (behind the guarded one) has no guard on its functional API or __new__:
+    # were it reached, a class derived from it is still refused.
+    scope = RunScope(StepBudget(Limits()), sandbox.MAX_IMPORTS)
+
+    class Derived(enum.Enum):
+        pass
+
+    with pytest.raises(SandboxViolation, match="may not derive from Enum"):
+        admit_class(scope, Derived)
+    code = "import enum\nclass Base(enum.IntEnum):\n    pass\nclass E(Base):\n    A = 1\nprint(E.A + 1)"
+    assert contained(code).output == "2"
 
 
 def test_private_names_in_class_patterns_and_imports_stay_refused_by_the_analyser():

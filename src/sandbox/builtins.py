@@ -153,6 +153,8 @@ class RunScope:
     output: OutputBuffer = field(init=False)
     user_classes: set[type] = field(default_factory=set)
     imported: dict[str, ModuleFacade] = field(default_factory=dict)
+    # Bases a facade made for the run's classes to derive from (enum's guarded Enum, IntEnum, …).
+    facade_bases: set[type] = field(default_factory=set)
     # The classes the run can name (its builtins table, the facades it imported): type() hands
     # these out.
     nameable: set[type] = field(default_factory=lambda: set(_NAMEABLE_BUILTINS))
@@ -304,6 +306,11 @@ def admit_class(scope: RunScope, cls: type) -> type:
         ),
         (),
     )
+    for base in cls.__bases__:
+        # An enum base is the script's own or one the enum facade made: the real enum.Enum behind
+        # them has no guard on its functional API or its members' __new__.
+        if issubclass(type(base), enum.EnumType) and base not in scope.user_classes | scope.facade_bases:
+            raise SandboxViolation(f"Blocked: a class may not derive from {base.__qualname__}")
     for base in cls.__mro__[1:]:
         if not _may_derive_from(scope, base):
             raise SandboxViolation(
@@ -574,7 +581,9 @@ _STAND_IN_ATTRIBUTES = {
 def facade_of(scope: RunScope, name: str) -> ModuleFacade:
     """The run's facade of module `name`, made on first use."""
     if name not in scope.imported:
-        run = FacadeRun(scope.budget, scope.user_classes, lambda cls: admit_class(scope, cls))
+        run = FacadeRun(
+            scope.budget, scope.user_classes, lambda cls: admit_class(scope, cls), scope.facade_bases
+        )
         made = scope.imported[name] = facade(name, run)
         members = object.__getattribute__(made, "_facade_members").values()
         scope.nameable.update(value for value in members if issubclass(type(value), type))

@@ -41,9 +41,8 @@ _staticmethod_function = staticmethod.__dict__["__func__"].__get__
 # namedtuple's documented API: what a run's namedtuple class offers under `_` names.
 NAMEDTUPLE_NAMES = frozenset({"_asdict", "_replace", "_make", "_fields", "_field_defaults"})
 # enum's documented `_sunder_` names a script reads on its own enums and members.
-ENUM_NAMES = frozenset(
-    {"_name_", "_value_", "_missing_", "_generate_next_value_", "_add_alias_", "_add_value_alias_"}
-)
+# (Not `_add_alias_` or `_add_value_alias_`: they set any name on the class, a dunder included.)
+ENUM_NAMES = frozenset({"_name_", "_value_", "_missing_", "_generate_next_value_"})
 # Hooks under `_` names that host code calls on a run's class (enum's lookups and auto values):
 # like special methods, they may hold only the run's own functions.
 HOOK_NAMES = frozenset({"_missing_", "_generate_next_value_", "_numeric_repr_"})
@@ -160,41 +159,52 @@ def _namedtuple_class(cls: type) -> bool:
 
 def private_violation(classes: set[type], obj: object, name: str) -> str | None:
     """Whether `obj.name`, a single-underscore name, may be read: None if so, else the refusal.
-    It resolves as the interpreter would resolve it (a data descriptor on the class, then the
-    instance's own dictionary, then the class attribute), and is allowed where that place is the
-    run's own. A name that resolves nowhere on the run's own object reads as Python would (an
-    AttributeError the script can catch)."""
+    It resolves as the interpreter would resolve it, and is allowed where that place is the run's
+    own: for an instance, a data descriptor of its class, then its own dictionary, then the class
+    attribute; for a class, its MRO, and never its metaclass (never the script's: EnumType's
+    `_convert_` reads any module's globals, `_add_member_` sets any name). A name that resolves
+    nowhere reads as Python would (an AttributeError the script can catch), unless a host class
+    on the way answers unknown names itself (`__getattr__`)."""
     refusal = f"Blocked: access to private attribute '{name}' not allowed"
     kind = type(obj)
     if kind is super:
-        start = _super_this_class(obj)
         instance = _super_self(obj)
-        mro = _class_mro(_super_self_class(obj))
-        mro = mro[mro.index(start) + 1 :]
         if not (is_run_instance(classes, instance) or is_run_class(classes, instance)):
             return refusal
+        mro = _class_mro(_super_self_class(obj))
+        start = _super_this_class(obj)
+        mro = mro[mro.index(start) + 1 :] if start in mro else ()
         found = _resolve(mro, name)
-        owner_is_enum = any(_is_enum(c) for c in mro)
-        return _judged(classes, found, name, owner_is_enum, refusal, absent_ok=True)
+        return None if found is None else _judged(classes, found, name, any(map(_is_enum, mro)), refusal)
     if issubclass(kind, type):
         if obj not in classes:
             return refusal
-        mro = _class_mro(obj)  # type: ignore[arg-type]
-        found = _resolve(mro, name)
-        return _judged(classes, found, name, _is_enum(obj), refusal, absent_ok=True)  # type: ignore[arg-type]
+        metaclasses = _class_mro(kind)
+        if _resolve(metaclasses, name) is not None:
+            return refusal
+        found = _resolve(_class_mro(obj), name)  # type: ignore[arg-type]
+        if found is None:
+            return refusal if _answers_unknown_names(metaclasses) else None
+        return _judged(classes, found, name, _is_enum(obj), refusal)  # type: ignore[arg-type]
     if kind not in classes:
         return refusal
     mro = _class_mro(kind)
     found = _resolve(mro, name)
     if found is not None and _is_data_descriptor(found[1]):
-        return _judged(classes, found, name, _is_enum(kind), refusal, absent_ok=True)
+        return _judged(classes, found, name, _is_enum(kind), refusal)
     try:
         attributes = _instance_dict(obj, "__dict__")
     except AttributeError:
         attributes = None
     if type(attributes) is dict and name in attributes:
         return None  # the instance's own dictionary: what the script (or its enum) stored there
-    return _judged(classes, found, name, _is_enum(kind), refusal, absent_ok=True)
+    if found is None:
+        return refusal if _answers_unknown_names(mro) else None
+    return _judged(classes, found, name, _is_enum(kind), refusal)
+
+
+def _answers_unknown_names(mro: tuple[type, ...]) -> bool:
+    return _resolve(mro, "__getattr__") is not None
 
 
 def _is_enum(cls: type) -> bool:
@@ -202,15 +212,8 @@ def _is_enum(cls: type) -> bool:
 
 
 def _judged(
-    classes: set[type],
-    found: tuple[type, object] | None,
-    name: str,
-    enum_owner: bool,
-    refusal: str,
-    absent_ok: bool,
+    classes: set[type], found: tuple[type, object], name: str, enum_owner: bool, refusal: str
 ) -> str | None:
-    if found is None:
-        return None if absent_ok else refusal
     owner, value = found
     if owner in classes:
         if name in NAMEDTUPLE_NAMES and _namedtuple_class(owner):
@@ -294,13 +297,15 @@ def attribute_violation(classes: set[type], obj: object, name: str) -> str | Non
 
 
 def instance_dict(classes: set[type], obj: object) -> dict[str, Any]:
-    """`vars(obj)` and `obj.__dict__` for the run's instances: the live dictionary, as in Python."""
+    """`vars(obj)` and `obj.__dict__` for the run's instances: a copy of the instance's dictionary,
+    read-only introspection. The live one would take writes past the attribute rule (a `_` name
+    that a library base keeps for its own code, Counter's `_keep_positive`)."""
     if not is_run_instance(classes, obj):
         raise TypeError("vars() takes an instance of a class defined in the script")
     attributes = _instance_dict(obj, "__dict__")
     if type(attributes) is not dict:
         raise TypeError(f"{type(obj).__name__} objects have no attribute dictionary")
-    return attributes  # type: ignore[no-any-return]
+    return dict.copy(attributes)
 
 
 def exact_str(value: object, what: str) -> str:

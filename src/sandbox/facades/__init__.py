@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
 from typing import Any
 
@@ -57,11 +57,13 @@ class ModuleFacade:
 @dataclass(frozen=True)
 class FacadeRun:
     """What a facade may know of the run importing it: its budget, the classes the script made,
-    and the check every new class passes before the script gets it (builtins.admit_class)."""
+    the check every new class passes before the script gets it (builtins.admit_class), and the
+    bases the facade makes for the script's classes (enum's guarded ones)."""
 
     budget: StepBudget
     made: set[type]
     admit: Callable[[type], type]
+    bases: set[type] = field(default_factory=set)  # bases it made for the run's classes
 
 
 def pick(module: str, names: str) -> dict[str, object]:

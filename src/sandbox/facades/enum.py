@@ -6,7 +6,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..ownership import exact_str, slot_violation
+from ..ownership import exact_str, script_callable, slot_violation
 from ..policy import SandboxViolation, is_dunder, refuse_member_names
 from . import FacadeRun
 
@@ -67,7 +67,8 @@ def members(run: FacadeRun) -> dict[str, object]:
 
         def __new__(mcs, name: str, bases: tuple[type, ...], namespace: Any, **options: Any) -> type:
             scripted = (c for base in bases for c in base.__mro__ if c in run.made)
-            if "__new__" in namespace or any("__new__" in vars(c) for c in scripted):
+            # Enum puts a `__new__` of its own on every enum class: only the script's counts.
+            if "__new__" in namespace or any(script_callable(vars(c).get("__new__")) for c in scripted):
                 raise SandboxViolation("Blocked: an enum or its mixins may not define __new__ in the sandbox")
             return super().__new__(mcs, name, bases, namespace, **options)
 
@@ -88,5 +89,6 @@ def members(run: FacadeRun) -> dict[str, object]:
 
     bases = (enum.Enum, enum.IntEnum, enum.StrEnum, enum.Flag, enum.IntFlag)
     members: dict[str, object] = {base.__name__: guarded(base) for base in bases}
+    run.bases.update(members.values())  # type: ignore[arg-type]
     members.update(auto=enum.auto, unique=enum.unique)
     return members
