@@ -568,3 +568,11 @@ def stand_in_class(real: type, call: Callable[..., Any], attributes: frozenset[s
 
 def public_attributes(real: type) -> frozenset[str]:
     return frozenset(name for name in dir(real) if policy.attribute_violation(name) is None)
+
+
+# --- The script's own functions ---------------------------------------------------------------
+
+
+def is_script_function(obj: object) -> bool:
+    """A function the script defined (not a builtin, not a facade's or the host's function)."""
+    return type(obj) is types.FunctionType and obj.__code__.co_filename == policy.FILENAME

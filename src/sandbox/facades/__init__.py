@@ -57,11 +57,16 @@ class ModuleFacade:
 @dataclass(frozen=True)
 class FacadeRun:
     """What a facade may know of the run importing it: its budget, the classes the script made,
-    and the check every new class passes before the script gets it (builtins.admit_class)."""
+    the check every new class passes before the script gets it (builtins.admit_class), the guards
+    of the operators that can outgrow their operands (by their ast names: "Mult", "Pow", …) and
+    the run's output."""
 
     budget: StepBudget
     made: set[type]
     admit: Callable[[type], type]
+    binop: Callable[[str, Any, Any], Any]
+    inplace: Callable[[str, Any, Any], Any]
+    write: Callable[[str], None]
 
 
 def pick(module: str, names: str) -> dict[str, object]:
@@ -73,9 +78,10 @@ def pick(module: str, names: str) -> dict[str, object]:
 
 FACADE_NAMES: frozenset[str] = frozenset(
     {
-        "collections", "dataclasses", "datetime", "decimal", "difflib", "enum", "fractions",
-        "functools", "itertools", "json", "math", "random", "re", "statistics", "string",
-        "textwrap", "typing", "unicodedata",
+        "ast", "base64", "bisect", "calendar", "collections", "copy", "csv", "dataclasses",
+        "datetime", "decimal", "difflib", "enum", "fractions", "functools", "hashlib", "heapq",
+        "html", "io", "itertools", "json", "math", "operator", "pprint", "random", "re",
+        "statistics", "string", "textwrap", "time", "typing", "unicodedata", "urllib.parse",
     }
 )  # fmt: skip
 
