@@ -222,7 +222,7 @@ def test_an_infinite_loop_on_one_trace_leaves_the_others_judged():
     batch = evaluate(code, limits=SHORT)
     assert verdicts(batch) == [
         ("t1", True, "ok"),
-        ("t2", "timeout", "Execution timeout exceeded 250ms"),
+        ("t2", "timeout", "Execution timeout exceeded 250ms (the caller can raise timeoutMs to 5000)"),
         ("t3", True, "ok"),
     ]
     assert (batch.summary.passed, batch.summary.timeouts, batch.summary.errors) == (2, 1, 0)
@@ -332,7 +332,9 @@ def test_spent_batch_budget_reports_the_rest_as_not_run():
     kinds = [r.error_type for r in batch.results]
     assert kinds[:2] == ["timeout", "timeout"] and kinds[-1] == "not_run"
     assert len(batch.results) == 5  # nothing silently dropped
-    assert batch.results[0].error == "Execution timeout exceeded 100ms"  # its own budget ran out
+    assert (
+        batch.results[0].error == "Execution timeout exceeded 100ms (the caller can raise timeoutMs to 5000)"
+    )  # its own budget ran out
     not_run = batch.results[-1]
     assert "timeout" not in not_run.error.lower() and not_run.error.startswith("Not run")
     assert batch.summary.not_run == kinds.count("not_run")

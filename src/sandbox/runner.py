@@ -21,7 +21,17 @@ from typing import Any
 
 from . import builtins as sandbox_builtins
 from . import facades, policy
-from .limits import LimitExceeded, Limits, StepBudget, bound_run, check_nesting, holders, memory_error
+from .limits import (
+    MAXIMA,
+    MIB,
+    LimitExceeded,
+    Limits,
+    StepBudget,
+    bound_run,
+    check_nesting,
+    holders,
+    memory_error,
+)
 from .policy import COMPLEXITY_MESSAGE, Policy, Violation, analyse, find_entry_point, instrument
 from .results import ExecutionResult, ValidationResult
 
@@ -328,7 +338,25 @@ def _outcome(
     if error is None:
         return Outcome(output=output, value=value, steps=budget.steps)
     message, kind, line = error
+    message += _remedy(kind, budget.limits)
     return Outcome(output=output, error=message, error_type=kind, line=line, steps=budget.steps)
+
+
+def _remedy(kind: str, limits: Limits) -> str:
+    """What a budget's error adds to its message: how far a caller may raise that limit."""
+    if kind == "timeout":
+        ceiling = MAXIMA["timeout_ms"]
+        if limits.timeout_ms < ceiling:
+            return f" (the caller can raise timeoutMs to {ceiling})"
+        return " (the server's maximum)"
+    if kind == "memory":
+        ceiling_mb = MAXIMA["memory_bytes"] // MIB
+        if limits.memory_bytes < MAXIMA["memory_bytes"]:
+            return f" (the caller can raise memoryMb to {ceiling_mb})"
+        return " (the server's maximum)"
+    if kind == "output_limit":
+        return " (print less: the output limit is the server's)"
+    return ""
 
 
 def _execute(
