@@ -9,7 +9,7 @@ import pathlib
 import pytest
 
 import sandbox
-from sandbox import BatchInputError, Limits, Policy
+from sandbox import BatchInputError, Limits, Policy, runner
 from sandbox.cli import main
 
 from .support import SHORT
@@ -499,3 +499,21 @@ def test_cli_eval_draws_progress_on_a_terminal_only(files, tmp_path, capsys, mon
     assert terminal.getvalue().endswith("] 25/25 traces\n")
     assert main(["eval", str(script), "--traces", str(files[1])]) == 0  # two traces: no bar
     assert terminal.getvalue().count("25/25") == 1 and "] 2/2 traces" not in terminal.getvalue()
+
+
+# --- warnings raised for the script's calls -------------------------------------------------------
+
+
+# Each pattern once per process: re caches what it compiled, and warns only when compiling.
+@pytest.mark.parametrize("call", ["re.compile('[[a]')", "re.findall('[[b]', 'b')", "re.search('[[c]', 'c')"])
+def test_a_regex_warning_in_eval_mode_followed_by_ten_more_traces(call, capfd):
+    # A nested set makes re warn (FutureWarning). The warnings module records it in the globals of
+    # the engine module the call came through: read as tampering, it took the interpreter out of
+    # service for every later trace and run, and printed host paths on stderr.
+    code = f"import re\ndef eval_pattern(trace):\n    {call}\n    return True, 'ok'\n"
+    traces = [{"trace_id": f"t{i}", "data": {}} for i in range(11)]
+    batch = sandbox.evaluate(code, traces)
+    assert [(r.success, r.passed) for r in batch.results] == [(True, True)] * 11, batch.results[0]
+    assert runner.interpreter_fault() is None
+    assert sandbox.execute("print(1)").output == "1"
+    assert "Warning" not in capfd.readouterr().err

@@ -339,3 +339,35 @@ def test_a_tripped_budget_reports_only_the_engines_own_error_types():
     with pytest.raises(Spoofed):
         budget.trip(Spoofed("spoofed"))
     assert budget.stop == ("spoofed", "internal")
+
+
+# --- ranges: priced where a C call could make them a list, not where a loop iterates them -------------
+
+ROOMY = Limits(memory_bytes=4 * 1024 * 1024, track_memory=False)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "for i in range(200_000):\n    pass\nprint(i)",
+        "print(sum(i for i in range(200_000)))",
+        "print(len([0 for i in range(200_000) if i < 3]))",
+        "print(sum(1 for i in range(0, 400_000, 2)))",
+    ],
+)
+def test_a_range_a_loop_iterates_needs_no_memory(code):
+    # 200,000 items as a list would be 8 MB, twice the run's limit; the loop holds one at a time.
+    result = run(code, ROOMY)
+    assert result.success, result
+
+
+@pytest.mark.parametrize(
+    "code", ["x = list(range(200_000))", "r = range(200_000)\nx = sorted(r)", "x = [*range(200_000)]"]
+)
+def test_a_range_something_could_materialise_is_priced(code):
+    result = run(code, ROOMY)
+    assert result.error_type == "memory" and "kept outside a for loop" in result.error, result
+
+
+def test_a_rebound_range_in_a_loop_is_called_as_bound():
+    assert run("range = lambda n: [n]\nfor x in range(7):\n    print(x)").output == "7"

@@ -15,8 +15,6 @@ from typing import Any
 from ..limits import as_count, check_bytes
 from . import FacadeRun
 
-SHARED = True
-
 # A text calendar's column width and lines per week are the caller's: its size is their product
 # with the days and weeks it lays out (12 months, at most 6 weeks of 7 days each).
 _DAYS_LAID_OUT = 12 * 6 * 7
@@ -24,7 +22,7 @@ _DAYS_LAID_OUT = 12 * 6 * 7
 
 def members(run: FacadeRun) -> dict[str, object]:
     budget = run.budget
-    text = calendar.TextCalendar()  # the module's own `calendar.c`, but never shared with setfirstweekday
+    text = calendar.TextCalendar()  # the run's own: the module's `calendar.c` is what setfirstweekday changes
 
     def _measured(w: Any, lines: Any, c: Any = 6) -> tuple[int, int, int]:
         width, height, spacing = as_count(w), as_count(lines), as_count(c)
