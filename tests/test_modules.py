@@ -276,6 +276,8 @@ def test_html_escape_and_unescape():
         == "&lt;a href=&quot;x&quot;&gt; <&"
     )
     stopped("import html\nhtml.escape('\"' * 10**7)", "Memory limit exceeded", "memory")
+    # One astral character makes the whole result four bytes a character.
+    stopped("import html\nhtml.unescape('a' * 13_000_000 + '&#x1F600;')", "Memory limit exceeded", "memory")
 
 
 def test_base64_and_hashlib_digests_of_text():
@@ -327,6 +329,7 @@ def test_urllib_package_binds_only_parse():
         "from urllib.parse import parse_qsl\nparse_qsl('&' * 10**7)",
         "from urllib.parse import urljoin\nurljoin('/' * 10**7, 'x')",
         "from urllib.parse import quote\nquote('é' * 5 * 10**6)",
+        "from urllib.parse import quote\nquote('é' * 200_000, encoding='ascii', errors='namereplace')",
     ],
 )
 def test_urllib_parse_prices_its_splits_and_quoting(code):

@@ -26,18 +26,25 @@ _NAMES = (
 )
 
 
-def _cost(value: Any, separator: Any, levels: int = 2) -> int:
+# Bytes of result per character of text: `%XX` per UTF-8 byte (an unquoted astral character is four
+# bytes wide), and with a caller's `encoding` or `errors` the worst a codec or handler writes
+# (namereplace: `\N{…}`, up to a hundred bytes, each quoted).
+_ASCII_GROWTH, _TEXT_GROWTH, _CODEC_GROWTH = 4, 12, 300
+
+
+def _cost(value: Any, separator: Any, codec: bool, levels: int = 2) -> int:
     if isinstance(value, (str, bytes, bytearray)):
         text = value if isinstance(value, str) else bytes(value).decode("latin-1")
         pieces = 1 + sum(str.count(text, s) for s in (*_SEPARATORS, separator) if s)
-        growth = 3 if str.isascii(text) else 12
+        growth = _CODEC_GROWTH if codec else _ASCII_GROWTH if str.isascii(text) else _TEXT_GROWTH
         return pieces * _PIECE_BYTES + (true_length(text) or 0) * max(growth, char_bytes(text))
     if levels and isinstance(value, dict):
         return sum(
-            _cost(k, separator, levels - 1) + _cost(v, separator, levels - 1) for k, v in dict.items(value)
+            _cost(k, separator, codec, levels - 1) + _cost(v, separator, codec, levels - 1)
+            for k, v in dict.items(value)
         )
     if levels and isinstance(value, (list, tuple)):
-        return sum(_cost(item, separator, levels - 1) for item in value)
+        return sum(_cost(item, separator, codec, levels - 1) for item in value)
     return 0
 
 
@@ -49,7 +56,9 @@ def _priced(budget: StepBudget, name: str) -> Callable[..., Any]:
         kwargs = {key: exact_text(value) for key, value in kwargs.items()}
         separator = kwargs.get("separator")
         separator = separator if isinstance(separator, str) else None
-        size = sum(_cost(value, separator) for value in (*args, *kwargs.values()))
+        # An encoding or error handler named, or given positionally (quote's third argument on).
+        codec = "encoding" in kwargs or "errors" in kwargs or len(args) > 2
+        size = sum(_cost(value, separator, codec) for value in (*args, *kwargs.values()))
         check_bytes(budget, size, f"urllib.parse.{name}")
         return function(*args, **kwargs)
 
