@@ -48,8 +48,6 @@ STATIC_ATTACKS = {
     "import workers": "from workers import fetch",
     "import inspect": "import inspect\nprint(inspect.currentframe().f_back.f_globals)",
     "import gc": "import gc\nprint([o for o in gc.get_objects() if o == 'canary'])",
-    "import operator attrgetter": "import operator\nprint(operator.attrgetter('__class__')(1))",
-    "import copy reducers": "import copy\nprint(copy.copy)",
     "relative import": "from . import secrets",
     "submodule of allowed module": "import json.decoder\nprint(json.decoder.scanstring)",
     "private member of allowed module": "from json import _default_encoder",
@@ -70,7 +68,6 @@ STATIC_ATTACKS = {
     "define __del__": "class A:\n    def __del__(self):\n        print('late')",
     "define __getattribute__": "class A:\n    def __getattribute__(self, n):\n        return 1",
     "assign to __builtins__": "__builtins__ = {}",
-    "async code": "async def f():\n    await g()",
 }
 
 
@@ -124,6 +121,9 @@ RUNTIME_ATTACKS = {
     "augmented assignment on a host class": "import datetime\ndatetime.timedelta.resolution += datetime.timedelta(1)",
     "tuple unpacking into a host class": "import collections\ncollections.Counter.a, x = 1, 2",
     "for target on a host class": "import collections\nfor collections.Counter.a in [1]:\n    pass",
+    "attrgetter of a dunder": "import operator\nprint(operator.attrgetter('__class__')(1))",
+    "attrgetter through a dotted path": "import operator\nprint(operator.attrgetter('real.__class__')(1))",
+    "methodcaller of format walks attributes": "import operator\nprint(operator.methodcaller('format', 1)('{0.__class__}'))",
     "with target on a host class": "import collections\nclass C:\n    def __enter__(self):\n        return 1\n    def __exit__(self, *a):\n        return False\nwith C() as collections.Counter.a:\n    pass",
 }
 
@@ -153,13 +153,14 @@ UNAVAILABLE_MEMBERS = {
     "typing.ForwardRef evaluates strings": "import typing\ntyping.ForwardRef('x')",
     "typing.Type builds classes": "import typing\ntyping.Type('T', (), {})",
     "string.Formatter walks attributes": "import string\nstring.Formatter().format('{0.__class__}', 1)",
+    "string.Formatter get_field": "import string\nstring.Formatter().get_field('0.__class__', (1,), {})",
     "decimal context is shared": "import decimal\ndecimal.getcontext().prec = 1",
     "json encoder class bypasses checks": "import json\njson.JSONEncoder().encode([])",
     "json file functions": "import json\njson.load",
     "re cache purge": "import re\nre.purge()",
     "dataclasses namespace builder": "import dataclasses\ndataclasses.make_dataclass('X', [], namespace={})",
     "enum metaclass": "import enum\nenum.EnumType",
-    "functools wraps copies dunders": "import functools\nfunctools.wraps",
+    "functools lists of dunder names": "import functools\nfunctools.WRAPPER_ASSIGNMENTS",
     "random system source": "import random\nrandom.SystemRandom().random()",
     "module attribute that is a module": "import json\njson.decoder",
     "sys through a module": "import re\nre.sys",

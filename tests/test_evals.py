@@ -9,7 +9,7 @@ import pathlib
 import pytest
 
 import sandbox
-from sandbox import BatchInputError, Limits, Policy
+from sandbox import BatchInputError, Limits, Policy, runner
 from sandbox.cli import main
 
 from .support import SHORT
@@ -222,7 +222,7 @@ def test_an_infinite_loop_on_one_trace_leaves_the_others_judged():
     batch = evaluate(code, limits=SHORT)
     assert verdicts(batch) == [
         ("t1", True, "ok"),
-        ("t2", "timeout", "Execution timeout exceeded 250ms"),
+        ("t2", "timeout", "Execution timeout exceeded 250ms (the caller can raise timeoutMs to 5000)"),
         ("t3", True, "ok"),
     ]
     assert (batch.summary.passed, batch.summary.timeouts, batch.summary.errors) == (2, 1, 0)
@@ -332,7 +332,9 @@ def test_spent_batch_budget_reports_the_rest_as_not_run():
     kinds = [r.error_type for r in batch.results]
     assert kinds[:2] == ["timeout", "timeout"] and kinds[-1] == "not_run"
     assert len(batch.results) == 5  # nothing silently dropped
-    assert batch.results[0].error == "Execution timeout exceeded 100ms"  # its own budget ran out
+    assert (
+        batch.results[0].error == "Execution timeout exceeded 100ms (the caller can raise timeoutMs to 5000)"
+    )  # its own budget ran out
     not_run = batch.results[-1]
     assert "timeout" not in not_run.error.lower() and not_run.error.startswith("Not run")
     assert batch.summary.not_run == kinds.count("not_run")
@@ -497,3 +499,21 @@ def test_cli_eval_draws_progress_on_a_terminal_only(files, tmp_path, capsys, mon
     assert terminal.getvalue().endswith("] 25/25 traces\n")
     assert main(["eval", str(script), "--traces", str(files[1])]) == 0  # two traces: no bar
     assert terminal.getvalue().count("25/25") == 1 and "] 2/2 traces" not in terminal.getvalue()
+
+
+# --- warnings raised for the script's calls -------------------------------------------------------
+
+
+# Each pattern once per process: re caches what it compiled, and warns only when compiling.
+@pytest.mark.parametrize("call", ["re.compile('[[a]')", "re.findall('[[b]', 'b')", "re.search('[[c]', 'c')"])
+def test_a_regex_warning_in_eval_mode_followed_by_ten_more_traces(call, capfd):
+    # A nested set makes re warn (FutureWarning). The warnings module records it in the globals of
+    # the engine module the call came through: read as tampering, it took the interpreter out of
+    # service for every later trace and run, and printed host paths on stderr.
+    code = f"import re\ndef eval_pattern(trace):\n    {call}\n    return True, 'ok'\n"
+    traces = [{"trace_id": f"t{i}", "data": {}} for i in range(11)]
+    batch = sandbox.evaluate(code, traces)
+    assert [(r.success, r.passed) for r in batch.results] == [(True, True)] * 11, batch.results[0]
+    assert runner.interpreter_fault() is None
+    assert sandbox.execute("print(1)").output == "1"
+    assert "Warning" not in capfd.readouterr().err

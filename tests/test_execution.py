@@ -23,7 +23,7 @@ def test_timeout():
     result = run("while True:\n    pass", Limits(timeout_ms=100))
     assert not result.success
     assert result.error_type == "timeout"
-    assert result.error == "Execution timeout exceeded 100ms"
+    assert result.error == "Execution timeout exceeded 100ms (the caller can raise timeoutMs to 5000)"
     assert "timeout" in result.error.lower()
 
 

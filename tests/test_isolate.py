@@ -36,7 +36,10 @@ def test_runner_applies_the_request_options():
     answer = isolate.handle(
         "execute", {"code": "import math\nwhile True:\n    pass", "allowImports": ["math"], "timeoutMs": 100}
     )
-    assert answer["errorType"] == "timeout" and answer["error"] == "Execution timeout exceeded 100ms"
+    assert (
+        answer["errorType"] == "timeout"
+        and answer["error"] == "Execution timeout exceeded 100ms (the caller can raise timeoutMs to 5000)"
+    )
 
 
 def test_runner_refuses_an_unusable_batch_as_data():

@@ -29,7 +29,7 @@ from .support import SHORT, contained, fails, run
 )
 def test_runaway_python_ends_as_a_timeout(code):
     result = fails(code, "timeout", "timeout", SHORT)
-    assert result.error == "Execution timeout exceeded 250ms"
+    assert result.error == "Execution timeout exceeded 250ms (the caller can raise timeoutMs to 5000)"
 
 
 def test_catching_base_exception_does_not_outlive_the_budget():
@@ -167,7 +167,7 @@ def test_a_refused_allocation_says_what_it_needs_and_what_the_run_holds():
     result = fails(code, "Memory limit exceeded", "memory")
     assert result.error == (
         "Memory limit exceeded: sequence repetition would need about 600 KB;"
-        " the run holds 49.5 MB of its 50 MB limit"
+        " the run holds 49.5 MB of its 50 MB limit (the caller can raise memoryMb to 128)"
     )
 
 
@@ -176,21 +176,24 @@ def test_a_refused_allocation_says_what_it_needs_and_what_the_run_holds():
     [
         ("x = 'y' * 10**10", "sequence repetition would need about 9.31 GB"),
         ("x = 2 ** 10**12", "integer power would need about 116.42 GB"),
-        ("x = range(10**12)", "a range of 1,000,000,000,000 items would need about 37,252.9 GB"),
+        ("x = range(10**12)", "a range of 1,000,000,000,000 items kept outside a for loop"),
         ("x = 'a'.ljust(10**9)", "str.ljust would need about 953.67 MB"),
     ],
 )
 def test_memory_errors_are_in_bytes_against_the_limit(code, needs):
     result = fails(code, "Memory limit exceeded", "memory")
     assert needs in result.error and "items (limit" not in result.error
-    assert re.search(r"the run holds [\d,.]+ (bytes|KB) of its 50 MB limit$", result.error), result.error
+    limit = r"of its 50 MB limit \(the caller can raise memoryMb to 128\)$"
+    assert re.search(r"the run holds [\d,.]+ (bytes|KB) " + limit, result.error), result.error
 
 
 def test_a_run_that_grows_past_the_limit_says_by_how_much():
     code = "x = []\nwhile True:\n    x.append([0, 1, 2, 3, len(x)])"
     result = fails(code, "Memory limit exceeded", "memory", Limits(memory_bytes=1024 * 1024))
     assert re.fullmatch(
-        r"Memory limit exceeded: the run holds 1 MB, [\d,]+ bytes more than its limit of 1 MB", result.error
+        r"Memory limit exceeded: the run holds 1 MB, [\d,]+ bytes more than its limit of 1 MB"
+        r" \(the caller can raise memoryMb to 128\)",
+        result.error,
     ), result.error
 
 
@@ -199,6 +202,7 @@ def test_without_memory_tracking_a_refusal_names_the_limit_only():
     assert (
         result.error
         == "Memory limit exceeded: sequence repetition would need about 9.31 GB, over the limit of 50 MB"
+        " (the caller can raise memoryMb to 128)"
     )
 
 
@@ -335,3 +339,35 @@ def test_a_tripped_budget_reports_only_the_engines_own_error_types():
     with pytest.raises(Spoofed):
         budget.trip(Spoofed("spoofed"))
     assert budget.stop == ("spoofed", "internal")
+
+
+# --- ranges: priced where a C call could make them a list, not where a loop iterates them -------------
+
+ROOMY = Limits(memory_bytes=4 * 1024 * 1024, track_memory=False)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "for i in range(200_000):\n    pass\nprint(i)",
+        "print(sum(i for i in range(200_000)))",
+        "print(len([0 for i in range(200_000) if i < 3]))",
+        "print(sum(1 for i in range(0, 400_000, 2)))",
+    ],
+)
+def test_a_range_a_loop_iterates_needs_no_memory(code):
+    # 200,000 items as a list would be 8 MB, twice the run's limit; the loop holds one at a time.
+    result = run(code, ROOMY)
+    assert result.success, result
+
+
+@pytest.mark.parametrize(
+    "code", ["x = list(range(200_000))", "r = range(200_000)\nx = sorted(r)", "x = [*range(200_000)]"]
+)
+def test_a_range_something_could_materialise_is_priced(code):
+    result = run(code, ROOMY)
+    assert result.error_type == "memory" and "kept outside a for loop" in result.error, result
+
+
+def test_a_rebound_range_in_a_loop_is_called_as_bound():
+    assert run("range = lambda n: [n]\nfor x in range(7):\n    print(x)").output == "7"

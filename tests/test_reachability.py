@@ -15,8 +15,8 @@ import typing
 
 import sandbox
 from sandbox import Limits, runner
-from sandbox.builtins import RunScope, build
-from sandbox.facades import FacadeRun, facade
+from sandbox.builtins import RunScope, build, facade_run
+from sandbox.facades import facade
 from sandbox.limits import MemoryLimitExceeded, StepBudget, TimeLimitExceeded
 from sandbox.ownership import attribute_violation
 from sandbox.policy import member_name_violation
@@ -62,7 +62,7 @@ def reachable_roots() -> dict[str, object]:
     scope = RunScope(StepBudget(Limits()), sandbox.MAX_IMPORTS)
     roots: dict[str, object] = dict(build(scope))
     for name in sandbox.MAX_IMPORTS:
-        roots[name] = facade(name, FacadeRun(scope.budget, scope.user_classes, lambda cls: cls))
+        roots[name] = facade(name, facade_run(scope))
     # What a script can catch: the budget's stops, and the stop raised into code of a finished run.
     for stop in (TimeLimitExceeded, MemoryLimitExceeded, runner.TeardownStop, runner.FinishedRunStop):
         roots[stop.__name__] = stop("stopped")

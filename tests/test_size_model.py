@@ -13,13 +13,14 @@ from __future__ import annotations
 import ast
 import builtins
 import decimal
+import hashlib
 import re
 import sys
 import types
 
 import sandbox
 from sandbox import Limits, ownership, policy
-from sandbox.builtins import RunScope, build
+from sandbox.builtins import RunScope, build, facade_run
 from sandbox.facades import FacadeRun, facade
 from sandbox.limits import StepBudget
 
@@ -33,7 +34,7 @@ _LEAVES = (str, bytes, int, float, complex, bool, type(None), types.ModuleType)
 
 
 def _run(scope: RunScope) -> FacadeRun:
-    return FacadeRun(scope.budget, scope.user_classes, lambda cls: cls)
+    return facade_run(scope)
 
 
 def _roots() -> dict[str, object]:
@@ -47,9 +48,28 @@ def _roots() -> dict[str, object]:
     # of types no name reaches.
     samples = [bytes, range, {}.keys(), {}.values(), {}.items(), iter([]), (x for x in ()),
                re.compile("a").match("a"), reversed([]), enumerate([]), zip(), map(abs, []),
-               filter(None, []), decimal.Decimal(1)]  # fmt: skip
+               filter(None, []), decimal.Decimal(1), hashlib.sha256(), hashlib.md5(),
+               *_async_samples()]  # fmt: skip
     roots.update({f"<{getattr(sample, '__name__', type(sample).__name__)}>": sample for sample in samples})
     return roots
+
+
+def _async_samples() -> list[object]:
+    """A coroutine, an async generator and the awaitables of its methods and of anext, closed."""
+
+    async def coroutine() -> None:
+        return None
+
+    async def generator() -> types.AsyncGeneratorType[int, None]:
+        yield 1
+
+    made = coroutine()
+    made.close()
+    agen = generator()
+    awaitables = [agen.asend(None), agen.athrow(ValueError), anext(agen, None)]
+    for awaitable in awaitables:
+        awaitable.close()  # type: ignore[attr-defined]
+    return [made, agen, *awaitables]
 
 
 def _key(obj: object) -> str | None:
@@ -330,6 +350,96 @@ BOUNDED: dict[str, str] = {
     **_names("string", "Template", "Python: counted"),
     **_names("textwrap", "TextWrapper", "Python: counted"),
     **_names("typing", "Any Generic NewType Protocol TypeVar Union", "annotation vocabulary"),
+    # Coroutines and async generators: resuming one runs the script's own code, counted.
+    **_names("builtins", "aiter anext", "lazy: an awaitable of one item"),
+    **_names("builtins.coroutine", "close send throw", "resumes a coroutine: its code is counted"),
+    **_names("builtins.async_generator", "aclose asend athrow", "an awaitable that resumes it: counted"),
+    **{
+        f"builtins.{kind}.{name}": "resumes an async generator: its code is counted"
+        for kind in ("async_generator_asend", "async_generator_athrow", "anext_awaitable")
+        for name in ("close", "send", "throw")
+    },
+    # The facades added for eval code (issue 19).
+    **_names(
+        "_bisect", "bisect_left bisect_right", "log n comparisons; a key or __lt__ of the script is counted"
+    ),
+    **_names(
+        "_bisect", "insort_left insort_right", "a search and list.insert (linear), or the script's insert"
+    ),
+    **_names(
+        "_heapq",
+        "heapify heappop heappush heappushpop heapreplace",
+        _LINEAR + "; comparisons of script items counted",
+    ),
+    **_names(
+        "_heapq",
+        "heapify_max heappop_max heappush_max heappushpop_max heapreplace_max",
+        _LINEAR + " (Python 3.14)",
+    ),
+    **_names(
+        "_operator",
+        "abs add and_ call concat contains countOf delitem eq ge getitem gt iadd iand iconcat imatmul index "
+        "indexOf inv invert ior irshift is_ is_not is_none is_not_none isub ixor le length_hint lt matmul ne "
+        "neg not_ or_ pos rshift setitem sub truth xor",
+        "as the operator or statement it stands for, none of which the size model guards",
+    ),
+    "operator.itemgetter": "obj[key] per key, as a subscript",
+    **{
+        f"{module}.{name}": "a digest of fixed size, linear in the data"
+        for module, names in (
+            (
+                "_hashlib",
+                "openssl_md5 openssl_sha1 openssl_sha224 openssl_sha256 openssl_sha384 openssl_sha512 "
+                "openssl_sha3_224 openssl_sha3_256 openssl_sha3_384 openssl_sha3_512",
+            ),
+            ("_md5", "md5"),
+            ("_sha1", "sha1"),
+            ("_sha2", "sha224 sha256 sha384 sha512"),
+            ("_sha3", "sha3_224 sha3_256 sha3_384 sha3_512"),
+            ("_blake2", "blake2b blake2s"),
+        )
+        for name in names.split()
+    },
+    **{
+        f"{kind}.{name}": "linear in the data; a digest of fixed size"
+        for kind in (
+            "_hashlib.HASH",
+            "_blake2.blake2b",
+            "_blake2.blake2s",
+            "_md5.md5",
+            "_sha1.sha1",
+            "_sha2.SHA224Type",
+            "_sha2.SHA256Type",
+            "_sha2.SHA384Type",
+            "_sha2.SHA512Type",
+            "_sha3.sha3_224",
+            "_sha3.sha3_256",
+            "_sha3.sha3_384",
+            "_sha3.sha3_512",
+        )
+        for name in ("copy", "digest", "hexdigest", "update")
+    },
+    **_names("_csv", "get_dialect list_dialects", "a lookup in the dialect registry"),
+    **_names("csv", "excel excel_tab unix_dialect", "dialect classes: attributes only"),
+    **_names(
+        "_io.StringIO",
+        "close getvalue read readable readline seekable tell truncate writable write",
+        _LINEAR + " (seek is the facade's, priced past the end; iteration is its generator)",
+    ),
+    **_names("_io._IOBase", "fileno flush isatty", _FIXED + " (fileno raises)"),
+    "_io._IOBase.readlines": "iterates the StringIO through the facade's generator: a step a line",
+    "_io._TextIOBase.detach": "raises: a StringIO has no buffer",
+    **_names(
+        "time",
+        "gmtime localtime mktime monotonic monotonic_ns perf_counter perf_counter_ns process_time process_time_ns "
+        "struct_time time time_ns",
+        _FIXED,
+    ),
+    **_names(
+        "urllib.parse",
+        "DefragResult DefragResultBytes ParseResult ParseResultBytes SplitResult SplitResultBytes",
+        "namedtuples of the parts: Python, counted",
+    ),
     **_names("typing.TypeVar", "has_default", _FIXED),
     **_names(
         "unicodedata",

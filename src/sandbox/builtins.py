@@ -63,6 +63,8 @@ from .policy import SandboxViolation
 # either step-counted or bounded by the size of its inputs.
 _PASS_THROUGH = [
     "abs",
+    "aiter",
+    "anext",
     "all",
     "any",
     "bool",
@@ -465,7 +467,7 @@ def _plain(scope: RunScope, value: object, room: list[int], exceptions: list[Bas
     return f"<{kind.__name__} object>"
 
 
-def _special_method(obj: object, name: str) -> Callable[..., Any]:
+def _special_method(obj: object, name: str, protocol: str = "context manager") -> Callable[..., Any]:
     """`name` looked up as the interpreter looks up special methods: on the type, bound to `obj`."""
     kind = type(obj)
     for base in kind.__mro__:
@@ -474,20 +476,26 @@ def _special_method(obj: object, name: str) -> Callable[..., Any]:
             found = namespace[name]
             binder = getattr(type(found), "__get__", None)
             return binder(found, obj, kind) if binder is not None else found  # type: ignore[no-any-return]
-    raise TypeError(f"'{kind.__name__}' object does not support the context manager protocol")
+    raise TypeError(f"'{kind.__name__}' object does not support the {protocol} protocol")
 
 
 class ManagedContext:
     """What a with statement of the script manages in place of the script's context manager:
     `__enter__` is the manager's; `__exit__` hands the manager's the exception cleaned, whatever
-    that `__exit__` is (a method, a decorated callable, an inherited one)."""
+    that `__exit__` is (a method, a decorated callable, an inherited one). For `async with`, the
+    same with `__aenter__` and `__aexit__`, whose awaitables the statement awaits."""
 
     __slots__ = ("_enter", "_exit", "_scope")
 
-    def __init__(self, scope: RunScope, manager: object) -> None:
+    def __init__(self, scope: RunScope, manager: object, asynchronous: bool = False) -> None:
         self._scope = scope
-        self._enter = _special_method(manager, "__enter__")
-        self._exit = _special_method(manager, "__exit__")
+        if asynchronous:
+            protocol = "asynchronous context manager"
+            self._enter = _special_method(manager, "__aenter__", protocol)
+            self._exit = _special_method(manager, "__aexit__", protocol)
+        else:
+            self._enter = _special_method(manager, "__enter__")
+            self._exit = _special_method(manager, "__exit__")
 
     def __enter__(self) -> object:
         return self._enter()
@@ -497,6 +505,9 @@ class ManagedContext:
             clean_exception(self._scope, error)
             tb = _TRACEBACK.__get__(error)
         return self._exit(kind, error, tb)
+
+    __aenter__ = __enter__
+    __aexit__ = __exit__
 
 
 # After `%` and an optional `(key)`: flags, width, precision, length modifier, conversion.
@@ -578,13 +589,63 @@ _STAND_IN_ATTRIBUTES = {
 }
 
 
+def _import(scope: RunScope, name: str, fromlist: object = (), level: int = 0) -> ModuleFacade:
+    """The run's `__import__`: facades of the allowed modules (a package facade for `import
+    urllib.parse`), the real module only for the interpreter's own C imports."""
+    if name == "__future__" and not level:
+        return _FUTURE  # `from __future__ import annotations` imports at run time too
+    if name in _C_IMPORTS and not level and type(fromlist) is list:
+        # The interpreter's C code imports through the running code's builtins: datetime's
+        # strptime and strftime import these, with a list for `fromlist`. The script's import
+        # statements pass None or a tuple (and `import time` gets the facade), so only that C
+        # code gets the modules, and the script never sees them.
+        return importlib.import_module(name)  # type: ignore[return-value]
+    names = fromlist if type(fromlist) is tuple else ()
+    submodules = [f"{name}.{item}" for item in names if type(item) is str]
+    if not level and names and all(sub in scope.allowed_imports for sub in submodules):
+        return _package_of(scope, name)  # from urllib import parse
+    message = (
+        "Blocked import detected: relative import"
+        if level
+        else policy.import_violation(name, scope.allowed_imports)
+    )
+    if message:
+        raise ImportError(message)
+    if "." in name and not names:
+        return _package_of(scope, name.partition(".")[0])  # import urllib.parse binds urllib
+    return facade_of(scope, name)
+
+
+def _package_of(scope: RunScope, package: str) -> ModuleFacade:
+    """What `import urllib.parse` binds: a facade of the package holding only the submodules the
+    run may import."""
+    prefix = f"{package}."
+    members = {
+        name.removeprefix(prefix): facade_of(scope, name)
+        for name in sorted(scope.allowed_imports)
+        if name.startswith(prefix)
+    }
+    return ModuleFacade(package, members)
+
+
+def facade_run(scope: RunScope) -> FacadeRun:
+    """What the facades of one run may use of it: its budget, its classes, class admission, the
+    operators' guards (operator.mul is `*`) and its output (pprint.pprint prints)."""
+    return FacadeRun(
+        scope.budget,
+        scope.user_classes,
+        lambda cls: admit_class(scope, cls),
+        lambda op, a, b: guarded_binop(scope, op, a, b),
+        lambda op, a, b: guarded_inplace(scope, op, a, b),
+        scope.output.write,
+        scope.facade_bases,
+    )
+
+
 def facade_of(scope: RunScope, name: str) -> ModuleFacade:
     """The run's facade of module `name`, made on first use."""
     if name not in scope.imported:
-        run = FacadeRun(
-            scope.budget, scope.user_classes, lambda cls: admit_class(scope, cls), scope.facade_bases
-        )
-        made = scope.imported[name] = facade(name, run)
+        made = scope.imported[name] = facade(name, facade_run(scope))
         members = object.__getattribute__(made, "_facade_members").values()
         scope.nameable.update(value for value in members if issubclass(type(value), type))
     return scope.imported[name]
@@ -740,23 +801,6 @@ def build(scope: RunScope) -> dict[str, Any]:
             scope.output.write(str(value))
         scope.output.write("\n" if end is None else end)
 
-    def _import(
-        name: str, globals: object = None, locals: object = None, fromlist: object = (), level: int = 0
-    ) -> ModuleFacade:
-        top = name.partition(".")[0]
-        if name == "__future__" and not level:
-            return _FUTURE  # `from __future__ import annotations` imports at run time too
-        if name in _C_IMPORTS and not level:
-            # The interpreter's C code imports through the running code's builtins: datetime's
-            # strptime and strftime import these. A script cannot name them (the analyser refuses
-            # the import), so only that C code gets the modules, and the script never sees them.
-            return importlib.import_module(name)  # type: ignore[return-value]
-        if level or top != name or top not in scope.allowed_imports:
-            raise ImportError(
-                f"Import not whitelisted: {name}. Allowed: {', '.join(sorted(scope.allowed_imports))}"
-            )
-        return facade_of(scope, top)
-
     def _build_class(func: Callable[..., Any], name: str, *bases: Any, **keywords: Any) -> type:
         if keywords:
             raise TypeError("class keywords (metaclass=…) are not available in the sandbox")
@@ -824,7 +868,9 @@ def build(scope: RunScope) -> dict[str, Any]:
             "hasattr": lambda obj, name: guarded_hasattr(scope, obj, name),
             "setattr": lambda obj, name, value: guarded_setattr(scope, obj, name, value),
             "delattr": lambda obj, name: guarded_delattr(scope, obj, name),
-            "__import__": _import,
+            "__import__": lambda name, globals=None, locals=None, fromlist=(), level=0: _import(
+                scope, name, fromlist, level
+            ),
             "__build_class__": _build_class,
             policy.GUARD_BINOP: lambda op, a, b: guarded_binop(scope, op, a, b),
             policy.GUARD_INPLACE: lambda op, a, b: guarded_inplace(scope, op, a, b),
@@ -836,10 +882,21 @@ def build(scope: RunScope) -> dict[str, Any]:
                 budget, value, conversion, spec
             ),
             policy.GUARD_CAUGHT: lambda exc: clean_exception(scope, exc),
-            policy.GUARD_WITH: lambda manager: ManagedContext(scope, manager),
+            policy.GUARD_WITH: lambda manager, asynchronous: ManagedContext(scope, manager, asynchronous),
         }
     )
+    table[policy.GUARD_LOOP_RANGE] = _loop_range(table["range"])
     return table
+
+
+def _loop_range(stand_in: object) -> Callable[..., object]:
+    """The range a for statement or clause iterates (policy._loop_range): lazy, a step an item, so
+    unpriced; anything the script bound to `range` is called as it is."""
+
+    def loop_range(candidate: Callable[..., Any], *args: Any) -> object:
+        return range(*args) if candidate is stand_in else candidate(*args)
+
+    return loop_range
 
 
 def guard_code_ids(*extra_modules: types.ModuleType) -> frozenset[int]:

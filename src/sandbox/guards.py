@@ -574,4 +574,6 @@ def stand_in_class(real: type, call: Callable[..., Any], attributes: frozenset[s
 
 
 def public_attributes(real: type) -> frozenset[str]:
-    return frozenset(name for name in dir(real) if policy.attribute_violation(name) is None)
+    return frozenset(
+        name for name in dir(real) if not name.startswith("_") and policy.attribute_violation(name) is None
+    )

@@ -33,7 +33,10 @@ from .runner import execute, validate
 # (pydantic), log.py and cli.py stay with the front Worker.
 ENGINE_MODULES = (
     "__init__", "builtins", "counting", "evals", "guards", "isolate", "limits", "ownership", "policy",
-    "results", "runner", "sinks", "facades/__init__", *(f"facades/{name}" for name in sorted(FACADE_NAMES)),
+    "results", "runner", "sinks", "facades/__init__",
+    *(f"facades/{name.replace('.', '/')}" for name in sorted(FACADE_NAMES)),
+    # The packages of dotted facades (facades/urllib for urllib.parse).
+    *sorted({f"facades/{name.rpartition('.')[0]}/__init__" for name in FACADE_NAMES if "." in name}),
 )  # fmt: skip
 RUNNER_MAIN = "isolate_entry.py"
 COMPATIBILITY_DATE = "2026-11-20"

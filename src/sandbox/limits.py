@@ -692,11 +692,13 @@ _RANGE_ITEM_BYTES = 8 + 32
 def check_range(budget: StepBudget, r: range) -> None:
     """A range is lazy, but `list(range(10**10))` or `sum(range(10**12))` runs in one C call that
     the step count cannot see. Ranges longer than a run could hold as a list are refused when
-    created."""
+    created, except the range a for statement or clause iterates, which is never made into a list
+    (policy._loop_range does not come here)."""
     # Arithmetic, not len(): on 32-bit WebAssembly len(range(10**10)) overflows ssize_t.
     length = max(0, (r.stop - r.start + r.step - (1 if r.step > 0 else -1)) // r.step)
     if length * _RANGE_ITEM_BYTES > budget.headroom():
-        _refuse_size(budget, f"a range of {length:,} items", length * _RANGE_ITEM_BYTES)
+        what = f"a range of {length:,} items kept outside a for loop (`for i in range(n)` holds none of them)"
+        _refuse_size(budget, what, length * _RANGE_ITEM_BYTES)
 
 
 # Characters of repr() for the atoms, at most: a str or bytes escapes a character in up to 10

@@ -44,10 +44,26 @@ MAX_IMPORTS: frozenset[str] = DEFAULT_IMPORTS | {
     "decimal",
     "fractions",
     "random",
+    "heapq",
+    "bisect",
+    "operator",
+    "copy",
+    "ast",
+    "pprint",
+    "calendar",
+    "html",
+    "urllib.parse",
+    "base64",
+    "hashlib",
+    "csv",
+    "io",
+    "time",
 }
 
 # Modules the consumers' users were promised are blocked get the "Blocked import detected" message
-# (callers match on "blocked"); so do the ones that lead straight out of the sandbox.
+# (callers match on "blocked"); so do the ones that lead straight out of the sandbox. A dotted name
+# in MAX_IMPORTS is the one way into its package: `urllib.parse` (pure URL text), never `urllib`
+# itself, `urllib.request` or the rest.
 BLOCKED_IMPORTS: frozenset[str] = frozenset(
     {
         "os", "sys", "subprocess", "socket", "urllib", "requests", "http", "ftplib", "smtplib",
@@ -57,7 +73,7 @@ BLOCKED_IMPORTS: frozenset[str] = frozenset(
         "site", "sysconfig", "signal", "threading", "_thread", "multiprocessing", "concurrent",
         "asyncio", "selectors", "select", "ssl", "urllib3", "httpx", "aiohttp", "webbrowser",
         "sqlite3", "posix", "nt", "pty", "fcntl", "resource", "traceback", "weakref", "copyreg",
-        "operator", "copy", "tracemalloc", "faulthandler", "atexit", "ast", "dis", "linecache",
+        "tracemalloc", "faulthandler", "atexit", "dis", "linecache",
         "js", "pyodide", "pyodide_js", "_pyodide", "micropip", "workers", "pyodide_http",
     }
 )  # fmt: skip
@@ -70,13 +86,12 @@ BLOCKED_NAMES: dict[str, str] = {
     "exec": "Blocked: eval/exec/compile not allowed",
     "compile": "Blocked: eval/exec/compile not allowed",
     # The rest run code, reach the interpreter's machinery, the outside world or the namespace
-    # itself (globals, locals, dir), or are async.
+    # itself (globals, locals, dir).
     **{
         name: f"Blocked: {name}() not allowed"
         for name in (
             "__import__", "open", "input", "breakpoint", "globals", "locals", "dir",
-            "help", "exit", "quit", "memoryview", "copyright", "credits", "license", "aiter",
-            "anext",
+            "help", "exit", "quit", "memoryview", "copyright", "credits", "license",
         )
     },
 }  # fmt: skip
@@ -182,8 +197,32 @@ SPECIAL_METHODS: frozenset[str] = frozenset(
         "ior",
         "ixor",
         "post_init",
+        # The async protocols: the script's coroutines run to their end inside the budget
+        # (runner.settle); an __await__ that yields is refused there, at its await.
+        "aiter",
+        "anext",
+        "aenter",
+        "aexit",
+        "await",
     ]
 )
+
+
+# Why the special methods a script most often reaches for are refused, and what to do instead.
+REFUSED_SPECIAL_METHODS = {
+    "__del__": (
+        "a finaliser runs whenever the object is freed, which may be after the run has ended and its"
+        " budget is gone, so it could never be counted or stopped; release what the object holds"
+        " explicitly, or in a with statement (__enter__/__exit__)"
+    ),
+    **dict.fromkeys(
+        ("__getattr__", "__getattribute__", "__setattr__", "__delattr__"),
+        "attribute hooks would run inside the sandbox's own attribute checks; use properties or"
+        " plain methods",
+    ),
+    "__format__": "format strings are checked in one place; define __str__ or __repr__",
+}
+_SPECIAL_METHOD_NOTE = "a class may define the protocol methods (__init__, __repr__, __eq__, __iter__, …)"
 
 
 def _internal_attributes() -> frozenset[str]:
@@ -237,6 +276,9 @@ ALLOWED_NODES: frozenset[type] = frozenset(
         **_syntax("Raise", "Try", "TryStar", "ExceptHandler", "Assert", "Global", "Nonlocal"),
         # Definitions: names, decorators, parameters and class keywords are checked.
         **_syntax("FunctionDef", "ClassDef", "Lambda", "arguments", "arg", "keyword"),
+        # Coroutines and async generators: nothing in the sandbox suspends, so the runner drives
+        # them to their end without an event loop; their frames are counted like generators'.
+        **_syntax("AsyncFunctionDef", "Await", "AsyncFor", "AsyncWith"),
         # Imports: checked against the allow-list.
         **_syntax("Import", "ImportFrom", "alias"),
         # Expressions.
@@ -258,10 +300,6 @@ ALLOWED_NODES: frozenset[type] = frozenset(
 # Refused kinds, with the reason given to the user. Anything neither here nor allowed is refused
 # with a generic message.
 REFUSED_NODES: dict[str, str] = {
-    "AsyncFunctionDef": "async functions are not allowed",
-    "Await": "await is not allowed",
-    "AsyncFor": "async for is not allowed",
-    "AsyncWith": "async with is not allowed",
     "TypeAlias": "type statements are not allowed",
     "TypeVar": "generic type parameters are not allowed",
     "ParamSpec": "generic type parameters are not allowed",
@@ -394,16 +432,7 @@ def analyse(code: str, policy: Policy, limits: Limits) -> tuple[ast.Module | Non
     and the compiler after it recurse once per level of the tree, so its depth is bounded twice,
     on the tokens before parsing and on the tree after, both without recursion; running out of
     stack or memory anyway is a validation error."""
-    try:
-        size = len(code.encode("utf-8"))
-    except UnicodeEncodeError as error:
-        # JSON can carry a lone surrogate ("\ud800"), which is no UTF-8 text: the tokenizer raises.
-        line = code.count("\n", 0, error.start) + 1
-        col = error.start - (code.rfind("\n", 0, error.start) + 1)
-        return None, [Violation(line, col, "SyntaxError: the source holds a lone surrogate, not text")]
-    if size > limits.max_code_bytes:
-        return None, [Violation(1, 0, f"Code exceeds {limits.max_code_bytes} bytes")]
-    problem = _nesting_violation(code, limits)
+    problem = source_bounds_violation(code, limits)
     if problem is not None:
         return None, [problem]
     try:
@@ -421,6 +450,22 @@ def analyse(code: str, policy: Policy, limits: Limits) -> tuple[ast.Module | Non
     except (RecursionError, MemoryError):
         return None, [Violation(1, 0, COMPLEXITY_MESSAGE)]
     return (tree if not analyser.violations else None), analyser.violations
+
+
+def source_bounds_violation(code: str, limits: Limits) -> Violation | None:
+    """The bounds on source text before the parser sees it: UTF-8 text, `max_code_bytes`, and the
+    nesting and tokens `_nesting_violation` counts. For a script, and for the text ast.literal_eval
+    parses (the same C parser, with the same stack)."""
+    try:
+        size = len(code.encode("utf-8"))
+    except UnicodeEncodeError as error:
+        # JSON can carry a lone surrogate ("\ud800"), which is no UTF-8 text: the tokenizer raises.
+        line = code.count("\n", 0, error.start) + 1
+        col = error.start - (code.rfind("\n", 0, error.start) + 1)
+        return Violation(line, col, "SyntaxError: the source holds a lone surrogate, not text")
+    if size > limits.max_code_bytes:
+        return Violation(1, 0, f"Code exceeds {limits.max_code_bytes} bytes")
+    return _nesting_violation(code, limits)
 
 
 _FREE_PARENTHESES = 3
@@ -591,9 +636,12 @@ class _Analyser(ast.NodeVisitor):
     def check_FunctionDef(self, node: ast.FunctionDef) -> None:
         if is_dunder(node.name):
             if node.name not in SPECIAL_METHODS:
-                self.refuse(node, f"Blocked: defining special method '{node.name}' not allowed")
+                reason = REFUSED_SPECIAL_METHODS.get(node.name, _SPECIAL_METHOD_NOTE)
+                self.refuse(node, f"Blocked: defining special method '{node.name}' not allowed: {reason}")
         else:
             self.check_name(node, node.name, value=False)
+
+    check_AsyncFunctionDef = check_FunctionDef
 
     def check_ClassDef(self, node: ast.ClassDef) -> None:
         self.check_name(node, node.name, value=False)
@@ -628,14 +676,9 @@ class _Analyser(ast.NodeVisitor):
 
     # --- imports -------------------------------------------------------------------------------
     def check_import_name(self, node: ast.AST, module: str) -> None:
-        top = module.split(".", maxsplit=1)[0]
-        if top in BLOCKED_IMPORTS or (top not in MAX_IMPORTS and top.startswith("_")):
-            self.refuse(node, f"Blocked import detected: {top}")
-        elif top not in self.policy.allowed_imports:
-            allowed = ", ".join(sorted(self.policy.allowed_imports))
-            self.refuse(node, f"Import not whitelisted: {top}. Allowed: {allowed}")
-        elif top != module:
-            self.refuse(node, f"Import not whitelisted: {module}. Allowed: {top} itself")
+        message = import_violation(module, self.policy.allowed_imports)
+        if message:
+            self.refuse(node, message)
 
     def check_Import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -650,7 +693,12 @@ class _Analyser(ast.NodeVisitor):
         module = node.module or ""
         if module == "__future__":
             return  # a compiler directive (from __future__ import annotations), not an import
-        self.check_import_name(node, module)
+        submodules = [f"{module}.{alias.name}" for alias in node.names]
+        if all(name in MAX_IMPORTS for name in submodules):
+            for name in submodules:  # from urllib import parse
+                self.check_import_name(node, name)
+        else:
+            self.check_import_name(node, module)
         for alias in node.names:
             if alias.name == "*":
                 self.refuse(node, f"Blocked: from {module} import * not allowed")
@@ -666,8 +714,6 @@ class _Analyser(ast.NodeVisitor):
         self.check_name(node, node.asname, value=False)
 
     def check_comprehension(self, node: ast.comprehension) -> None:
-        if node.is_async:
-            self.refuse(node.target, "Blocked: async comprehensions are not allowed")
         if any(isinstance(n, ast.Attribute) for n in ast.walk(node.target)):
             # Attribute writes are routed through the setattr guard, which needs a statement.
             self.refuse(node.target, "Blocked: a comprehension may not assign to attributes")
@@ -675,6 +721,31 @@ class _Analyser(ast.NodeVisitor):
 
 # The builtins that run code from text: refused as values, free as the script's own names.
 _CODE_RUNNERS = frozenset({"eval", "exec", "compile"})
+
+
+def import_violation(module: str, allowed: frozenset[str]) -> str | None:
+    """The one rule for imports, shared by the analyser and the run-time `__import__`."""
+    top = module.split(".", maxsplit=1)[0]
+    if module in allowed:
+        return None
+    if module in MAX_IMPORTS:
+        return import_refusal(module, allowed)
+    if top in BLOCKED_IMPORTS or (top not in MAX_IMPORTS and top.startswith("_")):
+        return f"Blocked import detected: {top}"
+    if top in allowed:
+        return f"Import not whitelisted: {module}. Allowed: {top} itself"
+    return import_refusal(top, allowed)
+
+
+def import_refusal(module: str, allowed: frozenset[str]) -> str:
+    """Callers match on the text up to the allowed list; what follows says what to do instead."""
+    refusal = f"Import not whitelisted: {module}. Allowed: {', '.join(sorted(allowed))}"
+    more = ", ".join(sorted(MAX_IMPORTS - allowed))
+    if module in MAX_IMPORTS:
+        return f"{refusal}; the caller can add {module} with allowImports (the server allows {more})"
+    if not more:
+        return f"{refusal}; the server allows no more"
+    return f"{refusal}; {module} is not available, and allowImports can add only {more}"
 
 
 def _is_super_call(node: ast.expr) -> bool:
@@ -701,7 +772,9 @@ class EntryPoint:
 
 
 def find_entry_point(tree: ast.Module, function: str | None) -> EntryPoint | Violation:
-    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    functions = {
+        node.name: node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
     listed = ", ".join(functions) or "none"
     if function is not None:
         if function not in functions:
@@ -753,6 +826,7 @@ GUARD_AUGATTR = "__sandbox_augattr__"
 GUARD_FORMAT = "__sandbox_format__"
 GUARD_CAUGHT = "__sandbox_caught__"
 GUARD_WITH = "__sandbox_with__"
+GUARD_LOOP_RANGE = "__sandbox_loop_range__"
 
 # Operators whose result can be far larger than their operands, or take far longer to compute than
 # their operands are large: repetition, powers, shifts, printf-style padding, and the divisions of
@@ -875,24 +949,35 @@ class _Instrumenter(ast.NodeTransformer):
         call = _call(GUARD_SETATTR, target.value, ast.Constant(target.attr), node.value)
         return ast.copy_location(ast.Expr(call), node)
 
-    def visit_For(self, node: ast.For) -> ast.AST:
+    def visit_For(self, node: ast.For | ast.AsyncFor) -> ast.AST:
         self.generic_visit(node)
+        node.iter = _loop_range(node.iter)
         node.target, after = self.split_target(node.target)
         node.body = self.located(node, after) + node.body
         return node
 
-    def visit_With(self, node: ast.With) -> ast.AST:
+    visit_AsyncFor = visit_For
+
+    def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
+        self.generic_visit(node)
+        node.iter = _loop_range(node.iter)
+        return node
+
+    def visit_With(self, node: ast.With | ast.AsyncWith) -> ast.AST:
         self.generic_visit(node)
         after: list[ast.stmt] = []
+        asynchronous = ast.Constant(isinstance(node, ast.AsyncWith))
         for item in node.items:
             # The with statement hands the manager's __exit__ the exception and its traceback;
             # whatever __exit__ is (a method, a decorated callable), it gets them cleaned.
-            item.context_expr = _call(GUARD_WITH, item.context_expr)
+            item.context_expr = _call(GUARD_WITH, item.context_expr, asynchronous)
             if item.optional_vars is not None:
                 item.optional_vars, more = self.split_target(item.optional_vars)
                 after.extend(more)
         node.body = self.located(node, after) + node.body
         return node
+
+    visit_AsyncWith = visit_With
 
     def visit_Delete(self, node: ast.Delete) -> ast.AST | list[ast.stmt]:
         self.generic_visit(node)
@@ -930,6 +1015,22 @@ class _Instrumenter(ast.NodeTransformer):
             ),
         ]
         return self.located(node, statements)
+
+
+def _loop_range(iterable: ast.expr) -> ast.expr:
+    """`for i in range(n)` and `[… for i in range(n)]`: the range a loop iterates is never
+    materialised (every item is a step of the loop), so it needs no memory; the guard makes it
+    unpriced when `range` is still the builtin, and calls whatever the script bound otherwise.
+    Elsewhere a range is priced as the list a C consumer (list(), sorted(), sum()) could make."""
+    if (
+        isinstance(iterable, ast.Call)
+        and isinstance(iterable.func, ast.Name)
+        and iterable.func.id == "range"
+        and not iterable.keywords
+        and not any(isinstance(arg, ast.Starred) for arg in iterable.args)
+    ):
+        return ast.copy_location(_call(GUARD_LOOP_RANGE, iterable.func, *iterable.args), iterable)
+    return iterable
 
 
 def instrument(tree: ast.Module) -> ast.Module:

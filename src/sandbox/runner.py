@@ -11,16 +11,27 @@ import functools
 import gc
 import sys
 import time
+import warnings
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain, compress
-from types import CellType, CodeType, FrameType, FunctionType, ModuleType, TracebackType
+from types import CellType, CodeType, CoroutineType, FrameType, FunctionType, ModuleType, TracebackType
 from typing import Any
 
 from . import builtins as sandbox_builtins
 from . import facades, policy, sinks
-from .limits import LimitExceeded, Limits, StepBudget, bound_run, check_nesting, holders, memory_error
+from .limits import (
+    MAXIMA,
+    MIB,
+    LimitExceeded,
+    Limits,
+    StepBudget,
+    bound_run,
+    check_nesting,
+    holders,
+    memory_error,
+)
 from .policy import COMPLEXITY_MESSAGE, Policy, Violation, analyse, find_entry_point, instrument
 from .results import ExecutionResult, ValidationResult
 
@@ -67,18 +78,9 @@ def compile_code(code: str, policy: Policy, limits: Limits) -> Compiled | Execut
     started = time.perf_counter()
     tree, violations = analyse(code, policy, limits)
     if tree is not None:
-        try:
-            # Annotations stay text (PEP 563), whatever the script imports: Python 3.14 otherwise
-            # evaluates them lazily, and the host's class machinery (dataclass, NamedTuple,
-            # TypedDict) would run the script's annotation code with its own stand-ins for
-            # undefined names and hand the script ForwardRefs, whose evaluate() runs eval with the
-            # real builtins.
-            flags = __future__.annotations.compiler_flag
-            compiled = compile(instrument(tree), FILENAME, "exec", flags=flags, dont_inherit=True)
-        except (RecursionError, MemoryError):
-            # The analyser bounds the tree's depth; this is the net under it (the compiler's own
-            # recursion in C, on a platform whose stack it does not know).
-            violations = [Violation(1, 0, COMPLEXITY_MESSAGE)]
+        compiled = _compile(instrument(tree))
+        if isinstance(compiled, Violation):
+            violations = [compiled]
         else:
             return Compiled(compiled, policy, tree, _code_objects(compiled))
     first = violations[0]
@@ -91,6 +93,26 @@ def compile_code(code: str, policy: Policy, limits: Limits) -> Compiled | Execut
         col=first.col,
         violations=tuple(violations),
     )
+
+
+def _compile(tree: ast.Module) -> CodeType | Violation:
+    """The tree's code, or what the compiler refuses that the parser accepted (`return` or `await`
+    outside a function, an async comprehension in a plain one) as a violation with its position."""
+    try:
+        # Annotations stay text (PEP 563), whatever the script imports: Python 3.14 otherwise
+        # evaluates them lazily, and the host's class machinery (dataclass, NamedTuple, TypedDict)
+        # would run the script's annotation code with its own stand-ins for undefined names and
+        # hand the script ForwardRefs, whose evaluate() runs eval with the real builtins.
+        # Top-level await: `await main()` is how a script runs its async entry point; the module
+        # code is then a coroutine, which `_execute` drives like any other of the script's.
+        flags = __future__.annotations.compiler_flag | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+        return compile(tree, FILENAME, "exec", flags=flags, dont_inherit=True)
+    except SyntaxError as error:
+        return Violation(error.lineno or 1, (error.offset or 1) - 1, f"SyntaxError: {error.msg}")
+    except (RecursionError, MemoryError):
+        # The analyser bounds the tree's depth; this is the net under it (the compiler's own
+        # recursion in C, on a platform whose stack it does not know).
+        return Violation(1, 0, COMPLEXITY_MESSAGE)
 
 
 def _code_objects(code: CodeType) -> tuple[CodeType, ...]:
@@ -124,6 +146,10 @@ def validate(
     check_arguments(code, limits, policy, function)
     tree, violations = analyse(code, policy or Policy(), limits or Limits())
     entry = find_entry_point(tree, function) if tree is not None else None
+    if tree is not None:
+        compiled = _compile(tree)  # what only the compiler refuses; not instrumented, never run
+        if isinstance(compiled, Violation):
+            violations.append(compiled)
     if isinstance(entry, Violation):
         if function is not None:
             violations.append(entry)
@@ -219,6 +245,10 @@ def _run_once(
     tracing_here = limits.track_memory and not _tracemalloc.is_tracing()
     recursion_limit = sys.getrecursionlimit()
     unraisable_hook = sys.unraisablehook
+    asyncgen_hooks = sys.get_asyncgen_hooks()
+    # Warnings raised for the script's calls (re's FutureWarning for `[[a]`, a coroutine never
+    # awaited) are the script's: silenced, never printed on the host's stderr with its paths.
+    warnings_kept = warnings.catch_warnings()
     # Every piece of host state is put back by its own `finally`, the first one changed last: a
     # restore that fails leaves the others done, and the self-check in `run` reports it. No
     # context managers: host code that runs while monitoring is on must be exempt from the budget
@@ -230,7 +260,19 @@ def _run_once(
         try:
             sys.unraisablehook = _ignore_unraisable
             try:
-                return _monitored(compiled, budget, scope, namespace, call, arguments, convert)
+                # A host event loop's hooks (Pyodide's) would keep the script's async generators
+                # and close them later in the loop, outside the run: without hooks, the teardown
+                # closes them, with the budget spent.
+                sys.set_asyncgen_hooks(None, None)
+                try:
+                    warnings_kept.__enter__()
+                    try:
+                        warnings.simplefilter("ignore")
+                        return _monitored(compiled, budget, scope, namespace, call, arguments, convert)
+                    finally:
+                        warnings_kept.__exit__(None, None, None)
+                finally:
+                    sys.set_asyncgen_hooks(*asyncgen_hooks)
             finally:
                 sys.unraisablehook = unraisable_hook
         finally:
@@ -298,7 +340,25 @@ def _outcome(
     if error is None:
         return Outcome(output=output, value=value, steps=budget.steps)
     message, kind, line = error
+    message += _remedy(kind, budget.limits)
     return Outcome(output=output, error=message, error_type=kind, line=line, steps=budget.steps)
+
+
+def _remedy(kind: str, limits: Limits) -> str:
+    """What a budget's error adds to its message: how far a caller may raise that limit."""
+    if kind == "timeout":
+        ceiling = MAXIMA["timeout_ms"]
+        if limits.timeout_ms < ceiling:
+            return f" (the caller can raise timeoutMs to {ceiling})"
+        return " (the server's maximum)"
+    if kind == "memory":
+        ceiling_mb = MAXIMA["memory_bytes"] // MIB
+        if limits.memory_bytes < MAXIMA["memory_bytes"]:
+            return f" (the caller can raise memoryMb to {ceiling_mb})"
+        return " (the server's maximum)"
+    if kind == "output_limit":
+        return " (print less: the output limit is the server's)"
+    return ""
 
 
 def _execute(
@@ -316,9 +376,9 @@ def _execute(
     unbound = bound_run(budget)
     try:
         try:
-            exec(compiled.code, namespace)
+            settle(eval(compiled.code, namespace))
             if call is not None:
-                returned = namespace[call](*arguments)  # type: ignore[operator]
+                returned = settle(namespace[call](*arguments))  # type: ignore[operator]
                 namespace["__sandbox_returned__"] = returned  # freed by the teardown
                 value = convert(returned) if convert is not None else None
         except BaseException as raised:  # noqa: BLE001 - every failure of user code becomes a value
@@ -333,6 +393,30 @@ def _execute(
     finally:
         unbound()
     return error, value
+
+
+SUSPENDED = (
+    "an await suspended, and the sandbox has no event loop to resume it: await only the script's"
+    " own coroutines and async generators, which run to their end"
+)
+_send = CoroutineType.send
+_throw = CoroutineType.throw
+
+
+def settle(value: object) -> object:
+    """`value`, or, for a coroutine of the script (an async entry point, a module with top-level
+    await), what it returns once run to its end. Nothing in the sandbox suspends, so no event loop
+    is needed: the first send(None) runs it to its end, its frames counted by the budget like a
+    generator's. Should something yield to a loop all the same (an `__await__` that yields), the
+    error is thrown in where it waits, so it carries the line of that await."""
+    if type(value) is not CoroutineType or value.cr_code.co_filename != FILENAME:
+        return value
+    try:
+        _send(value, None)
+        while True:  # the script caught the error and waited again: every throw resumes it, a step
+            _throw(value, RuntimeError(SUSPENDED))
+    except StopIteration as finished:
+        return finished.value
 
 
 # Set once a run has left the interpreter in a state the host cannot trust: from then on every run
@@ -734,6 +818,8 @@ _STATE_NAMES = (
     "the recursion limit",
     "the garbage collector's settings",
     "sys.unraisablehook",
+    "the async generator hooks",
+    "the warning filters",
     "tracemalloc",
     "the builtins module",
     "the engine's modules",
@@ -750,12 +836,19 @@ def _host_state() -> tuple[object, ...]:
     monitoring = sys.monitoring
     builtins_dict = vars(_builtins_module)
     modules = _engine_modules()
+    for module in modules:
+        # The warnings module's record of warnings shown, which the interpreter writes into the
+        # globals of whichever module a warning is attributed to (re's facade, for `[[a]`):
+        # the library's bookkeeping, not a change a run made to the engine.
+        vars(module).pop("__warningregistry__", None)
     return (
         tuple(map(monitoring.get_tool, range(6))),
         tuple(map(monitoring.get_events, range(6))),
         sys.getrecursionlimit(),
         (gc.isenabled(), gc.get_freeze_count() > 0, gc.get_debug(), gc.get_threshold()),
         sys.unraisablehook,
+        tuple(sys.get_asyncgen_hooks()),
+        (warnings.filters, *warnings.filters),
         _tracemalloc.is_tracing(),
         (builtins_dict, *builtins_dict.values()),
         tuple(map(sys.modules.get, _ENGINE_MODULE_NAMES)),

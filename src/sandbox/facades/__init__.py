@@ -57,13 +57,17 @@ class ModuleFacade:
 @dataclass(frozen=True)
 class FacadeRun:
     """What a facade may know of the run importing it: its budget, the classes the script made,
-    the check every new class passes before the script gets it (builtins.admit_class), and the
-    bases the facade makes for the script's classes (enum's guarded ones)."""
+    the check every new class passes before the script gets it (builtins.admit_class), the guards
+    of the operators that can outgrow their operands (by their ast names: "Mult", "Pow", …), the
+    run's output, and the bases the facade makes for the script's classes (enum's guarded ones)."""
 
     budget: StepBudget
     made: set[type]
     admit: Callable[[type], type]
-    bases: set[type] = field(default_factory=set)  # bases it made for the run's classes
+    binop: Callable[[str, Any, Any], Any]
+    inplace: Callable[[str, Any, Any], Any]
+    write: Callable[[str], None]
+    bases: set[type] = field(default_factory=set)
 
 
 def pick(module: str, names: str) -> dict[str, object]:
@@ -75,9 +79,10 @@ def pick(module: str, names: str) -> dict[str, object]:
 
 FACADE_NAMES: frozenset[str] = frozenset(
     {
-        "collections", "dataclasses", "datetime", "decimal", "difflib", "enum", "fractions",
-        "functools", "itertools", "json", "math", "random", "re", "statistics", "string",
-        "textwrap", "typing", "unicodedata",
+        "ast", "base64", "bisect", "calendar", "collections", "copy", "csv", "dataclasses",
+        "datetime", "decimal", "difflib", "enum", "fractions", "functools", "hashlib", "heapq",
+        "html", "io", "itertools", "json", "math", "operator", "pprint", "random", "re",
+        "statistics", "string", "textwrap", "time", "typing", "unicodedata", "urllib.parse",
     }
 )  # fmt: skip
 
