@@ -13,6 +13,7 @@ import pytest
 
 from sandbox import Limits, api, isolate, runner
 from sandbox.log import SqliteDatabase, run_now, write
+from sandbox.llm import Gate
 
 from .support import runner_entrypoint
 
@@ -148,14 +149,14 @@ def runner_that(fails_with: str | None = None, answers: object = OWN_ANSWER):
     """The front Worker's executor with a runner that works, dies with `fails_with`, or sends
     `answers` in place of its own answer."""
 
-    async def call(kind, request, placement):
+    async def call(kind, request, placement, llm):
         if fails_with is not None:
             raise RuntimeError(fails_with)
         return await runner_text(kind, request) if answers is OWN_ANSWER else answers
 
-    async def executor(kind, request, caller):
+    async def executor(kind, request, caller, llm):
         return await isolate.through_runner(
-            call, api.check_answer, kind, request, caller, isolate.RunnerSlots()
+            call, api.check_answer, kind, request, caller, isolate.RunnerSlots(), llm
         )
 
     return executor
@@ -307,7 +308,7 @@ class StandInLoader:
             self.runners[placement.runner_id] = runner
         return runner
 
-    async def call(self, kind: str, request: dict, placement: isolate.Placement) -> object:
+    async def call(self, kind: str, request: dict, placement: isolate.Placement, llm: Gate | None) -> object:
         runner = self.runner(placement)
         self.used.append(runner)
         self.sent.append(request)
@@ -319,8 +320,8 @@ class StandInLoader:
             return answer
         return await getattr(runner, kind)(json.dumps(request))
 
-    async def executor(self, kind: str, request: dict, caller: str) -> dict:
-        return await isolate.through_runner(self.call, api.check_answer, kind, request, caller, self.ids)
+    async def executor(self, kind: str, request: dict, caller: str, llm: Gate | None) -> dict:
+        return await isolate.through_runner(self.call, api.check_answer, kind, request, caller, self.ids, llm)
 
     def execute(self, caller: str = "binding:test", **options: object) -> dict:
         request = {"code": "print('ran')", **options}

@@ -20,7 +20,16 @@ from typing import Any
 
 from . import builtins as sandbox_builtins
 from . import facades, policy, sinks
-from .limits import LimitExceeded, Limits, StepBudget, bound_run, check_nesting, holders, memory_error
+from .limits import (
+    LimitExceeded,
+    Limits,
+    StepBudget,
+    bound_run,
+    check_nesting,
+    holders,
+    memory_error,
+    pause_alarm,
+)
 from .policy import COMPLEXITY_MESSAGE, Policy, Violation, analyse, find_entry_point, instrument
 from .results import ExecutionResult, ValidationResult
 
@@ -181,6 +190,10 @@ def run(
     (`interpreter_fault`) and this and every later run is refused as `internal`."""
     if _fault:
         return Outcome(output="", error=_refusal(), error_type="internal")
+    if _active:
+        # A run waiting on a host call (call_outside_budget) lets the event loop run other requests;
+        # the engine holds one run at a time (src/isolate_entry.py queues them), so this is a bug.
+        return Outcome(output="", error="Internal error: another run is in progress", error_type="internal")
     try:
         _tool_ids()
     except RuntimeError as taken:
@@ -314,6 +327,7 @@ def _execute(
     budget.start()
     # The wall-clock line where the host has signals, decimal's bounded context: see limits.bound_run.
     unbound = bound_run(budget)
+    _active.append(budget)
     try:
         try:
             exec(compiled.code, namespace)
@@ -331,8 +345,43 @@ def _execute(
                     pass  # the budget ran out while describing; it is reported below
         budget.note_overrun()
     finally:
+        _active.clear()
         unbound()
     return error, value
+
+
+# The budget of the script running now, while it runs: what a host call made for it pauses.
+_active: list[StepBudget] = []
+
+
+def call_outside_budget[T](call: Callable[[], T]) -> T:
+    """Run `call`, host work the script asked for that waits on the world outside (ctx.call_llm's
+    model), with the running script's budget switched off, and switch it on again after.
+
+    Off, because while Python waits in Pyodide's `run_sync`, Pyodide's event loop runs Python that
+    sys.monitoring counts; a budget exception raised there was lost, became a WebAssembly "null
+    function" error, or hung the request with the tool still registered (measured on workerd, issue
+    22). The wait moves the run's deadline and pauses the wall-clock alarm: waiting is not the
+    script's work (the batch's wall time counts it). The string evaluators' refusal is lifted while
+    the host's own code runs. A `LimitExceeded` from `call` spends the budget, as any limit does,
+    and reaches the script as the run's stop."""
+    if not _active:
+        raise RuntimeError("no script is running")
+    budget = _active[-1]
+    tool = _tool_ids()[0]
+    sys.monitoring.set_events(tool, 0)
+    sinks.RUN.running = False
+    resume_alarm = pause_alarm()
+    started = time.perf_counter()
+    try:
+        return call()
+    except LimitExceeded as stop:
+        budget.trip(stop)
+    finally:
+        budget.deadline += time.perf_counter() - started
+        resume_alarm()
+        sinks.RUN.running = True
+        sys.monitoring.set_events(tool, _EVENTS)
 
 
 # Set once a run has left the interpreter in a state the host cannot trust: from then on every run
