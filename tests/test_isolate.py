@@ -12,8 +12,8 @@ import sys
 import pytest
 
 from sandbox import Limits, api, isolate, runner
-from sandbox.log import SqliteDatabase, run_now, write
 from sandbox.llm import Gate
+from sandbox.log import SqliteDatabase, run_now, write
 
 from .support import runner_entrypoint
 

@@ -391,12 +391,12 @@ def _llm(args: argparse.Namespace) -> LLM | None:
 
 def _eval(args: argparse.Namespace, policy: Policy, local_log: _Log | None) -> tuple[str, int, bool]:
     """Run every eval over the traces: the output, the exit code, and whether the log took it all."""
+    llm = _llm(args)
     scripts = _scripts(args.paths)
     sourced = _read_traces(args.traces)
     _unique(sourced)
     traces = [trace for _, trace in sourced]
     limits = _limits(args)
-    llm = _llm(args)
     batches: list[tuple[str, dict[str, Any]]] = []
     logged = True
     passed_all = judged_all = True

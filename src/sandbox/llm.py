@@ -295,10 +295,11 @@ class Ledger:
                 f"LLM budget exceeded: max_tokens={request.max_tokens} would pass the batch's"
                 f" {limits.tokens_out_per_batch} completion tokens"
             )
-        left_ms = int((self.deadline - time.perf_counter()) * 1000)
+        left = (self.deadline - time.perf_counter()) * 1000
+        left_ms = int(left) if left < limits.call_ms else limits.call_ms
         if left_ms < 1:
             raise LLMCallFailed("LLM budget exceeded: the batch's time ran out before this call")
-        return min(limits.call_ms, left_ms)
+        return left_ms
 
     def record(self, completion: Completion, elapsed_ms: float, trace: Usage | None = None) -> None:
         self.batch.add(completion, elapsed_ms)
