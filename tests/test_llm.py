@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import pathlib
 import threading
 import time
 
@@ -442,3 +443,14 @@ def test_the_cli_refuses_a_model_without_an_endpoint(tmp_path, capsys):
     script.write_text(JUDGE)
     assert main(["eval", str(script), "--traces", str(script), "--llm-model", "m"]) == 2
     assert "--llm-model needs --llm-endpoint" in capsys.readouterr().err
+
+
+def test_the_readme_rubric_example_grades_every_sample_trace():
+    root = pathlib.Path(__file__).resolve().parents[1] / "examples"
+    traces = [json.loads(line) for line in (root / "traces.jsonl").read_text().splitlines()]
+    model = StubModel("PASS: it answers the question.")
+    batch = sandbox.evaluate((root / "llm" / "eval_rubric.py").read_text(), traces, llm=model)
+    assert [(r.trace_id, r.success, r.passed) for r in batch.results] == [
+        (t["trace_id"], True, True) for t in traces
+    ], batch.to_wire()
+    assert len(model.asked) == len(traces) and all("Agent: " in a.prompt for a in model.asked)
