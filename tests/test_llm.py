@@ -454,3 +454,43 @@ def test_the_readme_rubric_example_grades_every_sample_trace():
         (t["trace_id"], True, True) for t in traces
     ], batch.to_wire()
     assert len(model.asked) == len(traces) and all("Agent: " in a.prompt for a in model.asked)
+
+
+def test_calls_made_at_once_cannot_all_pass_one_check_of_the_gate():
+    class Pause:
+        def __await__(self):
+            yield
+
+    async def slow(request: LLMRequest) -> str:
+        await Pause()
+        return "PASS"
+
+    gate = Gate(slow, "gateway", limits=LLMLimits(calls_per_batch=1))
+    call = {"prompt": "PASS", "model": None, "temperature": 0.0, "maxTokens": 5}
+    first, second = gate.answer(call), gate.answer(call)
+    first.send(None)  # admitted, waiting for its answer
+    with pytest.raises(StopIteration) as refused:
+        second.send(None)
+    assert "batch has made its 1 calls" in refused.value.value["error"]
+    with pytest.raises(StopIteration) as answered:
+        first.send(None)
+    assert answered.value.value["text"] == "PASS" and gate.usage.calls == 1
+
+
+def test_a_call_from_the_bottom_of_the_scripts_recursion_has_room_for_the_backend():
+    def deep(request: LLMRequest) -> str:
+        def down(n: int) -> int:
+            return n if n == 0 else down(n - 1)
+
+        return "PASS" if down(50) == 0 else "FAIL"
+
+    code = """
+def dive(ctx, n):
+    try:
+        return dive(ctx, n + 1)
+    except RecursionError:
+        return ctx.call_llm('PASS')
+def eval_x(trace, ctx):
+    return dive(ctx, 0) == 'PASS', 'from the bottom'
+"""
+    assert judged(code, deep, TRACES[:1]) == [("yes", True, "from the bottom")]

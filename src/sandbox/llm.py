@@ -274,23 +274,31 @@ class Ledger:
     batch: Usage = field(default_factory=Usage)
     deadline: float = math.inf
     """time.perf_counter() by which every call must have answered: the batch's wall time."""
+    waiting: list[LLMRequest] = field(default_factory=list)
+    """Calls admitted and not yet settled: counted against the batch as if spent in full, so that
+    calls made at once (an escaped runner's, through the gate) cannot all pass one check."""
 
-    def admit(self, request: LLMRequest, trace: Usage | None = None) -> int:
-        """The ms this call may take, or LLMCallFailed when a budget would be passed."""
-        limits = self.limits
+    def admit(self, request: LLMRequest, trace: Usage | None = None) -> LLMRequest:
+        """The call with the time it may take, or LLMCallFailed when a budget would be passed. An
+        admitted call must be settled, answered or not."""
+        limits, waiting = self.limits, self.waiting
         if trace is not None and trace.calls >= limits.calls_per_trace:
             raise LLMCallFailed(
                 f"LLM budget exceeded: this trace has made its {limits.calls_per_trace} calls"
             )
-        if self.batch.calls >= limits.calls_per_batch:
+        if self.batch.calls + len(waiting) >= limits.calls_per_batch:
             raise LLMCallFailed(
                 f"LLM budget exceeded: this batch has made its {limits.calls_per_batch} calls"
             )
-        if self.batch.tokens_in + _count(None, request.prompt) > limits.tokens_in_per_batch:
+        tokens_in = sum(_count(None, each.prompt) for each in (*waiting, request))
+        if self.batch.tokens_in + tokens_in > limits.tokens_in_per_batch:
             raise LLMCallFailed(
                 f"LLM budget exceeded: this prompt would pass the batch's {limits.tokens_in_per_batch} prompt tokens"
             )
-        if self.batch.tokens_out + request.max_tokens > limits.tokens_out_per_batch:
+        if (
+            self.batch.tokens_out + sum(each.max_tokens for each in (*waiting, request))
+            > limits.tokens_out_per_batch
+        ):
             raise LLMCallFailed(
                 f"LLM budget exceeded: max_tokens={request.max_tokens} would pass the batch's"
                 f" {limits.tokens_out_per_batch} completion tokens"
@@ -299,12 +307,23 @@ class Ledger:
         left_ms = int(left) if left < limits.call_ms else limits.call_ms
         if left_ms < 1:
             raise LLMCallFailed("LLM budget exceeded: the batch's time ran out before this call")
-        return left_ms
+        admitted = replace(request, timeout_ms=left_ms)
+        waiting.append(admitted)
+        return admitted
 
-    def record(self, completion: Completion, elapsed_ms: float, trace: Usage | None = None) -> None:
-        self.batch.add(completion, elapsed_ms)
-        if trace is not None:
-            trace.add(completion, elapsed_ms)
+    def settle(
+        self,
+        request: LLMRequest,
+        completion: Completion | None,
+        elapsed_ms: float,
+        trace: Usage | None = None,
+    ) -> None:
+        """An admitted call is over: answered (what it used recorded) or failed (nothing to record)."""
+        self.waiting.remove(request)
+        if completion is not None:
+            self.batch.add(completion, elapsed_ms)
+            if trace is not None:
+                trace.add(completion, elapsed_ms)
 
 
 # --- the engine's side: a batch's model, and the ctx each trace gets --------------------------------
@@ -371,22 +390,22 @@ class Session:
         llm = self.llm
         checked = check_call(prompt, model, temperature, max_tokens, llm.models, llm.limits)
         request = LLMRequest(*checked, timeout_ms=0, trace_id=trace_id)
-        timeout_ms = self.ledger.admit(request, trace)
-        request = LLMRequest(*checked, timeout_ms=timeout_ms, trace_id=trace_id)
+        request = self.ledger.admit(request, trace)
         started = time.perf_counter()
+        completion = None
         try:
             completion = read_completion(llm.complete(request), request, llm.limits)
         except LLMFailure as failure:
             raise LLMCallFailed(f"LLM call failed: {failure}") from None
         except Exception as error:  # noqa: BLE001 - whatever the backend raised, named by kind only
             raise LLMCallFailed(f"LLM call failed: the backend raised {type(error).__name__}") from None
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        if elapsed_ms > timeout_ms:
+        finally:
             # A backend that overran its time (a library callable cannot be interrupted) still
-            # spent the batch's: recorded, and the trace ends.
-            self.ledger.record(completion, elapsed_ms, trace)
-            raise LLMCallFailed(f"LLM call failed: no answer within {timeout_ms} ms")
-        self.ledger.record(completion, elapsed_ms, trace)
+            # spent the batch's: recorded, and the trace ends below.
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            self.ledger.settle(request, completion, elapsed_ms, trace)
+        if elapsed_ms > request.timeout_ms:
+            raise LLMCallFailed(f"LLM call failed: no answer within {request.timeout_ms} ms")
         return completion.text
 
 
@@ -469,41 +488,37 @@ class Gate:
             return {"error": "this capability's request has ended"}
         try:
             request = request_from_wire(wire, self.limits, self.models, timeout_ms=0)
-            request = replace(request, timeout_ms=self.ledger.admit(request))
+            request = self.ledger.admit(request)
         except (TypeError, ValueError, LLMCallFailed) as refused:
             return {"error": str(refused)}
         started = time.perf_counter()
+        completion, why = None, None
         try:
             # The backend bounds its own wait by request.timeout_ms (src/entry.py: asyncio.wait_for
             # on the Worker's loop); an answer that came later is refused all the same.
             completion = read_completion(await self.backend(request), request, self.limits)
         except TimeoutError:
-            return self._failed(request, started, f"no answer within {request.timeout_ms} ms")
+            why = f"no answer within {request.timeout_ms} ms"
         except LLMFailure as failure:
-            return self._failed(request, started, str(failure))
+            why = str(failure)
         except Exception as error:  # noqa: BLE001 - a backend's failure, named by kind only
-            return self._failed(request, started, f"the backend raised {type(error).__name__}")
+            why = f"the backend raised {type(error).__name__}"
         elapsed_ms = (time.perf_counter() - started) * 1000
-        if elapsed_ms > request.timeout_ms:
-            return self._failed(request, started, f"no answer within {request.timeout_ms} ms")
-        self.ledger.record(completion, elapsed_ms)
-        self._remember(request, completion.model, completion.tokens_in or 0, completion.tokens_out or 0,
-                       elapsed_ms, None, completion.text)  # fmt: skip
+        self.ledger.settle(request, completion, elapsed_ms)
+        if completion is not None and elapsed_ms > request.timeout_ms:
+            why = f"no answer within {request.timeout_ms} ms"
+        self._remember(request, completion, round(elapsed_ms, 3), why)
+        if why is not None or completion is None:
+            return {"error": why}
         return completion_wire(completion)
 
-    def _failed(self, request: LLMRequest, started: float, why: str) -> dict[str, Any]:
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        self._remember(request, request.model, 0, 0, elapsed_ms, why, None)
-        return {"error": why}
-
     def _remember(
-        self, request: LLMRequest, model: str | None, tokens_in: int, tokens_out: int, elapsed_ms: float,
-        error: str | None, completion: str | None,
-    ) -> None:  # fmt: skip
-        keep = self.keep_text
+        self, request: LLMRequest, completion: Completion | None, elapsed_ms: float, why: str | None
+    ) -> None:
+        keep, answered = self.keep_text, completion or Completion("", request.model, 0, 0)
         record = CallRecord(
-            request.trace_id, model, tokens_in, tokens_out, round(elapsed_ms, 3), error,
-            request.prompt if keep else None, completion if keep else None,
+            request.trace_id, answered.model, answered.tokens_in or 0, answered.tokens_out or 0, elapsed_ms,
+            why, request.prompt if keep else None, completion.text if keep and completion is not None else None,
         )  # fmt: skip
         self.records.append(record)
 

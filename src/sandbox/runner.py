@@ -372,6 +372,10 @@ def call_outside_budget[T](call: Callable[[], T]) -> T:
     sys.monitoring.set_events(tool, 0)
     sinks.RUN.running = False
     resume_alarm = pause_alarm()
+    # The host's call (an HTTP client, the event loop) may start where the script's recursion
+    # stopped, at its limit: give it room of its own, taken back after.
+    recursion_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(recursion_limit + _HOST_CALL_FRAMES)
     started = time.perf_counter()
     try:
         return call()
@@ -379,9 +383,14 @@ def call_outside_budget[T](call: Callable[[], T]) -> T:
         budget.trip(stop)
     finally:
         budget.deadline += time.perf_counter() - started
+        sys.setrecursionlimit(recursion_limit)
         resume_alarm()
         sinks.RUN.running = True
         sys.monitoring.set_events(tool, _EVENTS)
+
+
+# Python frames a host call made for the script may use beyond the script's own recursion limit.
+_HOST_CALL_FRAMES = 100
 
 
 # Set once a run has left the interpreter in a state the host cannot trust: from then on every run
