@@ -76,14 +76,13 @@ class Default(WorkerEntrypoint):
             state["kept"] = capability.dup()
         else:
             report["stale"] = await outcome(lambda: ask(state["kept"]))
+            # toString is the stub's own, answered where it is: not a member of the front's.
             for name in (
                 "complete",
                 "answer",
                 "destroy",
                 "call",
                 "apply",
-                "toString",
-                "__call__",
                 "__globals__",
             ):
                 report[f"member {name}"] = await outcome(lambda name=name: getattr(capability, name)(call))
