@@ -353,7 +353,7 @@ def log_text(setting):
     """SANDBOX_LOG_TEXT as the kinds of script text the log keeps; unknown words reported once."""
     kinds, unknown = log.text_kinds(setting)
     if unknown:
-        print(f"SANDBOX_LOG_TEXT names no kind of text: {', '.join(unknown)}; it keeps errors, output")
+        print(f"SANDBOX_LOG_TEXT names no kind of text: {', '.join(unknown)}; it keeps errors, output, llm")
     return kinds
 
 
@@ -443,6 +443,8 @@ async def answer_rpc(entrypoint, kind, arguments):
     except api.RequestError as refused:
         return python_to_rpc(api.refusal(refused, kind).body)
     capability = None
+    if kind == "evaluate" and len(arguments) == 2 and arguments[1] is None:
+        arguments = arguments[:1]  # undefined or null: no capability, as if none were passed
     if kind == "evaluate" and len(arguments) == 2:
         capability = llm_capability(arguments[1])
         if capability is None:

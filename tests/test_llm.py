@@ -494,3 +494,19 @@ def eval_x(trace, ctx):
     return dive(ctx, 0) == 'PASS', 'from the bottom'
 """
     assert judged(code, deep, TRACES[:1]) == [("yes", True, "from the bottom")]
+
+
+def test_the_scripts_exception_carries_nothing_of_the_backends():
+    def leaky(request: LLMRequest) -> str:
+        raise OSError(CANARY)
+
+    code = """
+def eval_x(trace, ctx):
+    try:
+        ctx.call_llm('x')
+    except BaseException as stop:
+        caught = stop
+    return True, repr(caught.args) + repr(getattr(caught, '__cont' + 'ext__', None))
+"""
+    outcome = judged(code, leaky, TRACES[:1])
+    assert outcome[0][1] in ("llm_error", "runtime") and CANARY not in str(outcome)

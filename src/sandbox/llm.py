@@ -392,20 +392,23 @@ class Session:
         request = LLMRequest(*checked, timeout_ms=0, trace_id=trace_id)
         request = self.ledger.admit(request, trace)
         started = time.perf_counter()
-        completion = None
+        completion, why = None, None
         try:
             completion = read_completion(llm.complete(request), request, llm.limits)
         except LLMFailure as failure:
-            raise LLMCallFailed(f"LLM call failed: {failure}") from None
+            why = str(failure)
         except Exception as error:  # noqa: BLE001 - whatever the backend raised, named by kind only
-            raise LLMCallFailed(f"LLM call failed: the backend raised {type(error).__name__}") from None
-        finally:
-            # A backend that overran its time (a library callable cannot be interrupted) still
-            # spent the batch's: recorded, and the trace ends below.
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            self.ledger.settle(request, completion, elapsed_ms, trace)
-        if elapsed_ms > request.timeout_ms:
-            raise LLMCallFailed(f"LLM call failed: no answer within {request.timeout_ms} ms")
+            why = f"the backend raised {type(error).__name__}"
+        # A backend that overran its time (a library callable cannot be interrupted) still spent
+        # the batch's: recorded, and the trace ends.
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        self.ledger.settle(request, completion, elapsed_ms, trace)
+        if completion is not None and elapsed_ms > request.timeout_ms:
+            why = f"no answer within {request.timeout_ms} ms"
+        if why is not None or completion is None:
+            # Raised here, outside the handler: the backend's exception (its text, its objects)
+            # is not chained to what the script receives.
+            raise LLMCallFailed(f"LLM call failed: {why}")
         return completion.text
 
 
