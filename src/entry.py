@@ -10,22 +10,25 @@ import asyncio
 import functools
 import json
 import math
+import time
 from urllib.parse import parse_qsl, urlsplit
 
 import js
 import workers
-from pyodide.ffi import JsProxy, create_proxy, jsnull, to_js
+from pyodide.ffi import JsProxy, create_proxy, jsnull, run_sync, to_js
 from workers import Response, WorkerEntrypoint, python_to_rpc
 
-from sandbox import api, isolate, log
+from sandbox import api, isolate, llm, llm_backends, log
+from sandbox.limits import Limits, check_json_text
 
 
 class Unreadable:
     """What an RPC argument arrives as when it is not plain JSON data: the refusal to answer with,
-    naming the field, made before any of the argument is used."""
+    naming the field, made before any of the argument is used, and the value as it came (evaluate's
+    second argument, an LLM capability, is a stub, never JSON data)."""
 
-    def __init__(self, status, code, reason):
-        self.status, self.code, self.reason = status, code, reason
+    def __init__(self, status, code, reason, value=None):
+        self.status, self.code, self.reason, self.value = status, code, reason, value
 
 
 class NotJson(Exception):
@@ -56,7 +59,7 @@ def rpc_argument(value, convert=workers.python_from_rpc):
     try:
         return plain_json(value)
     except NotJson as refused:
-        return Unreadable(refused.status, refused.code, str(refused))
+        return Unreadable(refused.status, refused.code, str(refused), value)
 
 
 def plain_json(value):
@@ -160,21 +163,176 @@ def runner_call(loader, worker_code=isolate.worker_code):
     keep warm, or an unnamed one (`load`), which no other request reaches and which is freed after
     use. `worker_code` builds the runner for a CPU limit; the probe in tests_e2e swaps its main module."""
 
-    async def call(kind, request, placement):
+    async def call(kind, request, placement, gate):
         # JSON text both ways (isolate.handle_json); isolate.read_answer reads the answer.
-        if placement.runner_id is None:
-            stub = loader.load(worker_code_for_js(worker_code(placement.cpu_ms)))
-            return await getattr(stub.getEntrypoint(), kind)(json.dumps(request))
-        # The loader calls this only when it starts a new isolate for the id, so a warm runner
-        # costs no conversion of the sources.
-        callback = create_proxy(lambda: worker_code_for_js(worker_code(placement.cpu_ms)))
+        arguments = [json.dumps(request)]
+        capability = create_proxy(capability_of(gate)) if gate is not None else None
+        if capability is not None:
+            arguments.append(capability)
+        callback = None
         try:
-            stub = loader.get(placement.runner_id, callback)
-            return await getattr(stub.getEntrypoint(), kind)(json.dumps(request))
+            if placement.runner_id is None:
+                stub = loader.load(worker_code_for_js(worker_code(placement.cpu_ms)))
+            else:
+                # The loader calls this only when it starts a new isolate for the id, so a warm
+                # runner costs no conversion of the sources.
+                callback = create_proxy(lambda: worker_code_for_js(worker_code(placement.cpu_ms)))
+                stub = loader.get(placement.runner_id, callback)
+            return await getattr(stub.getEntrypoint(), kind)(*arguments)
         finally:
-            callback.destroy()
+            if callback is not None:
+                callback.destroy()
+            if capability is not None:
+                # The request is over: a runner that kept the capability reaches nothing with it.
+                capability.destroy()
 
     return call
+
+
+# A call from a runner is JSON text of one LLMRequest: a prompt of at most LLMLimits.prompt_chars
+# and a few short fields. Anything longer is refused before it is parsed.
+MAX_CAPABILITY_CALL_CHARS = 4 * llm.LLMLimits().prompt_chars + 4096
+
+
+def capability_of(gate):
+    """What a runner isolate is handed for one request: a function (over RPC, a stub that can be
+    called and has no other member: measured on workerd, every property of it is "not implemented"),
+    taking one call as JSON text and answering with JSON text. Every call passes the request's gate,
+    which checks and counts it again; nothing else of this Worker is reachable through it."""
+
+    async def complete(text):
+        if not isinstance(text, str) or len(text) > MAX_CAPABILITY_CALL_CHARS:
+            return json.dumps({"error": "a call to the model must be JSON text of one request"})
+        try:
+            check_json_text(Limits(), text)
+            wire = json.loads(text)
+        except ValueError:
+            return json.dumps({"error": "a call to the model must be JSON text of one request"})
+        return json.dumps(await gate.answer(wire))
+
+    return complete
+
+
+# --- where ctx.call_llm's model comes from ---------------------------------------------------------
+
+
+def js_object(value):
+    """Python data as a plain JavaScript object, None as null (to_js makes it undefined)."""
+    if value is None:
+        return jsnull
+    if isinstance(value, dict):
+        value = {key: jsnull if item is None else item for key, item in value.items()}
+    return to_js(value, dict_converter=js.Object.fromEntries)
+
+
+def js_answer(answer):
+    """What a binding or a capability answered, as Python data: text as it is, anything else read
+    as plain JSON data (entry.plain_json: bounded, nothing called)."""
+    if isinstance(answer, str):
+        return answer
+    try:
+        return plain_json(answer)
+    except NotJson as refused:
+        raise llm.LLMFailure(f"the answer is not JSON data ({refused})") from None
+
+
+def bounded(backend):
+    """A backend whose wait ends at the request's time: the gate refuses a late answer, this stops
+    waiting for it."""
+
+    async def call(request):
+        return await asyncio.wait_for(backend(request), request.timeout_ms / 1000)
+
+    return call
+
+
+def capability_backend(target):
+    """A capability with one method, `complete(request)`: a calling Worker's own RpcTarget, or the
+    platform's LLM gateway Worker behind the LLM service binding (types/sandbox.d.ts, LlmCapability)."""
+
+    async def complete(request):
+        answer = await target.complete(js_object(request.to_wire()))
+        return llm_backends.read_capability(js_answer(answer))
+
+    return complete
+
+
+def workers_ai_backend(ai):
+    async def complete(request):
+        if request.model is None:
+            raise llm.LLMFailure("Workers AI needs a model: set SANDBOX_LLM_MODELS")
+        answer = await ai.run(request.model, js_object(llm_backends.workers_ai_input(request)))
+        return llm_backends.read_workers_ai(js_answer(answer), request.model)
+
+    return complete
+
+
+def openai_backend(url, key):
+    """An OpenAI-compatible endpoint; the key is a secret of this Worker and goes into a header
+    here, nowhere else."""
+    headers = {"content-type": "application/json", "authorization": f"Bearer {key}"}
+
+    async def complete(request):
+        init = {"method": "POST", "headers": headers, "body": json.dumps(llm_backends.openai_body(request))}
+        response = await js.fetch(url, js_object(init))
+        if not response.ok:
+            raise llm.LLMFailure(f"the endpoint answered HTTP {response.status}")
+        text = await response.text()
+        if len(text) > llm_backends.MAX_ANSWER_BYTES:
+            raise llm.LLMFailure(f"the endpoint's answer exceeds {llm_backends.MAX_ANSWER_BYTES} bytes")
+        return llm_backends.read_openai(llm_backends.read_json(text.encode("utf-8", "surrogatepass")))
+
+    return complete
+
+
+def raw_binding(value):
+    # The SDK wraps env's bindings; the wrapper converts arguments its own way (None to undefined).
+    return getattr(value, "_binding", value)
+
+
+def configured_backend(env):
+    """The operator's model, first found: the LLM service binding (a gateway Worker), the AI
+    binding (Workers AI), or SANDBOX_LLM_URL with the secret SANDBOX_LLM_KEY; else None."""
+    gateway = setting(env, "LLM")
+    if gateway is not None:
+        return "gateway", capability_backend(raw_binding(gateway))
+    ai = setting(env, "AI")
+    if ai is not None:
+        return "ai", workers_ai_backend(raw_binding(ai))
+    url = setting(env, "SANDBOX_LLM_URL")
+    if isinstance(url, str) and url:
+        key = setting(env, "SANDBOX_LLM_KEY")
+        return "openai", openai_backend(llm_backends.chat_url(url), key if isinstance(key, str) else "")
+    return None
+
+
+def llm_models(setting_value):
+    """SANDBOX_LLM_MODELS: the model names a script may ask for, comma-separated; the first is the
+    default. Unset: any name, and the backend's own default."""
+    if not isinstance(setting_value, str):
+        return ()
+    return tuple(name.strip() for name in setting_value.split(",") if name.strip())
+
+
+# The front's own deadline for a request's calls: the batch budget, plus what a runner's cold start
+# and the margin of its CPU limit may add before its engine starts counting.
+GATE_MARGIN_SECONDS = 10
+
+
+def llm_gate(env, keep, capability=None):
+    """The request's gate: the caller's own capability when it passed one (its keys, its models),
+    else the configured backend, else None (ctx stays None)."""
+    if capability is not None:
+        source, backend, models = "caller", capability_backend(capability), ()
+    else:
+        configured = configured_backend(env)
+        if configured is None:
+            return None
+        (source, backend), models = configured, llm_models(setting(env, "SANDBOX_LLM_MODELS"))
+    deadline = time.perf_counter() + api.LIMITS.batch_timeout_ms / 1000 + GATE_MARGIN_SECONDS
+    return llm.Gate(
+        bounded(backend), source, models, deadline=deadline, keep_text="llm" in keep, drive=run_sync
+    )
 
 
 @functools.cache
@@ -195,7 +353,7 @@ def log_text(setting):
     """SANDBOX_LOG_TEXT as the kinds of script text the log keeps; unknown words reported once."""
     kinds, unknown = log.text_kinds(setting)
     if unknown:
-        print(f"SANDBOX_LOG_TEXT names no kind of text: {', '.join(unknown)}; it keeps errors, output")
+        print(f"SANDBOX_LOG_TEXT names no kind of text: {', '.join(unknown)}; it keeps errors, output, llm")
     return kinds
 
 
@@ -219,8 +377,8 @@ def executor(env):
         )
         call = runner_call(loader)
 
-        async def through_runner(kind, request, caller):
-            return await isolate.through_runner(call, api.check_answer, kind, request, caller, slots)
+        async def through_runner(kind, request, caller, gate):
+            return await isolate.through_runner(call, api.check_answer, kind, request, caller, slots, gate)
 
         return through_runner, "isolate"
     if setting(env, "SANDBOX_IN_PROCESS") == "true":
@@ -277,12 +435,24 @@ def caller_of(ctx, env):
 async def answer_rpc(entrypoint, kind, arguments):
     """One RPC call of a documented method, answered with a result or a structured refusal. The
     runtime has already converted the arguments (rpc_argument). Any number of them may arrive: a
-    method declared with one parameter would throw a traceback at the caller."""
+    method declared with one parameter would throw a traceback at the caller. evaluate takes a
+    second: the caller's own LLM capability."""
     env, ctx = entrypoint.env, entrypoint.ctx
     try:
         caller = caller_of(ctx, env)
     except api.RequestError as refused:
         return python_to_rpc(api.refusal(refused, kind).body)
+    capability = None
+    if kind == "evaluate" and len(arguments) == 2 and arguments[1] is None:
+        arguments = arguments[:1]  # undefined or null: no capability, as if none were passed
+    if kind == "evaluate" and len(arguments) == 2:
+        capability = llm_capability(arguments[1])
+        if capability is None:
+            message = (
+                "evaluate's second argument must be an LLM capability: an RpcTarget with a complete method"
+            )
+            return python_to_rpc(api.error_answer(400, "bad_request", message, kind=kind).body)
+        arguments = arguments[:1]
     if len(arguments) != 1:
         message = f"{kind} takes one argument, the request object; it was given {len(arguments)}"
         return python_to_rpc(api.error_answer(400, "bad_request", message, kind=kind).body)
@@ -292,9 +462,19 @@ async def answer_rpc(entrypoint, kind, arguments):
         return python_to_rpc(api.error_answer(refused.status, refused.code, message, kind=kind).body)
     run, mode = executor(env)
     keep = log_text(setting(env, "SANDBOX_LOG_TEXT"))
-    answer = await api.rpc(kind, arguments[0], caller, run, mode, keep, database(env))
+    gate = llm_gate(env, keep, capability) if kind == "evaluate" else None
+    answer = await api.rpc(kind, arguments[0], caller, run, mode, keep, database(env), gate)
     log_after_answer(env, ctx, answer.log)
     return python_to_rpc(answer.body)
+
+
+def llm_capability(argument):
+    """The caller's LLM capability, as the runtime handed it to rpc_argument (not JSON data, so kept
+    as it came), or None when the argument is anything else. Its `complete` is the one member used."""
+    value = argument.value if isinstance(argument, Unreadable) else argument
+    if not isinstance(value, JsProxy) or value.typeof not in ("object", "function"):
+        return None
+    return value
 
 
 # The entrypoint's callable attributes a caller may reach: the runtime hands any callable attribute
@@ -331,7 +511,9 @@ class Default(WorkerEntrypoint):
         )
         run, mode = executor(env)
         keep = log_text(setting(env, "SANDBOX_LOG_TEXT"))
-        answer = await api.handle_http(http, access, database(env), run, mode, keep)
+        # The configured model only: an HTTP body carries no key and names no endpoint.
+        gate = llm_gate(env, keep) if http.path.rstrip("/") == "/v1/evaluate" else None
+        answer = await api.handle_http(http, access, database(env), run, mode, keep, gate)
         log_after_answer(env, self.ctx, answer.log)
         return Response(
             json.dumps(answer.body),

@@ -577,7 +577,7 @@ def test_a_body_that_is_not_utf8_is_refused(encoding):
 def test_trace_data_is_parsed_once_and_handed_on_uncopied():
     seen = {}
 
-    async def executor(kind, request, caller):
+    async def executor(kind, request, caller, llm):
         seen["data"] = request["traces"][0]["data"]
         return {
             "results": [],

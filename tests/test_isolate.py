@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from sandbox import Limits, api, isolate, runner
+from sandbox.llm import Gate
 from sandbox.log import SqliteDatabase, run_now, write
 
 from .support import runner_entrypoint
@@ -151,14 +152,14 @@ def runner_that(fails_with: str | None = None, answers: object = OWN_ANSWER):
     """The front Worker's executor with a runner that works, dies with `fails_with`, or sends
     `answers` in place of its own answer."""
 
-    async def call(kind, request, placement):
+    async def call(kind, request, placement, llm):
         if fails_with is not None:
             raise RuntimeError(fails_with)
         return await runner_text(kind, request) if answers is OWN_ANSWER else answers
 
-    async def executor(kind, request, caller):
+    async def executor(kind, request, caller, llm):
         return await isolate.through_runner(
-            call, api.check_answer, kind, request, caller, isolate.RunnerSlots()
+            call, api.check_answer, kind, request, caller, isolate.RunnerSlots(), llm
         )
 
     return executor
@@ -310,7 +311,7 @@ class StandInLoader:
             self.runners[placement.runner_id] = runner
         return runner
 
-    async def call(self, kind: str, request: dict, placement: isolate.Placement) -> object:
+    async def call(self, kind: str, request: dict, placement: isolate.Placement, llm: Gate | None) -> object:
         runner = self.runner(placement)
         self.used.append(runner)
         self.sent.append(request)
@@ -322,8 +323,8 @@ class StandInLoader:
             return answer
         return await getattr(runner, kind)(json.dumps(request))
 
-    async def executor(self, kind: str, request: dict, caller: str) -> dict:
-        return await isolate.through_runner(self.call, api.check_answer, kind, request, caller, self.ids)
+    async def executor(self, kind: str, request: dict, caller: str, llm: Gate | None) -> dict:
+        return await isolate.through_runner(self.call, api.check_answer, kind, request, caller, self.ids, llm)
 
     def execute(self, caller: str = "binding:test", **options: object) -> dict:
         request = {"code": "print('ran')", **options}

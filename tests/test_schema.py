@@ -49,6 +49,7 @@ TYPESCRIPT = {
     "SummaryOut": "BatchSummary", "ViolationOut": "Violation", "ErrorResponse": "ErrorResponse",
     "HealthResponse": "HealthResponse", "ExecutionRow": "ExecutionRow",
     "ExecutionsRequest": "ExecutionsRequest", "ExecutionsResponse": "ExecutionsResponse",
+    "LLMUsageOut": "LlmUsage",
 }  # fmt: skip
 DECLARATIONS = (PUBLISHED.parents[1] / "types" / "sandbox.d.ts").read_text()
 

@@ -316,7 +316,11 @@ def test_health_says_which_mode_runs(answered):
 def test_rpc_methods_called_with_the_wrong_number_of_arguments_answer_bad_request(worker, arguments):
     for method in (worker.execute, worker.evaluate, worker.validate):
         answer = plain(run_now(method(*arguments)))
-        assert answer["code"] == "bad_request" and f"given {len(arguments)}" in answer["error"], answer
+        # evaluate's second argument is the caller's LLM capability: a JSON object is none.
+        expected = "second argument must be an LLM capability" if (
+            method == worker.evaluate and len(arguments) == 2
+        ) else f"given {len(arguments)}"  # fmt: skip
+        assert answer["code"] == "bad_request" and expected in answer["error"], answer
 
 
 def runtime_conversion():
@@ -510,3 +514,47 @@ def test_past_the_named_runner_limit_requests_run_in_unnamed_runners(monkeypatch
         )
     (first, _), (second, _) = loader.loaded
     assert first is not None and second is None  # limit-a named, limit-b past the limit; limit-a warm
+
+
+# --- ctx.call_llm's model --------------------------------------------------------------------------------
+
+
+class GatewayEnv(FakeEnv):
+    """A Worker configured with an LLM gateway binding and the models scripts may name."""
+
+    SANDBOX_LLM_MODELS = " judge-1, judge-2 ,"
+
+    class LLM:
+        @staticmethod
+        async def complete(request):
+            return "PASS"
+
+
+def test_the_gate_takes_the_callers_capability_else_the_configured_model_else_none(worker):
+    import entry
+
+    assert entry.llm_gate(FakeEnv(), frozenset()) is None
+    configured = entry.llm_gate(GatewayEnv(), frozenset({"llm"}))
+    assert (configured.source, configured.models, configured.keep_text) == (
+        "gateway",
+        ("judge-1", "judge-2"),
+        True,
+    )
+    theirs = entry.llm_gate(GatewayEnv(), frozenset(), capability=GatewayEnv.LLM)
+    assert (theirs.source, theirs.models) == ("caller", ())
+
+
+def test_the_capability_a_runner_is_handed_answers_json_text_and_refuses_anything_else(worker):
+    import json
+
+    import entry
+    from sandbox import llm
+
+    async def backend(request):
+        return "PASS"
+
+    complete = entry.capability_of(llm.Gate(backend, "gateway"))
+    call = json.dumps({"prompt": "PASS?", "model": None, "temperature": 0.0, "maxTokens": 5})
+    assert json.loads(run_now(complete(call)))["text"] == "PASS"
+    for forged in (3, "[" * 5000, "x" * (entry.MAX_CAPABILITY_CALL_CHARS + 1), '{"prompt": 1}'):
+        assert "error" in json.loads(run_now(complete(forged))), forged

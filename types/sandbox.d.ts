@@ -14,9 +14,10 @@
 
 /** Why a run failed. Only "timeout" is a timeout: retry on this, never on the error's text. */
 export type ErrorType = "validation" | "timeout" | "memory" | "output_limit" | "runtime" | "internal";
-/** A trace may also return something that is no verdict, or not run once the batch budget is spent;
+/** A trace may also return something that is no verdict, be not run once the batch budget is spent,
+ * or end because a ctx.call_llm call failed or ran out of its budget ("llm_error");
  * "request": the request was refused (see ErrorResponse). */
-export type TraceErrorType = ErrorType | "invalid_result" | "not_run" | "request";
+export type TraceErrorType = ErrorType | "invalid_result" | "not_run" | "llm_error" | "request";
 
 /** Which runner isolate runs the request (README, "Who shares a runner"). */
 export interface Placement {
@@ -103,6 +104,20 @@ export interface BatchTraceResult {
   errorType?: TraceErrorType;
   output: string;
   execution_time_ms: number;
+  /** With an LLM configured or passed: what this trace's ctx.call_llm calls used. */
+  llm?: LlmUsage | null;
+}
+
+/** What ctx.call_llm calls used, of one trace or of a whole batch. Tokens are the backend's counts,
+ * else estimated at 4 characters a token. */
+export interface LlmUsage {
+  calls: number;
+  tokens_in: number;
+  tokens_out: number;
+  /** Time spent waiting for the model (it counts against the batch's wall time, not the trace's steps). */
+  time_ms: number;
+  /** The models that answered, in the order first used. */
+  models: string[];
 }
 
 export interface BatchSummary {
@@ -120,6 +135,8 @@ export interface BatchExecutionResult {
   summary: BatchSummary;
   entryPoint?: string;
   convention?: string;
+  /** With an LLM configured or passed: every trace's ctx.call_llm calls together. */
+  llm?: LlmUsage | null;
   /** Present when the eval code itself failed analysis; every trace's result then carries the error. */
   success?: false;
   error?: string;
@@ -194,6 +211,15 @@ export interface ExecutionRow {
   error_count: number | null;
   timeout_count: number | null;
   not_run_count: number | null;
+  /** Where ctx.call_llm's model came from ("caller", "gateway", "ai", "openai"), and what the
+   * request's calls used as the sandbox counted them; null without an LLM. */
+  llm_source: string | null;
+  llm_calls: number | null;
+  llm_tokens_in: number | null;
+  llm_tokens_out: number | null;
+  llm_time_ms: number | null;
+  /** Comma-separated, in the order first used. */
+  llm_models: string | null;
   created_at: string;
 }
 
@@ -203,9 +229,32 @@ export interface ExecutionsResponse {
   executions: ExecutionRow[];
 }
 
+/** One call of an eval function's ctx.call_llm, checked and within its budget, as an LLM capability
+ * receives it. */
+export interface LlmRequest {
+  prompt: string;
+  /** The model the script named, else the first allowed one, else null (the capability chooses). */
+  model: string | null;
+  temperature: number;
+  maxTokens: number;
+  /** How long the sandbox waits for this answer. */
+  timeoutMs: number;
+  /** The trace whose eval function asked. */
+  traceId: string;
+}
+
+/** A calling Worker's own model, passed with evaluate: the sandbox calls `complete` for each
+ * ctx.call_llm of the request and never sees the caller's keys. Pass an RpcTarget with this one
+ * method (`class Judge extends RpcTarget { async complete(request) {…} }`); it is used for this
+ * request only. Answer with the text, or with the text and what it used. */
+export interface LlmCapability {
+  complete(request: LlmRequest): Promise<string | { text: string; model?: string; tokensIn?: number; tokensOut?: number }>;
+}
+
 export interface SandboxRpc {
   execute(request: ExecuteRequest): Promise<ExecutionResult | ErrorResponse>;
-  evaluate(request: EvaluateRequest): Promise<BatchExecutionResult | ErrorResponse>;
+  /** `llm`: the caller's own model for ctx.call_llm; without it, the sandbox's configured one, if any. */
+  evaluate(request: EvaluateRequest, llm?: LlmCapability): Promise<BatchExecutionResult | ErrorResponse>;
   validate(request: ValidateRequest): Promise<ValidationResult | ErrorResponse>;
   executions(request: ExecutionsRequest): Promise<ExecutionsResponse | ErrorResponse>;
 }

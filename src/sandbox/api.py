@@ -23,6 +23,7 @@ from pydantic.json_schema import models_json_schema
 
 from . import isolate, log
 from .limits import MIB, Limits, check_json_text
+from .llm import Gate
 from .policy import Policy
 from .results import ErrorType, TraceErrorType
 
@@ -132,6 +133,16 @@ class ExecuteResponse(BaseModel):
     executionTimeMs: float
 
 
+class LLMUsageOut(BaseModel):
+    """What ctx.call_llm calls used: of one trace, or of the whole batch."""
+
+    calls: int
+    tokens_in: int
+    tokens_out: int
+    time_ms: float
+    models: list[str]
+
+
 class TraceResultOut(BaseModel):
     trace_id: str
     success: bool
@@ -143,6 +154,8 @@ class TraceResultOut(BaseModel):
     errorType: Literal[TraceErrorType, "request"] | None = None
     output: str
     execution_time_ms: float
+    # With an LLM configured or passed: what this trace's ctx.call_llm calls used.
+    llm: LLMUsageOut | None = None
 
 
 class SummaryOut(BaseModel):
@@ -159,6 +172,8 @@ class EvaluateResponse(BaseModel):
     summary: SummaryOut
     entryPoint: str | None = None
     convention: str | None = None
+    # With an LLM configured or passed: every trace's ctx.call_llm calls together.
+    llm: LLMUsageOut | None = None
     success: Literal[False] | None = None
     error: str | None = None
     errorType: Literal["validation"] | None = None
@@ -222,6 +237,13 @@ class ExecutionRow(BaseModel):
     error_count: int | None
     timeout_count: int | None
     not_run_count: int | None
+    # ctx.call_llm calls of an evaluate request, as the front Worker counted them; null without an LLM.
+    llm_source: str | None
+    llm_calls: int | None
+    llm_tokens_in: int | None
+    llm_tokens_out: int | None
+    llm_time_ms: float | None
+    llm_models: str | None
     created_at: str
 
 
@@ -352,12 +374,15 @@ def _check_code_size(code: str) -> None:
 
 # Where validated requests run: in this interpreter (isolate.handle), or in a runner Worker that
 # the Worker Loader starts for the caller (src/entry.py passes that executor in). Called with the
-# kind, the request and the caller; either returns the wire answer.
-Executor = Callable[[str, dict[str, Any], str], Awaitable[dict[str, Any]]]
+# kind, the request, the caller and the request's LLM gate (or None); either returns the wire answer.
+Executor = Callable[[str, dict[str, Any], str, Gate | None], Awaitable[dict[str, Any]]]
 
 
-async def in_process(kind: str, request: dict[str, Any], caller: str) -> dict[str, Any]:
-    return isolate.handle(kind, request)
+async def in_process(
+    kind: str, request: dict[str, Any], caller: str, llm: Gate | None = None
+) -> dict[str, Any]:
+    async with isolate.ENGINE_LOCK:
+        return isolate.handle(kind, request, llm.engine_backend() if llm is not None else None)
 
 
 NO_ISOLATION = (
@@ -367,7 +392,9 @@ NO_ISOLATION = (
 )
 
 
-async def without_isolation(kind: str, request: dict[str, Any], caller: str) -> dict[str, Any]:
+async def without_isolation(
+    kind: str, request: dict[str, Any], caller: str, llm: Gate | None = None
+) -> dict[str, Any]:
     """The executor when there is no loader and in-process mode was not chosen: execute and
     evaluate are refused with 503 `no_isolation`; validate, which runs nothing, is analysed here."""
     if kind == "validate":
@@ -394,11 +421,15 @@ async def run_operation(
     executor: Executor = in_process,
     mode: str = MODE,
     keep: frozenset[str] = frozenset(),
+    llm: Gate | None = None,
 ) -> Answer:
     """Validate the payload of `kind` (execute, evaluate, validate), run it through `executor`,
     and shape the answer; the log entry records who asked, for which tenant, which mode and runner
-    ran it, and of the script's text only the kinds the operator keeps."""
+    ran it, what its ctx.call_llm calls used, and of the script's text only the kinds the operator
+    keeps. `llm` answers an evaluate request's ctx.call_llm; it is closed when the request ends."""
     request = _parse(_REQUESTS[kind], payload)
+    if not isinstance(request, EvaluateRequest):
+        llm = None
     code = request.evalCode if isinstance(request, EvaluateRequest) else request.code
     try:
         _check_code_size(code)
@@ -409,7 +440,14 @@ async def run_operation(
                 f"{len(request.traces)} traces exceed the limit of {LIMITS.max_traces}",
             )
         _check_settings(request)
-        wire = await executor(kind, _wire(request), caller.name)
+        sent = _wire(request)
+        if llm is not None:
+            sent[isolate.LLM_FIELD] = {"models": list(llm.models)}
+        try:
+            wire = await executor(kind, sent, caller.name, llm)
+        finally:
+            if llm is not None:
+                llm.close()
         refused = wire.get("refused")
         if refused is not None:
             raise RequestError(
@@ -424,6 +462,9 @@ async def run_operation(
     entry = log.LogEntry(
         id=uuid.uuid4().hex, kind=kind, caller=caller.name, code=code, result=wire, mode=mode,
         tenant=request.isolationKey, runner=runner, keep=keep,
+        llm_source=llm.source if llm is not None else None,
+        llm_usage=llm.usage.to_wire() if llm is not None else None,
+        llm_calls=tuple(llm.records) if llm is not None else (),
     )  # fmt: skip
     return Answer(200, _dump(body), entry)
 
@@ -503,13 +544,15 @@ async def rpc(
     mode: str = MODE,
     keep: frozenset[str] = frozenset(),
     db: log.Database | None = None,
+    llm: Gate | None = None,
 ) -> Answer:
     """An RPC call through a service binding, whose props name the caller (binding_caller): no
-    token; the same validation."""
+    token; the same validation. `llm`: the gate of the caller's own LLM capability or of the
+    sandbox's configured backend."""
     try:
         if kind == "executions":
             return await read_log(_parse(ExecutionsRequest, payload), caller, db)
-        return await run_operation(kind, payload, caller, executor, mode, keep)
+        return await run_operation(kind, payload, caller, executor, mode, keep, llm)
     except RequestError as refused:
         return refusal(refused, kind)
     except Exception as error:  # noqa: BLE001 - never let internals cross the boundary
@@ -606,11 +649,13 @@ async def handle_http(
     executor: Executor = in_process,
     mode: str = MODE,
     keep: frozenset[str] = frozenset(),
+    llm: Gate | None = None,
 ) -> Answer:
-    """Route one HTTP request. Never raises: every outcome is an Answer with a JSON body."""
+    """Route one HTTP request. Never raises: every outcome is an Answer with a JSON body. `llm`:
+    the sandbox's configured backend, if any; an HTTP body carries no key and no model endpoint."""
     kind = "evaluate" if request.path.rstrip("/") == "/v1/evaluate" else None
     try:
-        return await _route(request, access, db, executor, mode, keep)
+        return await _route(request, access, db, executor, mode, keep, llm)
     except RequestError as refused:
         answer = refusal(refused, kind)
         if refused.status == 405:
@@ -629,6 +674,7 @@ async def _route(
     executor: Executor,
     mode: str,
     keep: frozenset[str],
+    llm: Gate | None,
 ) -> Answer:
     path = request.path.rstrip("/")
     methods = ROUTES.get(path)
@@ -644,7 +690,7 @@ async def _route(
     if path == "/v1/executions":
         return await read_log(_executions_query(request.query), caller, db)
     payload = parse_body(await request.read_body())
-    return await run_operation(path.removeprefix("/v1/"), payload, caller, executor, mode, keep)
+    return await run_operation(path.removeprefix("/v1/"), payload, caller, executor, mode, keep, llm)
 
 
 def parse_body(body: bytes) -> object:

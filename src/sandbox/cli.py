@@ -23,6 +23,8 @@ from typing import Any, NoReturn
 from . import log
 from .evals import BatchExecutionResult, evaluate
 from .limits import MAXIMA, MIB, Limits, check_json_text
+from .llm import LLM
+from .llm_backends import KEY_VARIABLE, http_backend
 from .policy import Policy
 from .results import ExecutionResult
 from .runner import execute, validate
@@ -123,6 +125,19 @@ def _parser() -> argparse.ArgumentParser:
         help="exit 1 when any verdict fails, not only when a trace has no valid verdict (for CI)",
     )
     batch.add_argument("--log", metavar="FILE", help="append each batch to this SQLite log")
+    batch.add_argument(
+        "--llm-endpoint",
+        metavar="URL",
+        help="an OpenAI-compatible API (its base, e.g. https://api.openai.com/v1) that answers ctx.call_llm;"
+        f" the key, if it needs one, is read from the environment variable {KEY_VARIABLE}",
+    )
+    batch.add_argument(
+        "--llm-model",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="a model ctx.call_llm may name (repeat for several; the first is the default)",
+    )
 
     check = commands.add_parser(
         "check", help="analyse a script without running it; for an eval, report the entry point eval uses"
@@ -265,14 +280,18 @@ class _Log:
 
     def write(self, kind: str, code: str, result: ExecutionResult | BatchExecutionResult) -> bool:
         """The same rows the Worker writes to D1; False (and the reason on stderr) if it failed."""
+        wire = result.to_wire()
         entry = log.LogEntry(
             id=uuid.uuid4().hex,
             kind=kind,
             caller="local",
             code=code,
-            result=result.to_wire(),
+            result=wire,
             mode="cli",
             keep=log.TEXT_KINDS,  # the user's own log, on their own machine: errors and output too
+            # The engine's own count of ctx.call_llm calls: the CLI has no front Worker.
+            llm_source="cli" if "llm" in wire else None,
+            llm_usage=wire.get("llm"),
         )
         return bool(log.run_now(log.write(self.database, entry)))
 
@@ -357,8 +376,22 @@ def _limits(args: argparse.Namespace) -> Limits:
     return Limits().with_overrides(timeout_ms=args.timeout_ms, memory_bytes=memory)
 
 
+def _llm(args: argparse.Namespace) -> LLM | None:
+    """The model behind ctx.call_llm, from --llm-endpoint and --llm-model; the key never comes from
+    the command line, where other users of the machine can read it (ps, shell history)."""
+    if args.llm_endpoint is None:
+        if args.llm_model:
+            raise _UsageError("--llm-model needs --llm-endpoint")
+        return None
+    if not args.llm_endpoint.startswith(("http://", "https://")):
+        raise _UsageError(f"--llm-endpoint must be an http:// or https:// URL, not {args.llm_endpoint!r}")
+    key = os.environ.get(KEY_VARIABLE) or None
+    return LLM(http_backend(args.llm_endpoint, key), models=tuple(args.llm_model))
+
+
 def _eval(args: argparse.Namespace, policy: Policy, local_log: _Log | None) -> tuple[str, int, bool]:
     """Run every eval over the traces: the output, the exit code, and whether the log took it all."""
+    llm = _llm(args)
     scripts = _scripts(args.paths)
     sourced = _read_traces(args.traces)
     _unique(sourced)
@@ -378,6 +411,7 @@ def _eval(args: argparse.Namespace, policy: Policy, local_log: _Log | None) -> t
             limits,
             policy,
             _Progress(len(traces), label),
+            llm,
         )
         if local_log is not None:
             logged = local_log.write("evaluate", code, batch) and logged

@@ -16,11 +16,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .limits import Limits
+from .llm import LLM, NOT_CONFIGURED, Backend, Session, Usage, as_llm
 from .policy import EntryPoint, Policy, Violation, find_entry_point
 from .results import ExecutionResult, TraceErrorType, violation_wire
 from .runner import Compiled, check_arguments, compile_code, run
-
-NO_LLM = "ctx.call_llm is not available: no LLM is configured for this sandbox (ctx is None)"
 
 
 @dataclass(frozen=True)
@@ -36,6 +35,8 @@ class TraceResult:
     error: str | None = None
     error_type: TraceErrorType | None = None
     output: str = ""
+    llm: Usage | None = None
+    """What the trace's ctx.call_llm calls used, when an LLM was configured."""
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {"trace_id": self.trace_id, "success": self.success}
@@ -44,6 +45,8 @@ class TraceResult:
         else:
             wire.update(error=self.error, errorType=self.error_type)
         wire.update(output=self.output, execution_time_ms=self.execution_time_ms)
+        if self.llm is not None:
+            wire["llm"] = self.llm.to_wire()
         return wire
 
 
@@ -67,6 +70,8 @@ class BatchExecutionResult:
     entry_point: EntryPoint | None = None
     error: str | None = None
     violations: tuple[Violation, ...] = ()
+    llm: Usage | None = None
+    """Every trace's ctx.call_llm calls together, when an LLM was configured."""
 
     @property
     def all_valid(self) -> bool:
@@ -80,6 +85,8 @@ class BatchExecutionResult:
         }
         if self.entry_point is not None:
             wire.update(entryPoint=self.entry_point.name, convention=self.entry_point.convention)
+        if self.llm is not None:
+            wire["llm"] = self.llm.to_wire()
         if self.error is not None:
             first = self.violations[0] if self.violations else None
             wire.update(success=False, error=self.error, errorType="validation")
@@ -145,11 +152,15 @@ def evaluate(
     limits: Limits | None = None,
     policy: Policy | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    llm: LLM | Backend | None = None,
 ) -> BatchExecutionResult:
-    """Run the eval function in `code` once per trace. Raises BatchInputError for unusable input."""
+    """Run the eval function in `code` once per trace. Raises BatchInputError for unusable input.
+    With `llm`, each trace's `ctx` is a sandbox.llm.Context whose call_llm it answers; without, `ctx`
+    is None."""
     check_arguments(code, limits, policy, function)
     limits = limits or Limits()
     started = time.perf_counter()
+    session = None if llm is None else Session(as_llm(llm), started + limits.batch_timeout_ms / 1000)
     payloads = _trace_payloads(traces, task, task_metadata, limits)
     compiled = compile_code(code, policy or Policy(), limits)
     if isinstance(compiled, ExecutionResult):
@@ -169,7 +180,7 @@ def evaluate(
             trace_limits = (
                 limits if remaining >= limits.timeout_ms else limits.with_overrides(timeout_ms=remaining)
             )
-            result, steps = _run_trace(compiled, entry, trace_id, shared, data, trace_limits)
+            result, steps = _run_trace(compiled, entry, trace_id, shared, data, trace_limits, session)
             if trace_limits is not limits and result.error_type == "timeout":
                 # Its own budget was cut to what the batch had left: the batch ran out, not the trace.
                 result = replace(result, error=_batch_ran_out(limits))
@@ -177,7 +188,8 @@ def evaluate(
             spent_steps += steps
         if on_progress is not None:
             on_progress(index + 1, len(payloads))
-    return BatchExecutionResult(tuple(results), _ms(started), _summarise(results), entry)
+    usage = session.usage if session is not None else None
+    return BatchExecutionResult(tuple(results), _ms(started), _summarise(results), entry, llm=usage)
 
 
 def _invalid_code(
@@ -277,13 +289,20 @@ def _encode(where: str, value: object, limits: Limits) -> bytes:
 
 
 def _run_trace(
-    compiled: Compiled, entry: EntryPoint, trace_id: str, shared: bytes, data: bytes, limits: Limits
+    compiled: Compiled,
+    entry: EntryPoint,
+    trace_id: str,
+    shared: bytes,
+    data: bytes,
+    limits: Limits,
+    session: Session | None = None,
 ) -> tuple[TraceResult, int]:
     (task, task_metadata), trace = marshal.loads(shared), marshal.loads(data)  # this trace's own copy
+    ctx, usage = session.context(trace_id) if session is not None else (None, None)
     arguments: tuple[object, ...] = {
         "fn(trace)": (trace,),
-        "fn(trace, ctx)": (trace, None),
-        "fn(task, task_metadata, trace, ctx)": (task, task_metadata, trace, None),
+        "fn(trace, ctx)": (trace, ctx),
+        "fn(task, task_metadata, trace, ctx)": (task, task_metadata, trace, ctx),
     }[entry.convention]
     started = time.perf_counter()
     outcome = run(compiled, limits, call=entry.name, arguments=arguments, convert=read_verdict)
@@ -291,10 +310,10 @@ def _run_trace(
     output = outcome.output
     if outcome.error is not None:
         error = outcome.error
-        if "'NoneType' object has no attribute 'call_llm'" in error:
-            error = NO_LLM + error[error.rfind(" (line") :] if " (line" in error else NO_LLM
+        if ctx is None and "'NoneType' object has no attribute 'call_llm'" in error:
+            error = NOT_CONFIGURED + error[error.rfind(" (line") :] if " (line" in error else NOT_CONFIGURED
         return TraceResult(
-            trace_id, False, elapsed, error=error, error_type=outcome.error_type, output=output
+            trace_id, False, elapsed, error=error, error_type=outcome.error_type, output=output, llm=usage
         ), outcome.steps
     verdict = outcome.value
     assert isinstance(verdict, Verdict)
@@ -303,14 +322,15 @@ def _run_trace(
         # retry on ("eval_tool_timeouts").
         error = f"Invalid result: {verdict.problem}"
         return TraceResult(
-            trace_id, False, elapsed, error=error, error_type="invalid_result", output=output
+            trace_id, False, elapsed, error=error, error_type="invalid_result", output=output, llm=usage
         ), outcome.steps
     reason = verdict.reason or ""
     if len(reason) > limits.output_bytes:
         reason = reason[: limits.output_bytes] + " [reason truncated]"
     result = TraceResult(
-        trace_id, True, elapsed, passed=verdict.passed, score=verdict.score, reason=reason, output=output
-    )
+        trace_id, True, elapsed, passed=verdict.passed, score=verdict.score, reason=reason, output=output,
+        llm=usage,
+    )  # fmt: skip
     return result, outcome.steps
 
 

@@ -10,6 +10,7 @@ it gets from the deployed package.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import json
@@ -26,14 +27,15 @@ from . import runner
 from .evals import BatchInputError, evaluate
 from .facades import FACADE_NAMES
 from .limits import MIB, Limits, check_json_text
+from .llm import LLM, Backend, Gate
 from .policy import Policy
 from .runner import execute, validate
 
 # The engine's modules, which the runner loads: the standard-library part of the package. api.py
 # (pydantic), log.py and cli.py stay with the front Worker.
 ENGINE_MODULES = (
-    "__init__", "builtins", "counting", "evals", "guards", "isolate", "limits", "ownership", "policy",
-    "results", "runner", "sinks", "facades/__init__",
+    "__init__", "builtins", "counting", "evals", "guards", "isolate", "limits", "llm", "ownership",
+    "policy", "results", "runner", "sinks", "facades/__init__",
     *(f"facades/{name.replace('.', '/')}" for name in sorted(FACADE_NAMES)),
     # The packages of dotted facades (facades/urllib for urllib.parse).
     *sorted({f"facades/{name.rpartition('.')[0]}/__init__" for name in FACADE_NAMES if "." in name}),
@@ -51,9 +53,19 @@ CPU_MARGIN_MS = 2000
 BUDGET_TIERS_MS = (1000, Limits().timeout_ms, Limits().batch_timeout_ms)
 
 
-def handle(kind: str, request: Mapping[str, Any]) -> dict[str, Any]:
+# The engine runs one script at a time per interpreter. A run waiting for its model (ctx.call_llm
+# through run_sync) lets the event loop take the next request; that request waits here rather than
+# start a run inside the paused one (runner.run refuses that, as a bug).
+ENGINE_LOCK = asyncio.Lock()
+# The request field in which the front Worker tells the engine which models ctx.call_llm may name
+# (LLM.models); set by the front after validation, never by a caller (the models forbid it).
+LLM_FIELD = "llm"
+
+
+def handle(kind: str, request: Mapping[str, Any], llm: Backend | None = None) -> dict[str, Any]:
     """Run one request that the front Worker has already validated; the answer in wire format.
-    A batch the engine refuses comes back as `{"refused": {"status", "code", "error"}}`."""
+    A batch the engine refuses comes back as `{"refused": {"status", "code", "error"}}`. `llm`
+    answers the eval function's ctx.call_llm (without it, ctx is None)."""
     policy = Policy.allowing(request.get("allowImports", []))
     if kind == "validate":
         return validate(request["code"], policy, Limits(), request.get("functionName")).to_wire()
@@ -63,10 +75,13 @@ def handle(kind: str, request: Mapping[str, Any]) -> dict[str, Any]:
     )
     if kind == "execute":
         return execute(request["code"], limits, policy).to_wire()
+    model = None
+    if llm is not None:
+        model = LLM(llm, models=tuple((request.get(LLM_FIELD) or {}).get("models", ())))
     try:
         batch = evaluate(
             request["evalCode"], request["traces"], request.get("functionName"), request.get("task"),
-            request.get("taskMetadata"), limits, policy,
+            request.get("taskMetadata"), limits, policy, llm=model,
         )  # fmt: skip
     except BatchInputError as error:
         status, code = (413, "payload_too_large") if error.too_large else (400, "bad_request")
@@ -74,7 +89,7 @@ def handle(kind: str, request: Mapping[str, Any]) -> dict[str, Any]:
     return batch.to_wire()
 
 
-def handle_json(kind: str, request: str) -> str:
+def handle_json(kind: str, request: str, llm: Backend | None = None) -> str:
     """`handle` with JSON text on both sides: what crosses RPC between the front Worker and a runner.
     Text passes the structured clone untouched, where converting objects would need the SDK's
     helpers on both sides and turn None into undefined, large ints into BigInt and lone surrogates
@@ -86,7 +101,7 @@ def handle_json(kind: str, request: str) -> str:
     fault = runner.interpreter_fault()
     if fault is not None:
         return json.dumps({RUNNER_FAULT: fault})
-    answer = handle(kind, json.loads(request))
+    answer = handle(kind, json.loads(request), llm)
     fault = runner.interpreter_fault()
     if fault is not None:
         answer[RUNNER_FAULT] = fault
@@ -324,8 +339,9 @@ def _trim(remembered: OrderedDict[Any, Any], keep: Mapping[Any, Any] | None = No
 RUNNER_SLOTS = RunnerSlots()
 
 # Sends a request to its runner, as JSON text, and returns the runner's answer as it came
-# (src/entry.py: the loader and RPC). Called with the kind, the request and its placement.
-RunnerCall = Callable[[str, dict[str, Any], Placement], Awaitable[object]]
+# (src/entry.py: the loader and RPC). Called with the kind, the request, its placement and the
+# request's LLM gate, if it has one (src/entry.py hands the runner a capability for it).
+RunnerCall = Callable[[str, dict[str, Any], Placement, Gate | None], Awaitable[object]]
 # Raises ValueError when an answer does not have the shape of `kind`'s (the API's response models).
 AnswerCheck = Callable[[str, dict[str, Any]], object]
 # The refusals a runner may answer with: a batch whose traces the engine cannot copy.
@@ -339,6 +355,7 @@ async def through_runner(
     request: dict[str, Any],
     caller: str,
     slots: RunnerSlots,
+    llm: Gate | None = None,
 ) -> dict[str, Any]:
     """Send a caller's request to its runner isolate through `call` and read the answer.
     However the runner fails, the front Worker answers with a structured result, recycles the
@@ -350,7 +367,7 @@ async def through_runner(
         refusal = {"status": 429, "code": "runner_backoff", "error": str(backoff)}
         return {"refused": {**refusal, "retryAfter": backoff.retry_after}}
     sent = {name: value for name, value in request.items() if name not in PLACEMENT_FIELDS}
-    answer = await _ask(call, check, kind, sent, placement, slots)
+    answer = await _ask(call, check, kind, sent, placement, slots, llm)
     answer[RAN_IN] = placement.runner_id
     return answer
 
@@ -362,9 +379,10 @@ async def _ask(
     sent: dict[str, Any],
     placement: Placement,
     slots: RunnerSlots,
+    llm: Gate | None,
 ) -> dict[str, Any]:
     try:
-        text = await call(kind, sent, placement)
+        text = await call(kind, sent, placement, llm)
     except Exception as error:  # noqa: BLE001 - a killed or crashed isolate surfaces as any error
         slots.recycle(placement)
         print(f"runner isolate failed on {kind}: {type(error).__name__}: {error}", file=sys.stderr)

@@ -142,7 +142,7 @@ MAXIMA: dict[str, int] = {
 
 
 # What a tripped budget may report as the run's error type.
-_STOP_KINDS = frozenset({"timeout", "memory", "output_limit", "internal"})
+_STOP_KINDS = frozenset({"timeout", "memory", "output_limit", "llm_error", "internal"})
 
 
 class LimitExceeded(BaseException):
@@ -1131,6 +1131,22 @@ def _start_alarm(budget: StepBudget) -> Callable[[], None]:
 
 
 _HARD_LINE = 1.5
+
+
+def pause_alarm() -> Callable[[], None]:
+    """Stop the wall-clock alarm of the running script while the host waits for it (ctx.call_llm:
+    an HTTP call to a model would otherwise be interrupted at 1.5x the script's budget), and return
+    what starts it again with the time it had left. A no-op where there are no signals."""
+    try:
+        import _signal
+    except ImportError:
+        return _nothing
+    if not hasattr(_signal, "setitimer"):
+        return _nothing
+    left, interval = _signal.setitimer(_signal.ITIMER_REAL, 0)
+    if not left:
+        return _nothing
+    return lambda: _signal.setitimer(_signal.ITIMER_REAL, left, interval)
 
 
 def _nothing() -> None:

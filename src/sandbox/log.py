@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from .llm import CallRecord
+
 Statement = tuple[str, tuple[Any, ...]]
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -26,8 +28,9 @@ MAX_TEXT = 4096
 # which quote the script's names and values and the data it read) and "output" (what it printed and
 # the reasons its verdicts gave). By default neither: a row holds kinds, hashes, sizes, times and
 # counts, so the log holds no tenant's data (issue 18: a secret in one tenant's KeyError was read
-# through the log by another).
-TEXT_KINDS = frozenset({"errors", "output"})
+# through the log by another). "llm" keeps the prompts and completions of ctx.call_llm calls, which
+# hold the traces' data and the model's words about it.
+TEXT_KINDS = frozenset({"errors", "output", "llm"})
 
 
 class Database(Protocol):
@@ -53,6 +56,11 @@ class LogEntry:
     tenant: str | None = None  # the request's isolationKey
     runner: str | None = None  # the id of the named runner isolate that ran it
     keep: frozenset[str] = field(default_factory=frozenset)  # which TEXT_KINDS the row holds
+    # ctx.call_llm: where the model came from, the request's totals (llm.Usage.to_wire()) and its
+    # calls, as whoever answered them counted them (the front Worker's gate; the CLI's engine).
+    llm_source: str | None = None
+    llm_usage: Mapping[str, Any] | None = None
+    llm_calls: Sequence[CallRecord] = ()
 
 
 def text_kinds(setting: object) -> tuple[frozenset[str], list[str]]:
@@ -106,7 +114,8 @@ def statements(entry: LogEntry) -> list[Statement]:
         rows = [
             (
                 "INSERT INTO trace_results (execution_id, position, trace_id, passed, score, reason, error,"
-                " error_type, execution_time_ms, output) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " error_type, execution_time_ms, output, llm_calls, llm_tokens_in, llm_tokens_out,"
+                " llm_time_ms, llm_models) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 _storable(
                     entry.id,
                     position,
@@ -118,9 +127,30 @@ def statements(entry: LogEntry) -> list[Statement]:
                     r.get("errorType"),
                     r.get("execution_time_ms", 0.0),
                     _kept(r.get("output") or None, output),
+                    *_usage_columns(r.get("llm")),
                 ),
             )
             for position, r in enumerate(results)
+        ]
+        llm_text = "llm" in entry.keep
+        rows += [
+            (
+                "INSERT INTO llm_calls (execution_id, position, trace_id, model, tokens_in, tokens_out,"
+                " time_ms, error, prompt, completion) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _storable(
+                    entry.id,
+                    position,
+                    call.trace_id or None,
+                    call.model,
+                    call.tokens_in,
+                    call.tokens_out,
+                    call.time_ms,
+                    _kept(call.error, errors),
+                    _kept(call.prompt, llm_text),
+                    _kept(call.completion, llm_text),
+                ),
+            )
+            for position, call in enumerate(entry.llm_calls)
         ]
     else:
         success, error, error_type = bool(wire.get("success")), wire.get("error"), wire.get("errorType")
@@ -129,15 +159,33 @@ def statements(entry: LogEntry) -> list[Statement]:
     head = (
         "INSERT INTO executions (id, kind, caller, mode, code_sha256, code_size, success, error_type, error,"
         " execution_time_ms, trace_count, passed_count, failed_count, error_count, timeout_count,"
-        " not_run_count, created_at, tenant, runner, output)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " not_run_count, created_at, tenant, runner, output, llm_source, llm_calls, llm_tokens_in,"
+        " llm_tokens_out, llm_time_ms, llm_models)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         _storable(
             entry.id, entry.kind, entry.caller, entry.mode, hashlib.sha256(encoded).hexdigest(), len(encoded),
             int(success), error_type, _kept(error, errors), elapsed, *counts, created, entry.tenant,
-            entry.runner, _kept(printed, output),
+            entry.runner, _kept(printed, output), entry.llm_source if entry.llm_usage is not None else None,
+            *_usage_columns(entry.llm_usage),
         ),
     )  # fmt: skip
     return [head, *rows]
+
+
+def _usage_columns(usage: object) -> tuple[Any, ...]:
+    """llm.Usage.to_wire() as the five llm_ columns (all null without one). What a runner reported
+    for a trace is read by type: it passed the response model, but the row must not fail on it."""
+    if not isinstance(usage, Mapping):
+        return (None,) * 5
+    models = usage.get("models")
+    names = ",".join(m for m in models if isinstance(m, str)) if isinstance(models, list) else None
+    return (
+        usage.get("calls"),
+        usage.get("tokens_in"),
+        usage.get("tokens_out"),
+        usage.get("time_ms"),
+        names or None,
+    )
 
 
 def _kept(text: str | None, kept: bool) -> str | None:
@@ -167,7 +215,8 @@ async def write(db: Database, entry: LogEntry) -> bool:
 ROW_COLUMNS = (
     "id, kind, caller, tenant, mode, runner, code_sha256, code_size, success, error_type, error, output,"
     " execution_time_ms, trace_count, passed_count, failed_count, error_count, timeout_count,"
-    " not_run_count, created_at"
+    " not_run_count, llm_source, llm_calls, llm_tokens_in, llm_tokens_out, llm_time_ms, llm_models,"
+    " created_at"
 )
 
 

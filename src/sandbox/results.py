@@ -8,8 +8,9 @@ from typing import Any, Literal
 from .policy import EntryPoint, Violation
 
 ErrorType = Literal["validation", "timeout", "memory", "output_limit", "runtime", "internal"]
-# A trace may also return something that is no verdict, or not run once the batch budget is spent.
-TraceErrorType = Literal[ErrorType, "invalid_result", "not_run"]
+# A trace may also return something that is no verdict, be not run once the batch budget is spent,
+# or end because a ctx.call_llm call failed or ran out of its budget.
+TraceErrorType = Literal[ErrorType, "invalid_result", "not_run", "llm_error"]
 
 
 def violation_wire(violation: Violation) -> dict[str, Any]:

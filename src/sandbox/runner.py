@@ -31,6 +31,7 @@ from .limits import (
     check_nesting,
     holders,
     memory_error,
+    pause_alarm,
 )
 from .policy import COMPLEXITY_MESSAGE, Policy, Violation, analyse, find_entry_point, instrument
 from .results import ExecutionResult, ValidationResult
@@ -207,6 +208,10 @@ def run(
     (`interpreter_fault`) and this and every later run is refused as `internal`."""
     if _fault:
         return Outcome(output="", error=_refusal(), error_type="internal")
+    if _active:
+        # A run waiting on a host call (call_outside_budget) lets the event loop run other requests;
+        # the engine holds one run at a time (src/isolate_entry.py queues them), so this is a bug.
+        return Outcome(output="", error="Internal error: another run is in progress", error_type="internal")
     try:
         _tool_ids()
     except RuntimeError as taken:
@@ -374,6 +379,7 @@ def _execute(
     budget.start()
     # The wall-clock line where the host has signals, decimal's bounded context: see limits.bound_run.
     unbound = bound_run(budget)
+    _active.append(budget)
     try:
         try:
             settle(eval(compiled.code, namespace))
@@ -391,6 +397,7 @@ def _execute(
                     pass  # the budget ran out while describing; it is reported below
         budget.note_overrun()
     finally:
+        _active.clear()
         unbound()
     return error, value
 
@@ -417,6 +424,49 @@ def settle(value: object) -> object:
             _throw(value, RuntimeError(SUSPENDED))
     except StopIteration as finished:
         return finished.value
+
+
+# The budget of the script running now, while it runs: what a host call made for it pauses.
+_active: list[StepBudget] = []
+
+
+def call_outside_budget[T](call: Callable[[], T]) -> T:
+    """Run `call`, host work the script asked for that waits on the world outside (ctx.call_llm's
+    model), with the running script's budget switched off, and switch it on again after.
+
+    Off, because while Python waits in Pyodide's `run_sync`, Pyodide's event loop runs Python that
+    sys.monitoring counts; a budget exception raised there was lost, became a WebAssembly "null
+    function" error, or hung the request with the tool still registered (measured on workerd, issue
+    22). The wait moves the run's deadline and pauses the wall-clock alarm: waiting is not the
+    script's work (the batch's wall time counts it). The string evaluators' refusal is lifted while
+    the host's own code runs. A `LimitExceeded` from `call` spends the budget, as any limit does,
+    and reaches the script as the run's stop."""
+    if not _active:
+        raise RuntimeError("no script is running")
+    budget = _active[-1]
+    tool = _tool_ids()[0]
+    sys.monitoring.set_events(tool, 0)
+    sinks.RUN.running = False
+    resume_alarm = pause_alarm()
+    # The host's call (an HTTP client, the event loop) may start where the script's recursion
+    # stopped, at its limit: give it room of its own, taken back after.
+    recursion_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(recursion_limit + _HOST_CALL_FRAMES)
+    started = time.perf_counter()
+    try:
+        return call()
+    except LimitExceeded as stop:
+        budget.trip(stop)
+    finally:
+        budget.deadline += time.perf_counter() - started
+        sys.setrecursionlimit(recursion_limit)
+        resume_alarm()
+        sinks.RUN.running = True
+        sys.monitoring.set_events(tool, _EVENTS)
+
+
+# Python frames a host call made for the script may use beyond the script's own recursion limit.
+_HOST_CALL_FRAMES = 100
 
 
 # Set once a run has left the interpreter in a state the host cannot trust: from then on every run
@@ -861,7 +911,7 @@ _builtins_module = sys.modules["builtins"]
 _ENGINE_MODULE_NAMES = tuple(
     f"{__package__}.{name}"
     for name in (
-        "builtins", "counting", "guards", "limits", "ownership", "policy", "results", "runner",
+        "builtins", "counting", "guards", "limits", "llm", "ownership", "policy", "results", "runner",
         "sinks", "facades",
         *(f"facades.{facade}" for facade in sorted(facades.FACADE_NAMES)),
     )

@@ -16,7 +16,7 @@ from pyodide.ffi import create_proxy
 from workers import Response, WorkerEntrypoint
 
 from entry import runner_call, worker_code_for_js
-from sandbox import api, isolate
+from sandbox import api, isolate, llm
 
 PROBE = (Path(__file__).parent / "probe_runner.py").read_text()
 
@@ -32,6 +32,8 @@ class Default(WorkerEntrypoint):
         url = urlsplit(request.url)
         if url.path == "/runner":
             return await self.runner(dict(parse_qsl(url.query)))
+        if url.path == "/llm":
+            return await self.llm(dict(parse_qsl(url.query)))
         targets = parse_qs(url.query).get("target")
         if not targets:
             return Response("give ?target=<url>", status=400)
@@ -56,6 +58,23 @@ class Default(WorkerEntrypoint):
         answer = await isolate.through_runner(call, api.check_answer, "execute", request, caller, slots)
         answer.pop(isolate.RAN_IN, None)
         return Response(json.dumps(answer), headers={"content-type": "application/json"})
+
+    async def llm(self, query):
+        """?act=keep|stale&isolationKey=…: an evaluate request through the front Worker's path, with
+        a gate of its own and the capability runner_call hands the runner for this request only;
+        answers with what the probe runner reported (its `reason`)."""
+        gate = llm.Gate(answer_at_once, "probe")
+        request = {"evalCode": query.pop("act"), "traces": [{"trace_id": "t", "data": {}}], **query}
+        call = runner_call(self.env.LOADER, probe_code)
+        answer = await isolate.through_runner(
+            call, api.check_answer, "evaluate", request, "probe", isolate.RUNNER_SLOTS, gate
+        )
+        gate.close()
+        return Response(answer["results"][0]["reason"], headers={"content-type": "application/json"})
+
+
+async def answer_at_once(request):
+    return "PASS"
 
 
 SMALL_SLOTS = isolate.RunnerSlots(max_named=3, per_caller=2)

@@ -28,8 +28,16 @@ def names(holder) -> list[str]:
     return sorted(name for name in dir(holder) if not name.startswith("_"))
 
 
-# Which isolate this is, drawn at its first call, and how many calls it has answered.
-state = {"instance": None, "calls": 0}
+async def outcome(action) -> str:
+    try:
+        return f"OK {await action()}"
+    except Exception as error:  # noqa: BLE001 - a refusal is the answer wanted here
+        return f"ERR {type(error).__name__}: {error}"[:300]
+
+
+# Which isolate this is, drawn at its first call, how many calls it has answered, and the LLM
+# capability an earlier request handed it, if it kept one.
+state = {"instance": None, "calls": 0, "kept": None}
 
 
 class Default(WorkerEntrypoint):
@@ -49,6 +57,39 @@ class Default(WorkerEntrypoint):
         if act == "fault":
             answer["runnerFault"] = "probe: the self-check failed"
         return json.dumps(answer)
+
+    async def evaluate(self, request: str, capability=None) -> str:
+        """`keep`: call the capability of this request, and keep a copy of it; `stale`: call the copy
+        kept by an earlier request, and try every other member of this request's capability."""
+        act = json.loads(request)["evalCode"]
+        call = json.dumps({"prompt": "PASS?", "model": None, "temperature": 0.0, "maxTokens": 5})
+        report = {}
+
+        async def ask(target):
+            answer = await target(call)
+            if "error" in json.loads(answer):
+                raise RuntimeError(answer)
+            return answer
+
+        if act == "keep":
+            report["first"] = await outcome(lambda: ask(capability))
+            state["kept"] = capability.dup()
+        else:
+            report["stale"] = await outcome(lambda: ask(state["kept"]))
+            # toString is the stub's own, answered where it is: not a member of the front's.
+            for name in (
+                "complete",
+                "answer",
+                "destroy",
+                "call",
+                "apply",
+                "__globals__",
+            ):
+                report[f"member {name}"] = await outcome(lambda name=name: getattr(capability, name)(call))
+        result = {"trace_id": "t", "success": True, "passed": True, "score": 1.0, "reason": json.dumps(report),
+                  "output": "", "execution_time_ms": 0.0}  # fmt: skip
+        summary = {"passed": 1, "failed": 0, "errors": 0, "timeouts": 0, "not_run": 0}
+        return json.dumps({"results": [result], "total_time_ms": 0.0, "summary": summary})
 
     async def probe(self, target: str) -> str:
         async def fetch_from_js():

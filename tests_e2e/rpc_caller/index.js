@@ -1,6 +1,21 @@
 // The example caller's routes, and RPC calls that are wrong on purpose. A call that throws instead
 // of answering comes back as {threw: message}, for the test to see.
+import { RpcTarget } from "cloudflare:workers";
 import example from "../../examples/caller/src/index.js";
+
+// The caller's own model for ctx.call_llm (an LLM capability): answers "PASS" with its own name, and
+// records every member the sandbox reached on it; `secret` must never be called.
+const reached = [];
+class Judge extends RpcTarget {
+  async complete(request) {
+    reached.push(`complete:${request.prompt}`);
+    return { text: `PASS from the caller's judge (${request.model ?? "its default"})`, tokensIn: 5, tokensOut: 6 };
+  }
+  async secret() {
+    reached.push("secret");
+    return "the caller's key";
+  }
+}
 
 function nested(depth) {
   let data = {};
@@ -36,6 +51,13 @@ const CALLS = {
   "/executions": (sandbox, url) => sandbox.executions(JSON.parse(url.searchParams.get("query") ?? "{}")),
   "/internal": (sandbox, url) => sandbox[url.searchParams.get("name")]({ code: "print(1)" }),
   "/odd": (sandbox, url) => sandbox.execute(ODD[url.searchParams.get("case")]()),
+  // evaluate with the caller's own LLM capability; ?capability=text passes a string instead.
+  "/judge": (sandbox, url) => {
+    const request = JSON.parse(url.searchParams.get("request"));
+    const capability = url.searchParams.get("capability") === "text" ? "not a capability" : new Judge();
+    return sandbox.evaluate(request, capability);
+  },
+  "/reached": () => reached.splice(0),
 };
 
 export default {
