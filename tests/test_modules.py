@@ -409,3 +409,86 @@ def test_the_new_modules_need_allow_imports():
         ).output
         == "[1]"
     )
+
+
+# --- issue 19's second attack: arguments read as C reads them --------------------------------------
+# A guard that compares, tests or measures a script's value through that value's own methods (an int
+# subclass's __eq__, a str subclass's __contains__ or __getitem__, a keyword name's __eq__) sees what
+# the script wants it to see, while C reads the plain value. Each hardened argument, attacked.
+
+
+def test_stringio_seek_reads_whence_as_c_does():
+    # whence == 0 asked Z's __eq__; C read the int 0: 1.12 GB written on a 50 MB limit.
+    code = "import io\nclass Z(int):\n    def __eq__(self, other):\n        return False\n    def __hash__(self):\n        return 0\nf = io.StringIO()\nf.seek(300_000_000, Z(0))\nf.write('x')"
+    stopped(code, "seeking past the end of a StringIO would need", "memory")
+
+
+def test_stringio_seek_still_takes_ints_and_refuses_the_rest():
+    assert (
+        output("import io\nf = io.StringIO('abc')\nf.seek(1)\nprint(f.read(), f.seek(0, 2), f.seek(True))")
+        == "bc 3 1"
+    )
+    stopped("import io\nio.StringIO().seek('1')", "must be integers")
+
+
+def test_unicodedata_normalize_reads_the_form_as_c_does():
+    # `form in ('NFKD', 'NFKC')` asked S's __eq__: priced at 4 characters out per character in, for
+    # a decomposition that makes 18.
+    code = "import unicodedata\nclass S(str):\n    def __eq__(self, other):\n        return False\n    def __hash__(self):\n        return 0\nunicodedata.normalize(S('NFKC'), '\\ufdfa' * 1_000_000)"
+    stopped(code, "unicodedata.normalize would need", "memory")
+
+
+def test_html_unescape_reads_the_text_as_c_does():
+    # The check asked S's __contains__ for '&' (no); html.unescape asked again (yes).
+    code = """
+import html
+class S(str):
+    asked = 0
+    def __contains__(self, part):
+        S.asked += 1
+        return S.asked > 1
+html.unescape(S('&#x1F600;' + 'a' * 13_000_000))
+"""
+    stopped(code, "html.unescape would need", "memory")
+
+
+def test_html_escape_replaces_with_the_builtin_str():
+    # A subclass's replace handed html.escape's next replace a text the check never saw.
+    code = "import html\nclass S(str):\n    def replace(self, old, new):\n        return '<' * 10_000_000\nprint(len(html.escape(S('a<'))))"
+    assert output(code) == "5"
+
+
+def test_math_prod_reads_ints_by_bit_length():
+    # abs() of an int subclass said 1: the repeat count was priced at 2 ** 0.
+    code = "import math\nclass I(int):\n    def __abs__(self):\n        return 1\nmath.prod(['ab', I(10**9)])"
+    stopped(code, "math.prod would need", "memory")
+
+
+# A keyword name that is a str subclass: its hash hides it from `name in kwargs`; C binds it by its
+# text, Python by its __eq__, to the very parameter the facade looked for.
+_LYING_NAME = "class S(str):\n    def __hash__(self):\n        return 7\n    def __eq__(self, other):\n        return str(self) == other\n"
+
+
+@pytest.mark.parametrize(
+    ("call", "refusal"),
+    [
+        ("json.dumps([[1]], **{S('indent'): 10**8})", "a json indent would need"),  # ' ' * 10**8
+        ("itertools.permutations(range(3), **{S('r'): 10**9})", "itertools.permutations would need"),
+        ("re.compile('a').sub(**{S('repl'): 'x' * 100_000, 'string': 'a' * 1000})", "re.sub would need"),
+    ],
+)
+def test_keyword_names_are_read_as_exact_str(call, refusal):
+    result = contained(f"import {call.split('.')[0]}\n{_LYING_NAME}{call}", LARGE)
+    assert refusal in (result.error or ""), result
+
+
+def test_enum_functional_api_reads_keyword_names_as_exact_str():
+    # S is `start` to the check (hash and __eq__) and `type` to EnumType.__call__'s binding: a mixin.
+    code = "import enum\nclass S(str):\n    def __hash__(self):\n        return hash('start')\n    def __eq__(self, other):\n        return other in ('start', 'type')\nE = enum.Enum('E', 'A B', **{S('x'): int})\nprint(E.A + 1)"
+    stopped(code, "takes a class name, the members and start=")
+
+
+def test_pattern_methods_find_their_arguments_by_exact_name():
+    # The names are the parameters' own: the template is measured (and the call then runs).
+    code = "import re\nprint(re.compile('a').sub(**{'repl': 'b', 'string': 'aa'}))\nre.compile('a').sub(**{'repl': 'x' * 100_000, 'string': 'a' * 1000})"
+    stopped(code, "re.sub would need", "memory")
