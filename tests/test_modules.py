@@ -7,6 +7,7 @@ import pytest
 
 import sandbox
 from sandbox import Limits, Policy
+from sandbox.facades import plain_keys
 
 from .support import ALL_IMPORTS, contained
 
@@ -34,7 +35,7 @@ def test_shared_facades_take_nothing_of_the_run():
             raise AssertionError(f"a shared facade read run.{name}")
 
     shared = [name for name, file in facades._files.items() if getattr(file, "SHARED", False)]
-    assert {"heapq", "hashlib", "string", "time"} <= set(shared)
+    assert {"heapq", "string", "time"} <= set(shared)
     for name in shared:
         facades._files[name].members(NoRun())
 
@@ -409,3 +410,264 @@ def test_the_new_modules_need_allow_imports():
         ).output
         == "[1]"
     )
+
+
+# --- issue 19's second attack: arguments read as C reads them --------------------------------------
+# A guard that compares, tests or measures a script's value through that value's own methods (an int
+# subclass's __eq__, a str subclass's __contains__ or __getitem__, a keyword name's __eq__) sees what
+# the script wants it to see, while C reads the plain value. Each hardened argument, attacked.
+
+
+def test_stringio_seek_reads_whence_as_c_does():
+    # whence == 0 asked Z's __eq__; C read the int 0: 1.12 GB written on a 50 MB limit.
+    code = "import io\nclass Z(int):\n    def __eq__(self, other):\n        return False\n    def __hash__(self):\n        return 0\nf = io.StringIO()\nf.seek(300_000_000, Z(0))\nf.write('x')"
+    stopped(code, "seeking past the end of a StringIO would need", "memory")
+
+
+def test_stringio_seek_still_takes_ints_and_refuses_the_rest():
+    assert (
+        output("import io\nf = io.StringIO('abc')\nf.seek(1)\nprint(f.read(), f.seek(0, 2), f.seek(True))")
+        == "bc 3 1"
+    )
+    stopped("import io\nio.StringIO().seek('1')", "must be integers")
+
+
+def test_unicodedata_normalize_reads_the_form_as_c_does():
+    # `form in ('NFKD', 'NFKC')` asked S's __eq__: priced at 4 characters out per character in, for
+    # a decomposition that makes 18.
+    code = "import unicodedata\nclass S(str):\n    def __eq__(self, other):\n        return False\n    def __hash__(self):\n        return 0\nunicodedata.normalize(S('NFKC'), '\\ufdfa' * 1_000_000)"
+    stopped(code, "unicodedata.normalize would need", "memory")
+
+
+def test_html_unescape_reads_the_text_as_c_does():
+    # The check asked S's __contains__ for '&' (no); html.unescape asked again (yes).
+    code = """
+import html
+class S(str):
+    asked = 0
+    def __contains__(self, part):
+        S.asked += 1
+        return S.asked > 1
+html.unescape(S('&#x1F600;' + 'a' * 13_000_000))
+"""
+    stopped(code, "html.unescape would need", "memory")
+
+
+def test_html_escape_replaces_with_the_builtin_str():
+    # A subclass's replace handed html.escape's next replace a text the check never saw.
+    code = "import html\nclass S(str):\n    def replace(self, old, new):\n        return '<' * 10_000_000\nprint(len(html.escape(S('a<'))))"
+    assert output(code) == "5"
+
+
+def test_math_prod_reads_ints_by_bit_length():
+    # abs() of an int subclass said 1: the repeat count was priced at 2 ** 0.
+    code = "import math\nclass I(int):\n    def __abs__(self):\n        return 1\nmath.prod(['ab', I(10**9)])"
+    stopped(code, "math.prod would need", "memory")
+
+
+# A keyword name that is a str subclass: its hash hides it from `name in kwargs`; C binds it by its
+# text, Python by its __eq__, to the very parameter the facade looked for.
+_LYING_NAME = "class S(str):\n    def __hash__(self):\n        return 7\n    def __eq__(self, other):\n        return str(self) == other\n"
+
+
+@pytest.mark.parametrize(
+    ("call", "refusal"),
+    [
+        ("json.dumps([[1]], **{S('indent'): 10**8})", "a json indent would need"),  # ' ' * 10**8
+        ("itertools.permutations(range(3), **{S('r'): 10**9})", "itertools.permutations would need"),
+        ("re.compile('a').sub(**{S('repl'): 'x' * 100_000, 'string': 'a' * 1000})", "re.sub would need"),
+    ],
+)
+def test_keyword_names_are_read_as_exact_str(call, refusal):
+    result = contained(f"import {call.split('.')[0]}\n{_LYING_NAME}{call}", LARGE)
+    assert refusal in (result.error or ""), result
+
+
+def test_enum_functional_api_reads_keyword_names_as_exact_str():
+    # S is `start` to the check (hash and __eq__) and `type` to EnumType.__call__'s binding: a mixin.
+    code = "import enum\nclass S(str):\n    def __hash__(self):\n        return hash('start')\n    def __eq__(self, other):\n        return other in ('start', 'type')\nE = enum.Enum('E', 'A B', **{S('x'): int})\nprint(E.A + 1)"
+    stopped(code, "takes a class name, the members and start=")
+
+
+def test_pattern_methods_find_their_arguments_by_exact_name():
+    # The names are the parameters' own: the template is measured (and the call then runs).
+    code = "import re\nprint(re.compile('a').sub(**{'repl': 'b', 'string': 'aa'}))\nre.compile('a').sub(**{'repl': 'x' * 100_000, 'string': 'a' * 1000})"
+    stopped(code, "re.sub would need", "memory")
+
+
+# --- urllib.parse: urlencode's values rendered and measured; urlsplit's cache keys plain --------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "collections.deque([s] * 600)",  # str() of a deque: 601 MB in one C call
+        "{(i, s) for i in range(600)}",
+        "[[[s] * 600]]",  # three levels down
+    ],
+)
+def test_urlencode_measures_the_text_of_every_value(value):
+    code = f"import urllib.parse, collections\ns = 'a' * (1 << 20)\nurllib.parse.urlencode({{'a': {value}}})"
+    stopped(code, "the text of a container", "memory")
+
+
+def test_urlencode_reads_values_as_before():
+    code = "from urllib.parse import urlencode\nprint(urlencode({'a': [1, 2], b'k': b'v', 3: None}), urlencode([('a', [1, 2]), ('b', 'x y')], doseq=True))"
+    assert output(code) == "a=%5B1%2C+2%5D&k=v&3=None a=1&a=2&b=x+y"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "urlsplit('http://a/b#c', '', K())",  # allow_fragments: a key with 32 MB behind it
+        "urlsplit('http://a/b#c', '', (K(),))",
+        "urlsplit(K())",  # decode() makes the text: K is the key
+        "urlparse(K())",  # the key is what decode() made: a str subclass
+        "urljoin(K(), K())",
+        "urldefrag(K())",
+    ],
+)
+def test_urlsplit_takes_text_and_a_bool_only(call):
+    code = f"from urllib.parse import urlsplit, urlparse, urljoin, urldefrag\nclass Text(str):\n    def __hash__(self):\n        return 77\n    def __eq__(self, other):\n        return True\nclass K:\n    data = [0] * 4_000_000\n    def __hash__(self):\n        return 77\n    def __eq__(self, other):\n        return True\n    def decode(self, *args):\n        return Text('http://x/')\n{call}"
+    stopped(code, "TypeError")
+    assert plain_keys(_urlsplit_keys())
+
+
+def _urlsplit_keys() -> list[object]:
+    """The keys of urlsplit's cache, as the collector lists the dict that holds them."""
+    import gc
+    import urllib.parse
+
+    return [key for part in gc.get_referents(urllib.parse.urlsplit) if type(part) is dict for key in part]
+
+
+def test_urlsplit_flags_read_as_c_reads_them():
+    code = "from urllib.parse import urlsplit, urljoin\nprint(urlsplit(b'http://a/b#c', b'', 0).fragment, urlsplit('http://a/b#c', allow_fragments=False).path, urljoin('http://a/b', 'c'))"
+    assert output(code) == "b'' /b#c http://a/c"
+
+
+def test_a_hash_collision_with_the_hosts_url_never_reaches_its_cache():
+    # The attacker's key hashes as the host's own urlsplit(request.url) key does and answers every
+    # comparison: the host's lookup would raise FinishedRunStop for the life of the process.
+    code = r"""
+import urllib.parse
+class K:
+    def __hash__(self):
+        return hash(('https://sandbox.example.com/v1/execute', '', True, str, str, bool))
+    def __eq__(self, other):
+        return True
+    def decode(self, *args):
+        return 'http://attacker/'
+urllib.parse.urlsplit(K())
+"""
+    stopped(code, "the url must be str or bytes")
+    import urllib.parse
+
+    assert urllib.parse.urlsplit("https://sandbox.example.com/v1/execute").netloc == "sandbox.example.com"
+
+
+def test_a_trace_never_runs_in_a_later_traces_cache_lookup():
+    # Trace 0's key in urlsplit's cache ran its __eq__, with trace 0's secret, in trace 1's lookup.
+    code = r"""
+import urllib.parse
+class K:
+    def __hash__(self):
+        return 77
+    def __eq__(self, other):
+        raise ValueError(self.secret)
+def eval_function(trace):
+    k = K()
+    k.secret = trace["output"]
+    try:
+        urllib.parse.urlsplit("http://x/", "", (k,))
+    except ValueError as error:
+        return True, f"from an earlier trace: {error}"
+    except TypeError as error:
+        return True, str(error)
+    return True, "first"
+"""
+    traces = [{"trace_id": f"t{i}", "data": {"output": f"secret-of-trace-{i}"}} for i in range(3)]
+    results = sandbox.evaluate(code, traces, policy=ALL_IMPORTS).to_wire()["results"]
+    assert [r["reason"] for r in results] == ["allow_fragments must be a bool in the sandbox, not tuple"] * 3
+
+
+def test_forget_script_keys_clears_a_cache_holding_a_key_not_plain_data():
+    # The second line: whatever put it there, no key of an object's own class outlives a run.
+    import re
+    import urllib.parse
+
+    from sandbox import facades
+
+    class Marker:
+        pass
+
+    marker = Marker()
+    urllib.parse.urlsplit("http://a/", "", marker)
+    re._cache2[(Marker, marker, 0)] = None  # type: ignore[attr-defined]
+    assert not plain_keys(_urlsplit_keys())
+    facades.forget_script_keys()
+    assert plain_keys(_urlsplit_keys())
+    assert not any(marker in key for key in re._cache2)  # type: ignore[attr-defined]
+    assert output("import re\nprint(re.sub('a', 'b', 'aa'))") == "bb"
+
+
+# --- copy: no caller's memo ----------------------------------------------------------------------
+
+
+def test_deepcopy_refuses_a_callers_memo():
+    # The memo swapped the script's class for csv.excel: an instance of a host class with the
+    # script's __dict__, past the write rule.
+    code = """
+import copy, csv
+M = 1 << 64
+def ident(o):
+    h = hash(o) % M
+    return ((h << 4) | (h >> 60)) % M
+class A:
+    pass
+a = A()
+a.delimiter = ';'
+y = copy.deepcopy(a, {ident(A): csv.excel})
+"""
+    stopped(code, "deepcopy(x, memo) is not available in the sandbox")
+    stopped("import copy\ncopy.deepcopy([1], {})", "deepcopy(x, memo) is not available in the sandbox")
+
+
+def test_a_copy_is_of_the_class_it_was_copied_from():
+    from sandbox.facades.copy import _rebuilt
+
+    class Mine:
+        pass
+
+    assert type(_rebuilt(Mine, Mine())) is Mine
+    with pytest.raises(TypeError, match="not str objects"):
+        _rebuilt(Mine, "a host object")
+
+
+# --- hashlib and bisect: C work paid for by its size -----------------------------------------------
+
+
+def test_hashing_is_paid_for_by_the_byte():
+    # 40 MB a call ran 44 times past the budget between two looks at the clock.
+    for call in (
+        "h = hashlib.sha256()\nfor i in range(100):\n    h.update(b)",
+        "for i in range(100):\n    hashlib.sha3_512(b)",
+    ):
+        result = contained(f"import hashlib\nb = b'x' * (40 << 20)\n{call}", Limits(timeout_ms=250))
+        assert result.error_type == "timeout" and "would take about" in (result.error or ""), result
+
+
+def test_hash_objects_work_as_hashlib_s():
+    code = "import hashlib\nh = hashlib.sha1()\nh.update(b'ab')\nc = h.copy()\nc.update(b'c')\nprint(h.hexdigest()[:8], c.hexdigest() == hashlib.sha1(b'abc').hexdigest(), h.name, h.digest_size, h.block_size, len(hashlib.blake2b(b'x', digest_size=8).digest()))"
+    assert output(code) == "da23614e True sha1 20 64 8"
+    stopped("import hashlib\nhashlib.sha256().update('text')", "TypeError")
+    stopped("import hashlib\nh = hashlib.sha256()\nh._hash", "private attribute")
+
+
+def test_bisect_insort_is_paid_for_by_the_list_moved():
+    # Each insertion moves five million references in C, as list.insert does.
+    code = (
+        "import bisect\nxs = [0] * 5_000_000\nfor i in range(2000):\n    bisect.insort(xs, -1)\n    xs.pop()"
+    )
+    result = contained(code, Limits(timeout_ms=250))
+    assert result.error_type == "timeout" and "bisect.insort would take" in (result.error or ""), result

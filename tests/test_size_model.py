@@ -173,6 +173,16 @@ SIZE_MODEL: dict[str, str] = {
     "math.isqrt": "charge: about 1.5 multiplications of half the bits",
     "math.sumprod": "charge: a multiplication per pair",
     **_names(
+        "bisect",
+        "insort insort_left insort_right",
+        "charge: the list's length, the references list.insert moves",
+    ),
+    **_names(
+        "hashlib",
+        "md5 sha1 sha224 sha256 sha384 sha512 sha3_224 sha3_256 sha3_384 sha3_512 blake2b blake2s",
+        "charge: the data's length at the algorithm's measured rate; the hash object's update and copy too",
+    ),
+    **_names(
         "itertools",
         "accumulate chain compress dropwhile filterfalse groupby islice pairwise starmap takewhile zip_longest",
         "counted: a step per item, whoever consumes it",
@@ -364,9 +374,6 @@ BOUNDED: dict[str, str] = {
         "_bisect", "bisect_left bisect_right", "log n comparisons; a key or __lt__ of the script is counted"
     ),
     **_names(
-        "_bisect", "insort_left insort_right", "a search and list.insert (linear), or the script's insert"
-    ),
-    **_names(
         "_heapq",
         "heapify heappop heappush heappushpop heapreplace",
         _LINEAR + "; comparisons of script items counted",
@@ -384,41 +391,6 @@ BOUNDED: dict[str, str] = {
         "as the operator or statement it stands for, none of which the size model guards",
     ),
     "operator.itemgetter": "obj[key] per key, as a subscript",
-    **{
-        f"{module}.{name}": "a digest of fixed size, linear in the data"
-        for module, names in (
-            (
-                "_hashlib",
-                "openssl_md5 openssl_sha1 openssl_sha224 openssl_sha256 openssl_sha384 openssl_sha512 "
-                "openssl_sha3_224 openssl_sha3_256 openssl_sha3_384 openssl_sha3_512",
-            ),
-            ("_md5", "md5"),
-            ("_sha1", "sha1"),
-            ("_sha2", "sha224 sha256 sha384 sha512"),
-            ("_sha3", "sha3_224 sha3_256 sha3_384 sha3_512"),
-            ("_blake2", "blake2b blake2s"),
-        )
-        for name in names.split()
-    },
-    **{
-        f"{kind}.{name}": "linear in the data; a digest of fixed size"
-        for kind in (
-            "_hashlib.HASH",
-            "_blake2.blake2b",
-            "_blake2.blake2s",
-            "_md5.md5",
-            "_sha1.sha1",
-            "_sha2.SHA224Type",
-            "_sha2.SHA256Type",
-            "_sha2.SHA384Type",
-            "_sha2.SHA512Type",
-            "_sha3.sha3_224",
-            "_sha3.sha3_256",
-            "_sha3.sha3_384",
-            "_sha3.sha3_512",
-        )
-        for name in ("copy", "digest", "hexdigest", "update")
-    },
     **_names("_csv", "get_dialect list_dialects", "a lookup in the dialect registry"),
     **_names("csv", "excel excel_tab unix_dialect", "dialect classes: attributes only"),
     **_names(

@@ -418,6 +418,14 @@ def exact_text(value: object) -> object:
     return value
 
 
+def plain_keywords(kwargs: dict[Any, Any]) -> dict[str, Any]:
+    """Keyword arguments with their names copied to exact str. A str subclass as a keyword name
+    (`f(**{S('x'): v})`) reaches a facade's **kwargs as it is: `"indent" in kwargs` asks its
+    __hash__ and __eq__, which may say no, while the function it is forwarded to binds it by its
+    value (C) or by its __eq__ (Python) to the very parameter the facade looked for."""
+    return {str.__getitem__(key, slice(None)): value for key, value in dict.items(kwargs)}
+
+
 _RE_FUNCTIONS = ("sub", "subn", "findall", "finditer", "split")
 
 
@@ -434,7 +442,7 @@ def _regex_method(budget: StepBudget, obj: object, name: str) -> Callable[..., A
 
     def checked(*args: Any, **kwargs: Any) -> Any:
         args = tuple(map(exact_text, args))
-        kwargs = {key: exact_text(value) for key, value in kwargs.items()}
+        kwargs = {key: exact_text(value) for key, value in plain_keywords(kwargs).items()}
         if name == "expand":
             template, subject = (args[0] if args else kwargs.get("template")), obj.string  # type: ignore[attr-defined]
         else:
@@ -468,6 +476,7 @@ def _per_match_call(
 ) -> Any:
     # At most a match per position, each a few objects: when even that fits in the memory left,
     # C does it; otherwise the result is built a match a step, memory looked at each.
+    kwargs = plain_keywords(kwargs)
     subject = args[shift] if len(args) > shift else kwargs.get("string")
     groups = _groups_upper_bound(obj, args, kwargs)
     if _fits(budget, ((true_length(subject) or 0) + 1) * _PIECE_BYTES * (groups + 2)):

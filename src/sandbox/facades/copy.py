@@ -38,12 +38,12 @@ def members(run: FacadeRun) -> dict[str, object]:
     def copy(x: Any) -> Any:
         return _copy(run, x)
 
-    def deepcopy(x: Any, memo: dict[int, Any] | None = None) -> Any:
-        if memo is None:
-            memo = {}
-        elif type(memo) is not dict:
-            raise TypeError("the memo of deepcopy must be a dict")
-        return _deepcopy(run, x, memo)
+    def deepcopy(x: Any, memo: None = None) -> Any:
+        # The memo maps ids to copies: one of the caller's (filled in advance, or by a __hash__ while
+        # the copy runs) would hand _reconstruct a host class in place of the script's own class.
+        if memo is not None:
+            raise TypeError("deepcopy(x, memo) is not available in the sandbox: call deepcopy(x)")
+        return _deepcopy(run, x, {})
 
     return {"copy": copy, "deepcopy": deepcopy, "Error": real.Error}
 
@@ -79,8 +79,16 @@ def _copy(run: FacadeRun, x: Any) -> Any:
     if kind in run.made:
         if isinstance(x, enum.Enum):
             return x  # members are singletons
-        return real._reconstruct(x, None, *_reduction(x))  # type: ignore[attr-defined]
+        return _rebuilt(kind, real._reconstruct(x, None, *_reduction(x)))  # type: ignore[attr-defined]
     raise _refusal(kind)
+
+
+def _rebuilt(kind: type, y: Any) -> Any:
+    """A copy is of the class it was copied from: the reduction named the script's class, and
+    anything that made _reconstruct build another (a class swapped on the way) is refused."""
+    if type(y) is not kind:
+        raise _refusal(type(y))
+    return y
 
 
 def _deepcopy(run: FacadeRun, x: Any, memo: dict[int, Any]) -> Any:
@@ -115,7 +123,7 @@ def _deepcopy(run: FacadeRun, x: Any, memo: dict[int, Any]) -> Any:
     elif kind in run.made:
         if isinstance(x, enum.Enum):
             return x
-        y = real._reconstruct(x, memo, *_reduction(x), deepcopy=inner)  # type: ignore[attr-defined]
+        y = _rebuilt(kind, real._reconstruct(x, memo, *_reduction(x), deepcopy=inner))  # type: ignore[attr-defined]
     else:
         raise _refusal(kind)
     memo[key] = y

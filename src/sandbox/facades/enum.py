@@ -6,6 +6,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..guards import plain_keywords
 from ..ownership import exact_str, script_callable, slot_violation
 from ..policy import SandboxViolation, is_dunder, refuse_member_names
 from . import FacadeRun
@@ -73,6 +74,7 @@ def members(run: FacadeRun) -> dict[str, object]:
             return super().__new__(mcs, name, bases, namespace, **options)
 
         def __call__(cls, value: Any, *rest: Any, **options: Any) -> Any:
+            options = plain_keywords(options)  # checked by name below: `type=` would be a mixin
             if cls._member_map_ or not (rest or options):
                 return super().__call__(value, *rest, **options)  # a lookup: Color(1)
             if len(rest) != 1 or set(options) - {"start"}:

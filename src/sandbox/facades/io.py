@@ -24,15 +24,19 @@ def members(run: FacadeRun) -> dict[str, object]:
         __slots__ = ()
         __doc__ = io.StringIO.__doc__
 
-        def seek(self, pos: Any, whence: int = 0, /) -> int:
-            offset = as_count(pos)
-            if whence == 0 and offset is not None and offset > (here := tell(self)):
+        def seek(self, pos: Any, whence: Any = 0, /) -> int:
+            # Both read once, as C reads them (through __index__), and C is given what was read: an
+            # int subclass's __eq__ or a second __index__ would show the check another position.
+            offset, origin = as_count(pos), as_count(whence)
+            if offset is None or origin is None:
+                raise TypeError("the position and whence of seek() must be integers")
+            if origin == 0 and offset > (here := tell(self)):
                 end = seek(self, 0, 2)
                 seek(self, here)
                 if offset > end:
                     # A write there fills the gap with NULs, four bytes a character at worst.
                     check_width(budget, offset - end, "seeking past the end of a StringIO", 4)
-            return seek(self, pos, whence)
+            return seek(self, offset, origin)
 
         def __iter__(self) -> Iterator[str]:
             while line := readline(self):

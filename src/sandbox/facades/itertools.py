@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..counting import counted
+from ..guards import plain_keywords
 from ..limits import as_count, check_bytes
 from . import FacadeRun
 
@@ -35,7 +36,7 @@ def members(run: FacadeRun) -> dict[str, object]:
         real = getattr(itertools, name)
 
         def call(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            arguments = list(args)
+            arguments, kwargs = list(args), plain_keywords(kwargs)  # the size is looked for by name
             keyword = {"batched": "n", "tee": "n"}.get(name, "r")
             if len(arguments) > position:
                 arguments[position] = size = as_count(arguments[position])

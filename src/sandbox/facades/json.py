@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..guards import plain_keywords
 from ..limits import as_count, call, check_json_size, check_json_text, check_nesting, check_width, true_length
 from . import FacadeRun
 
@@ -17,6 +18,7 @@ def members(run: FacadeRun) -> dict[str, object]:
     limits = budget.limits
 
     def loads(s: str | bytes | bytearray, **options: Any) -> object:
+        options = plain_keywords(options)  # checked by name here: exact names, as the callee binds them
         if "cls" in options:
             raise TypeError("json.loads(cls=...) is not available in the sandbox")
         if not isinstance(s, (str, bytes, bytearray)):
@@ -26,6 +28,7 @@ def members(run: FacadeRun) -> dict[str, object]:
         return call(json.loads, s, **options)
 
     def dumps(obj: object, **options: Any) -> str:
+        options = plain_keywords(options)
         if "cls" in options:
             raise TypeError("json.dumps(cls=...) is not available in the sandbox")
         indent = options.get("indent")

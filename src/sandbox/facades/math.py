@@ -58,7 +58,8 @@ def members(run: FacadeRun) -> dict[str, object]:
         sequences = [x for x in items if isinstance(x, (str, bytes, bytearray, list, tuple))]
         if sequences:
             # A sequence in the product is repeated by every integer in it: ['ab', 10**9].
-            factor = sum(math.log2(abs(x)) for x in items if isinstance(x, int) and x)
+            # Read by bit length, as C multiplies: an int subclass's __abs__ or __bool__ may lie.
+            factor = sum(int_bits(x) for x in items if isinstance(x, int))
             check_bytes(budget, (true_length(sequences[0]) or 0) * 8 * 2.0 ** min(factor, 64), "math.prod")
         else:
             check_int_bits(budget, sum(numbers), "math.prod")
