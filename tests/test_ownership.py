@@ -551,3 +551,34 @@ def test_the_run_switch_is_on_only_while_a_script_runs():
     result = contained("print('ok')")
     assert result.output == "ok"
     assert sinks.RUN.running is False
+
+
+# --- names the analyser trusts by name are the builtins' ----------------------------------------------
+
+REBINDING_SUPER = {
+    "a function": "def super(x):\n    return x",
+    "an assignment": "super = lambda x: x",
+    "a parameter": "def f(super):\n    return super(1).__init__",
+    "an import alias": "from json import loads as super",
+    "a loop target": "for super in [1]:\n    pass",
+    "a walrus": "(super := print)",
+    "a class": "class super:\n    pass",
+    "an exception name": "try:\n    pass\nexcept Exception as super:\n    pass",
+    "a global declaration": "def f():\n    global super",
+    "a deletion": "del super",
+}
+
+
+@pytest.mark.parametrize("name", REBINDING_SUPER.keys())
+def test_super_cannot_be_rebound(name):
+    # super(obj).__eq__ with a script's own `super` read any special method of any object: the
+    # typing facade's shared forms re-initialised across runs, a dataclass's __eq__ comparing the
+    # run's budget.
+    refused(REBINDING_SUPER[name], "'super' cannot be rebound")
+
+
+def test_super_still_reaches_a_base_classs_special_methods():
+    same_as_python(
+        "class A:\n    def __init__(self):\n        self.x = 1\nclass B(A):\n    def __init__(self):\n"
+        "        super().__init__()\n        self.y = 2\nb = B()\nprint(b.x, b.y)"
+    )

@@ -592,6 +592,8 @@ class _Analyser(ast.NodeVisitor):
             return
         if name in BLOCKED_NAMES and (value or name not in _CODE_RUNNERS):
             self.refuse(node, BLOCKED_NAMES[name])
+        elif name in _PINNED and not value:
+            self.refuse(node, f"Blocked: '{name}' cannot be rebound: {_PINNED[name]}")
         elif is_dunder(name) and not (readable and name in READABLE_DUNDER_NAMES):
             self.refuse(node, f"Blocked: dunder name '{name}' not allowed")
 
@@ -721,6 +723,12 @@ class _Analyser(ast.NodeVisitor):
 
 # The builtins that run code from text: refused as values, free as the script's own names.
 _CODE_RUNNERS = frozenset({"eval", "exec", "compile"})
+
+# Names the analyser trusts by what they are called, so the script may not bind them to anything
+# else: `super().__init__` is let through because `super` is the builtin (a `def super(x): return
+# x` made every special method of any object readable, a dataclass's generated __init__ a writer
+# onto host classes, and its __eq__ a reader of the run's own budget).
+_PINNED = {"super": "super().method is allowed because super is the builtin"}
 
 
 def import_violation(module: str, allowed: frozenset[str]) -> str | None:
