@@ -189,9 +189,10 @@ def runner_call(loader, worker_code=isolate.worker_code):
     return call
 
 
-# A call from a runner is JSON text of one LLMRequest: a prompt of at most LLMLimits.prompt_chars
+# A call from a runner is JSON text of one LLMRequest, not escaped to ASCII: a prompt of at most
+# LLMLimits.prompt_chars, each at most six characters of JSON (a control character's \u escape),
 # and a few short fields. Anything longer is refused before it is parsed.
-MAX_CAPABILITY_CALL_CHARS = 4 * llm.LLMLimits().prompt_chars + 4096
+MAX_CAPABILITY_CALL_CHARS = 6 * llm.LLMLimits().prompt_chars + 4096
 
 
 def capability_of(gate):

@@ -23,7 +23,7 @@ def model_through(capability) -> llm.Backend:
     capability, the answer as JSON text back (llm.completion_wire, or {"error": why})."""
 
     def complete(request: llm.LLMRequest) -> llm.Completion:
-        answer = run_sync(capability(json.dumps(request.to_wire())))
+        answer = run_sync(capability(json.dumps(request.to_wire(), ensure_ascii=False)))
         if not isinstance(answer, str):
             raise llm.LLMFailure("the front Worker answered with something other than text")
         return llm.read_completion_wire(json.loads(answer))

@@ -510,3 +510,66 @@ def eval_x(trace, ctx):
 """
     outcome = judged(code, leaky, TRACES[:1])
     assert outcome[0][1] in ("llm_error", "runtime") and CANARY not in str(outcome)
+
+
+# --- the attack on ctx.call_llm ---------------------------------------------------------------------
+
+
+def test_no_script_code_runs_uncounted_while_a_call_waits():
+    # The collector finalised the script's generators during the backend's call, with the budget
+    # off: their finally blocks computed for free (or for ever).
+    code = (
+        "def eval_trace(trace, ctx):\n"
+        "    def g():\n"
+        "        try:\n"
+        "            yield 1\n"
+        "        finally:\n"
+        "            print('finaliser ran')\n"
+        "            n = 0\n"
+        "            while n < 3000000:\n"
+        "                n += 1\n"
+        "    gen = g()\n"
+        "    next(gen)\n"
+        "    cycle = [gen]\n"
+        "    cycle.append(cycle)\n"
+        "    del gen, cycle\n"
+        "    return True, ctx.call_llm('x')\n"
+    )
+
+    def collecting_backend(request):
+        import gc
+
+        gc.collect()  # what any backend that allocates may set off
+        return "fine"
+
+    batch = sandbox.evaluate(
+        code, [{"trace_id": "t", "data": {}}], limits=Limits(timeout_ms=300), llm=collecting_backend
+    )
+    result = batch.results[0]
+    assert result.success and result.reason == "fine", result
+    assert "finaliser ran" not in result.output  # it met the finished-run guard, not the host's time
+
+
+def test_a_call_made_while_another_waits_is_refused():
+    # A finaliser calling ctx.call_llm inside a call switched the budget on inside the outer host
+    # call; here the backend itself asks, as such script code would, and is refused.
+    from sandbox import runner
+
+    def reentering(request):
+        return runner.call_outside_budget(lambda: "inner")
+
+    code = "def eval_trace(trace, ctx):\n    return True, ctx.call_llm('outer')\n"
+    batch = sandbox.evaluate(code, [{"trace_id": "t", "data": {}}], llm=reentering)
+    assert batch.results[0].error_type == "llm_error", batch.results[0]
+    assert sandbox.execute("print(1)").output == "1"
+    with pytest.raises(RuntimeError, match="no script is running"):
+        runner.call_outside_budget(lambda: None)
+
+
+def test_a_model_the_script_names_is_not_recorded_without_an_allow_list():
+    # With no list configured, the model name is the script's text: the log keeps none unless told.
+    code = "def eval_trace(trace, ctx):\n    return True, ctx.call_llm('x', model='leak:' + trace['ssn'])\n"
+    batch = sandbox.evaluate(
+        code, [{"trace_id": "t", "data": {"ssn": "123-45-6789"}}], llm=lambda request: "ok"
+    )
+    assert "123-45-6789" not in str(batch.to_wire())

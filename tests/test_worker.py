@@ -558,3 +558,10 @@ def test_the_capability_a_runner_is_handed_answers_json_text_and_refuses_anythin
     assert json.loads(run_now(complete(call)))["text"] == "PASS"
     for forged in (3, "[" * 5000, "x" * (entry.MAX_CAPABILITY_CALL_CHARS + 1), '{"prompt": 1}'):
         assert "error" in json.loads(run_now(complete(forged))), forged
+    # The longest prompt of the widest characters, as the runner sends it (isolate_entry.model_through,
+    # not escaped to ASCII), and of control characters, which JSON escapes anyway, is no forgery.
+    limit = llm.LLMLimits().prompt_chars
+    for prompt in ("中" * limit, "\U0001f600" * (limit // 2), "\x01" * limit):
+        request = llm.LLMRequest(prompt, None, 0.0, 5, 1000)
+        answer = json.loads(run_now(complete(json.dumps(request.to_wire(), ensure_ascii=False))))
+        assert answer.get("text") == "PASS", answer

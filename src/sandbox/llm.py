@@ -72,6 +72,13 @@ class LLMRequest:
     max_tokens: int
     timeout_ms: int
     trace_id: str = ""
+    model_listed: bool = True
+    """Whether `model` is the operator's text (one of the allowed models, or the default) rather than
+    the script's (any name, where no list is configured): only the operator's is recorded as the
+    model used, since the log keeps no script text unless the operator says so."""
+
+    def recorded_model(self) -> str | None:
+        return self.model if self.model_listed else None
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -192,7 +199,7 @@ def read_completion(answer: object, request: LLMRequest, limits: LLMLimits) -> C
     model = answer.model if type(answer.model) is str and len(answer.model) <= limits.model_chars else None
     return Completion(
         answer.text,
-        model or request.model,
+        model or request.recorded_model(),
         _count(answer.tokens_in, request.prompt),
         _count(answer.tokens_out, answer.text),
     )
@@ -233,7 +240,13 @@ def request_from_wire(
     )
     trace_id = wire.get("traceId")
     return LLMRequest(
-        prompt, model, temperature, max_tokens, timeout_ms, trace_id[:256] if type(trace_id) is str else ""
+        prompt,
+        model,
+        temperature,
+        max_tokens,
+        timeout_ms,
+        trace_id[:256] if type(trace_id) is str else "",
+        model_listed=bool(models) or wire.get("model") is None,
     )
 
 
@@ -389,7 +402,9 @@ class Session:
         ValueError for bad arguments, LLMCallFailed for a budget spent or a failed backend."""
         llm = self.llm
         checked = check_call(prompt, model, temperature, max_tokens, llm.models, llm.limits)
-        request = LLMRequest(*checked, timeout_ms=0, trace_id=trace_id)
+        request = LLMRequest(
+            *checked, timeout_ms=0, trace_id=trace_id, model_listed=bool(llm.models) or model is None
+        )
         request = self.ledger.admit(request, trace)
         started = time.perf_counter()
         completion, why = None, None
@@ -518,7 +533,7 @@ class Gate:
     def _remember(
         self, request: LLMRequest, completion: Completion | None, elapsed_ms: float, why: str | None
     ) -> None:
-        keep, answered = self.keep_text, completion or Completion("", request.model, 0, 0)
+        keep, answered = self.keep_text, completion or Completion("", request.recorded_model(), 0, 0)
         record = CallRecord(
             request.trace_id, answered.model, answered.tokens_in or 0, answered.tokens_out or 0, elapsed_ms,
             why, request.prompt if keep else None, completion.text if keep and completion is not None else None,

@@ -379,7 +379,7 @@ def _execute(
     budget.start()
     # The wall-clock line where the host has signals, decimal's bounded context: see limits.bound_run.
     unbound = bound_run(budget)
-    _active.append(budget)
+    _active.append((budget, compiled.codes))
     try:
         try:
             settle(eval(compiled.code, namespace))
@@ -427,7 +427,7 @@ def settle(value: object) -> object:
 
 
 # The budget of the script running now, while it runs: what a host call made for it pauses.
-_active: list[StepBudget] = []
+_active: list[tuple[StepBudget, tuple[CodeType, ...]]] = []
 
 
 def call_outside_budget[T](call: Callable[[], T]) -> T:
@@ -443,24 +443,39 @@ def call_outside_budget[T](call: Callable[[], T]) -> T:
     and reaches the script as the run's stop."""
     if not _active:
         raise RuntimeError("no script is running")
-    budget = _active[-1]
+    budget, codes = _active[-1]
     tool = _tool_ids()[0]
-    sys.monitoring.set_events(tool, 0)
-    sinks.RUN.running = False
-    resume_alarm = pause_alarm()
+    if not sys.monitoring.get_events(tool):
+        # Called again from script code that ran while a call waited (a finaliser): switching the
+        # budget back on at its end would count, and stop, the outer call's host code.
+        raise RuntimeError("ctx.call_llm cannot be called while another call waits")
     # The host's call (an HTTP client, the event loop) may start where the script's recursion
-    # stopped, at its limit: give it room of its own, taken back after.
+    # stopped, at its limit: room of its own first, for this function's work too, taken back after.
     recursion_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(recursion_limit + _HOST_CALL_FRAMES)
-    started = time.perf_counter()
+    collecting = gc.isenabled()
+    sys.monitoring.set_events(tool, 0)
     try:
-        return call()
-    except LimitExceeded as stop:
-        budget.trip(stop)
+        sinks.RUN.running = False
+        # No script code may run uncounted while the host waits: the collector would finalise the
+        # script's generators (their finally blocks), and any code of this run that starts or
+        # resumes meets the finished-run guard.
+        gc.disable()
+        _watch_finished(codes, _FINISHED_EVENTS)
+        resume_alarm = pause_alarm()
+        started = time.perf_counter()
+        try:
+            return call()
+        except LimitExceeded as stop:
+            budget.trip(stop)
+        finally:
+            budget.deadline += time.perf_counter() - started
+            resume_alarm()
     finally:
-        budget.deadline += time.perf_counter() - started
+        _watch_finished(codes, 0)
+        if collecting:
+            gc.enable()
         sys.setrecursionlimit(recursion_limit)
-        resume_alarm()
         sinks.RUN.running = True
         sys.monitoring.set_events(tool, _EVENTS)
 
