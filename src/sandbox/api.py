@@ -17,9 +17,9 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, SkipValidation, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, SkipValidation, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from . import isolate, log
@@ -49,10 +49,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
+def _printable(key: str) -> str:
+    """An isolation key is an identifier: printable characters only. "acme\\x00" and "acme\\\\x00"
+    got two runners but one log filter (the log writes a NUL as its escape), and a key with an
+    invisible character reads in the log like another key."""
+    if not key.isprintable():
+        bad = next(character for character in key if not character.isprintable())
+        raise ValueError(f"an isolation key takes printable characters only, not {ascii(bad)}")
+    return key
+
+
+# Which runner isolate runs the request (README, "Who shares a runner"), and whose log rows to read.
+IsolationKey = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_printable)]
+
+
 class _Placement(_Strict):
-    # Which runner isolate runs the request (README, "Who shares a runner"). A platform passes its
-    # tenant or workspace id as the key: runners are never shared across keys. Unused in-process.
-    isolationKey: str | None = Field(default=None, min_length=1, max_length=128)
+    # A platform passes its tenant or workspace id as the key: runners are never shared across keys.
+    # Unused in-process.
+    isolationKey: IsolationKey | None = None
     isolation: Literal["warm", "fresh"] = "warm"
 
 
@@ -111,7 +125,7 @@ class ExecutionsRequest(_Strict):
 
     limit: int = Field(default=20, ge=1, le=log.MAX_RECENT)
     # Only this tenant's rows: the requests sent with this isolationKey.
-    isolationKey: str | None = Field(default=None, min_length=1, max_length=128)
+    isolationKey: IsolationKey | None = None
     # Only this caller's rows (`binding:<name>`, `token:<prefix>`, `anonymous`); operators only.
     caller: str | None = Field(default=None, min_length=1, max_length=256)
 
