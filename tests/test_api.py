@@ -648,3 +648,18 @@ def test_http_json_that_rpc_would_refuse_is_refused_naming_the_field(body, fragm
 def test_http_json_keeps_large_finite_numbers_and_keys_that_differ():
     body = b'{"code": "print(1)", "timeoutMs": 1e3, "n": 1.5e308, "m": {"a": 1, "A": 2}}'
     assert api.parse_body(body) == {"code": "print(1)", "timeoutMs": 1000.0, "n": 1.5e308, "m": {"a": 1, "A": 2}}
+
+
+def test_a_row_keeps_at_most_max_text_characters_of_each_text_after_escaping(db):
+    # Cut before escaping, 4,096 lone surrogates were stored as 24,576 characters (`\udc80` each).
+    code = "print('\\udc80' * 10_000)\nraise ValueError('\\x00' * 10_000)"
+    (row,), _ = written(db, run_now(api.rpc("execute", {"code": code}, BINDING, keep=KEEP_ALL)))
+    for text in (row["output"], row["error"]):
+        assert len(text) <= log.MAX_TEXT + len(log.CUT_MARKER), len(text)
+        assert text.endswith(log.CUT_MARKER) and text.startswith(("\\udc80", "ValueError: \\x00"))
+    body = {"evalCode": "def eval_x(t):\n    print('\\x00' * 9999)\n    return True, '\\ud800' * 9999",
+            "traces": [{"trace_id": "t", "data": 0}]}  # fmt: skip
+    _, (trace,) = written(db, run_now(api.rpc("evaluate", body, BINDING, keep=KEEP_ALL)))
+    assert max(len(trace["output"]), len(trace["reason"])) <= log.MAX_TEXT + len(log.CUT_MARKER)
+    # An escape is never cut in half.
+    assert trace["reason"].removesuffix(log.CUT_MARKER).endswith("\\ud800")
