@@ -630,7 +630,7 @@ def test_a_refusal_lists_a_few_of_the_problems_not_all():
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
-        (b'{"code": "print(1)", "timeoutMs": NaN}', "timeoutMs: NaN is not a JSON number"),
+        (b'{"code": "print(1)", "timeoutMs": NaN}', "the time budget in ms: NaN is not a JSON number"),
         (b'{"code": "print(1)", "x": [1, {"y": Infinity}]}', "x.1.y: Infinity is not a JSON number"),
         (b'{"code": "print(1)", "x": -Infinity}', "x: -Infinity is not a JSON number"),
         (b'{"code": "print(1)", "x": [1e400]}', "x.0: 1e400 is not a JSON number"),
@@ -647,7 +647,12 @@ def test_http_json_that_rpc_would_refuse_is_refused_naming_the_field(body, fragm
 
 def test_http_json_keeps_large_finite_numbers_and_keys_that_differ():
     body = b'{"code": "print(1)", "timeoutMs": 1e3, "n": 1.5e308, "m": {"a": 1, "A": 2}}'
-    assert api.parse_body(body) == {"code": "print(1)", "timeoutMs": 1000.0, "n": 1.5e308, "m": {"a": 1, "A": 2}}
+    assert api.parse_body(body) == {
+        "code": "print(1)",
+        "timeoutMs": 1000.0,
+        "n": 1.5e308,
+        "m": {"a": 1, "A": 2},
+    }
 
 
 def test_a_row_keeps_at_most_max_text_characters_of_each_text_after_escaping(db):

@@ -55,7 +55,7 @@ def _printable(key: str) -> str:
     invisible character reads in the log like another key."""
     if not key.isprintable():
         bad = next(character for character in key if not character.isprintable())
-        raise ValueError(f"an isolation key takes printable characters only, not {ascii(bad)}")
+        raise ValueError(f"an isolation key takes printable characters only, not {bad!a}")
     return key
 
 
@@ -755,18 +755,20 @@ def _path_to(value: object, target: object) -> tuple[Any, Any] | None:
         item, path = pending.pop()
         if item is target:
             return path
-        members = item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, list) else ()
+        members = (
+            item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, list) else ()
+        )
         pending.extend((member, (path, key)) for key, member in reversed(list(members)))
     return None
 
 
 def render_path(path: tuple[Any, Any] | None, whole: str = "(the argument)") -> str:
     """A field's path as a refusal names it (`traces.0.data.when`), from linked (parent, key) pairs:
-    one string per refusal, none per value."""
+    one string per refusal, none per value; the time budget by what it is (_FIELD_NAMES)."""
     parts = []
     while path is not None:
         path, key = path
-        parts.append(str(key))
+        parts.append(_field_name(key))
     return ".".join(reversed(parts)) or whole
 
 
