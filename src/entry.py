@@ -189,17 +189,18 @@ def runner_call(loader, worker_code=isolate.worker_code):
     keep warm, or an unnamed one (`load`), which no other request reaches and which is freed after
     use. `worker_code` builds the runner for a CPU limit; the probe in tests_e2e swaps its main module."""
 
-    async def call(kind, request, placement):
-        # JSON text both ways (isolate.handle_json); isolate.read_answer reads the answer.
+    async def call(kind, text, placement):
+        # JSON text both ways (isolate.rpc_text, isolate.handle_json); isolate.read_answer reads the
+        # answer.
         if placement.runner_id is None:
             stub = loader.load(worker_code_for_js(worker_code(placement.cpu_ms)))
-            return await getattr(stub.getEntrypoint(), kind)(json.dumps(request))
+            return await getattr(stub.getEntrypoint(), kind)(text)
         # The loader calls this only when it starts a new isolate for the id, so a warm runner
         # costs no conversion of the sources.
         callback = create_proxy(lambda: worker_code_for_js(worker_code(placement.cpu_ms)))
         try:
             stub = loader.get(placement.runner_id, callback)
-            return await getattr(stub.getEntrypoint(), kind)(json.dumps(request))
+            return await getattr(stub.getEntrypoint(), kind)(text)
         finally:
             callback.destroy()
 

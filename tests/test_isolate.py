@@ -49,10 +49,10 @@ def test_runner_refuses_an_unusable_batch_as_data():
     assert answer["refused"]["status"] == 400 and "not JSON data" in answer["refused"]["error"]
 
 
-async def runner_text(kind: str, request: dict) -> str:
+async def runner_text(kind: str, request: dict | str) -> str:
     """A call as the front Worker makes it: JSON text into the runner's main module, text back."""
     entry = runner_entrypoint(isolate.worker_code(7000)["modules"][isolate.RUNNER_MAIN]["py"])
-    answer = await getattr(entry, kind)(json.dumps(request))
+    answer = await getattr(entry, kind)(request if isinstance(request, str) else json.dumps(request))
     assert isinstance(answer, str)
     return answer
 
@@ -310,17 +310,17 @@ class StandInLoader:
             self.runners[placement.runner_id] = runner
         return runner
 
-    async def call(self, kind: str, request: dict, placement: isolate.Placement) -> object:
+    async def call(self, kind: str, text: str, placement: isolate.Placement) -> object:
         runner = self.runner(placement)
         self.used.append(runner)
-        self.sent.append(request)
+        self.sent.append(json.loads(text))
         if self.kill_next is not None:
             message, self.kill_next = self.kill_next, None
             raise RuntimeError(message)
         if self.answer_next is not OWN_ANSWER:
             answer, self.answer_next = self.answer_next, OWN_ANSWER
             return answer
-        return await getattr(runner, kind)(json.dumps(request))
+        return await getattr(runner, kind)(text)
 
     async def executor(self, kind: str, request: dict, caller: str) -> dict:
         return await isolate.through_runner(self.call, api.check_answer, kind, request, caller, self.ids)
@@ -616,3 +616,71 @@ def test_the_log_schema_names_every_mode_a_row_can_have():
     (line,) = [line for line in schema.splitlines() if line.strip().startswith("mode ")]
     documented = set(line.partition("--")[2].replace("|", " ").split())
     assert {"isolate", "in-process", "none", "cli"} <= documented
+
+
+# --- what crosses RPC (found by attacking the Worker layer) --------------------------------------------
+
+
+def test_request_text_is_not_escaped_to_ascii_and_reads_back_the_same():
+    # 12 MB of "é" became 36 MB escaped to ASCII, past the runtime's 32 MiB limit for one RPC message.
+    value = {"traces": [{"trace_id": "t", "data": "é" * 1000 + "\ud800 \U0001f600 \x00"}]}
+    text = isolate.rpc_text(value)
+    assert json.loads(text) == value and "é" in text
+    assert isolate.rpc_bytes("é" * 1000) == 1000  # Latin-1: a byte a character
+    assert isolate.rpc_bytes("中" * 1000) == 2000 and isolate.rpc_bytes("\U0001f600") == 4
+
+
+def test_a_request_that_would_not_fit_two_bytes_a_character_crosses_with_those_escaped(monkeypatch):
+    monkeypatch.setattr(isolate, "MAX_RPC_TEXT_BYTES", 10_000)
+    value = {"data": "x" * 6_000 + "中\U0001f600\ud800"}  # one wide character makes all of it two bytes
+    text = isolate.rpc_text(value)
+    assert isolate.rpc_bytes(text) <= 10_000 and "\\u4e2d" in text and "\\ud83d\\ude00" in text
+    assert json.loads(text) == value
+    with pytest.raises(isolate.RpcTooLarge):
+        isolate.rpc_text({"data": "中" * 6_000})
+
+
+def test_a_request_too_large_for_rpc_is_refused_before_any_runner_is_asked(monkeypatch):
+    monkeypatch.setattr(isolate, "MAX_RPC_TEXT_BYTES", 10_000)
+    loader = StandInLoader()
+    answer = run_now(
+        api.rpc("evaluate", {"evalCode": EVAL, "traces": [{"trace_id": "a", "data": "中" * 6_000}]},
+                BINDING, loader.executor, "isolate")
+    )  # fmt: skip
+    assert (answer.status, answer.body["code"]) == (413, "payload_too_large"), answer.body
+    assert loader.started == [] and not loader.ids.failures
+
+
+def test_an_answer_past_the_rpc_limit_is_refused_and_the_runner_kept(capsys):
+    # 1,000 traces of 34,000 characters each broke the limit: every result `internal`, the healthy
+    # runner recycled, and the fourth such batch refused with 429.
+    loader = StandInLoader()
+    for _ in range(isolate.FAILURES_BEFORE_BACKOFF + 1):
+        loader.kill_next = "Serialized RPC arguments or return values are limited to 32MiB, but the size …"
+        answer = run_now(api.rpc("execute", {"code": "print(1)", "isolationKey": "big"}, BINDING,
+                                 loader.executor, "isolate"))  # fmt: skip
+        assert (answer.status, answer.body["code"]) == (413, "payload_too_large"), answer.body
+    assert len(loader.started) == 1 and not loader.ids.failures
+    assert loader.execute(isolationKey="big")["output"] == "ran"
+
+
+def test_a_batchs_output_is_cut_at_the_answer_text_budget_and_every_trace_still_judged(monkeypatch):
+    monkeypatch.setattr(isolate, "MAX_ANSWER_TEXT", 1_000)
+    loader = StandInLoader()
+    code = "def eval_x(trace):\n    print('x' * 400)\n    return True, 'ok'"
+    traces = [{"trace_id": str(n), "data": 0} for n in range(5)]
+    answer = run_now(api.rpc("evaluate", {"evalCode": code, "traces": traces}, BINDING, loader.executor,
+                             "isolate"))  # fmt: skip
+    marker = isolate.ANSWER_CUT_MARKER.format(limit=1_000)
+    assert answer.status == 200 and answer.body["summary"]["passed"] == 5
+    outputs = [r["output"] for r in answer.body["results"]]
+    assert outputs[0] == "x" * 400 and outputs[1] == "x" * 400
+    assert [len(o.removesuffix(marker)) for o in outputs[2:]] == [200 - 4, 0, 0]  # "ok" reasons count
+    assert all(o.endswith(marker) for o in outputs[2:])
+
+
+def test_an_executes_error_text_is_cut_at_the_answer_text_budget(monkeypatch):
+    monkeypatch.setattr(isolate, "MAX_ANSWER_TEXT", 1_000)
+    answer = StandInLoader().execute(code="raise ValueError('é' * 5_000)")
+    assert answer["errorType"] == "runtime" and len(answer["error"]) < 1_100
+    assert answer["error"].endswith(isolate.ANSWER_CUT_MARKER.format(limit=1_000))

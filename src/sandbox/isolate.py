@@ -14,6 +14,7 @@ import functools
 import hashlib
 import json
 import math
+import re
 import sys
 import time
 from collections import OrderedDict
@@ -86,11 +87,90 @@ def handle_json(kind: str, request: str) -> str:
     fault = runner.interpreter_fault()
     if fault is not None:
         return json.dumps({RUNNER_FAULT: fault})
-    answer = handle(kind, json.loads(request))
+    answer = fit_text(kind, handle(kind, json.loads(request)))
     fault = runner.interpreter_fault()
     if fault is not None:
         answer[RUNNER_FAULT] = fault
-    return json.dumps(answer)
+    try:
+        return rpc_text(answer)
+    except RpcTooLarge as error:  # fit_text keeps answers far below; a refusal, should one not be
+        refusal = {"status": 413, "code": "payload_too_large", "error": f"the answer is too large: {error}"}
+        return json.dumps({"refused": refusal, **({RUNNER_FAULT: fault} if fault is not None else {})})
+
+
+# --- what crosses RPC -------------------------------------------------------------------------------------
+
+# workerd refuses an RPC message, a call's arguments or its answer as V8 serialises them, of 32 MiB
+# or more (MAX_JS_RPC_MESSAGE_SIZE, "Serialized RPC … limited to 32MiB"). V8 writes a string whose
+# every character is Latin-1 a byte a character, any other two bytes a UTF-16 unit.
+RPC_MESSAGE_BYTES = 32 * MIB
+# What the JSON text of a request or an answer may take of it, the rest being margin. A request
+# within the API's limits stays below it (a body is at most 16.3 MiB of UTF-8; see rpc_text); an
+# answer does too, its script text being cut at MAX_ANSWER_TEXT. Past it, a request is refused with
+# 413 `payload_too_large` before any runner is asked (1,000 traces of 12 MB of "é", escaped to
+# ASCII, were 36 MB: the RPC failed, and the healthy runner was recycled and counted as failing).
+MAX_RPC_TEXT_BYTES = 30 * MIB
+# The script text one answer carries, output, errors and reasons of all its traces together, in
+# characters (at most 4 bytes each across RPC). Past it, each text is cut and ends with
+# ANSWER_CUT_MARKER: 1,000 traces printing 34,000 characters each, under the 64 KiB output limit,
+# made a 34 MB answer, which broke the RPC limit and made every result `internal`.
+MAX_ANSWER_TEXT = 4 * MIB
+ANSWER_CUT_MARKER = "\n[cut: this answer's text reached its limit of {limit} characters]"
+# The texts fit_text cuts, in the order it meets them.
+_SCRIPT_TEXT = ("output", "reason", "error")
+
+
+class RpcTooLarge(ValueError):
+    """A request or an answer whose JSON text would not cross RPC."""
+
+
+def fit_text(kind: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """Cut the script text of an answer to MAX_ANSWER_TEXT characters in all, a batch's traces in
+    order: a text past the room left keeps what fits and ends with the marker."""
+    room = MAX_ANSWER_TEXT
+    holders = answer.get("results", []) if kind == "evaluate" else [answer]
+    for holder in holders:
+        for name in _SCRIPT_TEXT:
+            text = holder.get(name)
+            if not isinstance(text, str):
+                continue
+            if len(text) > room:
+                holder[name] = text[:room] + ANSWER_CUT_MARKER.format(limit=MAX_ANSWER_TEXT)
+            room = max(0, room - len(text))
+    return answer
+
+
+# A character V8 cannot write as one byte (past U+00FF), and one past the BMP (two UTF-16 units).
+_WIDE = re.compile("[^\x00-\xff]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+def rpc_text(value: object) -> str:
+    """`value` as the JSON text that crosses RPC: not escaped to ASCII (which made 12 MB of "é" 36
+    MB), compact, and, when a character past U+00FF makes V8 write all of it two bytes a character
+    and that would not fit, with those characters escaped instead (`\\u4e2d`), so that every body
+    within the API's limits fits. Raises RpcTooLarge when neither fits."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if rpc_bytes(text) <= MAX_RPC_TEXT_BYTES:
+        return text
+    if not text.isascii():
+        # Such characters appear only inside JSON strings, where their escapes mean the same.
+        astral = _ASTRAL.sub(lambda match: json.dumps(match.group())[1:-1], text)  # \\ud83d\\ude00
+        narrow = astral.encode("latin-1", "backslashreplace").decode("latin-1")
+        if rpc_bytes(narrow) <= MAX_RPC_TEXT_BYTES:
+            return narrow
+    raise RpcTooLarge(
+        f"{rpc_bytes(text)} bytes as the runtime serialises them, over the {MAX_RPC_TEXT_BYTES} a"
+        " runner takes"
+    )
+
+
+def rpc_bytes(text: str) -> int:
+    """The bytes V8's serialiser writes for `text`."""
+    if text.isascii() or _WIDE.search(text) is None:
+        return len(text)
+    astral = _ASTRAL.subn("", text)[1] if _ASTRAL.search(text) else 0
+    return 2 * (len(text) + astral)
 
 
 # --- what the front Worker gives the loader ---------------------------------------------------------
@@ -323,13 +403,18 @@ def _trim(remembered: OrderedDict[Any, Any], keep: Mapping[Any, Any] | None = No
 # failed self-check refuses work on its own (handle_json), should a new front Worker reach it.
 RUNNER_SLOTS = RunnerSlots()
 
-# Sends a request to its runner, as JSON text, and returns the runner's answer as it came
-# (src/entry.py: the loader and RPC). Called with the kind, the request and its placement.
-RunnerCall = Callable[[str, dict[str, Any], Placement], Awaitable[object]]
+# Sends a request to its runner and returns the runner's answer as it came (src/entry.py: the loader
+# and RPC). Called with the kind, the request as JSON text (rpc_text) and its placement.
+RunnerCall = Callable[[str, str, Placement], Awaitable[object]]
 # Raises ValueError when an answer does not have the shape of `kind`'s (the API's response models).
 AnswerCheck = Callable[[str, dict[str, Any]], object]
-# The refusals a runner may answer with: a batch whose traces the engine cannot copy.
-REFUSALS = {(400, "bad_request"), (413, "payload_too_large")}
+# The refusals a runner may answer with: a batch whose traces the engine cannot copy, and an answer
+# too large for RPC (handle_json; fit_text keeps answers far below that).
+REFUSALS = {
+    "evaluate": {(400, "bad_request"), (413, "payload_too_large")},
+    "execute": {(413, "payload_too_large")},
+    "validate": {(413, "payload_too_large")},
+}
 
 
 async def through_runner(
@@ -344,28 +429,47 @@ async def through_runner(
     However the runner fails, the front Worker answers with a structured result, recycles the
     runner and goes on serving; the details go to its log. A caller and key backing off get a
     refusal, `{"refused": {"status": 429, …, "retryAfter": seconds}}`."""
+    sent = {name: value for name, value in request.items() if name not in PLACEMENT_FIELDS}
+    try:
+        text = rpc_text(sent)
+    except RpcTooLarge as error:  # refused before any runner is asked, or counted as failing
+        return {"refused": {"status": 413, "code": "payload_too_large", "error": f"the request is {error}"}}
     try:
         placement = slots.place(kind, request, caller)
     except RunnerBackoff as backoff:
         refusal = {"status": 429, "code": "runner_backoff", "error": str(backoff)}
         return {"refused": {**refusal, "retryAfter": backoff.retry_after}}
-    sent = {name: value for name, value in request.items() if name not in PLACEMENT_FIELDS}
-    answer = await _ask(call, check, kind, sent, placement, slots)
+    answer = await _ask(call, check, kind, text, sent, placement, slots)
     answer[RAN_IN] = placement.runner_id
     return answer
+
+
+def rpc_limit_refusal(error: Exception) -> dict[str, Any] | None:
+    """The refusal for an RPC message the runtime found too large ("Serialized RPC … are limited to
+    …"), which says nothing about the runner's health: no recycling, no backoff."""
+    message = str(error)
+    if "Serialized RPC" not in message or "limited to" not in message:
+        return None
+    error_text = "the answer was too large to cross from the runner to the front Worker"
+    return {"refused": {"status": 413, "code": "payload_too_large", "error": error_text}}
 
 
 async def _ask(
     call: RunnerCall,
     check: AnswerCheck,
     kind: str,
+    request_text: str,
     sent: dict[str, Any],
     placement: Placement,
     slots: RunnerSlots,
 ) -> dict[str, Any]:
     try:
-        text = await call(kind, sent, placement)
+        text = await call(kind, request_text, placement)
     except Exception as error:  # noqa: BLE001 - a killed or crashed isolate surfaces as any error
+        refusal = rpc_limit_refusal(error)
+        if refusal is not None:
+            print(f"runner isolate answered {kind} past the RPC limit: {error}"[:2000], file=sys.stderr)
+            return refusal
         slots.recycle(placement)
         print(f"runner isolate failed on {kind}: {type(error).__name__}: {error}", file=sys.stderr)
         return failure(kind, sent, str(error))
@@ -406,9 +510,8 @@ def read_answer(kind: str, text: object) -> dict[str, Any]:
         raise ValueError("the runner's answer is not a JSON object")
     refused = answer.get("refused")
     if refused is not None and not (
-        kind == "evaluate"
-        and isinstance(refused, dict)
-        and (refused.get("status"), refused.get("code")) in REFUSALS
+        isinstance(refused, dict)
+        and (refused.get("status"), refused.get("code")) in REFUSALS.get(kind, ())
         and isinstance(refused.get("error"), str)
     ):
         raise ValueError("the runner's answer holds a refusal it cannot make")
