@@ -480,15 +480,32 @@ def test_a_caller_past_its_quota_loses_its_own_least_recently_used_runner():
     assert place(slots, "binding:b", "theirs") == other  # untouched
 
 
-def test_when_every_place_is_taken_a_new_caller_runs_unnamed_until_one_is_idle():
+def test_a_caller_under_its_fair_share_takes_the_lru_runner_of_a_caller_over_it():
+    # With every place held by tenant A, tenant B got cold unnamed runners for good.
+    slots = isolate.RunnerSlots(max_named=4, per_caller=4)
+    held = [place(slots, "binding:a", f"k{n}") for n in range(4)]
+    place(slots, "binding:a", "k0")  # k0 used again: k1 is A's least recently used
+    mine = place(slots, "binding:b", "b")
+    assert mine is not None and held[1].rpartition("-")[0] not in slots.live
+    for n in (0, 2, 3, 0, 2, 3):  # A busy on the runners it kept: all warm
+        assert place(slots, "binding:a", f"k{n}") == held[n]
+    assert place(slots, "binding:b", "b") == mine  # B's second request: warm
+    # A, over its share (3 of 4 between two callers), takes nobody's place for a new key: it runs
+    # unnamed, and B's runner stays.
+    assert place(slots, "binding:a", "k1") is None
+    assert place(slots, "binding:b", "b") == mine
+
+
+def test_a_caller_at_its_fair_share_runs_unnamed_until_a_runner_is_idle():
     now = [0.0]
-    slots = isolate.RunnerSlots(max_named=2, per_caller=2, clock=lambda: now[0])
-    held = [place(slots, "binding:a", "k0"), place(slots, "binding:a", "k1")]
-    assert place(slots, "binding:b", "new") is None  # never another caller's busy runner
-    assert [place(slots, "binding:a", key) for key in ("k0", "k1")] == held
+    slots = isolate.RunnerSlots(max_named=4, per_caller=4, clock=lambda: now[0])
+    held = [place(slots, "binding:a", "a0"), place(slots, "binding:a", "a1")]
+    held += [place(slots, "binding:b", "b0"), place(slots, "binding:b", "b1")]
+    assert place(slots, "binding:b", "b2") is None  # at its share (2 of 4), and nothing idle
+    assert [place(slots, "binding:a", key) for key in ("a0", "a1")] == held[:2]
     now[0] += isolate.IDLE_SECONDS + 1
-    assert place(slots, "binding:b", "new") is not None  # an idle one gives way
-    assert len(slots.live) == 2
+    assert place(slots, "binding:b", "b2") is not None  # an idle one gives way
+    assert len(slots.live) == 4
 
 
 def test_an_evicted_key_never_gets_a_recycled_id_back():
@@ -684,3 +701,48 @@ def test_an_executes_error_text_is_cut_at_the_answer_text_budget(monkeypatch):
     answer = StandInLoader().execute(code="raise ValueError('é' * 5_000)")
     assert answer["errorType"] == "runtime" and len(answer["error"]) < 1_100
     assert answer["error"].endswith(isolate.ANSWER_CUT_MARKER.format(limit=1_000))
+
+
+def test_a_caller_starting_runners_at_its_limit_gets_429_and_others_do_not():
+    # Six fresh requests at once from one caller held another caller's warm request 10-20 s.
+    slots = isolate.RunnerSlots()
+    fresh = {"isolation": "fresh"}
+    starting = [slots.enter("execute", fresh, "binding:a") for _ in range(isolate.STARTS_PER_CALLER)]
+    for request in (fresh, {"isolationKey": "new"}):  # a new key starts a runner too
+        with pytest.raises(isolate.RunnerBusy) as busy:
+            slots.enter("execute", request, "binding:a")
+        assert busy.value.retry_after == isolate.BUSY_RETRY_SECONDS and busy.value.code == "too_many_requests"
+    assert slots.enter("execute", fresh, "binding:b").cold  # another caller starts its own
+    slots.leave(starting.pop())
+    warm = slots.enter("execute", {"isolationKey": "new"}, "binding:a")  # a place to start again
+    assert warm.cold and warm.runner_id is not None
+    slots.leave(warm)
+    again = slots.enter("execute", {"isolationKey": "new"}, "binding:a")
+    assert not again.cold  # started already: a warm runner costs no start
+    slots.leave(again)
+
+
+def test_a_caller_with_too_many_requests_running_gets_429():
+    slots = isolate.RunnerSlots(requests_per_caller=3)
+    running = [slots.enter("execute", {}, "binding:a") for _ in range(3)]
+    with pytest.raises(isolate.RunnerBusy, match="3 requests running"):
+        slots.enter("execute", {}, "binding:a")
+    slots.enter("execute", {}, "binding:b")
+    for placement in running:
+        slots.leave(placement)
+    assert "binding:a" not in slots.running and "binding:a" not in slots.starting
+
+
+def test_a_busy_caller_gets_429_with_retry_after_and_a_failed_request_leaves_its_count():
+    loader = StandInLoader()
+    loader.kill_next = "Network connection lost."
+    loader.execute(isolation="fresh")
+    assert not loader.ids.running and not loader.ids.starting  # counted out, though it failed
+    assert loader.execute()["output"] == "ran"  # its warm runner, started
+    loader.ids.starting["binding:test"] = isolate.STARTS_PER_CALLER  # others still starting
+    answer = run_now(
+        api.rpc("execute", {"code": "1", "isolation": "fresh"}, BINDING, loader.executor, "isolate")
+    )
+    assert (answer.status, answer.body["code"]) == (429, "too_many_requests")
+    assert answer.headers == {"retry-after": str(isolate.BUSY_RETRY_SECONDS)}
+    assert loader.execute()["output"] == "ran" and len(loader.started) == 2  # warm: no start needed

@@ -200,10 +200,11 @@ class ErrorResponse(BaseModel):
     errorType: Literal["request", "internal"]
     code: Literal[
         "bad_request", "unauthorized", "forbidden", "not_found", "method_not_allowed", "payload_too_large",
-        "internal", "no_isolation", "runner_backoff",
+        "internal", "no_isolation", "runner_backoff", "too_many_requests",
     ]  # fmt: skip
     errorId: str | None = None
-    # With runner_backoff (429): the seconds to wait, as the HTTP answer's Retry-After says too.
+    # With runner_backoff and too_many_requests (429): the seconds to wait, as the HTTP answer's
+    # Retry-After says too.
     retryAfter: int | None = None
     executionTimeMs: float
     results: list[TraceResultOut] | None = None

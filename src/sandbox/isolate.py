@@ -17,7 +17,7 @@ import math
 import re
 import sys
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,9 +242,20 @@ MAX_NAMED_RUNNERS = 64
 # Of those, how many one caller may hold: a caller that starts more runners (a new key each request,
 # a crash loop) loses only its own least recently used ones, never another caller's.
 RUNNERS_PER_CALLER = 16
-# After this long unused, another caller's runner may give its place up (when every place is taken):
-# the slots are not kept forever by whoever came first.
+# When every place is taken, a caller holding fewer runners than its fair share (the places divided
+# among the callers holding them and itself, at least one) takes the least recently used runner of a
+# caller holding more than its share: with every place held by one tenant, another got cold unnamed
+# runners for good. Past that, a runner unused this long gives its place to anyone.
 IDLE_SECONDS = 300.0
+# Runners one caller may be starting at once (a fresh request, or a named runner's first request):
+# past it, 429 `too_many_requests` with Retry-After. Six fresh requests at once from one caller held
+# another caller's warm request 10 to 20 s on local workerd, where every isolate shares one thread; in
+# production each start is a billed Dynamic Worker.
+STARTS_PER_CALLER = 2
+# Requests of one caller running at once in this front Worker isolate, warm or not.
+REQUESTS_PER_CALLER = 32
+# The wait a busy caller is told: about one runner's start.
+BUSY_RETRY_SECONDS = 2
 # A caller and key whose runners failed this many times within FAILURE_WINDOW_SECONDS is refused
 # with 429 and Retry-After for BACKOFF_SECONDS, doubling with each further round, up to
 # MAX_BACKOFF_SECONDS: every failure costs a cold start (and in production a billed Dynamic Worker).
@@ -276,17 +287,36 @@ class Placement:
     runner_id: str | None
     cpu_ms: int
     owner: tuple[str, str | None] = ("", None)
+    cold: bool = False  # it starts an isolate: a fresh or unnamed runner, or a named one's first call
 
 
-class RunnerBackoff(Exception):
+class RunnerRefusal(Exception):
+    """A request refused with 429 before any runner is asked: `code` and `retry_after` seconds."""
+
+    code = ""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RunnerBackoff(RunnerRefusal):
     """A caller (and key) whose runners keep failing: refused for `retry_after` seconds."""
+
+    code = "runner_backoff"
 
     def __init__(self, whose: str, retry_after: int) -> None:
         super().__init__(
             f"the runners of {whose} failed too often within {FAILURE_WINDOW_SECONDS:.0f} s;"
-            f" retry after {retry_after} s"
+            f" retry after {retry_after} s",
+            retry_after,
         )
-        self.retry_after = retry_after
+
+
+class RunnerBusy(RunnerRefusal):
+    """A caller with STARTS_PER_CALLER runners starting, or REQUESTS_PER_CALLER requests running."""
+
+    code = "too_many_requests"
 
 
 # The failures of every key of a caller, counted under this key (an isolationKey is str or None).
@@ -316,30 +346,83 @@ class RunnerSlots:
     # base -> generation, for live bases and the MAX_REMEMBERED most recently recycled others.
     generations: OrderedDict[str, int] = field(default_factory=OrderedDict)
     failures: OrderedDict[tuple[str, str | None], _Failures] = field(default_factory=OrderedDict)
+    starts_per_caller: int = STARTS_PER_CALLER
+    requests_per_caller: int = REQUESTS_PER_CALLER
+    # base -> the generation last placed there, for live bases: a base whose generation moved on
+    # starts a new isolate.
+    placed: dict[str, int] = field(default_factory=dict)
+    # caller -> its requests in flight, and of those the ones starting a runner (enter, leave).
+    running: dict[str, int] = field(default_factory=dict)
+    starting: dict[str, int] = field(default_factory=dict)
 
     def place(self, kind: str, request: Mapping[str, Any], caller: str) -> Placement:
         """Raises RunnerBackoff when the caller and key are backing off."""
+        return self._place(kind, request, caller, admit=False)
+
+    def enter(self, kind: str, request: Mapping[str, Any], caller: str) -> Placement:
+        """`place`, counting the request as running until `leave`: raises RunnerBusy, before anything
+        is placed, when the caller is at its limit of requests running or of runners starting."""
+        return self._place(kind, request, caller, admit=True)
+
+    def leave(self, placement: Placement) -> None:
+        caller = placement.owner[0]
+        for counts, counted in ((self.running, True), (self.starting, placement.cold)):
+            if counted:
+                counts[caller] -= 1
+                if not counts[caller]:
+                    del counts[caller]
+
+    def _place(self, kind: str, request: Mapping[str, Any], caller: str, admit: bool) -> Placement:
         now, owner = self.clock(), (caller, request.get("isolationKey"))
         self._check_backoff(owner, now)
         cpu_limit_ms = cpu_ms(kind, request)
-        if request.get("isolation") == "fresh":
-            return Placement(None, cpu_limit_ms, owner)
+        fresh = request.get("isolation") == "fresh"
         base = runner_base(caller, owner[1], cpu_limit_ms)
-        if base not in self.live and not self._make_room(caller, now):
-            return Placement(None, cpu_limit_ms, owner)
+        generation = self.generations.get(base, 0)
+        cold = fresh or self.placed.get(base) != generation
+        if admit:
+            self._admit(caller, cold)
+        if fresh or (base not in self.live and not self._make_room(caller, now)):
+            return Placement(None, cpu_limit_ms, owner, cold)
         self.live[base] = (caller, now)
         self.live.move_to_end(base)
-        return Placement(f"{base}-{self.generations.get(base, 0)}", cpu_limit_ms, owner)
+        self.placed[base] = generation
+        return Placement(f"{base}-{generation}", cpu_limit_ms, owner, cold)
+
+    def _admit(self, caller: str, cold: bool) -> None:
+        running, starting = self.running.get(caller, 0), self.starting.get(caller, 0)
+        if running >= self.requests_per_caller:
+            raise RunnerBusy(
+                f"this caller has {running} requests running, its limit; retry after {BUSY_RETRY_SECONDS} s",
+                BUSY_RETRY_SECONDS,
+            )
+        if cold and starting >= self.starts_per_caller:
+            raise RunnerBusy(
+                f"this caller is starting {starting} runner isolates, its limit (fresh requests and"
+                f" new keys start one each); retry after {BUSY_RETRY_SECONDS} s",
+                BUSY_RETRY_SECONDS,
+            )
+        self.running[caller] = running + 1
+        if cold:
+            self.starting[caller] = starting + 1
 
     def _make_room(self, caller: str, now: float) -> bool:
-        """Whether a new runner of `caller` may be named: under its quota and the cap, or after its own
-        least recently used runner, or (all places taken) another caller's idle one, gave way."""
-        own = [base for base, (holder, _) in self.live.items() if holder == caller]
-        if len(own) >= self.per_caller:
-            self._forget(own[0])
+        """Whether a new runner of `caller` may be named: under its quota and the cap; or after its
+        own least recently used runner gave way; or, all places taken, when it holds less than its
+        fair share, after the least recently used runner of a caller over its share gave way; or
+        after one idle for IDLE_SECONDS did."""
+        held = Counter(holder for holder, _ in self.live.values())
+        if held[caller] >= self.per_caller:
+            self._forget(next(base for base, (holder, _) in self.live.items() if holder == caller))
             return True
         if len(self.live) < self.max_named:
             return True
+        share = max(1, self.max_named // len(held.keys() | {caller}))
+        if held[caller] < share:
+            for base, (holder, _) in self.live.items():  # least recently used first
+                if held[holder] > share:
+                    self._forget(base)
+                    return True
         oldest, (_, used) = next(iter(self.live.items()))
         if now - used < IDLE_SECONDS:
             return False
@@ -350,6 +433,7 @@ class RunnerSlots:
         # Its generation stays remembered (bounded) should the key come back: a recycled id must not
         # be named again.
         del self.live[base]
+        self.placed.pop(base, None)
 
     def recycle(self, placement: Placement) -> None:
         self._count_failure(placement.owner, self.clock())
@@ -435,11 +519,14 @@ async def through_runner(
     except RpcTooLarge as error:  # refused before any runner is asked, or counted as failing
         return {"refused": {"status": 413, "code": "payload_too_large", "error": f"the request is {error}"}}
     try:
-        placement = slots.place(kind, request, caller)
-    except RunnerBackoff as backoff:
-        refusal = {"status": 429, "code": "runner_backoff", "error": str(backoff)}
-        return {"refused": {**refusal, "retryAfter": backoff.retry_after}}
-    answer = await _ask(call, check, kind, text, sent, placement, slots)
+        placement = slots.enter(kind, request, caller)
+    except RunnerRefusal as refused:
+        refusal = {"status": 429, "code": refused.code, "error": str(refused)}
+        return {"refused": {**refusal, "retryAfter": refused.retry_after}}
+    try:
+        answer = await _ask(call, check, kind, text, sent, placement, slots)
+    finally:
+        slots.leave(placement)
     answer[RAN_IN] = placement.runner_id
     return answer
 
