@@ -47,10 +47,11 @@ class Default(WorkerEntrypoint):
         return Response(json.dumps(report), headers={"content-type": "application/json"})
 
     async def runner(self, query):
-        """?act=count|fault|crash|malformed&isolationKey=…&isolation=warm|fresh&caller=…&slots=small
-        (`small`: runner slots of 3 places, 2 per caller, so that a test fills them quickly)."""
+        """?act=count|fault|crash|malformed&isolationKey=…&isolation=warm|fresh&caller=…&slots=small|fair
+        (`small`: runner slots of 3 places, 2 per caller, so that a test fills them quickly; `fair`:
+        2 places, 2 per caller, so that one caller fills them all)."""
         caller = query.pop("caller", "probe")
-        slots = SMALL_SLOTS if query.pop("slots", None) == "small" else isolate.RUNNER_SLOTS
+        slots = {"small": SMALL_SLOTS, "fair": FAIR_SLOTS}.get(query.pop("slots", None), isolate.RUNNER_SLOTS)
         request = {"code": query.pop("act", "count"), **query}
         call = runner_call(self.env.LOADER, probe_code)
         answer = await isolate.through_runner(call, api.check_answer, "execute", request, caller, slots)
@@ -59,3 +60,4 @@ class Default(WorkerEntrypoint):
 
 
 SMALL_SLOTS = isolate.RunnerSlots(max_named=3, per_caller=2)
+FAIR_SLOTS = isolate.RunnerSlots(max_named=2, per_caller=2)
