@@ -193,7 +193,8 @@ class ErrorResponse(BaseModel):
     """Every refusal: a message, a stable code, and for internal failures the id in the log. It keeps
     the fields a caller reads from a result (success, error, errorType, executionTimeMs), so code that
     reads `success` sees false; a refused evaluate call also has `results`: one per trace of the
-    request when its traces could be read, each with the error, and `total_time_ms`."""
+    request when its traces could be read, each with the error (none for more traces than the
+    limit: the refusal does not grow with the request), and `total_time_ms`."""
 
     success: Literal[False]
     error: str
