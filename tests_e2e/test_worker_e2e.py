@@ -310,7 +310,7 @@ def test_only_the_documented_methods_are_callable_over_rpc(workers, name):
     [("toJSON", "toJSON"), ("map", "traces"), ("set", "allowImports"), ("nan", "the time budget in ms"),
      ("function", "callback"), ("date", "when"), ("arraybuffer", "x"), ("dataview", "x"),
      ("uint8array", "x"), ("bigint64array", "x"), ("blob", "x"), ("error", "x"), ("regexp", "x"),
-     ("bigint", "x"), ("stream", "x"), ("headers", "x"), ("url", "x"), ("target", "x")],
+     ("bigint", "x"), ("stream", "x"), ("headers", "x"), ("target", "x")],
 )  # fmt: skip
 def test_an_rpc_argument_that_is_not_plain_json_gets_a_refusal_naming_the_field(workers, case, field):
     _, caller = workers
@@ -585,10 +585,12 @@ def test_one_callers_fresh_runners_are_capped_and_another_callers_warm_runner_st
     warm_took = time.monotonic() - started_at
     for thread in flood:
         thread.join()
+    # Two start, the other four are refused at once (a start holds its place 10 s), and the other
+    # caller waits at most for those two on local workerd's one thread.
     busy = [answer for answer in answers if answer.get("code") == "too_many_requests"]
-    assert len(busy) >= 4 and all(answer["retryAfter"] > 0 for answer in busy), answers
-    assert sum(answer.get("output") == "1" for answer in answers) == 6 - len(busy)
-    assert warm_took < 8, warm_took  # at most the two starts allowed, on local workerd's one thread
+    assert len(busy) == 4 and all(answer["retryAfter"] > 0 for answer in busy), answers
+    assert sum(answer.get("output") == "1" for answer in answers) == 2
+    assert warm_took < 12, warm_took
 
 
 def test_a_caller_holding_no_runner_gets_a_warm_one_while_another_holds_every_place(probe):

@@ -247,11 +247,15 @@ RUNNERS_PER_CALLER = 16
 # caller holding more than its share: with every place held by one tenant, another got cold unnamed
 # runners for good. Past that, a runner unused this long gives its place to anyone.
 IDLE_SECONDS = 300.0
-# Runners one caller may be starting at once (a fresh request, or a named runner's first request):
+# Fresh runners (`isolation: "fresh"`, a new isolate every request) one caller may have starting:
 # past it, 429 `too_many_requests` with Retry-After. Six fresh requests at once from one caller held
 # another caller's warm request 10 to 20 s on local workerd, where every isolate shares one thread; in
-# production each start is a billed Dynamic Worker.
-STARTS_PER_CALLER = 2
+# production each is a billed Dynamic Worker. Named runners are bounded by the places instead.
+FRESH_PER_CALLER = 2
+# A fresh start holds its place at least this long after it began, even when its request ended
+# sooner: local workerd starts one runner at a time, so a burst's later requests found the first
+# ones finished and four of six started; held, at most two begin within this window.
+FRESH_HOLD_SECONDS = 10.0
 # Requests of one caller running at once in this front Worker isolate, warm or not.
 REQUESTS_PER_CALLER = 32
 # The wait a busy caller is told: about one runner's start.
@@ -287,7 +291,13 @@ class Placement:
     runner_id: str | None
     cpu_ms: int
     owner: tuple[str, str | None] = ("", None)
-    cold: bool = False  # it starts an isolate: a fresh or unnamed runner, or a named one's first call
+    start: _Start | None = None  # the fresh start it holds a place for (RunnerSlots.enter)
+
+
+@dataclass
+class _Start:
+    began: float
+    running: bool = True
 
 
 class RunnerRefusal(Exception):
@@ -314,7 +324,7 @@ class RunnerBackoff(RunnerRefusal):
 
 
 class RunnerBusy(RunnerRefusal):
-    """A caller with STARTS_PER_CALLER runners starting, or REQUESTS_PER_CALLER requests running."""
+    """A caller with FRESH_PER_CALLER fresh runners starting, or REQUESTS_PER_CALLER requests running."""
 
     code = "too_many_requests"
 
@@ -346,14 +356,12 @@ class RunnerSlots:
     # base -> generation, for live bases and the MAX_REMEMBERED most recently recycled others.
     generations: OrderedDict[str, int] = field(default_factory=OrderedDict)
     failures: OrderedDict[tuple[str, str | None], _Failures] = field(default_factory=OrderedDict)
-    starts_per_caller: int = STARTS_PER_CALLER
+    fresh_per_caller: int = FRESH_PER_CALLER
     requests_per_caller: int = REQUESTS_PER_CALLER
-    # base -> the generation last placed there, for live bases: a base whose generation moved on
-    # starts a new isolate.
-    placed: dict[str, int] = field(default_factory=dict)
-    # caller -> its requests in flight, and of those the ones starting a runner (enter, leave).
+    # caller -> its requests in flight (enter, leave), and its fresh starts still running or begun
+    # within FRESH_HOLD_SECONDS.
     running: dict[str, int] = field(default_factory=dict)
-    starting: dict[str, int] = field(default_factory=dict)
+    starting: dict[str, list[_Start]] = field(default_factory=dict)
 
     def place(self, kind: str, request: Mapping[str, Any], caller: str) -> Placement:
         """Raises RunnerBackoff when the caller and key are backing off."""
@@ -361,50 +369,58 @@ class RunnerSlots:
 
     def enter(self, kind: str, request: Mapping[str, Any], caller: str) -> Placement:
         """`place`, counting the request as running until `leave`: raises RunnerBusy, before anything
-        is placed, when the caller is at its limit of requests running or of runners starting."""
+        is placed, when the caller is at its limit of requests running or of fresh runners starting."""
         return self._place(kind, request, caller, admit=True)
 
     def leave(self, placement: Placement) -> None:
         caller = placement.owner[0]
-        for counts, counted in ((self.running, True), (self.starting, placement.cold)):
-            if counted:
-                counts[caller] -= 1
-                if not counts[caller]:
-                    del counts[caller]
+        self.running[caller] -= 1
+        if not self.running[caller]:
+            del self.running[caller]
+        if placement.start is not None:
+            placement.start.running = False  # its place is held until FRESH_HOLD_SECONDS have passed
 
     def _place(self, kind: str, request: Mapping[str, Any], caller: str, admit: bool) -> Placement:
         now, owner = self.clock(), (caller, request.get("isolationKey"))
         self._check_backoff(owner, now)
         cpu_limit_ms = cpu_ms(kind, request)
         fresh = request.get("isolation") == "fresh"
+        start = self._admit(caller, fresh, now) if admit else None
+        if fresh:
+            return Placement(None, cpu_limit_ms, owner, start)
         base = runner_base(caller, owner[1], cpu_limit_ms)
-        generation = self.generations.get(base, 0)
-        cold = fresh or self.placed.get(base) != generation
-        if admit:
-            self._admit(caller, cold)
-        if fresh or (base not in self.live and not self._make_room(caller, now)):
-            return Placement(None, cpu_limit_ms, owner, cold)
+        if base not in self.live and not self._make_room(caller, now):
+            return Placement(None, cpu_limit_ms, owner)
         self.live[base] = (caller, now)
         self.live.move_to_end(base)
-        self.placed[base] = generation
-        return Placement(f"{base}-{generation}", cpu_limit_ms, owner, cold)
+        return Placement(f"{base}-{self.generations.get(base, 0)}", cpu_limit_ms, owner)
 
-    def _admit(self, caller: str, cold: bool) -> None:
-        running, starting = self.running.get(caller, 0), self.starting.get(caller, 0)
+    def _starts_held(self, caller: str, now: float) -> int:
+        """How many of the caller's fresh starts hold a place: running, or begun within the hold."""
+        held = [s for s in self.starting.pop(caller, []) if s.running or now - s.began < FRESH_HOLD_SECONDS]
+        if held:
+            self.starting[caller] = held
+        return len(held)
+
+    def _admit(self, caller: str, fresh: bool, now: float) -> _Start | None:
+        running, starting = self.running.get(caller, 0), self._starts_held(caller, now)
         if running >= self.requests_per_caller:
             raise RunnerBusy(
                 f"this caller has {running} requests running, its limit; retry after {BUSY_RETRY_SECONDS} s",
                 BUSY_RETRY_SECONDS,
             )
-        if cold and starting >= self.starts_per_caller:
+        if fresh and starting >= self.fresh_per_caller:
             raise RunnerBusy(
-                f"this caller is starting {starting} runner isolates, its limit (fresh requests and"
-                f" new keys start one each); retry after {BUSY_RETRY_SECONDS} s",
+                f"this caller started {starting} fresh runners within {FRESH_HOLD_SECONDS:.0f} s, its"
+                f" limit; retry after {BUSY_RETRY_SECONDS} s",
                 BUSY_RETRY_SECONDS,
             )
         self.running[caller] = running + 1
-        if cold:
-            self.starting[caller] = starting + 1
+        if not fresh:
+            return None
+        start = _Start(now)
+        self.starting.setdefault(caller, []).append(start)
+        return start
 
     def _make_room(self, caller: str, now: float) -> bool:
         """Whether a new runner of `caller` may be named: under its quota and the cap; or after its
@@ -433,7 +449,6 @@ class RunnerSlots:
         # Its generation stays remembered (bounded) should the key come back: a recycled id must not
         # be named again.
         del self.live[base]
-        self.placed.pop(base, None)
 
     def recycle(self, placement: Placement) -> None:
         self._count_failure(placement.owner, self.clock())

@@ -36,7 +36,6 @@ const ODD = {
   bigint: () => ({ code: "print(1)", x: 10n }),
   stream: () => ({ code: "print(1)", x: new ReadableStream() }),
   headers: () => ({ code: "print(1)", x: new Headers({ a: "b" }) }),
-  url: () => ({ code: "print(1)", x: new URL("http://x/") }),
   target: () => ({ code: "print(1)", x: new Target() }),
   posing: () => ({ code: "print(1)", x: { constructor: { name: "Request" }, url: "http://x/" } }),
 };
