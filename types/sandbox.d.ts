@@ -145,8 +145,8 @@ export interface ErrorResponse {
   /** "no_isolation" (503): no LOADER binding and in-process mode not chosen; the message says how.
    * "unauthorized" (401) over RPC: the binding has no `props.caller`. "forbidden" (403): another
    * caller's log rows. "runner_backoff" (429): this caller and key's runners keep failing.
-   * "too_many_requests" (429): this caller is starting 2 runners (fresh requests, new keys) or
-   * running 32 requests at once. "payload_too_large" (413) also: a request or answer too large for
+   * "too_many_requests" (429): this caller started 2 fresh runners within 10 s, or is running 32
+   * requests at once. "payload_too_large" (413) also: a request or answer too large for
    * the runtime's RPC between the front Worker and a runner. */
   code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed"
     | "payload_too_large" | "internal" | "no_isolation" | "runner_backoff" | "too_many_requests";
