@@ -33,18 +33,8 @@ class Unreadable:
 
 class NotJson(Exception):
     def __init__(self, path, reason, status=400, code="bad_request"):
-        super().__init__(f"{render_path(path)}: {reason}")
+        super().__init__(f"{api.render_path(path)}: {reason}")
         self.status, self.code = status, code
-
-
-def render_path(path):
-    """A field's path as the refusal names it (`traces.0.data.when`), from the linked pairs the walk
-    keeps: one string per refusal, none per value."""
-    parts = []
-    while path is not None:
-        path, key = path
-        parts.append(str(key))
-    return ".".join(reversed(parts)) or "(the argument)"
 
 
 def rpc_argument(value, convert=workers.python_from_rpc):
@@ -53,21 +43,35 @@ def rpc_argument(value, convert=workers.python_from_rpc):
     SDK; anything else must be plain JSON data, read by `plain_json`: the SDK's conversion recursed
     once per level (a trace 1,500 deep threw a traceback at the caller), and JSON.stringify, used
     before, called a `toJSON` the caller sent (a stub: a call back into the caller's Worker) and
-    turned a Map or Set into {}, NaN into null, and dropped functions, all without a word."""
-    if isinstance(value, JsProxy) and getattr(getattr(value, "constructor", None), "name", None) == "Request":
-        return convert(value)
+    turned a Map or Set into {}, NaN into null, and dropped functions, all without a word. Nothing
+    of reading an argument may throw at the caller: an ArrayBuffer did (a traceback with paths)."""
     try:
+        if is_request(value):
+            return convert(value)
         return plain_json(value)
     except NotJson as refused:
         return Unreadable(refused.status, refused.code, str(refused), value)
+    except Exception as error:  # noqa: BLE001 - whatever else went wrong reading it, a refusal
+        return Unreadable(
+            400, "bad_request", f"(the argument): cannot be read ({type(error).__name__})", value
+        )
+
+
+def is_request(value):
+    # By its prototype, not its `constructor.name`: a plain object can carry {name: "Request"} there.
+    try:
+        return isinstance(value, JsProxy) and bool(js.Request.prototype.isPrototypeOf(value))
+    except Exception:  # noqa: BLE001 - a value that cannot even be asked is no Request
+        return False
 
 
 def plain_json(value):
     """`value` as Python data if it is plain JSON: objects (of Object's prototype or none), arrays,
     strings, finite numbers, booleans and null; a property whose value is undefined is left out, as
     JSON.stringify leaves it. Read without recursion, one level of a container at a time, within
-    the API's nesting and value limits; anything else raises NotJson naming the field. Nothing of
-    the value is called: no toJSON, no getter (a value that crossed RPC has none)."""
+    the API's nesting and value limits, and a batch's `traces` within its count; anything else
+    raises NotJson naming the field. Nothing of the value is called: no toJSON, no getter (a value
+    that crossed RPC has none)."""
     root = {}
     # (container to fill, key in it, the value, its path as linked (parent, key) pairs, depth)
     pending = [(root, "value", value, None, 0)]
@@ -77,12 +81,19 @@ def plain_json(value):
         count += 1
         if count > api.MAX_JSON_VALUES:
             raise NotJson(path, f"more than {api.MAX_JSON_VALUES} JSON values", 413, "payload_too_large")
-        if not isinstance(item, JsProxy):
-            into[key] = json_scalar(item, path)
-            continue
-        if depth >= api.LIMITS.nesting_depth:
-            raise NotJson(path, f"nested deeper than {api.LIMITS.nesting_depth} levels")
-        members = json_container(item, path, api.MAX_JSON_VALUES - count)
+        try:
+            if not isinstance(item, JsProxy):
+                into[key] = json_scalar(item, path)
+                continue
+            if depth >= api.LIMITS.nesting_depth:
+                raise NotJson(path, f"nested deeper than {api.LIMITS.nesting_depth} levels")
+            members = json_container(item, path, api.MAX_JSON_VALUES - count)
+        except NotJson:
+            raise
+        except Exception as error:  # noqa: BLE001 - a value Pyodide or JavaScript cannot read
+            raise NotJson(
+                path, f"a value that cannot be read as JSON data ({type(error).__name__})"
+            ) from None
         into[key] = members
         pairs = enumerate(members) if isinstance(members, list) else list(members.items())
         for name, member in pairs:
@@ -93,23 +104,43 @@ def plain_json(value):
     return root["value"]
 
 
+# A batch's traces, counted before any is read: 100,000 of them took 11.8 s to convert, and held
+# every other request of the front Worker meanwhile, before the API refused them.
+TRACES = (None, "traces")
+
+
 def json_container(item, path, room):
     """One level of a JavaScript array or plain object, its members converted where they are
-    primitive (to_py at depth 1), containers still proxies; measured first, so that a container of
-    millions of members is refused before it is converted (found by attacking the Worker layer)."""
+    primitive, containers still proxies; measured first, so that a container of millions of members
+    is refused before it is converted (found by attacking the Worker layer). The kind is read from
+    the value's own tag before its prototype: bringing ArrayBuffer's prototype into Python throws."""
     if item.typeof == "function":
         raise NotJson(path, "a function is not JSON data")
-    prototype = js.Object.getPrototypeOf(item)
-    if js.Array.isArray(item) and prototype == js.Array.prototype:
+    kind = str(js.Object.prototype.toString.call(item))[len("[object ") : -1]
+    if kind == "Array" and js.Array.isArray(item) and js.Object.getPrototypeOf(item) == js.Array.prototype:
         size = item.length
-    elif prototype is jsnull or prototype == js.Object.prototype:
+        if path == TRACES and size > api.LIMITS.max_traces:
+            raise NotJson(
+                path, f"{size} traces exceed the limit of {api.LIMITS.max_traces}", 413, "payload_too_large"
+            )
+    elif kind == "Object" and plain_prototype(js.Object.getPrototypeOf(item)):
         size = js.Object.keys(item).length
     else:
-        kind = getattr(getattr(item, "constructor", None), "name", None) or "an object of another kind"
-        raise NotJson(path, f"a {kind} is not JSON data (plain objects and arrays only)")
+        name = getattr(getattr(item, "constructor", None), "name", None)
+        kind = name if isinstance(name, str) and name else kind
+        article = "an" if kind[:1] in "AEIOU" else "a"
+        raise NotJson(path, f"{article} {kind} is not JSON data (plain objects and arrays only)")
     if size > room:
         raise NotJson(path, f"more than {api.MAX_JSON_VALUES} JSON values", 413, "payload_too_large")
-    return item.to_py(depth=1)
+    if kind == "Array":
+        return item.to_py(depth=1)
+    # Object.entries, not to_py: to_py leaves an object whose `constructor` property is not Object's
+    # as a proxy.
+    return dict(js.Object.entries(item).to_py(depth=2))
+
+
+def plain_prototype(prototype):
+    return prototype is jsnull or prototype == js.Object.prototype
 
 
 def json_scalar(item, path):
@@ -163,9 +194,10 @@ def runner_call(loader, worker_code=isolate.worker_code):
     keep warm, or an unnamed one (`load`), which no other request reaches and which is freed after
     use. `worker_code` builds the runner for a CPU limit; the probe in tests_e2e swaps its main module."""
 
-    async def call(kind, request, placement, gate):
-        # JSON text both ways (isolate.handle_json); isolate.read_answer reads the answer.
-        arguments = [json.dumps(request)]
+    async def call(kind, text, placement, gate):
+        # JSON text both ways (isolate.rpc_text, isolate.handle_json); isolate.read_answer reads the
+        # answer. An evaluate request's LLM gate reaches the runner as a capability for this request.
+        arguments = [text]
         capability = create_proxy(capability_of(gate)) if gate is not None else None
         if capability is not None:
             arguments.append(capability)

@@ -475,11 +475,22 @@ def test_a_lone_surrogate_is_stored_as_its_escape_not_as_replacement_characters(
     assert measured == {"n": len(row["error"]), "at": row["error"].index("end") + 1}
 
 
-def test_a_tenant_key_with_a_nul_is_stored_whole_and_found_again(db):
-    key = "tenant\x00b"
-    written(db, run_now(api.rpc("execute", {"code": "print(1)", "isolationKey": key}, BINDING)))
-    assert rows_as(db, BINDING, isolationKey="tenant") == []
-    assert rows_as(db, BINDING, isolationKey=key) == [("binding:test", "tenant\\x00b")]
+@pytest.mark.parametrize("key", ["acme\x00", "acme\n", "acme\x7f", "acme\u200b", "acme\ud800", "a\u2028b"])
+def test_an_isolation_key_with_a_control_or_invisible_character_is_refused(db, key):
+    # "acme\x00" and "acme\\x00" got two runners but one log filter: the NUL was stored as its escape.
+    for kind, body in (("execute", {"code": "print(1)"}), ("executions", {})):
+        answer = run_now(api.rpc(kind, {**body, "isolationKey": key}, BINDING, db=db))
+        assert (answer.status, answer.body["code"]) == (400, "bad_request"), answer.body
+        # pydantic itself refuses a lone surrogate ("unable to parse raw data as a unicode string").
+        assert "isolationKey: " in answer.body["error"], answer.body
+        assert "printable" in answer.body["error"] or key == "acme\ud800"
+
+
+def test_a_tenant_key_is_stored_and_filtered_exactly(db):
+    for key in ("acme\\x00", "acme x00", "ünïcode-🙂"):
+        written(db, run_now(api.rpc("execute", {"code": "print(1)", "isolationKey": key}, BINDING)))
+        assert rows_as(db, BINDING, isolationKey=key) == [("binding:test", key)]
+    assert rows_as(db, BINDING, isolationKey="acme") == []
 
 
 def rows_as(db, reader, **query):
@@ -588,3 +599,72 @@ def test_trace_data_is_parsed_once_and_handed_on_uncopied():
     payload = {"evalCode": EVAL, "traces": [{"trace_id": "a", "data": {"deep": [[1]]}}]}
     run_now(api.rpc("evaluate", payload, BINDING, executor))
     assert seen["data"] is payload["traces"][0]["data"]
+
+
+# --- refusals that cost no more than the request (found by attacking the Worker layer) --------------------
+
+
+def test_too_many_traces_are_refused_before_any_is_read_and_the_refusal_stays_small(monkeypatch):
+    # 199,000 tiny traces (6 MB) answered 413 with a 31 MB body, a result per trace, after a
+    # TraceInput was built for each.
+    monkeypatch.setattr(api, "_parse", lambda *a: pytest.fail("the traces were validated"))
+    traces = [{"trace_id": str(n), "data": 0} for n in range(api.LIMITS.max_traces * 5)]
+    for answer in (
+        http("POST", "/v1/evaluate", {"evalCode": EVAL, "traces": traces}),
+        run_now(api.rpc("evaluate", {"evalCode": EVAL, "traces": traces}, BINDING)),
+    ):
+        assert (answer.status, answer.body["code"]) == (413, "payload_too_large")
+        assert f"{len(traces)} traces exceed the limit of {api.LIMITS.max_traces}" in answer.body["error"]
+        assert answer.body["results"] == [] and len(json.dumps(answer.body)) < 1_000
+
+
+def test_a_refusal_lists_a_few_of_the_problems_not_all():
+    traces = [{"trace_id": str(n)} for n in range(api.LIMITS.max_traces)]  # every one without data
+    answer = run_now(api.rpc("evaluate", {"evalCode": EVAL, "traces": traces}, BINDING))
+    assert (answer.status, answer.body["code"]) == (400, "bad_request")
+    assert "traces.0.data: Field required" in answer.body["error"]
+    assert f"and {len(traces) - api.MAX_PROBLEMS} more" in answer.body["error"]
+    assert len(answer.body["error"]) < 2_000
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b'{"code": "print(1)", "timeoutMs": NaN}', "the time budget in ms: NaN is not a JSON number"),
+        (b'{"code": "print(1)", "x": [1, {"y": Infinity}]}', "x.1.y: Infinity is not a JSON number"),
+        (b'{"code": "print(1)", "x": -Infinity}', "x: -Infinity is not a JSON number"),
+        (b'{"code": "print(1)", "x": [1e400]}', "x.0: 1e400 is not a JSON number"),
+        (b'{"code": "print(1)", "code": "print(2)"}', 'the key "code" appears twice'),
+        (b'{"code": "print(1)", "x": {"a": 1, "a": 2}}', 'the key "a" appears twice'),
+    ],
+)
+def test_http_json_that_rpc_would_refuse_is_refused_naming_the_field(body, fragment):
+    # json.loads took NaN, Infinity and 1e400 (an RPC argument with them is refused), and kept the
+    # last of two equal keys, where a gateway reading the first would see other code.
+    answer = http("POST", "/v1/execute", body)
+    assert (answer.status, answer.body["code"]) == (400, "bad_request") and fragment in answer.body["error"]
+
+
+def test_http_json_keeps_large_finite_numbers_and_keys_that_differ():
+    body = b'{"code": "print(1)", "timeoutMs": 1e3, "n": 1.5e308, "m": {"a": 1, "A": 2}}'
+    assert api.parse_body(body) == {
+        "code": "print(1)",
+        "timeoutMs": 1000.0,
+        "n": 1.5e308,
+        "m": {"a": 1, "A": 2},
+    }
+
+
+def test_a_row_keeps_at_most_max_text_characters_of_each_text_after_escaping(db):
+    # Cut before escaping, 4,096 lone surrogates were stored as 24,576 characters (`\udc80` each).
+    code = "print('\\udc80' * 10_000)\nraise ValueError('\\x00' * 10_000)"
+    (row,), _ = written(db, run_now(api.rpc("execute", {"code": code}, BINDING, keep=KEEP_ALL)))
+    for text in (row["output"], row["error"]):
+        assert len(text) <= log.MAX_TEXT + len(log.CUT_MARKER), len(text)
+        assert text.endswith(log.CUT_MARKER) and text.startswith(("\\udc80", "ValueError: \\x00"))
+    body = {"evalCode": "def eval_x(t):\n    print('\\x00' * 9999)\n    return True, '\\ud800' * 9999",
+            "traces": [{"trace_id": "t", "data": 0}]}  # fmt: skip
+    _, (trace,) = written(db, run_now(api.rpc("evaluate", body, BINDING, keep=KEEP_ALL)))
+    assert max(len(trace["output"]), len(trace["reason"])) <= log.MAX_TEXT + len(log.CUT_MARKER)
+    # An escape is never cut in half.
+    assert trace["reason"].removesuffix(log.CUT_MARKER).endswith("\\ud800")

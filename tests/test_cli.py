@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import pathlib
+import sys
 
 import pytest
 
@@ -416,3 +417,27 @@ def test_the_example_evals_directory_runs_over_the_example_traces(capsys):
     (batch,) = json.loads(out)["evals"]
     summary = batch["summary"]
     assert summary["errors"] == summary["not_run"] == 0 and summary["passed"] + summary["failed"] == 4
+
+
+class ClosedPipe(io.StringIO):
+    """stdout piped into `head`, which has exited: every write and flush fails with EPIPE."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_closed_pipe_ends_the_command_quietly(monkeypatch, capsys):
+    # `scripts/sandbox exec … | head` ended with a BrokenPipeError traceback.
+    from sandbox import cli
+
+    exits = []
+    monkeypatch.setattr(cli.os, "_exit", exits.append)
+    monkeypatch.setattr(sys, "argv", ["sandbox", "exec", "-"])
+    monkeypatch.setattr(sys, "stdin", io.StringIO("print('x' * 100)"))
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    cli.entry()
+    assert exits == [cli.CLOSED_PIPE_EXIT]
+    assert capsys.readouterr().err == ""

@@ -50,10 +50,10 @@ def test_runner_refuses_an_unusable_batch_as_data():
     assert answer["refused"]["status"] == 400 and "not JSON data" in answer["refused"]["error"]
 
 
-async def runner_text(kind: str, request: dict) -> str:
+async def runner_text(kind: str, request: dict | str) -> str:
     """A call as the front Worker makes it: JSON text into the runner's main module, text back."""
     entry = runner_entrypoint(isolate.worker_code(7000)["modules"][isolate.RUNNER_MAIN]["py"])
-    answer = await getattr(entry, kind)(json.dumps(request))
+    answer = await getattr(entry, kind)(request if isinstance(request, str) else json.dumps(request))
     assert isinstance(answer, str)
     return answer
 
@@ -298,7 +298,8 @@ class StandInLoader:
         self.kill_next: str | None = None
         self.answer_next: object = OWN_ANSWER
         self.now = 0.0
-        self.ids = isolate.RunnerSlots(clock=lambda: self.now)
+        # The cap on fresh runners has tests of its own; here a caller starts as many as a test needs.
+        self.ids = isolate.RunnerSlots(clock=lambda: self.now, fresh_per_caller=1_000)
 
     def runner(self, placement: isolate.Placement) -> object:
         if placement.runner_id is not None and placement.runner_id in self.runners:
@@ -311,17 +312,17 @@ class StandInLoader:
             self.runners[placement.runner_id] = runner
         return runner
 
-    async def call(self, kind: str, request: dict, placement: isolate.Placement, llm: Gate | None) -> object:
+    async def call(self, kind: str, text: str, placement: isolate.Placement, llm: Gate | None) -> object:
         runner = self.runner(placement)
         self.used.append(runner)
-        self.sent.append(request)
+        self.sent.append(json.loads(text))
         if self.kill_next is not None:
             message, self.kill_next = self.kill_next, None
             raise RuntimeError(message)
         if self.answer_next is not OWN_ANSWER:
             answer, self.answer_next = self.answer_next, OWN_ANSWER
             return answer
-        return await getattr(runner, kind)(json.dumps(request))
+        return await getattr(runner, kind)(text)
 
     async def executor(self, kind: str, request: dict, caller: str, llm: Gate | None) -> dict:
         return await isolate.through_runner(self.call, api.check_answer, kind, request, caller, self.ids, llm)
@@ -481,15 +482,32 @@ def test_a_caller_past_its_quota_loses_its_own_least_recently_used_runner():
     assert place(slots, "binding:b", "theirs") == other  # untouched
 
 
-def test_when_every_place_is_taken_a_new_caller_runs_unnamed_until_one_is_idle():
+def test_a_caller_under_its_fair_share_takes_the_lru_runner_of_a_caller_over_it():
+    # With every place held by tenant A, tenant B got cold unnamed runners for good.
+    slots = isolate.RunnerSlots(max_named=4, per_caller=4)
+    held = [place(slots, "binding:a", f"k{n}") for n in range(4)]
+    place(slots, "binding:a", "k0")  # k0 used again: k1 is A's least recently used
+    mine = place(slots, "binding:b", "b")
+    assert mine is not None and held[1].rpartition("-")[0] not in slots.live
+    for n in (0, 2, 3, 0, 2, 3):  # A busy on the runners it kept: all warm
+        assert place(slots, "binding:a", f"k{n}") == held[n]
+    assert place(slots, "binding:b", "b") == mine  # B's second request: warm
+    # A, over its share (3 of 4 between two callers), takes nobody's place for a new key: it runs
+    # unnamed, and B's runner stays.
+    assert place(slots, "binding:a", "k1") is None
+    assert place(slots, "binding:b", "b") == mine
+
+
+def test_a_caller_at_its_fair_share_runs_unnamed_until_a_runner_is_idle():
     now = [0.0]
-    slots = isolate.RunnerSlots(max_named=2, per_caller=2, clock=lambda: now[0])
-    held = [place(slots, "binding:a", "k0"), place(slots, "binding:a", "k1")]
-    assert place(slots, "binding:b", "new") is None  # never another caller's busy runner
-    assert [place(slots, "binding:a", key) for key in ("k0", "k1")] == held
+    slots = isolate.RunnerSlots(max_named=4, per_caller=4, clock=lambda: now[0])
+    held = [place(slots, "binding:a", "a0"), place(slots, "binding:a", "a1")]
+    held += [place(slots, "binding:b", "b0"), place(slots, "binding:b", "b1")]
+    assert place(slots, "binding:b", "b2") is None  # at its share (2 of 4), and nothing idle
+    assert [place(slots, "binding:a", key) for key in ("a0", "a1")] == held[:2]
     now[0] += isolate.IDLE_SECONDS + 1
-    assert place(slots, "binding:b", "new") is not None  # an idle one gives way
-    assert len(slots.live) == 2
+    assert place(slots, "binding:b", "b2") is not None  # an idle one gives way
+    assert len(slots.live) == 4
 
 
 def test_an_evicted_key_never_gets_a_recycled_id_back():
@@ -617,3 +635,117 @@ def test_the_log_schema_names_every_mode_a_row_can_have():
     (line,) = [line for line in schema.splitlines() if line.strip().startswith("mode ")]
     documented = set(line.partition("--")[2].replace("|", " ").split())
     assert {"isolate", "in-process", "none", "cli"} <= documented
+
+
+# --- what crosses RPC (found by attacking the Worker layer) --------------------------------------------
+
+
+def test_request_text_is_not_escaped_to_ascii_and_reads_back_the_same():
+    # 12 MB of "é" became 36 MB escaped to ASCII, past the runtime's 32 MiB limit for one RPC message.
+    value = {"traces": [{"trace_id": "t", "data": "é" * 1000 + "\ud800 \U0001f600 \x00"}]}
+    text = isolate.rpc_text(value)
+    assert json.loads(text) == value and "é" in text
+    assert isolate.rpc_bytes("é" * 1000) == 1000  # Latin-1: a byte a character
+    assert isolate.rpc_bytes("中" * 1000) == 2000 and isolate.rpc_bytes("\U0001f600") == 4
+
+
+def test_a_request_that_would_not_fit_two_bytes_a_character_crosses_with_those_escaped(monkeypatch):
+    monkeypatch.setattr(isolate, "MAX_RPC_TEXT_BYTES", 10_000)
+    value = {"data": "x" * 6_000 + "中\U0001f600\ud800"}  # one wide character makes all of it two bytes
+    text = isolate.rpc_text(value)
+    assert isolate.rpc_bytes(text) <= 10_000 and "\\u4e2d" in text and "\\ud83d\\ude00" in text
+    assert json.loads(text) == value
+    with pytest.raises(isolate.RpcTooLarge):
+        isolate.rpc_text({"data": "中" * 6_000})
+
+
+def test_a_request_too_large_for_rpc_is_refused_before_any_runner_is_asked(monkeypatch):
+    monkeypatch.setattr(isolate, "MAX_RPC_TEXT_BYTES", 10_000)
+    loader = StandInLoader()
+    answer = run_now(
+        api.rpc("evaluate", {"evalCode": EVAL, "traces": [{"trace_id": "a", "data": "中" * 6_000}]},
+                BINDING, loader.executor, "isolate")
+    )  # fmt: skip
+    assert (answer.status, answer.body["code"]) == (413, "payload_too_large"), answer.body
+    assert loader.started == [] and not loader.ids.failures
+
+
+def test_an_answer_past_the_rpc_limit_is_refused_and_the_runner_kept(capsys):
+    # 1,000 traces of 34,000 characters each broke the limit: every result `internal`, the healthy
+    # runner recycled, and the fourth such batch refused with 429.
+    loader = StandInLoader()
+    for _ in range(isolate.FAILURES_BEFORE_BACKOFF + 1):
+        loader.kill_next = "Serialized RPC arguments or return values are limited to 32MiB, but the size …"
+        answer = run_now(api.rpc("execute", {"code": "print(1)", "isolationKey": "big"}, BINDING,
+                                 loader.executor, "isolate"))  # fmt: skip
+        assert (answer.status, answer.body["code"]) == (413, "payload_too_large"), answer.body
+    assert len(loader.started) == 1 and not loader.ids.failures
+    assert loader.execute(isolationKey="big")["output"] == "ran"
+
+
+def test_a_batchs_output_is_cut_at_the_answer_text_budget_and_every_trace_still_judged(monkeypatch):
+    monkeypatch.setattr(isolate, "MAX_ANSWER_TEXT", 1_000)
+    loader = StandInLoader()
+    code = "def eval_x(trace):\n    print('x' * 400)\n    return True, 'ok'"
+    traces = [{"trace_id": str(n), "data": 0} for n in range(5)]
+    answer = run_now(api.rpc("evaluate", {"evalCode": code, "traces": traces}, BINDING, loader.executor,
+                             "isolate"))  # fmt: skip
+    marker = isolate.ANSWER_CUT_MARKER.format(limit=1_000)
+    assert answer.status == 200 and answer.body["summary"]["passed"] == 5
+    outputs = [r["output"] for r in answer.body["results"]]
+    assert outputs[0] == "x" * 400 and outputs[1] == "x" * 400
+    assert [len(o.removesuffix(marker)) for o in outputs[2:]] == [200 - 4, 0, 0]  # "ok" reasons count
+    assert all(o.endswith(marker) for o in outputs[2:])
+
+
+def test_an_executes_error_text_is_cut_at_the_answer_text_budget(monkeypatch):
+    monkeypatch.setattr(isolate, "MAX_ANSWER_TEXT", 1_000)
+    answer = StandInLoader().execute(code="raise ValueError('é' * 5_000)")
+    assert answer["errorType"] == "runtime" and len(answer["error"]) < 1_100
+    assert answer["error"].endswith(isolate.ANSWER_CUT_MARKER.format(limit=1_000))
+
+
+def test_a_caller_starting_fresh_runners_at_its_limit_gets_429_and_others_do_not():
+    # Six fresh requests at once from one caller held another caller's warm request 10-20 s.
+    now = [0.0]
+    slots = isolate.RunnerSlots(clock=lambda: now[0])
+    fresh = {"isolation": "fresh"}
+    starting = [slots.enter("execute", fresh, "binding:a") for _ in range(isolate.FRESH_PER_CALLER)]
+    with pytest.raises(isolate.RunnerBusy) as busy:
+        slots.enter("execute", fresh, "binding:a")
+    assert busy.value.retry_after == isolate.BUSY_RETRY_SECONDS and busy.value.code == "too_many_requests"
+    assert slots.enter("execute", {"isolationKey": "new"}, "binding:a").runner_id  # named: its places
+    assert slots.enter("execute", fresh, "binding:b").runner_id is None  # another caller's own
+    slots.leave(starting.pop())
+    # Ended, a fresh start still holds its place until FRESH_HOLD_SECONDS after it began: local
+    # workerd starts one runner at a time, and a burst's later requests found the first ones ended.
+    with pytest.raises(isolate.RunnerBusy):
+        slots.enter("execute", fresh, "binding:a")
+    now[0] += isolate.FRESH_HOLD_SECONDS
+    slots.leave(slots.enter("execute", fresh, "binding:a"))
+
+
+def test_a_caller_with_too_many_requests_running_gets_429():
+    slots = isolate.RunnerSlots(requests_per_caller=3)
+    running = [slots.enter("execute", {}, "binding:a") for _ in range(3)]
+    with pytest.raises(isolate.RunnerBusy, match="3 requests running"):
+        slots.enter("execute", {}, "binding:a")
+    slots.enter("execute", {}, "binding:b")
+    for placement in running:
+        slots.leave(placement)
+    assert "binding:a" not in slots.running
+
+
+def test_a_busy_caller_gets_429_with_retry_after_and_a_failed_request_leaves_its_count():
+    loader = StandInLoader()
+    loader.kill_next = "Network connection lost."
+    loader.execute(isolation="fresh")
+    assert not loader.ids.running  # counted out, though it failed
+    assert loader.execute()["output"] == "ran"  # its warm runner, started
+    loader.ids.fresh_per_caller = len(loader.ids.starting["binding:test"])  # its one start, held
+    answer = run_now(
+        api.rpc("execute", {"code": "1", "isolation": "fresh"}, BINDING, loader.executor, "isolate")
+    )
+    assert (answer.status, answer.body["code"]) == (429, "too_many_requests")
+    assert answer.headers == {"retry-after": str(isolate.BUSY_RETRY_SECONDS)}
+    assert loader.execute()["output"] == "ran" and len(loader.started) == 2  # its warm runner still

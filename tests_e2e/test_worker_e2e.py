@@ -307,14 +307,34 @@ def test_only_the_documented_methods_are_callable_over_rpc(workers, name):
 
 @pytest.mark.parametrize(
     ("case", "field"),
-    [("toJSON", "toJSON"), ("map", "traces"), ("set", "allowImports"), ("nan", "timeoutMs"),
-     ("function", "callback"), ("date", "when")],
+    [("toJSON", "toJSON"), ("map", "traces"), ("set", "allowImports"), ("nan", "the time budget in ms"),
+     ("function", "callback"), ("date", "when"), ("arraybuffer", "x"), ("dataview", "x"),
+     ("uint8array", "x"), ("bigint64array", "x"), ("blob", "x"), ("error", "x"), ("regexp", "x"),
+     ("bigint", "x"), ("stream", "x"), ("headers", "x"), ("target", "x")],
 )  # fmt: skip
 def test_an_rpc_argument_that_is_not_plain_json_gets_a_refusal_naming_the_field(workers, case, field):
     _, caller = workers
     answer = get(caller, f"/odd?case={case}")[1]
     assert (answer.get("success"), answer.get("code")) == (False, "bad_request"), answer
     assert f"{field}: " in answer["error"] and "Traceback" not in answer["error"], answer
+
+
+@pytest.mark.parametrize(
+    "case", ["arraybuffer", "map", "date", "error", "number", "array", "null", "target", "headers", "stream"]
+)
+def test_an_rpc_argument_that_is_itself_odd_gets_a_refusal_not_a_traceback(workers, case):
+    # A bare ArrayBuffer threw a PythonError traceback, with paths, at the caller.
+    _, caller = workers
+    answer = get(caller, f"/odd-argument?case={case}")[1]
+    assert (answer.get("success"), answer.get("code")) == (False, "bad_request"), answer
+    assert "Traceback" not in answer["error"] and "threw" not in answer, answer
+
+
+def test_an_object_posing_as_a_request_is_read_as_plain_data(workers):
+    _, caller = workers
+    for route in ("/odd?case=posing", "/odd-argument?case=posing"):
+        answer = get(caller, route)[1]
+        assert answer.get("code") == "bad_request" and "Extra inputs" in answer["error"], answer
 
 
 def workerd_rss(server: Server) -> int:
@@ -501,3 +521,98 @@ def test_the_readme_one_process_command_keeps_the_log(tmp_path):
         assert rows == [{"kind": "execute", "caller": "binding:example-caller"}]
     finally:
         stop(server)
+
+
+# --- found by attacking the Worker layer, second pass ------------------------------------------------------
+
+
+def test_too_many_traces_are_refused_quickly_with_a_small_answer(workers):
+    # 199,000 tiny traces (6 MB) answered 413 with a 31 MB body and took 393 MiB; 100,000 over RPC
+    # took 11.8 s and held /v1/health for 3.6 s.
+    sandbox, caller = workers
+    body = json.dumps({"evalCode": EVAL, "traces": [{"trace_id": str(n), "data": 0} for n in range(199_000)]})
+    started_at = time.monotonic()
+    status, answer = get(sandbox, "/v1/evaluate", body.encode())
+    assert (status, answer["code"], answer["results"]) == (413, "payload_too_large", [])
+    assert "199000 traces exceed the limit of 1000" in answer["error"]
+    over_rpc = get(caller, "/many-traces?n=100000")[1]
+    assert (over_rpc["code"], over_rpc["results"]) == ("payload_too_large", []), over_rpc
+    assert "traces: 100000 traces exceed" in over_rpc["error"]
+    assert time.monotonic() - started_at < 10
+    assert get(sandbox, "/v1/health")[0] == 200
+
+
+def test_a_batch_of_large_outputs_within_the_limits_answers_cut_not_internal(workers):
+    # 1,000 traces printing 34,000 characters each (under the 64 KiB output limit) made a 34 MB
+    # answer past the runtime's 32 MiB RPC limit: every result `internal`, the runner recycled, and
+    # the fourth such batch refused with 429.
+    _, caller = workers
+    code = "def eval_x(trace):\n    print('x' * 34_000)\n    return True, 'ok'"
+    batch = {"evalCode": code, "traces": [{"trace_id": str(n), "data": 0} for n in range(1_000)],
+             "isolationKey": "big-outputs"}  # fmt: skip
+    for _ in range(2):
+        status, answer = get(caller, "/call/evaluate", batch, timeout=300)
+        assert status == 200 and answer.get("summary", {}).get("passed") == 1_000, str(answer)[:500]
+        outputs = [result["output"] for result in answer["results"]]
+        assert outputs[0] == "x" * 34_000 and outputs[-1].endswith("characters]")
+        assert sum(map(len, outputs)) < 4.2 * 2**20
+
+
+def test_a_batch_of_latin1_text_crosses_to_the_runner_unescaped(workers):
+    # 12 MB of "é" became 36 MB escaped to ASCII: past the RPC limit, every result `internal`.
+    sandbox, _ = workers
+    batch = {"evalCode": EVAL, "traces": [{"trace_id": str(n), "data": "é" * 6_000} for n in range(1_000)],
+             "isolationKey": "latin1"}  # fmt: skip
+    status, answer = get(sandbox, "/v1/evaluate", json.dumps(batch, ensure_ascii=False).encode(), timeout=300)
+    assert status == 200 and answer["summary"]["passed"] == 1_000, str(answer)[:500]
+
+
+def test_one_callers_fresh_runners_are_capped_and_another_callers_warm_runner_stays_quick(workers):
+    # Six fresh requests at once from one caller made another caller's warm request take 10-20 s.
+    _, first = workers
+    second = workers.second_caller
+    assert get(second, "/run?code=print(1)&key=warm-b")[1]["output"] == "1"  # started, now warm
+    answers: list[dict] = []
+    flood = [
+        threading.Thread(target=lambda: answers.append(get(first, "/run?code=print(1)&isolation=fresh")[1]))
+        for _ in range(6)
+    ]
+    for thread in flood:
+        thread.start()
+    time.sleep(0.5)
+    started_at = time.monotonic()
+    assert get(second, "/run?code=print(2)&key=warm-b")[1]["output"] == "2"
+    warm_took = time.monotonic() - started_at
+    for thread in flood:
+        thread.join()
+    # Two start, the other four are refused at once (a start holds its place 10 s), and the other
+    # caller waits at most for those two on local workerd's one thread.
+    busy = [answer for answer in answers if answer.get("code") == "too_many_requests"]
+    assert len(busy) == 4 and all(answer["retryAfter"] > 0 for answer in busy), answers
+    assert sum(answer.get("output") == "1" for answer in answers) == 2
+    assert warm_took < 12, warm_took
+
+
+def test_a_caller_holding_no_runner_gets_a_warm_one_while_another_holds_every_place(probe):
+    # With every named place held by tenant A, tenant B got a cold unnamed runner on every request.
+    held = [probe_runner(probe, caller="tenant-a", isolationKey=f"a{n}", slots="fair") for n in range(2)]
+    first = probe_runner(probe, caller="tenant-b", isolationKey="b", slots="fair")
+    again = probe_runner(probe, caller="tenant-b", isolationKey="b", slots="fair")
+    assert again == {"instance": first["instance"], "calls": first["calls"] + 1}  # warm
+    kept = probe_runner(probe, caller="tenant-a", isolationKey="a1", slots="fair")
+    assert kept == {"instance": held[1]["instance"], "calls": held[1]["calls"] + 1}  # A's other one stays
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b'{"code": "print(1)", "isolationKey": "acme\\u0000"}', "isolationKey"),
+        (b'{"code": "print(1)", "code": "print(2)"}', 'the key "code" appears twice'),
+        (b'{"code": "print(1)", "x": [NaN]}', "x.0: NaN is not a JSON number"),
+        (b'{"code": "print(1)", "x": 1e400}', "x: 1e400 is not a JSON number"),
+    ],
+)
+def test_http_refuses_what_rpc_refuses_naming_the_field(workers, body, fragment):
+    sandbox, _ = workers
+    status, answer = get(sandbox, "/v1/execute", body)
+    assert (status, answer["code"]) == (400, "bad_request") and fragment in answer["error"], answer

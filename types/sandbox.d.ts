@@ -161,17 +161,21 @@ export interface ErrorResponse {
   errorType: "request" | "internal";
   /** "no_isolation" (503): no LOADER binding and in-process mode not chosen; the message says how.
    * "unauthorized" (401) over RPC: the binding has no `props.caller`. "forbidden" (403): another
-   * caller's log rows. "runner_backoff" (429): this caller and key's runners keep failing. */
+   * caller's log rows. "runner_backoff" (429): this caller and key's runners keep failing.
+   * "too_many_requests" (429): this caller started 2 fresh runners within 10 s, or is running 32
+   * requests at once. "payload_too_large" (413) also: a request or answer too large for
+   * the runtime's RPC between the front Worker and a runner. */
   code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed"
-    | "payload_too_large" | "internal" | "no_isolation" | "runner_backoff";
+    | "payload_too_large" | "internal" | "no_isolation" | "runner_backoff" | "too_many_requests";
   /** For internal errors: the id of the matching line in the Worker's log. */
   errorId?: string;
-  /** runner_backoff only: seconds to wait before asking again (HTTP: also Retry-After). */
+  /** runner_backoff and too_many_requests only: seconds to wait before asking again (HTTP: also
+   * Retry-After). */
   retryAfter?: number | null;
   /** Always 0: nothing ran. */
   executionTimeMs: number;
   /** Refusals of evaluate only: a result for each trace of the request when its traces could be read
-   * (errorType "request", the same error), else empty. */
+   * (errorType "request", the same error), else empty; empty too for more traces than the limit. */
   results?: BatchTraceResult[];
   total_time_ms?: number;
 }

@@ -11,14 +11,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import re
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, SkipValidation, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, SkipValidation, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from . import isolate, log
@@ -49,10 +50,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
+def _printable(key: str) -> str:
+    """An isolation key is an identifier: printable characters only. "acme\\x00" and "acme\\\\x00"
+    got two runners but one log filter (the log writes a NUL as its escape), and a key with an
+    invisible character reads in the log like another key."""
+    if not key.isprintable():
+        bad = next(character for character in key if not character.isprintable())
+        raise ValueError(f"an isolation key takes printable characters only, not {bad!a}")
+    return key
+
+
+# Which runner isolate runs the request (README, "Who shares a runner"), and whose log rows to read.
+IsolationKey = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_printable)]
+
+
 class _Placement(_Strict):
-    # Which runner isolate runs the request (README, "Who shares a runner"). A platform passes its
-    # tenant or workspace id as the key: runners are never shared across keys. Unused in-process.
-    isolationKey: str | None = Field(default=None, min_length=1, max_length=128)
+    # A platform passes its tenant or workspace id as the key: runners are never shared across keys.
+    # Unused in-process.
+    isolationKey: IsolationKey | None = None
     isolation: Literal["warm", "fresh"] = "warm"
 
 
@@ -111,7 +126,7 @@ class ExecutionsRequest(_Strict):
 
     limit: int = Field(default=20, ge=1, le=log.MAX_RECENT)
     # Only this tenant's rows: the requests sent with this isolationKey.
-    isolationKey: str | None = Field(default=None, min_length=1, max_length=128)
+    isolationKey: IsolationKey | None = None
     # Only this caller's rows (`binding:<name>`, `token:<prefix>`, `anonymous`); operators only.
     caller: str | None = Field(default=None, min_length=1, max_length=256)
 
@@ -193,17 +208,19 @@ class ErrorResponse(BaseModel):
     """Every refusal: a message, a stable code, and for internal failures the id in the log. It keeps
     the fields a caller reads from a result (success, error, errorType, executionTimeMs), so code that
     reads `success` sees false; a refused evaluate call also has `results`: one per trace of the
-    request when its traces could be read, each with the error, and `total_time_ms`."""
+    request when its traces could be read, each with the error (none for more traces than the
+    limit: the refusal does not grow with the request), and `total_time_ms`."""
 
     success: Literal[False]
     error: str
     errorType: Literal["request", "internal"]
     code: Literal[
         "bad_request", "unauthorized", "forbidden", "not_found", "method_not_allowed", "payload_too_large",
-        "internal", "no_isolation", "runner_backoff",
+        "internal", "no_isolation", "runner_backoff", "too_many_requests",
     ]  # fmt: skip
     errorId: str | None = None
-    # With runner_backoff (429): the seconds to wait, as the HTTP answer's Retry-After says too.
+    # With runner_backoff and too_many_requests (429): the seconds to wait, as the HTTP answer's
+    # Retry-After says too.
     retryAfter: int | None = None
     executionTimeMs: float
     results: list[TraceResultOut] | None = None
@@ -323,15 +340,33 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+# A refusal names this many of a request's problems, and counts the rest: a batch of a thousand
+# malformed traces would otherwise be refused with a message a thousand problems long.
+MAX_PROBLEMS = 10
+
+
 def _parse(model: type[BaseModel], payload: object) -> Any:
     try:
         return model.model_validate(payload)
     except ValidationError as error:
+        found = error.errors()
         problems = "; ".join(
             f"{'.'.join(_field_name(part) for part in e['loc']) or '(body)'}: {e['msg']}"
-            for e in error.errors()
+            for e in found[:MAX_PROBLEMS]
         )
+        if len(found) > MAX_PROBLEMS:
+            problems += f"; and {len(found) - MAX_PROBLEMS} more"
         raise RequestError(400, "bad_request", f"invalid request: {problems}") from None
+
+
+def _check_trace_count(payload: object) -> None:
+    """Refuse a batch of more than `max_traces` traces by counting them, before a TraceInput is built
+    for any: 199,000 tiny traces (6 MB) were validated, then refused with a result each (31 MB)."""
+    traces = payload.get("traces") if isinstance(payload, dict) else None
+    if isinstance(traces, list) and len(traces) > LIMITS.max_traces:
+        raise RequestError(
+            413, "payload_too_large", f"{len(traces)} traces exceed the limit of {LIMITS.max_traces}"
+        )
 
 
 # Callers retry any error whose text says "timeout", so a refusal names the time budget by what it
@@ -427,18 +462,14 @@ async def run_operation(
     and shape the answer; the log entry records who asked, for which tenant, which mode and runner
     ran it, what its ctx.call_llm calls used, and of the script's text only the kinds the operator
     keeps. `llm` answers an evaluate request's ctx.call_llm; it is closed when the request ends."""
+    if kind == "evaluate":
+        _check_trace_count(payload)  # refused as a whole: no result per trace
     request = _parse(_REQUESTS[kind], payload)
     if not isinstance(request, EvaluateRequest):
         llm = None
     code = request.evalCode if isinstance(request, EvaluateRequest) else request.code
     try:
         _check_code_size(code)
-        if isinstance(request, EvaluateRequest) and len(request.traces) > LIMITS.max_traces:
-            raise RequestError(
-                413,
-                "payload_too_large",
-                f"{len(request.traces)} traces exceed the limit of {LIMITS.max_traces}",
-            )
         _check_settings(request)
         sent = _wire(request)
         if llm is not None:
@@ -708,10 +739,85 @@ def parse_body(body: bytes) -> object:
     except ValueError as error:
         raise RequestError(400, "bad_request", f"malformed JSON: {error}") from None
     check_json_values(text)
+    reader = _StrictJson()
     try:
-        return json.loads(text)
+        payload = json.loads(
+            text, parse_constant=reader.not_a_number, parse_float=reader.number,
+            object_pairs_hook=reader.object,
+        )  # fmt: skip
+    except _DuplicateKey as twice:
+        message = f'invalid request: the key "{twice.key}" appears twice in one object'
+        raise RequestError(400, "bad_request", message) from None
     except ValueError as error:
         raise RequestError(400, "bad_request", f"malformed JSON: {error}") from None
+    if reader.non_finite:
+        where = render_path(_path_to(payload, _NON_FINITE), "(the body)")
+        message = f"invalid request: {where}: {reader.non_finite[0]} is not a JSON number"
+        raise RequestError(400, "bad_request", message)
+    return payload
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+# What json.loads makes of NaN, Infinity, -Infinity and a number past the float range (1e400):
+# refused as RPC refuses them, after the parse, naming the field.
+_NON_FINITE = object()
+
+
+class _StrictJson:
+    """json.loads' hooks for what JSON does not have and Python's reader accepts: NaN, Infinity and
+    numbers past the float range become a marker whose field the refusal names; a key given twice in
+    one object (json.loads kept the last, where a gateway reading the first sees other code) is
+    refused at once."""
+
+    def __init__(self) -> None:
+        self.non_finite: list[str] = []
+
+    def not_a_number(self, literal: str) -> object:
+        self.non_finite.append(literal)
+        return _NON_FINITE
+
+    def number(self, literal: str) -> object:
+        value = float(literal)
+        if math.isfinite(value):
+            return value
+        self.non_finite.append(literal)
+        return _NON_FINITE
+
+    def object(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        members = dict(pairs)
+        if len(members) != len(pairs):
+            seen: set[str] = set()
+            raise _DuplicateKey(next(key for key, _ in pairs if key in seen or seen.add(key)))
+        return members
+
+
+def _path_to(value: object, target: object) -> tuple[Any, Any] | None:
+    """The path, as render_path takes it, to the first `target` in parsed JSON (iterative: the data
+    may nest up to the API's limit)."""
+    pending: list[tuple[object, tuple[Any, Any] | None]] = [(value, None)]
+    while pending:
+        item, path = pending.pop()
+        if item is target:
+            return path
+        members = (
+            item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, list) else ()
+        )
+        pending.extend((member, (path, key)) for key, member in reversed(list(members)))
+    return None
+
+
+def render_path(path: tuple[Any, Any] | None, whole: str = "(the argument)") -> str:
+    """A field's path as a refusal names it (`traces.0.data.when`), from linked (parent, key) pairs:
+    one string per refusal, none per value; the time budget by what it is (_FIELD_NAMES)."""
+    parts = []
+    while path is not None:
+        path, key = path
+        parts.append(_field_name(key))
+    return ".".join(reversed(parts)) or whole
 
 
 def _executions_query(query: Mapping[str, str]) -> ExecutionsRequest:

@@ -9,6 +9,7 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sqlite3
@@ -467,14 +468,22 @@ def entry() -> NoReturn:
     code = 1
     try:
         code = main()
+        sys.stdout.flush()
     except SystemExit as exit_:  # usage errors and --help
         code = exit_.code if isinstance(exit_.code, int) else 0
+    except BrokenPipeError:  # `sandbox exec … | head`: the reader has gone, nobody to tell
+        code = CLOSED_PIPE_EXIT
     except BaseException:  # noqa: BLE001 - a failure of the CLI itself, reported as Python would
         traceback.print_exc()
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError):  # a closed pipe again: what is left has no reader
+                stream.flush()
         os._exit(code)
+
+
+# The status of a command whose output pipe closed, as a shell reports a process ended by SIGPIPE.
+CLOSED_PIPE_EXIT = 128 + 13
 
 
 if __name__ == "__main__":

@@ -15,9 +15,10 @@ import functools
 import hashlib
 import json
 import math
+import re
 import sys
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,11 +102,90 @@ def handle_json(kind: str, request: str, llm: Backend | None = None) -> str:
     fault = runner.interpreter_fault()
     if fault is not None:
         return json.dumps({RUNNER_FAULT: fault})
-    answer = handle(kind, json.loads(request), llm)
+    answer = fit_text(kind, handle(kind, json.loads(request), llm))
     fault = runner.interpreter_fault()
     if fault is not None:
         answer[RUNNER_FAULT] = fault
-    return json.dumps(answer)
+    try:
+        return rpc_text(answer)
+    except RpcTooLarge as error:  # fit_text keeps answers far below; a refusal, should one not be
+        refusal = {"status": 413, "code": "payload_too_large", "error": f"the answer is too large: {error}"}
+        return json.dumps({"refused": refusal, **({RUNNER_FAULT: fault} if fault is not None else {})})
+
+
+# --- what crosses RPC -------------------------------------------------------------------------------------
+
+# workerd refuses an RPC message, a call's arguments or its answer as V8 serialises them, of 32 MiB
+# or more (MAX_JS_RPC_MESSAGE_SIZE, "Serialized RPC … limited to 32MiB"). V8 writes a string whose
+# every character is Latin-1 a byte a character, any other two bytes a UTF-16 unit.
+RPC_MESSAGE_BYTES = 32 * MIB
+# What the JSON text of a request or an answer may take of it, the rest being margin. A request
+# within the API's limits stays below it (a body is at most 16.3 MiB of UTF-8; see rpc_text); an
+# answer does too, its script text being cut at MAX_ANSWER_TEXT. Past it, a request is refused with
+# 413 `payload_too_large` before any runner is asked (1,000 traces of 12 MB of "é", escaped to
+# ASCII, were 36 MB: the RPC failed, and the healthy runner was recycled and counted as failing).
+MAX_RPC_TEXT_BYTES = 30 * MIB
+# The script text one answer carries, output, errors and reasons of all its traces together, in
+# characters (at most 4 bytes each across RPC). Past it, each text is cut and ends with
+# ANSWER_CUT_MARKER: 1,000 traces printing 34,000 characters each, under the 64 KiB output limit,
+# made a 34 MB answer, which broke the RPC limit and made every result `internal`.
+MAX_ANSWER_TEXT = 4 * MIB
+ANSWER_CUT_MARKER = "\n[cut: this answer's text reached its limit of {limit} characters]"
+# The texts fit_text cuts, in the order it meets them.
+_SCRIPT_TEXT = ("output", "reason", "error")
+
+
+class RpcTooLarge(ValueError):
+    """A request or an answer whose JSON text would not cross RPC."""
+
+
+def fit_text(kind: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """Cut the script text of an answer to MAX_ANSWER_TEXT characters in all, a batch's traces in
+    order: a text past the room left keeps what fits and ends with the marker."""
+    room = MAX_ANSWER_TEXT
+    holders = answer.get("results", []) if kind == "evaluate" else [answer]
+    for holder in holders:
+        for name in _SCRIPT_TEXT:
+            text = holder.get(name)
+            if not isinstance(text, str):
+                continue
+            if len(text) > room:
+                holder[name] = text[:room] + ANSWER_CUT_MARKER.format(limit=MAX_ANSWER_TEXT)
+            room = max(0, room - len(text))
+    return answer
+
+
+# A character V8 cannot write as one byte (past U+00FF), and one past the BMP (two UTF-16 units).
+_WIDE = re.compile("[^\x00-\xff]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+def rpc_text(value: object) -> str:
+    """`value` as the JSON text that crosses RPC: not escaped to ASCII (which made 12 MB of "é" 36
+    MB), compact, and, when a character past U+00FF makes V8 write all of it two bytes a character
+    and that would not fit, with those characters escaped instead (`\\u4e2d`), so that every body
+    within the API's limits fits. Raises RpcTooLarge when neither fits."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if rpc_bytes(text) <= MAX_RPC_TEXT_BYTES:
+        return text
+    if not text.isascii():
+        # Such characters appear only inside JSON strings, where their escapes mean the same.
+        astral = _ASTRAL.sub(lambda match: json.dumps(match.group())[1:-1], text)  # \\ud83d\\ude00
+        narrow = astral.encode("latin-1", "backslashreplace").decode("latin-1")
+        if rpc_bytes(narrow) <= MAX_RPC_TEXT_BYTES:
+            return narrow
+    raise RpcTooLarge(
+        f"{rpc_bytes(text)} bytes as the runtime serialises them, over the {MAX_RPC_TEXT_BYTES} a"
+        " runner takes"
+    )
+
+
+def rpc_bytes(text: str) -> int:
+    """The bytes V8's serialiser writes for `text`."""
+    if text.isascii() or _WIDE.search(text) is None:
+        return len(text)
+    astral = _ASTRAL.subn("", text)[1] if _ASTRAL.search(text) else 0
+    return 2 * (len(text) + astral)
 
 
 # --- what the front Worker gives the loader ---------------------------------------------------------
@@ -177,9 +257,24 @@ MAX_NAMED_RUNNERS = 64
 # Of those, how many one caller may hold: a caller that starts more runners (a new key each request,
 # a crash loop) loses only its own least recently used ones, never another caller's.
 RUNNERS_PER_CALLER = 16
-# After this long unused, another caller's runner may give its place up (when every place is taken):
-# the slots are not kept forever by whoever came first.
+# When every place is taken, a caller holding fewer runners than its fair share (the places divided
+# among the callers holding them and itself, at least one) takes the least recently used runner of a
+# caller holding more than its share: with every place held by one tenant, another got cold unnamed
+# runners for good. Past that, a runner unused this long gives its place to anyone.
 IDLE_SECONDS = 300.0
+# Fresh runners (`isolation: "fresh"`, a new isolate every request) one caller may have starting:
+# past it, 429 `too_many_requests` with Retry-After. Six fresh requests at once from one caller held
+# another caller's warm request 10 to 20 s on local workerd, where every isolate shares one thread; in
+# production each is a billed Dynamic Worker. Named runners are bounded by the places instead.
+FRESH_PER_CALLER = 2
+# A fresh start holds its place at least this long after it began, even when its request ended
+# sooner: local workerd starts one runner at a time, so a burst's later requests found the first
+# ones finished and four of six started; held, at most two begin within this window.
+FRESH_HOLD_SECONDS = 10.0
+# Requests of one caller running at once in this front Worker isolate, warm or not.
+REQUESTS_PER_CALLER = 32
+# The wait a busy caller is told: about one runner's start.
+BUSY_RETRY_SECONDS = 2
 # A caller and key whose runners failed this many times within FAILURE_WINDOW_SECONDS is refused
 # with 429 and Retry-After for BACKOFF_SECONDS, doubling with each further round, up to
 # MAX_BACKOFF_SECONDS: every failure costs a cold start (and in production a billed Dynamic Worker).
@@ -211,17 +306,42 @@ class Placement:
     runner_id: str | None
     cpu_ms: int
     owner: tuple[str, str | None] = ("", None)
+    start: _Start | None = None  # the fresh start it holds a place for (RunnerSlots.enter)
 
 
-class RunnerBackoff(Exception):
+@dataclass
+class _Start:
+    began: float
+    running: bool = True
+
+
+class RunnerRefusal(Exception):
+    """A request refused with 429 before any runner is asked: `code` and `retry_after` seconds."""
+
+    code = ""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RunnerBackoff(RunnerRefusal):
     """A caller (and key) whose runners keep failing: refused for `retry_after` seconds."""
+
+    code = "runner_backoff"
 
     def __init__(self, whose: str, retry_after: int) -> None:
         super().__init__(
             f"the runners of {whose} failed too often within {FAILURE_WINDOW_SECONDS:.0f} s;"
-            f" retry after {retry_after} s"
+            f" retry after {retry_after} s",
+            retry_after,
         )
-        self.retry_after = retry_after
+
+
+class RunnerBusy(RunnerRefusal):
+    """A caller with FRESH_PER_CALLER fresh runners starting, or REQUESTS_PER_CALLER requests running."""
+
+    code = "too_many_requests"
 
 
 # The failures of every key of a caller, counted under this key (an isolationKey is str or None).
@@ -251,14 +371,38 @@ class RunnerSlots:
     # base -> generation, for live bases and the MAX_REMEMBERED most recently recycled others.
     generations: OrderedDict[str, int] = field(default_factory=OrderedDict)
     failures: OrderedDict[tuple[str, str | None], _Failures] = field(default_factory=OrderedDict)
+    fresh_per_caller: int = FRESH_PER_CALLER
+    requests_per_caller: int = REQUESTS_PER_CALLER
+    # caller -> its requests in flight (enter, leave), and its fresh starts still running or begun
+    # within FRESH_HOLD_SECONDS.
+    running: dict[str, int] = field(default_factory=dict)
+    starting: dict[str, list[_Start]] = field(default_factory=dict)
 
     def place(self, kind: str, request: Mapping[str, Any], caller: str) -> Placement:
         """Raises RunnerBackoff when the caller and key are backing off."""
+        return self._place(kind, request, caller, admit=False)
+
+    def enter(self, kind: str, request: Mapping[str, Any], caller: str) -> Placement:
+        """`place`, counting the request as running until `leave`: raises RunnerBusy, before anything
+        is placed, when the caller is at its limit of requests running or of fresh runners starting."""
+        return self._place(kind, request, caller, admit=True)
+
+    def leave(self, placement: Placement) -> None:
+        caller = placement.owner[0]
+        self.running[caller] -= 1
+        if not self.running[caller]:
+            del self.running[caller]
+        if placement.start is not None:
+            placement.start.running = False  # its place is held until FRESH_HOLD_SECONDS have passed
+
+    def _place(self, kind: str, request: Mapping[str, Any], caller: str, admit: bool) -> Placement:
         now, owner = self.clock(), (caller, request.get("isolationKey"))
         self._check_backoff(owner, now)
         cpu_limit_ms = cpu_ms(kind, request)
-        if request.get("isolation") == "fresh":
-            return Placement(None, cpu_limit_ms, owner)
+        fresh = request.get("isolation") == "fresh"
+        start = self._admit(caller, fresh, now) if admit else None
+        if fresh:
+            return Placement(None, cpu_limit_ms, owner, start)
         base = runner_base(caller, owner[1], cpu_limit_ms)
         if base not in self.live and not self._make_room(caller, now):
             return Placement(None, cpu_limit_ms, owner)
@@ -266,15 +410,50 @@ class RunnerSlots:
         self.live.move_to_end(base)
         return Placement(f"{base}-{self.generations.get(base, 0)}", cpu_limit_ms, owner)
 
+    def _starts_held(self, caller: str, now: float) -> int:
+        """How many of the caller's fresh starts hold a place: running, or begun within the hold."""
+        held = [s for s in self.starting.pop(caller, []) if s.running or now - s.began < FRESH_HOLD_SECONDS]
+        if held:
+            self.starting[caller] = held
+        return len(held)
+
+    def _admit(self, caller: str, fresh: bool, now: float) -> _Start | None:
+        running, starting = self.running.get(caller, 0), self._starts_held(caller, now)
+        if running >= self.requests_per_caller:
+            raise RunnerBusy(
+                f"this caller has {running} requests running, its limit; retry after {BUSY_RETRY_SECONDS} s",
+                BUSY_RETRY_SECONDS,
+            )
+        if fresh and starting >= self.fresh_per_caller:
+            raise RunnerBusy(
+                f"this caller started {starting} fresh runners within {FRESH_HOLD_SECONDS:.0f} s, its"
+                f" limit; retry after {BUSY_RETRY_SECONDS} s",
+                BUSY_RETRY_SECONDS,
+            )
+        self.running[caller] = running + 1
+        if not fresh:
+            return None
+        start = _Start(now)
+        self.starting.setdefault(caller, []).append(start)
+        return start
+
     def _make_room(self, caller: str, now: float) -> bool:
-        """Whether a new runner of `caller` may be named: under its quota and the cap, or after its own
-        least recently used runner, or (all places taken) another caller's idle one, gave way."""
-        own = [base for base, (holder, _) in self.live.items() if holder == caller]
-        if len(own) >= self.per_caller:
-            self._forget(own[0])
+        """Whether a new runner of `caller` may be named: under its quota and the cap; or after its
+        own least recently used runner gave way; or, all places taken, when it holds less than its
+        fair share, after the least recently used runner of a caller over its share gave way; or
+        after one idle for IDLE_SECONDS did."""
+        held = Counter(holder for holder, _ in self.live.values())
+        if held[caller] >= self.per_caller:
+            self._forget(next(base for base, (holder, _) in self.live.items() if holder == caller))
             return True
         if len(self.live) < self.max_named:
             return True
+        share = max(1, self.max_named // len(held.keys() | {caller}))
+        if held[caller] < share:
+            for base, (holder, _) in self.live.items():  # least recently used first
+                if held[holder] > share:
+                    self._forget(base)
+                    return True
         oldest, (_, used) = next(iter(self.live.items()))
         if now - used < IDLE_SECONDS:
             return False
@@ -338,14 +517,19 @@ def _trim(remembered: OrderedDict[Any, Any], keep: Mapping[Any, Any] | None = No
 # failed self-check refuses work on its own (handle_json), should a new front Worker reach it.
 RUNNER_SLOTS = RunnerSlots()
 
-# Sends a request to its runner, as JSON text, and returns the runner's answer as it came
-# (src/entry.py: the loader and RPC). Called with the kind, the request, its placement and the
+# Sends a request to its runner and returns the runner's answer as it came (src/entry.py: the loader
+# and RPC). Called with the kind, the request as JSON text (rpc_text), its placement and the
 # request's LLM gate, if it has one (src/entry.py hands the runner a capability for it).
-RunnerCall = Callable[[str, dict[str, Any], Placement, Gate | None], Awaitable[object]]
+RunnerCall = Callable[[str, str, Placement, Gate | None], Awaitable[object]]
 # Raises ValueError when an answer does not have the shape of `kind`'s (the API's response models).
 AnswerCheck = Callable[[str, dict[str, Any]], object]
-# The refusals a runner may answer with: a batch whose traces the engine cannot copy.
-REFUSALS = {(400, "bad_request"), (413, "payload_too_large")}
+# The refusals a runner may answer with: a batch whose traces the engine cannot copy, and an answer
+# too large for RPC (handle_json; fit_text keeps answers far below that).
+REFUSALS = {
+    "evaluate": {(400, "bad_request"), (413, "payload_too_large")},
+    "execute": {(413, "payload_too_large")},
+    "validate": {(413, "payload_too_large")},
+}
 
 
 async def through_runner(
@@ -361,29 +545,51 @@ async def through_runner(
     However the runner fails, the front Worker answers with a structured result, recycles the
     runner and goes on serving; the details go to its log. A caller and key backing off get a
     refusal, `{"refused": {"status": 429, …, "retryAfter": seconds}}`."""
-    try:
-        placement = slots.place(kind, request, caller)
-    except RunnerBackoff as backoff:
-        refusal = {"status": 429, "code": "runner_backoff", "error": str(backoff)}
-        return {"refused": {**refusal, "retryAfter": backoff.retry_after}}
     sent = {name: value for name, value in request.items() if name not in PLACEMENT_FIELDS}
-    answer = await _ask(call, check, kind, sent, placement, slots, llm)
+    try:
+        text = rpc_text(sent)
+    except RpcTooLarge as error:  # refused before any runner is asked, or counted as failing
+        return {"refused": {"status": 413, "code": "payload_too_large", "error": f"the request is {error}"}}
+    try:
+        placement = slots.enter(kind, request, caller)
+    except RunnerRefusal as refused:
+        refusal = {"status": 429, "code": refused.code, "error": str(refused)}
+        return {"refused": {**refusal, "retryAfter": refused.retry_after}}
+    try:
+        answer = await _ask(call, check, kind, text, sent, placement, slots, llm)
+    finally:
+        slots.leave(placement)
     answer[RAN_IN] = placement.runner_id
     return answer
+
+
+def rpc_limit_refusal(error: Exception) -> dict[str, Any] | None:
+    """The refusal for an RPC message the runtime found too large ("Serialized RPC … are limited to
+    …"), which says nothing about the runner's health: no recycling, no backoff."""
+    message = str(error)
+    if "Serialized RPC" not in message or "limited to" not in message:
+        return None
+    error_text = "the answer was too large to cross from the runner to the front Worker"
+    return {"refused": {"status": 413, "code": "payload_too_large", "error": error_text}}
 
 
 async def _ask(
     call: RunnerCall,
     check: AnswerCheck,
     kind: str,
+    request_text: str,
     sent: dict[str, Any],
     placement: Placement,
     slots: RunnerSlots,
     llm: Gate | None,
 ) -> dict[str, Any]:
     try:
-        text = await call(kind, sent, placement, llm)
+        text = await call(kind, request_text, placement, llm)
     except Exception as error:  # noqa: BLE001 - a killed or crashed isolate surfaces as any error
+        refusal = rpc_limit_refusal(error)
+        if refusal is not None:
+            print(f"runner isolate answered {kind} past the RPC limit: {error}"[:2000], file=sys.stderr)
+            return refusal
         slots.recycle(placement)
         print(f"runner isolate failed on {kind}: {type(error).__name__}: {error}", file=sys.stderr)
         return failure(kind, sent, str(error))
@@ -424,9 +630,8 @@ def read_answer(kind: str, text: object) -> dict[str, Any]:
         raise ValueError("the runner's answer is not a JSON object")
     refused = answer.get("refused")
     if refused is not None and not (
-        kind == "evaluate"
-        and isinstance(refused, dict)
-        and (refused.get("status"), refused.get("code")) in REFUSALS
+        isinstance(refused, dict)
+        and (refused.get("status"), refused.get("code")) in REFUSALS.get(kind, ())
         and isinstance(refused.get("error"), str)
     ):
         raise ValueError("the runner's answer holds a refusal it cannot make")

@@ -188,11 +188,22 @@ def _usage_columns(usage: object) -> tuple[Any, ...]:
     )
 
 
+# What ends a text the log cut.
+CUT_MARKER = " [truncated]"
+# The start of an escape (`\x00`, `\ud800`) that a cut at MAX_TEXT split: dropped with the rest.
+_SPLIT_ESCAPE = re.compile(r"\\(?:x0?|u(?:d[0-9a-f]{0,2})?)?\Z")
+
+
 def _kept(text: str | None, kept: bool) -> str | None:
-    """Script text as a row holds it: nothing unless the operator keeps its kind, else up to MAX_TEXT."""
+    """Script text as a row holds it: nothing unless the operator keeps its kind, else at most
+    MAX_TEXT characters as stored, escapes included (cut before escaping, 4,096 lone surrogates
+    were stored as 24,576 characters), and the marker."""
     if text is None or not kept:
         return None
-    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + " [truncated]"
+    stored = storable(text[:MAX_TEXT])
+    if len(stored) <= MAX_TEXT and len(text) <= MAX_TEXT:
+        return stored
+    return _SPLIT_ESCAPE.sub("", stored[:MAX_TEXT]) + CUT_MARKER
 
 
 def _storable(*params: Any) -> tuple[Any, ...]:

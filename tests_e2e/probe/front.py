@@ -49,10 +49,11 @@ class Default(WorkerEntrypoint):
         return Response(json.dumps(report), headers={"content-type": "application/json"})
 
     async def runner(self, query):
-        """?act=count|fault|crash|malformed&isolationKey=…&isolation=warm|fresh&caller=…&slots=small
-        (`small`: runner slots of 3 places, 2 per caller, so that a test fills them quickly)."""
+        """?act=count|fault|crash|malformed&isolationKey=…&isolation=warm|fresh&caller=…&slots=small|fair
+        (`small`: runner slots of 3 places, 2 per caller, so that a test fills them quickly; `fair`:
+        2 places, 2 per caller, so that one caller fills them all)."""
         caller = query.pop("caller", "probe")
-        slots = SMALL_SLOTS if query.pop("slots", None) == "small" else isolate.RUNNER_SLOTS
+        slots = {"small": SMALL_SLOTS, "fair": FAIR_SLOTS}.get(query.pop("slots", None), PROBE_SLOTS)
         request = {"code": query.pop("act", "count"), **query}
         call = runner_call(self.env.LOADER, probe_code)
         answer = await isolate.through_runner(call, api.check_answer, "execute", request, caller, slots)
@@ -77,4 +78,8 @@ async def answer_at_once(request):
     return "PASS"
 
 
+# The front Worker's slots, but for the cap on fresh runners, which the tests of the sandbox itself
+# check (test_one_callers_fresh_runners_are_capped…): here one caller asks for fresh runners in a row.
+PROBE_SLOTS = isolate.RunnerSlots(fresh_per_caller=1_000)
 SMALL_SLOTS = isolate.RunnerSlots(max_named=3, per_caller=2)
+FAIR_SLOTS = isolate.RunnerSlots(max_named=2, per_caller=2)

@@ -17,6 +17,12 @@ class Judge extends RpcTarget {
   }
 }
 
+class Target extends RpcTarget {
+  get code() {
+    return "print('a getter ran')";
+  }
+}
+
 function nested(depth) {
   let data = {};
   for (let i = 0; i < depth; i++) data = { d: data };
@@ -33,6 +39,34 @@ const ODD = {
   nan: () => ({ code: "print(1)", timeoutMs: NaN }),
   function: () => ({ code: "print(1)", callback: () => "called back" }),
   date: () => ({ code: "print(1)", when: new Date(0) }),
+  // Found by attacking the Worker layer: each threw a Python traceback at the caller, or might.
+  arraybuffer: () => ({ code: "print(1)", x: new ArrayBuffer(4) }),
+  dataview: () => ({ code: "print(1)", x: new DataView(new ArrayBuffer(4)) }),
+  uint8array: () => ({ code: "print(1)", x: new Uint8Array(4) }),
+  bigint64array: () => ({ code: "print(1)", x: new BigInt64Array(2) }),
+  blob: () => ({ code: "print(1)", x: new Blob(["a"]) }),
+  error: () => ({ code: "print(1)", x: new TypeError("t") }),
+  regexp: () => ({ code: "print(1)", x: /a/ }),
+  bigint: () => ({ code: "print(1)", x: 10n }),
+  stream: () => ({ code: "print(1)", x: new ReadableStream() }),
+  headers: () => ({ code: "print(1)", x: new Headers({ a: "b" }) }),
+  target: () => ({ code: "print(1)", x: new Target() }),
+  posing: () => ({ code: "print(1)", x: { constructor: { name: "Request" }, url: "http://x/" } }),
+};
+
+// The argument itself odd: each must be refused as "(the argument)".
+const ODD_ARGUMENT = {
+  arraybuffer: () => new ArrayBuffer(8),
+  map: () => new Map([["code", "print(1)"]]),
+  date: () => new Date(0),
+  error: () => new Error("boom"),
+  number: () => 5,
+  array: () => [1, 2],
+  null: () => null,
+  target: () => new Target(),
+  headers: () => new Headers({ a: "b" }),
+  stream: () => new ReadableStream(),
+  posing: () => ({ constructor: { name: "Request" }, url: "http://x/" }),
 };
 
 const CALLS = {
@@ -47,7 +81,14 @@ const CALLS = {
     sandbox.execute({
       code: url.searchParams.get("code") ?? "print(1)",
       ...(url.searchParams.has("key") ? { isolationKey: url.searchParams.get("key") } : {}),
+      ...(url.searchParams.has("isolation") ? { isolation: url.searchParams.get("isolation") } : {}),
     }),
+  "/many-traces": (sandbox, url) =>
+    sandbox.evaluate({
+      evalCode: EVAL,
+      traces: Array.from({ length: Number(url.searchParams.get("n")) }, (_, n) => ({ trace_id: `t${n}`, data: 0 })),
+    }),
+  "/odd-argument": (sandbox, url) => sandbox.execute(ODD_ARGUMENT[url.searchParams.get("case")]()),
   "/executions": (sandbox, url) => sandbox.executions(JSON.parse(url.searchParams.get("query") ?? "{}")),
   "/internal": (sandbox, url) => sandbox[url.searchParams.get("name")]({ code: "print(1)" }),
   "/odd": (sandbox, url) => sandbox.execute(ODD[url.searchParams.get("case")]()),
@@ -63,6 +104,16 @@ const CALLS = {
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
+    if (request.method === "POST" && url.pathname.startsWith("/call/")) {
+      // POST /call/<method> with a JSON body: that body as the argument, for requests too large for
+      // a query string.
+      const argument = await request.json();
+      try {
+        return Response.json(await env.SANDBOX[url.pathname.slice("/call/".length)](argument));
+      } catch (error) {
+        return Response.json({ threw: String(error) });
+      }
+    }
     const call = CALLS[url.pathname];
     if (!call) {
       return example.fetch(request, env);
