@@ -19,7 +19,7 @@ import operator
 import re
 import sys
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -54,6 +54,7 @@ from .limits import (
     check_round,
     check_width,
     plain,
+    rendered,
     spend,
     true_length,
 )
@@ -221,18 +222,20 @@ def _check_operands(scope: RunScope, op: str, left: object, right: object) -> No
         check_pow(scope.budget, left, right)
     elif op == "LShift":
         check_lshift(scope.budget, left, right)
-    elif op == "Mod" and isinstance(left, TEXT_TYPES):
-        _check_percent(scope, left, right)
     elif op in ("Mod", "Div", "FloorDiv"):
         check_rational(scope.budget, op, left, right)
 
 
 def guarded_binop(scope: RunScope, op: str, left: object, right: object) -> object:
+    if op == "Mod" and isinstance(left, TEXT_TYPES):
+        return operator.mod(left, _check_percent(scope, left, right))
     _check_operands(scope, op, left, right)
     return _BINARY[op](left, right)
 
 
 def guarded_inplace(scope: RunScope, op: str, target: object, value: object) -> object:
+    if op == "Mod" and isinstance(target, TEXT_TYPES):
+        return operator.imod(target, _check_percent(scope, target, value))
     _check_operands(scope, op, target, value)
     return _INPLACE[op](target, value)
 
@@ -433,10 +436,11 @@ class ManagedContext:
 _PERCENT_SPEC = re.compile(r"[#0\- +]*(\*|\d*)(?:\.(\*|\d*))?[hlL]?(.?)", re.DOTALL)
 
 
-def _percent_fields(text: str, args: object) -> Iterator[tuple[bool, object]]:
+def _percent_fields(text: str, args: object) -> Iterator[tuple[bool | None, object]]:
     """What C reads for each conversion of a printf-style template: (True, n) for every width and
     precision (the template's digits, or for `*` the argument in its position) and (False, value)
-    for the argument converted, where it is a tuple's item or a dict's value. Parsed as C parses
+    for the argument converted, where it is a tuple's item or a dict's value, and (None, key) for a
+    key to be read from any other mapping (`_percent_mapping` reads it). Parsed as C parses
     it: a mapping key runs to its matching parenthesis (`%(a(b))999999999s` has the key `a(b)`),
     and `%%` takes no argument."""
     values = args if isinstance(args, tuple) else (args,)
@@ -466,20 +470,24 @@ def _percent_fields(text: str, args: object) -> Iterator[tuple[bool, object]]:
             if key is None and position < len(values):
                 yield False, values[position]
                 position += 1
-            elif key is not None and isinstance(args, dict):
+            elif key is not None and type(args) is dict:
                 yield False, dict.get(args, key)
+            elif key is not None:
+                yield None, key  # read from a mapping that is not a dict (_percent_mapping)
         i = text.find("%", spec.end())
 
 
-def _check_percent(scope: RunScope, template: str | bytes | bytearray, args: object) -> None:
+def _check_percent(scope: RunScope, template: str | bytes | bytearray, args: object) -> object:
     """`template % args`: no width or precision larger than the memory left, and the result (the
-    template, every width, and the text of every string argument, however often it is repeated)
-    within it too. The parser's work is paid for in steps: a template is a script's own data."""
+    template, every width, and the text of every argument, however often it is repeated) within
+    it too; the arguments to format with. The parser's work is paid for in steps: a template is
+    a script's own data."""
     budget = scope.budget
     template = plain(template)
     text = template.decode("latin-1") if isinstance(template, (bytes, bytearray)) else template
     # About a microsecond a conversion in Pyodide, parsed in Python (scripts/bench_guards.py).
     spend(budget, 4 * str.count(text, "%") + str.count(text, ")"), "a % format")
+    args = _percent_mapping(text, template, args)
     widths: list[int] = []
     strings: list[object] = [template]
     for is_width, number_or_value in _percent_fields(text, args):
@@ -490,13 +498,26 @@ def _check_percent(scope: RunScope, template: str | bytes | bytearray, args: obj
         else:
             check_nesting(budget, number_or_value)
             check_rendering(budget, number_or_value)
-    if isinstance(args, Mapping) and not isinstance(args, dict):
-        for value in args.values():
-            check_nesting(budget, value)
     size = max(map(char_bytes, strings))
     for width in widths:
         check_width(budget, width, "a % format width", size)
     check_bytes(budget, (sum(widths) + sum(map(true_length, strings))) * size, "a % format")  # type: ignore[arg-type]
+    return args
+
+
+def _percent_mapping(text: str, template: str | bytes | bytearray, args: object) -> object:
+    """The arguments as a plain dict when the template takes keys from anything else (a ChainMap,
+    a dict subclass, a script's class): C reads each key through its __getitem__, which the
+    measure cannot see, so each key is read once here and C formats from the dict measured."""
+    if type(args) is dict or isinstance(args, (tuple, str)) or "%(" not in text:
+        return args
+    keys: dict[object, object] = {}
+    for kind, found in _percent_fields(text, args):
+        if kind is None:
+            key = found if isinstance(template, str) else str.encode(found, "latin-1")  # type: ignore[arg-type]
+            if key not in keys:
+                keys[key] = args[key]  # type: ignore[index]
+    return keys
 
 
 # The real `type` offers nothing a script needs (mro, __subclasses__, __prepare__ are machinery).
@@ -689,14 +710,10 @@ def build(scope: RunScope) -> dict[str, Any]:
         return sum(items, start)
 
     def _repr(obj: object) -> str:
-        check_nesting(budget, obj)
-        check_rendering(budget, obj)
-        return repr(obj)
+        return rendered(budget, obj)
 
     def _ascii(obj: object) -> str:
-        check_nesting(budget, obj)
-        check_rendering(budget, obj)
-        return ascii(obj)
+        return rendered(budget, obj, ascii)
 
     def _format(value: object, spec: str = "") -> str:
         return guarded_format(budget, value, "", spec)

@@ -33,6 +33,7 @@ from .limits import (
     check_rendering,
     check_width,
     plain,
+    rendered,
     spend,
     true_length,
 )
@@ -90,8 +91,12 @@ class _SafeFormatter(string.Formatter):
         return obj, first
 
     def convert_field(self, value: Any, conversion: str | None) -> Any:
-        check_nesting(self.budget, value)
-        return super().convert_field(value, conversion)
+        # `!r`, `!s` and `!a` make the value's text here, before format_field measures the piece.
+        converter = _CONVERSIONS.get(conversion) if isinstance(conversion, str) else None
+        if converter is None:
+            check_nesting(self.budget, value)
+            return super().convert_field(value, conversion)
+        return rendered(self.budget, value, converter)
 
     def format_field(self, value: Any, format_spec: str) -> Any:
         piece = guarded_format(self.budget, value, "", format_spec)
@@ -108,16 +113,17 @@ def _formatter_field_name_split(field_name: str) -> tuple[Any, Iterator[tuple[bo
     return _string.formatter_field_name_split(field_name)
 
 
+_CONVERSIONS: dict[str, Callable[[Any], str]] = {"r": repr, "s": str, "a": ascii}
+
+
 def guarded_format(budget: StepBudget, value: object, conversion: str, spec: object) -> str:
     """format(), f-string fields, and str.format's fields all end here."""
-    check_nesting(budget, value)
-    check_rendering(budget, value)
-    if conversion == "r":
-        value = repr(value)
-    elif conversion == "s":
-        value = str(value)
-    elif conversion == "a":
-        value = ascii(value)
+    converter = _CONVERSIONS.get(conversion)
+    if converter is not None:
+        value = rendered(budget, value, converter)
+    else:
+        check_nesting(budget, value)
+        check_rendering(budget, value)
     if not isinstance(spec, str):
         raise TypeError(f"format spec must be str, not {type(spec).__name__}")
     check_format_spec(budget, spec, char_bytes(value))

@@ -20,7 +20,16 @@ from typing import Any
 
 from . import builtins as sandbox_builtins
 from . import facades, policy
-from .limits import LimitExceeded, Limits, StepBudget, bound_run, check_nesting, holders, memory_error
+from .limits import (
+    LimitExceeded,
+    Limits,
+    StepBudget,
+    bound_run,
+    check_nesting,
+    check_rendering,
+    holders,
+    memory_error,
+)
 from .policy import COMPLEXITY_MESSAGE, Policy, Violation, analyse, find_entry_point, instrument
 from .results import ExecutionResult, ValidationResult
 
@@ -356,6 +365,9 @@ def _describe(raised: BaseException, budget: StepBudget) -> tuple[str, str, int 
     name = str.__str__(type(raised).__name__)
     try:
         check_nesting(budget, _args_of(raised))
+        # The interpreter's exceptions make their text from their arguments (KeyError's is their
+        # repr): measured as any other rendering, its refusal spends the budget.
+        check_rendering(budget, _args_of(raised))
     except LimitExceeded:
         raise
     except BaseException as refused:  # noqa: BLE001 - the check's refusal, or a hook of the script failing
