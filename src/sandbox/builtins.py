@@ -15,6 +15,7 @@ import builtins as _host
 import collections
 import enum
 import importlib
+import inspect
 import operator
 import re
 import sys
@@ -154,6 +155,8 @@ class RunScope:
     output: OutputBuffer = field(init=False)
     user_classes: set[type] = field(default_factory=set)
     imported: dict[str, ModuleFacade] = field(default_factory=dict)
+    cleaned: dict[int, BaseException] = field(default_factory=dict)
+    """Exceptions whose data clean_exception has made plain, by id; the teardown frees them."""
 
     def __post_init__(self) -> None:
         self.output = OutputBuffer(self.budget)
@@ -322,13 +325,21 @@ _OBJECT_FIELDS = (
 )  # fmt: skip
 _PLAIN_ATOMS = frozenset({str, int, float, complex, bool, type(None), bytes})
 _PLAIN_CONTAINERS = (tuple, list, dict, set, frozenset)
-# How many values one exception's fields may hold before the rest is described instead of kept.
-_PLAIN_ROOM = 10_000
+# Containers nested deeper than this in one exception's fields are described instead of walked:
+# the walk recurses in the host, on top of the script's own frames.
+_PLAIN_DEPTH = 64
 
 
 def clean_exception(scope: RunScope, exc: BaseException) -> BaseException:
     """`exc` and every exception chained to it, holding only the script's frames, plain data and
-    the script's own objects. Looks at everything by exact type, so no script code runs here."""
+    the script's own objects. Looks at everything by exact type, so no script code runs here.
+
+    The work is the script's: every traceback entry, chained exception and container item looked
+    at is paid for in steps before it is read, and a copy's memory measured before it is made.
+    An exception's data is cleaned once per run (`RunScope.cleaned`): a loop that raises and
+    catches the same richly filled exception pays for it once. Its traceback and chain are
+    looked at every time, since raising it again adds to them."""
+    budget = scope.budget
     pending: list[BaseException] = [exc]
     seen: set[int] = set()
     while pending:
@@ -336,33 +347,42 @@ def clean_exception(scope: RunScope, exc: BaseException) -> BaseException:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        _TRACEBACK.__set__(current, script_frames(_TRACEBACK.__get__(current)))
+        spend(budget, 1, "cleaning an exception")
+        _TRACEBACK.__set__(current, script_frames(budget, _TRACEBACK.__get__(current)))
         pending.extend(e for e in (_CONTEXT.__get__(current), _CAUSE.__get__(current)) if e is not None)
         kind = type(current)
         if issubclass(kind, BaseExceptionGroup):
-            pending.extend(_GROUP_MEMBERS.__get__(current))  # not a script's `exceptions` property
-        if kind in scope.user_classes:
-            continue  # made by the script, from its own values
-        room = [_PLAIN_ROOM]
-        _ARGS.__set__(current, _plain(scope, _ARGS.__get__(current), room, pending))
+            members = _GROUP_MEMBERS.__get__(current)  # not a script's `exceptions` property
+            spend(budget, len(members), "cleaning an exception group")
+            pending.extend(members)
+        if kind in scope.user_classes or scope.cleaned.get(id(current)) is current:
+            continue  # made by the script from its own values, or cleaned earlier in this run
+        copy = _PlainCopy(scope, pending)
+        _ARGS.__set__(current, copy.plain(_ARGS.__get__(current), 0))
         for owner, name in _OBJECT_FIELDS:
             if issubclass(kind, owner):
                 member = owner.__dict__[name]
                 value = member.__get__(current)
-                member.__set__(current, None if name == "obj" else _plain(scope, value, room, pending))
+                member.__set__(current, None if name == "obj" else copy.plain(value, 0))
         attributes = _EXCEPTION_DICT.__get__(current)
+        spend(budget, len(attributes), "cleaning an exception")
         for name, value in list(attributes.items()):
-            attributes[name] = _plain(scope, value, room, pending)
+            attributes[name] = copy.plain(value, 0)
+        scope.cleaned[id(current)] = current  # held until the teardown: an id is not reused
     return exc
 
 
-def script_frames(tb: TracebackType | None) -> TracebackType | None:
-    """The traceback with the host's frames unlinked: the script's frames only."""
+def script_frames(budget: StepBudget, tb: TracebackType | None) -> TracebackType | None:
+    """The traceback with the host's frames unlinked: the script's frames only. Each entry is
+    paid for: raising one exception again and again in a loop makes its traceback grow."""
     kept: list[TracebackType] = []
+    entries = 0
     while tb is not None:
+        entries += 1
         if tb.tb_frame.f_code.co_filename == policy.FILENAME:
             kept.append(tb)
         tb = tb.tb_next
+    spend(budget, entries // 4, "cleaning a traceback")
     if not kept:
         return None
     for entry, following in zip(kept, [*kept[1:], None], strict=True):
@@ -370,32 +390,62 @@ def script_frames(tb: TracebackType | None) -> TracebackType | None:
     return kept[0]
 
 
-def _plain(scope: RunScope, value: object, room: list[int], exceptions: list[BaseException]) -> object:
-    """`value` when it holds only plain data, exceptions (queued for cleaning) and the script's own
-    classes, instances and functions; otherwise a copy with everything else described in text."""
-    room[0] -= 1
-    kind = type(value)
-    if kind in _PLAIN_ATOMS or kind in scope.user_classes:
-        return value
-    if issubclass(kind, type):
-        return value if value in scope.user_classes else type.__repr__(value)  # type: ignore[arg-type]
-    if kind is types.FunctionType and value.__code__.co_filename == policy.FILENAME:  # type: ignore[attr-defined]
-        return value
-    if issubclass(kind, BaseException):
-        exceptions.append(value)  # type: ignore[arg-type]
-        return value
-    if kind in _PLAIN_CONTAINERS and room[0] > 0:
+class _PlainCopy:
+    """One exception's fields made plain: every container read once (a shared one is copied once
+    and its copy reused, so a DAG of references costs what it holds, not what it spells out), each
+    paid for before it is read, each copy measured before it is made."""
+
+    def __init__(self, scope: RunScope, exceptions: list[BaseException]) -> None:
+        self.scope = scope
+        self.exceptions = exceptions
+        self.done: dict[int, object] = {}
+        self.held: list[object] = []  # the originals, so that no id in `done` is reused
+        self.texts: dict[int, str] = {}
+
+    def text(self, key: Any, describe: Callable[[Any], str]) -> str:
+        """One description per class, shared by every value it stands for."""
+        text = self.texts.get(id(key))
+        if text is None:
+            text = self.texts[id(key)] = describe(key)
+        return text
+
+    def plain(self, value: object, depth: int) -> object:
+        """`value` when it holds only plain data, exceptions (queued for cleaning) and the
+        script's own classes, instances and functions; otherwise a copy with everything else
+        described in text."""
+        scope = self.scope
+        kind = type(value)
+        if kind in _PLAIN_ATOMS or kind in scope.user_classes:
+            return value
+        if issubclass(kind, type):
+            return value if value in scope.user_classes else self.text(value, type.__repr__)
+        if kind is types.FunctionType and value.__code__.co_filename == policy.FILENAME:  # type: ignore[attr-defined]
+            return value
+        if issubclass(kind, BaseException):
+            self.exceptions.append(value)  # type: ignore[arg-type]
+            return value
+        if kind not in _PLAIN_CONTAINERS or depth >= _PLAIN_DEPTH:
+            return self.text(kind, lambda kind: f"<{kind.__name__} object>")
+        done = self.done.get(id(value))
+        if done is not None:
+            return done
+        budget = scope.budget
+        length = true_length(value) or 0
+        spend(budget, length, "cleaning an exception")
+        # The items read and a copy of them: a reference each (descriptions are shared), and for
+        # a dict a pair and a slot per item.
+        check_bytes(budget, (96 if kind is dict else 16) * length, "copying an exception's fields")
         if kind is dict:
-            pairs = [
-                (_plain(scope, k, room, exceptions), _plain(scope, v, room, exceptions))
-                for k, v in value.items()
-            ]  # type: ignore[attr-defined]
+            pairs = [(self.plain(k, depth + 1), self.plain(v, depth + 1)) for k, v in value.items()]  # type: ignore[attr-defined]
             same = all(a is k and b is v for (a, b), (k, v) in zip(pairs, value.items(), strict=True))  # type: ignore[attr-defined]
-            return value if same else dict(pairs)
-        items = [_plain(scope, item, room, exceptions) for item in value]  # type: ignore[attr-defined]
-        same = all(a is b for a, b in zip(items, value, strict=True))  # type: ignore[call-overload]
-        return value if same else kind(items)
-    return f"<{kind.__name__} object>"
+            result: object = value if same else dict(pairs)
+        else:
+            items = [self.plain(item, depth + 1) for item in value]  # type: ignore[attr-defined]
+            same = all(a is b for a, b in zip(items, value, strict=True))  # type: ignore[call-overload]
+            result = value if same else kind(items)
+        self.done[id(value)] = result
+        self.held.append(value)
+        return result
 
 
 def _special_method(obj: object, name: str) -> Callable[..., Any]:
@@ -622,14 +672,26 @@ def _in_base(budget: StepBudget, real: Callable[[Any], str], presentation: str) 
     return convert
 
 
+# Code whose call returns a generator, coroutine or async generator without running a frame.
+_FRAMELESS_CALLS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
 def _iter(obj: Any, *sentinel: Any) -> Iterator[Any]:
     if sentinel:
         # iter(int, 1) never ends, and every C consumer (any, list, sum) would loop where the step
         # count cannot see it: only the script's own functions, whose every call is a step. Not any
         # function: a method object can bind a C callable, and the guards' closures are exempt.
+        # Nor a generator or coroutine function: calling one makes a generator without starting
+        # a frame, so no step either.
         function = obj.__func__ if type(obj) is types.MethodType else obj
-        if type(function) is not types.FunctionType or function.__code__.co_filename != policy.FILENAME:
-            raise TypeError("iter(callable, sentinel) takes a function defined in the script")
+        if (
+            type(function) is not types.FunctionType
+            or function.__code__.co_filename != policy.FILENAME
+            or function.__code__.co_flags & _FRAMELESS_CALLS
+        ):
+            raise TypeError(
+                "iter(callable, sentinel) takes a function defined in the script (not a generator function)"
+            )
     return iter(obj, *sentinel)
 
 

@@ -98,8 +98,13 @@ def facade(name: str, run: FacadeRun) -> ModuleFacade:
 
 def forget_script_keys() -> None:
     """After every run, once monitoring is off: drop the entries that a run put in a host cache
-    under a key of its own making. datetime's strptime keeps compiled formats keyed by the format
+    under a key of its own making, or that hold its objects. datetime's strptime keeps compiled formats keyed by the format
     it was given, a str subclass included, whose __eq__ would run at a later run's lookup."""
+    # re caches substitution templates by (pattern, template): its pieces are the run's strings,
+    # which a later run's equal pattern would be handed back.
+    regex = sys.modules.get("re")
+    if regex is not None:
+        regex._compile_template.cache_clear()
     strptime = sys.modules.get("_strptime")
     cache: dict[Any, Any] | None = getattr(strptime, "_regex_cache", None)
     if cache and any(type(key) is not str for key in cache):
