@@ -132,6 +132,23 @@ def test_an_exception_whose_description_is_huge_is_measured():
     held("s = 'x' * 10**6\nraise KeyError([s] * 1000)", "memory", "the text of a container")
 
 
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "import typing\ns = 'x' * 10**6\ny = typing.List[[s] * 1000][1]",
+        "import enum\ns = 'x' * 10**6\ny = enum.Enum([s] * 1000, 'A B')",
+    ],
+)
+def test_the_engines_own_messages_do_not_quote_a_scripts_value(attack):
+    result = held(attack, "runtime")
+    assert len(result.error) < 200, result
+
+
+def test_the_regex_compilers_debug_output_cannot_bypass_the_output_cap():
+    result = sandbox.execute("import re\nre.compile('a' * 10**5, 128)", BUDGET, ALL_IMPORTS)
+    assert "re.DEBUG is not available" in result.error, result
+
+
 def test_renderings_that_fit_are_unchanged():
     code = (
         "import collections, dataclasses, functools\n@dataclasses.dataclass\nclass D:\n    a: list\n"
@@ -176,14 +193,14 @@ def test_a_run_whose_teardown_overran_its_deadline_is_not_a_success():
     assert sandbox.execute("print(1)").output == "1"
 
 
-@pytest.mark.parametrize("attack", ["x = [[]] * 4_000_000\ny = tuple(x)", "x = [[], []] * 2_000_000"])
+@pytest.mark.parametrize("attack", ["x = [[]] * 4_000_000\ny = tuple(x)", "x = [[], []] * 1_500_000"])
 def test_tearing_down_many_references_to_few_objects_is_quick(attack):
     # Each reference was a turn of the teardown's Python loop: 13 s for these on a 1 s budget. Run
     # as production runs it (the runner's own tracemalloc, stopped before the teardown), not
     # under `held`'s, which would trace every object the teardown's walk makes.
     started = time.perf_counter()
     result = sandbox.execute(attack, BUDGET)
-    assert result.error_type in (None, "memory"), result
+    assert result.error_type in (None, "memory", "timeout"), result
     assert time.perf_counter() - started < 2 * BUDGET.timeout_ms / 1000
     assert sandbox.execute("print(1)").output == "1"
 

@@ -32,6 +32,9 @@ def members(run: FacadeRun) -> dict[str, object]:
 
     def compile(pattern: Any, flags: Any = 0) -> re.Pattern[Any]:
         pattern, flags = exact_text(pattern), operator.index(flags)
+        if flags & re.DEBUG:
+            # The compiler prints its parse tree to the host's stdout, past the run's output cap.
+            raise ValueError("re.DEBUG is not available in the sandbox")
         if isinstance(pattern, re.Pattern):
             if flags:
                 raise ValueError("cannot process flags argument with a compiled pattern")
