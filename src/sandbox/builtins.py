@@ -155,8 +155,9 @@ class RunScope:
     output: OutputBuffer = field(init=False)
     user_classes: set[type] = field(default_factory=set)
     imported: dict[str, ModuleFacade] = field(default_factory=dict)
-    cleaned: dict[int, BaseException] = field(default_factory=dict)
-    """Exceptions whose data clean_exception has made plain, by id; the teardown frees them."""
+    cleaned: dict[int, tuple[BaseException, TracebackType | None]] = field(default_factory=dict)
+    """Exceptions clean_exception has made plain, by id, with their traceback as it left it; the
+    teardown frees them."""
 
     def __post_init__(self) -> None:
         self.output = OutputBuffer(self.budget)
@@ -337,8 +338,8 @@ def clean_exception(scope: RunScope, exc: BaseException) -> BaseException:
     The work is the script's: every traceback entry, chained exception and container item looked
     at is paid for in steps before it is read, and a copy's memory measured before it is made.
     An exception's data is cleaned once per run (`RunScope.cleaned`): a loop that raises and
-    catches the same richly filled exception pays for it once. Its traceback and chain are
-    looked at every time, since raising it again adds to them."""
+    catches the same richly filled exception pays for it once. Its chain is looked at every
+    time, and its traceback down to the part cleaned before: raising it again adds to both."""
     budget = scope.budget
     pending: list[BaseException] = [exc]
     seen: set[int] = set()
@@ -348,15 +349,25 @@ def clean_exception(scope: RunScope, exc: BaseException) -> BaseException:
             continue
         seen.add(id(current))
         spend(budget, 1, "cleaning an exception")
-        _TRACEBACK.__set__(current, script_frames(budget, _TRACEBACK.__get__(current)))
+        earlier = scope.cleaned.get(id(current))
+        cleaned_before = earlier is not None and earlier[0] is current
+        # Raising an exception again puts new entries in front of its cleaned traceback: only
+        # they are looked at.
+        tail = earlier[1] if cleaned_before else None  # type: ignore[index]
+        head = script_frames(budget, _TRACEBACK.__get__(current), tail)
+        _TRACEBACK.__set__(current, head)
         pending.extend(e for e in (_CONTEXT.__get__(current), _CAUSE.__get__(current)) if e is not None)
         kind = type(current)
         if issubclass(kind, BaseExceptionGroup):
             members = _GROUP_MEMBERS.__get__(current)  # not a script's `exceptions` property
             spend(budget, len(members), "cleaning an exception group")
             pending.extend(members)
-        if kind in scope.user_classes or scope.cleaned.get(id(current)) is current:
-            continue  # made by the script from its own values, or cleaned earlier in this run
+        if cleaned_before:
+            scope.cleaned[id(current)] = (current, head)
+            continue  # its data was made plain earlier in this run
+        if kind in scope.user_classes:
+            scope.cleaned[id(current)] = (current, head)
+            continue  # made by the script, from its own values
         copy = _PlainCopy(scope, pending)
         _ARGS.__set__(current, copy.plain(_ARGS.__get__(current), 0))
         for owner, name in _OBJECT_FIELDS:
@@ -368,24 +379,26 @@ def clean_exception(scope: RunScope, exc: BaseException) -> BaseException:
         spend(budget, len(attributes), "cleaning an exception")
         for name, value in list(attributes.items()):
             attributes[name] = copy.plain(value, 0)
-        scope.cleaned[id(current)] = current  # held until the teardown: an id is not reused
+        scope.cleaned[id(current)] = (current, head)  # held until the teardown: ids are not reused
     return exc
 
 
-def script_frames(budget: StepBudget, tb: TracebackType | None) -> TracebackType | None:
-    """The traceback with the host's frames unlinked: the script's frames only. Each entry is
-    paid for: raising one exception again and again in a loop makes its traceback grow."""
+def script_frames(
+    budget: StepBudget, tb: TracebackType | None, clean: TracebackType | None = None
+) -> TracebackType | None:
+    """The traceback with the host's frames unlinked: the script's frames only, down to `clean`,
+    the part cleaned already. Each entry looked at is paid for."""
     kept: list[TracebackType] = []
     entries = 0
-    while tb is not None:
+    while tb is not None and tb is not clean:
         entries += 1
         if tb.tb_frame.f_code.co_filename == policy.FILENAME:
             kept.append(tb)
         tb = tb.tb_next
-    spend(budget, entries // 4, "cleaning a traceback")
+    spend(budget, entries, "cleaning a traceback")
     if not kept:
-        return None
-    for entry, following in zip(kept, [*kept[1:], None], strict=True):
+        return tb
+    for entry, following in zip(kept, [*kept[1:], tb], strict=True):
         entry.tb_next = following
     return kept[0]
 

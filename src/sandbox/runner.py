@@ -424,7 +424,7 @@ def _teardown(
     budget: StepBudget,
     namespace: dict[str, object],
     user_classes: set[type],
-    cleaned: dict[int, BaseException],
+    cleaned: dict[int, tuple[BaseException, TracebackType | None]],
 ) -> None:
     """Free everything the run left, parents before children so that no deallocation recurses
     (CPython frees a nested structure recursively in C; in Pyodide a few thousand levels overflow
