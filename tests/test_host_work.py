@@ -116,6 +116,8 @@ def test_guards_read_a_call_as_c_does(attack):
         "'{0!r}'.format(x)",
         "'{0!s}'.format(x)",
         "f'{slice(x)}'",
+        "repr(collections.defaultdict(functools.partial(list, x)))",
+        "repr(R(x))",
     ],
 )
 def test_every_rendering_of_a_script_value_is_measured(render):
@@ -124,6 +126,7 @@ def test_every_rendering_of_a_script_value_is_measured(render):
         "@dataclasses.dataclass\nclass D:\n    a: list\n"
         "class E(enum.Enum):\n    A = (s,) * 1000\n"
         "class M:\n    def __getitem__(self, key):\n        return x\n"
+        "class R(ValueError):\n    def __repr__(self):\n        return super().__repr__()\n"
     )
     held(f"{setup}y = {render}", "memory", "the text of a container")
 

@@ -786,14 +786,23 @@ def _renders_inside(kind: type) -> bool:
 
 
 def _scripted_text(kind: type) -> bool:
+    """Whether only the script's own code makes the text of a `kind`: every __repr__ and __str__
+    along its MRO is the script's or object's. A host one behind it (an exception's, a list's)
+    is one `super().__repr__()` away, and renders what the instance holds unmeasured."""
+    scripted = False
     for klass in _mro(kind):
+        if klass is object:
+            break
         members = _class_dict(klass)
         for name in ("__repr__", "__str__"):
             method = members.get(name)
-            if method is not None:
-                code = getattr(method, "__code__", None) if type(method) is types.FunctionType else None
-                return type(code) is CodeType and code.co_filename == SCRIPT_FILENAME
-    return False
+            if method is None:
+                continue
+            code = getattr(method, "__code__", None) if type(method) is types.FunctionType else None
+            if not (type(code) is CodeType and code.co_filename == SCRIPT_FILENAME):
+                return False
+            scripted = True
+    return scripted
 
 
 def _read(budget: StepBudget, kinds: dict[int, bool], node: Any) -> tuple[Any, float, list[Any], int]:
@@ -830,14 +839,23 @@ def _read(budget: StepBudget, kinds: dict[int, bool], node: Any) -> tuple[Any, f
 
 def _rendered_parts(node: Any) -> tuple[Any, ...]:
     """An object's items as its C repr reads them (a subclass's own __iter__ may hide them), or for
-    any other object, everything it refers to but its class."""
+    any other object, everything it refers to but its class. A container subclass's text may show
+    more than its items (a defaultdict's factory): everything it refers to is counted as well."""
+    kind = type(node)
+    others = _referents_but_class(node) if kind not in _RENDERED else None
     if isinstance(node, dict):
-        return dict.keys(node), dict.values(node)
+        return (dict.keys(node), dict.values(node)) + ((others,) if others else ())
     for base in _RENDERED:
         if isinstance(node, base):
-            return (node,) if type(node) is base else (list(base.__iter__(node)),)
+            if kind is base:
+                return (node,)
+            return (list(base.__iter__(node)), others)
+    return (others,)
+
+
+def _referents_but_class(node: object) -> list[Any]:
     kind = type(node)
-    return ([child for child in gc.get_referents(node) if child is not kind],)
+    return [child for child in gc.get_referents(node) if child is not kind]
 
 
 # A long container of one kind of atom, measured at C speed.
