@@ -216,7 +216,7 @@ def test_cleaning_leaves_only_the_scripts_frames_and_cleans_the_context():
         assert tb.tb_frame.f_code.co_filename == "<sandbox>"
         tb = tb.tb_next
     assert isinstance(error.__context__, KeyError)
-    assert script_frames(None) is None
+    assert script_frames(StepBudget(Limits()), None) is None
 
 
 # --- 2. Class factories apply the attribute rule ---------------------------------------------------

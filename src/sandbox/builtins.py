@@ -15,11 +15,12 @@ import builtins as _host
 import collections
 import enum
 import importlib
+import inspect
 import operator
 import re
 import sys
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -54,6 +55,7 @@ from .limits import (
     check_round,
     check_width,
     plain,
+    rendered,
     spend,
     true_length,
 )
@@ -160,6 +162,9 @@ class RunScope:
     # The classes the run can name (its builtins table, the facades it imported): type() hands
     # these out.
     nameable: set[type] = field(default_factory=lambda: set(_NAMEABLE_BUILTINS))
+    cleaned: dict[int, tuple[BaseException, TracebackType | None]] = field(default_factory=dict)
+    """Exceptions clean_exception has made plain, by id, with their traceback as it left it; the
+    teardown frees them."""
 
     def __post_init__(self) -> None:
         self.output = OutputBuffer(self.budget)
@@ -243,18 +248,20 @@ def _check_operands(scope: RunScope, op: str, left: object, right: object) -> No
         check_pow(scope.budget, left, right)
     elif op == "LShift":
         check_lshift(scope.budget, left, right)
-    elif op == "Mod" and isinstance(left, TEXT_TYPES):
-        _check_percent(scope, left, right)
     elif op in ("Mod", "Div", "FloorDiv"):
         check_rational(scope.budget, op, left, right)
 
 
 def guarded_binop(scope: RunScope, op: str, left: object, right: object) -> object:
+    if op == "Mod" and isinstance(left, TEXT_TYPES):
+        return operator.mod(left, _check_percent(scope, left, right))
     _check_operands(scope, op, left, right)
     return _BINARY[op](left, right)
 
 
 def guarded_inplace(scope: RunScope, op: str, target: object, value: object) -> object:
+    if op == "Mod" and isinstance(target, TEXT_TYPES):
+        return operator.imod(target, _check_percent(scope, target, value))
     _check_operands(scope, op, target, value)
     return _INPLACE[op](target, value)
 
@@ -391,13 +398,21 @@ _OBJECT_FIELDS = (
 )  # fmt: skip
 _PLAIN_ATOMS = frozenset({str, int, float, complex, bool, type(None), bytes})
 _PLAIN_CONTAINERS = (tuple, list, dict, set, frozenset)
-# How many values one exception's fields may hold before the rest is described instead of kept.
-_PLAIN_ROOM = 10_000
+# Containers nested deeper than this in one exception's fields are described instead of walked:
+# the walk recurses in the host, on top of the script's own frames.
+_PLAIN_DEPTH = 64
 
 
 def clean_exception(scope: RunScope, exc: BaseException) -> BaseException:
     """`exc` and every exception chained to it, holding only the script's frames, plain data and
-    the script's own objects. Looks at everything by exact type, so no script code runs here."""
+    the script's own objects. Looks at everything by exact type, so no script code runs here.
+
+    The work is the script's: every traceback entry, chained exception and container item looked
+    at is paid for in steps before it is read, and a copy's memory measured before it is made.
+    An exception's data is cleaned once per run (`RunScope.cleaned`): a loop that raises and
+    catches the same richly filled exception pays for it once. Its chain is looked at every
+    time, and its traceback down to the part cleaned before: raising it again adds to both."""
+    budget = scope.budget
     pending: list[BaseException] = [exc]
     seen: set[int] = set()
     while pending:
@@ -405,66 +420,117 @@ def clean_exception(scope: RunScope, exc: BaseException) -> BaseException:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        _TRACEBACK.__set__(current, script_frames(_TRACEBACK.__get__(current)))
+        spend(budget, 1, "cleaning an exception")
+        earlier = scope.cleaned.get(id(current))
+        cleaned_before = earlier is not None and earlier[0] is current
+        # Raising an exception again puts new entries in front of its cleaned traceback: only
+        # they are looked at.
+        tail = earlier[1] if cleaned_before else None  # type: ignore[index]
+        head = script_frames(budget, _TRACEBACK.__get__(current), tail)
+        _TRACEBACK.__set__(current, head)
         pending.extend(e for e in (_CONTEXT.__get__(current), _CAUSE.__get__(current)) if e is not None)
         kind = type(current)
         if issubclass(kind, BaseExceptionGroup):
-            pending.extend(_GROUP_MEMBERS.__get__(current))  # not a script's `exceptions` property
+            members = _GROUP_MEMBERS.__get__(current)  # not a script's `exceptions` property
+            spend(budget, len(members), "cleaning an exception group")
+            pending.extend(members)
+        if cleaned_before:
+            scope.cleaned[id(current)] = (current, head)
+            continue  # its data was made plain earlier in this run
         if kind in scope.user_classes:
+            scope.cleaned[id(current)] = (current, head)
             continue  # made by the script, from its own values
-        room = [_PLAIN_ROOM]
-        _ARGS.__set__(current, _plain(scope, _ARGS.__get__(current), room, pending))
+        copy = _PlainCopy(scope, pending)
+        _ARGS.__set__(current, copy.plain(_ARGS.__get__(current), 0))
         for owner, name in _OBJECT_FIELDS:
             if issubclass(kind, owner):
                 member = owner.__dict__[name]
                 value = member.__get__(current)
-                member.__set__(current, None if name == "obj" else _plain(scope, value, room, pending))
+                member.__set__(current, None if name == "obj" else copy.plain(value, 0))
         attributes = _EXCEPTION_DICT.__get__(current)
+        spend(budget, len(attributes), "cleaning an exception")
         for name, value in list(attributes.items()):
-            attributes[name] = _plain(scope, value, room, pending)
+            attributes[name] = copy.plain(value, 0)
+        scope.cleaned[id(current)] = (current, head)  # held until the teardown: ids are not reused
     return exc
 
 
-def script_frames(tb: TracebackType | None) -> TracebackType | None:
-    """The traceback with the host's frames unlinked: the script's frames only."""
+def script_frames(
+    budget: StepBudget, tb: TracebackType | None, clean: TracebackType | None = None
+) -> TracebackType | None:
+    """The traceback with the host's frames unlinked: the script's frames only, down to `clean`,
+    the part cleaned already. Each entry looked at is paid for."""
     kept: list[TracebackType] = []
-    while tb is not None:
+    entries = 0
+    while tb is not None and tb is not clean:
+        entries += 1
         if tb.tb_frame.f_code.co_filename == policy.FILENAME:
             kept.append(tb)
         tb = tb.tb_next
+    spend(budget, entries, "cleaning a traceback")
     if not kept:
-        return None
-    for entry, following in zip(kept, [*kept[1:], None], strict=True):
+        return tb
+    for entry, following in zip(kept, [*kept[1:], tb], strict=True):
         entry.tb_next = following
     return kept[0]
 
 
-def _plain(scope: RunScope, value: object, room: list[int], exceptions: list[BaseException]) -> object:
-    """`value` when it holds only plain data, exceptions (queued for cleaning) and the script's own
-    classes, instances and functions; otherwise a copy with everything else described in text."""
-    room[0] -= 1
-    kind = type(value)
-    if kind in _PLAIN_ATOMS or kind in scope.user_classes:
-        return value
-    if issubclass(kind, type):
-        return value if value in scope.user_classes else type.__repr__(value)  # type: ignore[arg-type]
-    if kind is types.FunctionType and value.__code__.co_filename == policy.FILENAME:  # type: ignore[attr-defined]
-        return value
-    if issubclass(kind, BaseException):
-        exceptions.append(value)  # type: ignore[arg-type]
-        return value
-    if kind in _PLAIN_CONTAINERS and room[0] > 0:
+class _PlainCopy:
+    """One exception's fields made plain: every container read once (a shared one is copied once
+    and its copy reused, so a DAG of references costs what it holds, not what it spells out), each
+    paid for before it is read, each copy measured before it is made."""
+
+    def __init__(self, scope: RunScope, exceptions: list[BaseException]) -> None:
+        self.scope = scope
+        self.exceptions = exceptions
+        self.done: dict[int, object] = {}
+        self.held: list[object] = []  # the originals, so that no id in `done` is reused
+        self.texts: dict[int, str] = {}
+
+    def text(self, key: Any, describe: Callable[[Any], str]) -> str:
+        """One description per class, shared by every value it stands for."""
+        text = self.texts.get(id(key))
+        if text is None:
+            text = self.texts[id(key)] = describe(key)
+        return text
+
+    def plain(self, value: object, depth: int) -> object:
+        """`value` when it holds only plain data, exceptions (queued for cleaning) and the
+        script's own classes, instances and functions; otherwise a copy with everything else
+        described in text."""
+        scope = self.scope
+        kind = type(value)
+        if kind in _PLAIN_ATOMS or kind in scope.user_classes:
+            return value
+        if issubclass(kind, type):
+            return value if value in scope.user_classes else self.text(value, type.__repr__)
+        if kind is types.FunctionType and value.__code__.co_filename == policy.FILENAME:  # type: ignore[attr-defined]
+            return value
+        if issubclass(kind, BaseException):
+            self.exceptions.append(value)  # type: ignore[arg-type]
+            return value
+        if kind not in _PLAIN_CONTAINERS or depth >= _PLAIN_DEPTH:
+            return self.text(kind, lambda kind: f"<{kind.__name__} object>")
+        done = self.done.get(id(value))
+        if done is not None:
+            return done
+        budget = scope.budget
+        length = true_length(value) or 0
+        spend(budget, length, "cleaning an exception")
+        # The items read and a copy of them: a reference each (descriptions are shared), and for
+        # a dict a pair and a slot per item.
+        check_bytes(budget, (96 if kind is dict else 16) * length, "copying an exception's fields")
         if kind is dict:
-            pairs = [
-                (_plain(scope, k, room, exceptions), _plain(scope, v, room, exceptions))
-                for k, v in value.items()
-            ]  # type: ignore[attr-defined]
+            pairs = [(self.plain(k, depth + 1), self.plain(v, depth + 1)) for k, v in value.items()]  # type: ignore[attr-defined]
             same = all(a is k and b is v for (a, b), (k, v) in zip(pairs, value.items(), strict=True))  # type: ignore[attr-defined]
-            return value if same else dict(pairs)
-        items = [_plain(scope, item, room, exceptions) for item in value]  # type: ignore[attr-defined]
-        same = all(a is b for a, b in zip(items, value, strict=True))  # type: ignore[call-overload]
-        return value if same else kind(items)
-    return f"<{kind.__name__} object>"
+            result: object = value if same else dict(pairs)
+        else:
+            items = [self.plain(item, depth + 1) for item in value]  # type: ignore[attr-defined]
+            same = all(a is b for a, b in zip(items, value, strict=True))  # type: ignore[call-overload]
+            result = value if same else kind(items)
+        self.done[id(value)] = result
+        self.held.append(value)
+        return result
 
 
 def _special_method(obj: object, name: str, protocol: str = "context manager") -> Callable[..., Any]:
@@ -514,10 +580,11 @@ class ManagedContext:
 _PERCENT_SPEC = re.compile(r"[#0\- +]*(\*|\d*)(?:\.(\*|\d*))?[hlL]?(.?)", re.DOTALL)
 
 
-def _percent_fields(text: str, args: object) -> Iterator[tuple[bool, object]]:
+def _percent_fields(text: str, args: object) -> Iterator[tuple[bool | None, object]]:
     """What C reads for each conversion of a printf-style template: (True, n) for every width and
     precision (the template's digits, or for `*` the argument in its position) and (False, value)
-    for the argument converted, where it is a tuple's item or a dict's value. Parsed as C parses
+    for the argument converted, where it is a tuple's item or a dict's value, and (None, key) for a
+    key to be read from any other mapping (`_percent_mapping` reads it). Parsed as C parses
     it: a mapping key runs to its matching parenthesis (`%(a(b))999999999s` has the key `a(b)`),
     and `%%` takes no argument."""
     values = args if isinstance(args, tuple) else (args,)
@@ -547,20 +614,24 @@ def _percent_fields(text: str, args: object) -> Iterator[tuple[bool, object]]:
             if key is None and position < len(values):
                 yield False, values[position]
                 position += 1
-            elif key is not None and isinstance(args, dict):
+            elif key is not None and type(args) is dict:
                 yield False, dict.get(args, key)
+            elif key is not None:
+                yield None, key  # read from a mapping that is not a dict (_percent_mapping)
         i = text.find("%", spec.end())
 
 
-def _check_percent(scope: RunScope, template: str | bytes | bytearray, args: object) -> None:
+def _check_percent(scope: RunScope, template: str | bytes | bytearray, args: object) -> object:
     """`template % args`: no width or precision larger than the memory left, and the result (the
-    template, every width, and the text of every string argument, however often it is repeated)
-    within it too. The parser's work is paid for in steps: a template is a script's own data."""
+    template, every width, and the text of every argument, however often it is repeated) within
+    it too; the arguments to format with. The parser's work is paid for in steps: a template is
+    a script's own data."""
     budget = scope.budget
     template = plain(template)
     text = template.decode("latin-1") if isinstance(template, (bytes, bytearray)) else template
     # About a microsecond a conversion in Pyodide, parsed in Python (scripts/bench_guards.py).
     spend(budget, 4 * str.count(text, "%") + str.count(text, ")"), "a % format")
+    args = _percent_mapping(text, template, args)
     widths: list[int] = []
     strings: list[object] = [template]
     for is_width, number_or_value in _percent_fields(text, args):
@@ -571,13 +642,26 @@ def _check_percent(scope: RunScope, template: str | bytes | bytearray, args: obj
         else:
             check_nesting(budget, number_or_value)
             check_rendering(budget, number_or_value)
-    if isinstance(args, Mapping) and not isinstance(args, dict):
-        for value in args.values():
-            check_nesting(budget, value)
     size = max(map(char_bytes, strings))
     for width in widths:
         check_width(budget, width, "a % format width", size)
     check_bytes(budget, (sum(widths) + sum(map(true_length, strings))) * size, "a % format")  # type: ignore[arg-type]
+    return args
+
+
+def _percent_mapping(text: str, template: str | bytes | bytearray, args: object) -> object:
+    """The arguments as a plain dict when the template takes keys from anything else (a ChainMap,
+    a dict subclass, a script's class): C reads each key through its __getitem__, which the
+    measure cannot see, so each key is read once here and C formats from the dict measured."""
+    if type(args) is dict or isinstance(args, (tuple, str)) or "%(" not in text:
+        return args
+    keys: dict[object, object] = {}
+    for kind, found in _percent_fields(text, args):
+        if kind is None:
+            key = found if isinstance(template, str) else str.encode(found, "latin-1")  # type: ignore[arg-type]
+            if key not in keys:
+                keys[key] = args[key]  # type: ignore[index]
+    return keys
 
 
 # The real `type` offers nothing a script needs (mro, __subclasses__, __prepare__ are machinery).
@@ -763,14 +847,26 @@ def _in_base(budget: StepBudget, real: Callable[[Any], str], presentation: str) 
     return convert
 
 
+# Code whose call returns a generator, coroutine or async generator without running a frame.
+_FRAMELESS_CALLS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
 def _iter(obj: Any, *sentinel: Any) -> Iterator[Any]:
     if sentinel:
         # iter(int, 1) never ends, and every C consumer (any, list, sum) would loop where the step
         # count cannot see it: only the script's own functions, whose every call is a step. Not any
         # function: a method object can bind a C callable, and the guards' closures are exempt.
+        # Nor a generator or coroutine function: calling one makes a generator without starting
+        # a frame, so no step either.
         function = obj.__func__ if type(obj) is types.MethodType else obj
-        if type(function) is not types.FunctionType or function.__code__.co_filename != policy.FILENAME:
-            raise TypeError("iter(callable, sentinel) takes a function defined in the script")
+        if (
+            type(function) is not types.FunctionType
+            or function.__code__.co_filename != policy.FILENAME
+            or function.__code__.co_flags & _FRAMELESS_CALLS
+        ):
+            raise TypeError(
+                "iter(callable, sentinel) takes a function defined in the script (not a generator function)"
+            )
     return iter(obj, *sentinel)
 
 
@@ -836,14 +932,10 @@ def build(scope: RunScope) -> dict[str, Any]:
         return sum(items, start)
 
     def _repr(obj: object) -> str:
-        check_nesting(budget, obj)
-        check_rendering(budget, obj)
-        return repr(obj)
+        return rendered(budget, obj)
 
     def _ascii(obj: object) -> str:
-        check_nesting(budget, obj)
-        check_rendering(budget, obj)
-        return ascii(obj)
+        return rendered(budget, obj, ascii)
 
     def _format(value: object, spec: str = "") -> str:
         return guarded_format(budget, value, "", spec)

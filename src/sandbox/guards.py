@@ -33,6 +33,7 @@ from .limits import (
     check_rendering,
     check_width,
     plain,
+    rendered,
     spend,
     true_length,
 )
@@ -93,8 +94,12 @@ class _SafeFormatter(string.Formatter):
         return obj, first
 
     def convert_field(self, value: Any, conversion: str | None) -> Any:
-        check_nesting(self.budget, value)
-        return super().convert_field(value, conversion)
+        # `!r`, `!s` and `!a` make the value's text here, before format_field measures the piece.
+        converter = _CONVERSIONS.get(conversion) if isinstance(conversion, str) else None
+        if converter is None:
+            check_nesting(self.budget, value)
+            return super().convert_field(value, conversion)
+        return rendered(self.budget, value, converter)
 
     def format_field(self, value: Any, format_spec: str) -> Any:
         piece = guarded_format(self.budget, value, "", format_spec)
@@ -111,20 +116,23 @@ def _formatter_field_name_split(field_name: str) -> tuple[Any, Iterator[tuple[bo
     return _string.formatter_field_name_split(field_name)
 
 
+_CONVERSIONS: dict[str, Callable[[Any], str]] = {"r": repr, "s": str, "a": ascii}
+
+
 def guarded_format(budget: StepBudget, value: object, conversion: str, spec: object) -> str:
     """format(), f-string fields, and str.format's fields all end here."""
-    check_nesting(budget, value)
-    check_rendering(budget, value)
-    if conversion == "r":
-        value = repr(value)
-    elif conversion == "s":
-        value = str(value)
-    elif conversion == "a":
-        value = ascii(value)
+    converter = _CONVERSIONS.get(conversion)
+    if converter is not None:
+        value = rendered(budget, value, converter)
+    else:
+        check_nesting(budget, value)
+        check_rendering(budget, value)
     if not isinstance(spec, str):
         raise TypeError(f"format spec must be str, not {type(spec).__name__}")
     check_format_spec(budget, spec, char_bytes(value))
     check_int_text(budget, value, plain(spec)[-1:])
+    if spec and _moment_types(value):
+        spec = check_strftime(budget, value, spec)  # date.__format__ is strftime
     return format(value, spec)
 
 
@@ -157,6 +165,8 @@ def guarded_method(budget: StepBudget, obj: object, name: str, classes: set[type
             return guarded_method(budget, self, name, classes)(*args, **kwargs)
 
         return unbound
+    if name == "strftime" and _moment_types(attribute):
+        return _bound(_checked_strftime, budget, attribute)
     if name == "elements" and attribute is collections.Counter.elements:
         return lambda counter: counted(collections.Counter.elements(counter))
     if isinstance(attribute, types.BuiltinMethodType):
@@ -181,7 +191,7 @@ def guarded_method(budget: StepBudget, obj: object, name: str, classes: set[type
 # Bytes an item of a list of new strings costs beyond its characters: a list slot and a str header.
 _PIECE_BYTES = 8 + 56
 # Characters that end a line for str.splitlines, and that separate words for str.split().
-_LINE_BREAKS = {str: "\n\x0b\x0c\r\x1c\x1d\x1e\x85\u2028\u2029", bytes: "\n\r"}
+LINE_BREAKS = {str: "\n\x0b\x0c\r\x1c\x1d\x1e\x85\u2028\u2029", bytes: "\n\r"}
 _WHITESPACE = {
     str: "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
     "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000",
@@ -340,7 +350,7 @@ def _split_bytes(
     a new list. Separators are counted at C speed, one pass per kind of separator."""
     family = str if base is str else bytes
     if name == "splitlines":
-        separators: Iterable[Any] = _LINE_BREAKS[family]
+        separators: Iterable[Any] = LINE_BREAKS[family]
     else:
         separator = args[0] if args else kwargs.get("sep")
         separators = _WHITESPACE[family] if separator is None else (separator,)
@@ -404,6 +414,52 @@ def _random_method(budget: StepBudget, method: Callable[..., Any], name: str) ->
         return method(*args)
 
     return checked
+
+
+def _moment_types(value: object) -> bool:
+    """Whether `value` is a date, datetime or time, or their strftime method, bound or not (without
+    importing datetime: a run that holds one has it)."""
+    datetime = sys.modules.get("datetime")
+    if datetime is None:
+        return False
+    moments = (datetime.date, datetime.time)
+    owner = getattr(value, "__self__", None) if callable(value) else value
+    if isinstance(owner, moments):
+        return True
+    return isinstance(value, types.MethodDescriptorType) and issubclass(value.__objclass__, moments)
+
+
+# The longest text one strftime directive makes in any locale C's strftime knows (`%c`: 24
+# characters in C's, about twice that elsewhere).
+_DIRECTIVE_CHARS = 64
+
+
+def check_strftime(budget: StepBudget, moment: object, fmt: object) -> object:
+    """strftime expands every directive of its format in one C call (`'%c' * 10**6`: 24 MB, and
+    the buffers it grows through), `%Z` into the time zone's name, which may be as long as the
+    script likes: the result, twice over, measured first. The format to pass on, as measured."""
+    if not isinstance(fmt, str):
+        return fmt  # strftime refuses it
+    fmt = plain(fmt)
+    zone = moment.tzname() if isinstance(moment, _datetime_types()) else None  # type: ignore[attr-defined]
+    zone_chars = (true_length(zone) or 0) if isinstance(zone, str) else 0
+    directives = str.count(fmt, "%")
+    size = true_length(fmt) + directives * _DIRECTIVE_CHARS + str.count(fmt, "%Z") * zone_chars  # type: ignore[operator]
+    check_bytes(budget, 2 * size * max(char_bytes(fmt), char_bytes(zone)), "strftime")
+    return fmt
+
+
+def _datetime_types() -> tuple[type, ...]:
+    datetime = sys.modules["datetime"]
+    return (datetime.datetime, datetime.time)
+
+
+def _checked_strftime(budget: StepBudget, method: Callable[..., Any], /, *args: Any) -> Any:
+    if type(method) is types.MethodDescriptorType:  # unbound: the moment comes first
+        if args and isinstance(args[0], method.__objclass__):
+            return method(args[0], *(check_strftime(budget, args[0], fmt) for fmt in args[1:2]), *args[2:])
+        return method(*args)
+    return method(*(check_strftime(budget, method.__self__, fmt) for fmt in args[:1]), *args[1:])  # type: ignore[attr-defined]
 
 
 def exact_text(value: object) -> object:

@@ -230,12 +230,15 @@ class StepBudget:
             self.trip(TimeLimitExceeded(f"Execution timeout exceeded {limits.timeout_ms}ms"))
 
     def note_overrun(self) -> None:
-        """After the script has returned: one C call may have run far past the deadline with no
-        step left to notice it (a list of references to one long string compared item by item);
-        such a run is a timeout all the same, wherever the clock advances."""
-        if self.tripped is None and time.perf_counter() > self.deadline:
+        """After the script has returned, and again after its teardown: one C call may have run far
+        past the deadline with no step left to notice it (a list of references to one long string
+        compared item by item), or freeing what the run left may have; such a run is a timeout
+        all the same, wherever the clock advances."""
+        if self.stop is None and time.perf_counter() > self.deadline:
             message = f"Execution timeout exceeded {self.limits.timeout_ms}ms"
-            self.tripped, self.stop = TimeLimitExceeded(message), (message, "timeout")
+            self.stop = (message, "timeout")
+            if self.tripped is None:
+                self.tripped = TimeLimitExceeded(message)
 
     def charge(self, steps: int) -> None:
         """Count work the host does on the script's behalf (the nesting check's walk) as its steps."""
@@ -372,6 +375,15 @@ def plain(text: Any) -> Any:
     return text
 
 
+def joined(budget: StepBudget, pieces: list[str], what: str) -> str:
+    """`"".join(pieces)` measured first, every reference counted: library code that yields one
+    shared piece many times (json's separators, textwrap's prefix) ends in such a join."""
+    spend(budget, len(pieces) // 8, what)
+    wide = not all(map(str.isascii, pieces))
+    check_bytes(budget, sum(map(str.__len__, pieces)) * (4 if wide else 1), what)
+    return "".join(pieces)
+
+
 def call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call a C function that makes many objects from a frame of two lines. tracemalloc notes the
     line of the calling frame for every allocation, found by a scan of that function's line table:
@@ -399,6 +411,11 @@ def charge(budget: StepBudget, ms: float, what: str) -> None:
 
 def spend(budget: StepBudget, steps: int, what: str) -> None:
     """Count `steps` of work done where the step count cannot see it (in C, or in a guard)."""
+    # A spent budget stops every guard at its entry: the wall-clock signal only marks the budget
+    # when it lands in the engine's own code, and a C loop calling guards (map(repr, xs)) makes
+    # no step of its own that would raise.
+    if budget.tripped is not None:
+        raise budget.tripped
     if steps < 1:
         return
     limits = budget.limits
@@ -591,7 +608,8 @@ def check_int_text(budget: StepBudget, value: object, presentation: str) -> None
 
 def check_lshift(budget: StepBudget, a: object, b: object) -> None:
     shift = as_count(b) if isinstance(a, int) else None
-    if shift is not None and shift > 0 and a:
+    # Zero read by its bits, as C reads it: an int subclass's own __bool__ may say False.
+    if shift is not None and shift > 0 and int_bits(a):  # type: ignore[arg-type]
         check_int_bits(budget, int_bits(a) + shift, "left shift")  # type: ignore[arg-type]
 
 
@@ -702,24 +720,43 @@ def check_range(budget: StepBudget, r: range) -> None:
 
 
 # Characters of repr() for the atoms, at most: a str or bytes escapes a character in up to 10
-# (`\U000e0001`) or 4 (`\x00`); an int is measured by its bits; the rest are short.
+# (`\U000e0001`) or 4 (`\x00`); an int is measured by its bits; the rest are short. An object whose
+# text the walk does not look into is counted as a function's (`<function f at 0x…>`), or as two
+# characters when the script's own code makes its text (that code is measured as it runs).
 _FIXED_TEXT = {float: 24, complex: 50, bool: 5, type(None): 4}
+_OPAQUE_TEXT = 64
 _RENDERED = (list, tuple, dict, set, frozenset, collections.deque)
+
+# The file name the script's code is compiled under (policy.FILENAME).
+SCRIPT_FILENAME = "<sandbox>"
+
+
+def rendered(budget: StepBudget, value: object, convert: Callable[[object], str] = repr) -> str:
+    """The one measured renderer: every path that turns a script's value into text for it (repr,
+    ascii, print, format and its conversions, `%`, the engine's own messages, an exception's
+    description) measures the text first, then makes it."""
+    check_nesting(budget, value)
+    check_rendering(budget, value)
+    return convert(value)
 
 
 def check_rendering(budget: StepBudget, value: object) -> None:
-    """The text repr(), str(), format() and print() make of containers, in one C call: every
+    """The text repr(), str(), format() and print() make of an object, in one C call: every
     element as often as it is referenced, so `x = [x, x]` forty times is 2**40 elements held in a
-    few hundred bytes. Sized before the call by a walk that reads each container once (shared
-    ones are counted as often as referenced, recursive references as `[...]`), a long container of
-    one kind of atom at C speed; the walk is paid for in steps."""
-    if type(value) in _ATOMS or not isinstance(value, _RENDERED):
+    few hundred bytes. Containers are read through their items; any other object whose text the
+    host makes from what it refers to (a slice, an exception, a partial, a dataclass's or an enum
+    member's generated repr, a namedtuple) through every reference it holds, which may overstate
+    but never understates. Sized before the call by a walk that reads each object once (shared
+    ones are counted as often as referenced, recursive references as `[...]`), a long container
+    of one kind of atom at C speed; the walk is paid for in steps."""
+    if type(value) in _ATOMS or not _renders_inside(type(value)):
         return
     limit = budget.headroom()
     sizes: dict[int, float] = {}
-    # (container, its atoms' text, its nested containers, the steps reading it took), pushed when
+    # (object, its atoms' text, its nested objects, the steps reading it took), pushed when
     # first read.
-    stack: list[tuple[Any, float, list[Any], int]] = [_read(value)]
+    kinds: dict[int, bool] = {}  # by the kind's id: whether its text is made from what it holds
+    stack: list[tuple[Any, float, list[Any], int]] = [_read(budget, kinds, value)]
     reading = {id(value)}
     steps = 0
     while stack:
@@ -728,11 +765,11 @@ def check_rendering(budget: StepBudget, value: object) -> None:
         if unread:
             for child in unread:
                 reading.add(id(child))
-                stack.append(_read(child))
+                stack.append(_read(budget, kinds, child))
             continue
         stack.pop()
         reading.discard(id(node))
-        # A nested container still being read is a recursive reference: `[...]`.
+        # A nested object still being read is a recursive reference: `[...]`.
         size = atoms + sum(sizes.get(id(child), 5) + 2 for child in nested)
         sizes[id(node)] = size
         steps += cost
@@ -741,36 +778,86 @@ def check_rendering(budget: StepBudget, value: object) -> None:
     spend(budget, steps, "measuring a container's text")
 
 
-def _read(node: Any) -> tuple[Any, float, list[Any], int]:
-    """A container, the characters its atoms take in its repr (two more each, for separators), the
-    containers in it, and what reading it cost in steps of about a microsecond in Pyodide (8 a
-    container, 1 for 2 items read in Python or 8 at C speed: measured by scripts/bench_guards.py)."""
+def _renders_inside(kind: type) -> bool:
+    """Whether the host makes the text of a `kind` from what it refers to: the containers, and
+    any kind whose repr or str looks inside (`_looks_inside`) unless the script's own code makes
+    it (a script's __repr__ is instrumented: what it renders is measured as it runs)."""
+    if issubclass(kind, _RENDERED):
+        return True
+    return _looks_inside(kind) and not _scripted_text(kind)
+
+
+def _scripted_text(kind: type) -> bool:
+    """Whether only the script's own code makes the text of a `kind`: every __repr__ and __str__
+    along its MRO is the script's or object's. A host one behind it (an exception's, a list's)
+    is one `super().__repr__()` away, and renders what the instance holds unmeasured."""
+    scripted = False
+    for klass in _mro(kind):
+        if klass is object:
+            break
+        members = _class_dict(klass)
+        for name in ("__repr__", "__str__"):
+            method = members.get(name)
+            if method is None:
+                continue
+            code = getattr(method, "__code__", None) if type(method) is types.FunctionType else None
+            if not (type(code) is CodeType and code.co_filename == SCRIPT_FILENAME):
+                return False
+            scripted = True
+    return scripted
+
+
+def _read(budget: StepBudget, kinds: dict[int, bool], node: Any) -> tuple[Any, float, list[Any], int]:
+    """An object, the characters its atoms take in its text (two more each, for separators), the
+    objects in it whose text is made from theirs, and what reading it cost in steps of about a
+    microsecond in Pyodide (8 an object, 1 for 2 items read in Python or 8 at C speed: measured
+    by scripts/bench_guards.py)."""
     atoms, nested, cost = 2.0, [], 8
     for part in _rendered_parts(node):
-        kinds = set(map(type, part)) if len(part) > 16 else None
-        if kinds is not None and len(kinds) == 1 and next(iter(kinds)) in _ONE_KIND:
-            atoms += _ONE_KIND[next(iter(kinds))](part) + 4 * len(part)
+        one_kind = set(map(type, part)) if len(part) > 16 else None
+        if one_kind is not None and len(one_kind) == 1 and next(iter(one_kind)) in _ONE_KIND:
+            atoms += _ONE_KIND[next(iter(one_kind))](part) + 4 * len(part)
             cost += len(part) // 8
             continue
-        cost += len(part) // 2
+        spend(budget, len(part) // 2, "measuring a container's text")  # before the loop below
         for child in part:
-            if isinstance(child, _RENDERED):
-                nested.append(child)
-            elif isinstance(child, (str, bytes, bytearray)):
-                atoms += (true_length(child) or 0) * (10 if isinstance(child, str) else 4) + 4
-            elif type(child) is int:
-                atoms += int.bit_length(child) * 0.302 + 4
+            kind = type(child)
+            inside = kinds.get(id(kind))
+            if inside is None:
+                inside = kinds[id(kind)] = kind not in _ATOM_KINDS and _renders_inside(kind)
+            if not inside:
+                if isinstance(child, (str, bytes, bytearray)):
+                    atoms += (true_length(child) or 0) * (10 if isinstance(child, str) else 4) + 4
+                elif kind is int:
+                    atoms += int.bit_length(child) * 0.302 + 4
+                elif isinstance(child, int):
+                    atoms += int.bit_length(child) * 0.302 + _OPAQUE_TEXT
+                else:
+                    atoms += _FIXED_TEXT.get(kind, 2 if _scripted_text(kind) else _OPAQUE_TEXT) + 2
             else:
-                atoms += _FIXED_TEXT.get(type(child), 0) + 2  # a script's own __repr__ is counted
+                nested.append(child)
     return node, atoms, nested, cost
 
 
 def _rendered_parts(node: Any) -> tuple[Any, ...]:
-    """A container's items as its C repr reads them: a subclass's own __iter__ may hide them."""
+    """An object's items as its C repr reads them (a subclass's own __iter__ may hide them), or for
+    any other object, everything it refers to but its class. A container subclass's text may show
+    more than its items (a defaultdict's factory): everything it refers to is counted as well."""
+    kind = type(node)
+    others = _referents_but_class(node) if kind not in _RENDERED else None
     if isinstance(node, dict):
-        return dict.keys(node), dict.values(node)
-    base = next(kind for kind in _RENDERED if isinstance(node, kind))
-    return (node,) if type(node) is base else (list(base.__iter__(node)),)
+        return (dict.keys(node), dict.values(node)) + ((others,) if others else ())
+    for base in _RENDERED:
+        if isinstance(node, base):
+            if kind is base:
+                return (node,)
+            return (list(base.__iter__(node)), others)
+    return (others,)
+
+
+def _referents_but_class(node: object) -> list[Any]:
+    kind = type(node)
+    return [child for child in gc.get_referents(node) if child is not kind]
 
 
 # A long container of one kind of atom, measured at C speed.
@@ -858,10 +945,28 @@ def check_nesting(budget: StepBudget, value: object) -> None:
             _refuse_nesting(limit)
         count += len(level)
         references = gc.get_referents(*level)
-        budget.charge(len(level) + len(references) // 8)
+        budget.charge(len(level) + len(references) // _REFERENCES_PER_STEP)
+        # Runs of one object collapsed first, comparing identities only: `[x] * 10**6` is one
+        # (and what repeats is shared: all of this level is taken to be, which errs on the safe
+        # side), then each object once by id. Only distinct objects reach the loop below, a step
+        # each: four million references to one list are sifted at C speed (the walk of them,
+        # uncharged, took 43 s on a 2 s budget).
+        collapsed = list(
+            compress(references, map(operator.is_not, references, itertools.chain((None,), references)))
+        )
+        repeated = len(collapsed) < len(references)
+        del references
+        found = list(holders(collapsed))
+        unique = _by_id(found)
+        budget.charge(len(unique))
+        if repeated:
+            shared.update(unique)
+        elif len(unique) < len(found):
+            shared.update(
+                (key, unique[key]) for key, times in collections.Counter(map(id, found)).items() if times > 1
+            )
         level = []
-        for child in holders(references):
-            key = id(child)
+        for key, child in unique.items():
             if key in seen:
                 shared[key] = child
             elif _inside(budget, kinds, type(child)):
@@ -882,7 +987,24 @@ def _inside(budget: StepBudget, kinds: dict[int, bool], kind: type) -> bool:
 
 
 def _children(budget: StepBudget, kinds: dict[int, bool], node: object) -> list[object]:
-    return [child for child in holders(gc.get_referents(node)) if _inside(budget, kinds, type(child))]
+    """What `node` refers to that repr may look inside, each object once: the edges of the walk,
+    each paid for here (twice: once found, once followed by the longest-path search)."""
+    references = gc.get_referents(node)
+    budget.charge(len(references) // _REFERENCES_PER_STEP)
+    collapsed = compress(references, map(operator.is_not, references, itertools.chain((None,), references)))
+    unique = _by_id(list(holders(list(collapsed))))
+    budget.charge(2 * len(unique))
+    return [child for child in unique.values() if _inside(budget, kinds, type(child))]
+
+
+# References sifted at C speed per step: gc.get_referents, holders and the dict of ids below
+# (about 40 ns a reference in CPython, several times that in Pyodide).
+_REFERENCES_PER_STEP = 4
+
+
+def _by_id(objects: list[object]) -> dict[int, object]:
+    """Distinct objects by identity, at C speed: nothing of the script runs (ids are ints)."""
+    return dict(zip(map(id, objects), objects, strict=True))
 
 
 def _graph(budget: StepBudget, kinds: dict[int, bool], value: object) -> list[list[int]]:
@@ -1008,7 +1130,11 @@ def check_json_text(limits: Limits, text: str | bytes | bytearray) -> None:
         outside = b"".join(pieces[1 if in_string else 0 :: 2])
         in_string ^= len(pieces) % 2 == 0
         steps = outside.translate(_OPENERS_TO_ONE)
-        if steps and depth + max(itertools.accumulate(memoryview(steps).cast("b"))) > limits.nesting_depth:
+        # Through `call`: accumulate makes an int per byte, each traced with this frame's line.
+        if (
+            steps
+            and depth + call(max, itertools.accumulate(memoryview(steps).cast("b"))) > limits.nesting_depth
+        ):
             raise ValueError(f"JSON nested deeper than {limits.nesting_depth} levels")
         depth += steps.count(1) - steps.count(0xFF)
 
@@ -1018,12 +1144,22 @@ _JSON_CONTAINER_BYTES = 72
 _JSON_ITEM_BYTES = 72
 
 
+# Characters of JSON text per step: json.loads parses numbers at about 30 ns a character in
+# CPython (several times that in Pyodide), and check_json_text's pass costs a tenth of that.
+_JSON_CHARS_PER_STEP = 16
+
+
 def check_json_size(budget: StepBudget, text: str | bytes | bytearray) -> None:
     """json.loads builds its whole result in one C call: `[[],[],...]` is 20 times its text. An
-    upper bound from separators and brackets counted at C speed (those inside strings count too)."""
+    upper bound from separators and brackets counted at C speed (those inside strings count too).
+    Called first: the text's checks and its parse are paid for here, by its length, before any of
+    them runs (json.loads of 10 MB refused for depth in a loop took 18 s on a 2 s budget)."""
     text = plain(text)
     marks = ("[", "{", ",", ":") if isinstance(text, str) else (b"[", b"{", b",", b":")
     containers = text.count(marks[0]) + text.count(marks[1])  # type: ignore[arg-type]
+    # The depth check follows every bracket through an int of its own (about half a microsecond
+    # each with memory tracked); the rest of the text is read at C speed.
+    spend(budget, (true_length(text) or 0) // _JSON_CHARS_PER_STEP + containers // 2, "json.loads")
     items = containers + text.count(marks[2]) + text.count(marks[3]) + 1  # type: ignore[arg-type]
     size = (true_length(text) or 0) * char_bytes(text)
     check_bytes(budget, containers * _JSON_CONTAINER_BYTES + items * _JSON_ITEM_BYTES + size, "json.loads")
@@ -1109,7 +1245,7 @@ def _start_alarm(budget: StepBudget) -> Callable[[], None]:
         if budget.tripped is None:
             message = f"Execution timeout exceeded {limits.timeout_ms}ms"
             budget.tripped, budget.stop = TimeLimitExceeded(message), (message, "timeout")
-        if frame is not None and frame.f_code.co_filename not in _UNINTERRUPTIBLE:
+        if frame is not None and not _uninterruptible(frame.f_code):
             raise budget.tripped
 
     try:
@@ -1153,6 +1289,30 @@ def _nothing() -> None:
     pass
 
 
-_UNINTERRUPTIBLE = frozenset(
-    os.path.join(os.path.dirname(__file__), name) for name in ("limits.py", "runner.py")
+def _uninterruptible(code: CodeType) -> bool:
+    """The code the wall-clock signal only marks the budget in: the runner (its teardown restores
+    the host) and the budget's own bookkeeping and restores. Not the guards: one that lands in a
+    guard's walk or in a C call a guard makes (`limits.call`: re's findall backtracking) raises
+    there, or the walk and the C call ran on unseen (a 2 s budget ending after 43 s)."""
+    return code.co_filename == _RUNNER_FILE or id(code) in _BOOKKEEPING_CODE_IDS
+
+
+def _nested_codes(*codes: CodeType) -> list[CodeType]:
+    found = list(codes)
+    for code in found:  # grows as nested code is found
+        found.extend(const for const in code.co_consts if type(const) is CodeType)
+    return found
+
+
+_RUNNER_FILE = os.path.join(os.path.dirname(__file__), "runner.py")
+_BOOKKEEPING_CODE_IDS = frozenset(
+    map(
+        id,
+        _nested_codes(
+            *(f.__code__ for f in vars(StepBudget).values() if type(f) is types.FunctionType),
+            bound_run.__code__,
+            _start_alarm.__code__,
+            _nothing.__code__,
+        ),
+    )
 )

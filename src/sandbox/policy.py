@@ -843,14 +843,15 @@ _GUARDED_BINOPS = (ast.Mult, ast.Pow, ast.LShift, ast.Mod, ast.Div, ast.FloorDiv
 
 # Methods of str, bytes, int, Counter, random.Random and regular expressions that can allocate far
 # past their inputs (padding widths, replace, translate, join, split, encode's error handlers,
-# to_bytes, getrandbits, substitution templates, a match per position, Counter.elements) or read
+# to_bytes, getrandbits, substitution templates, a match per position, Counter.elements, the
+# datetime types' strftime, which expands every directive of a format in one call) or read
 # attributes through a format string (format, format_map), and abstract classes' register
 # (process-wide isinstance): loading them goes through the getattr guard, which hands out checked
 # versions or refuses.
 GUARDED_METHODS = frozenset(
     {"format", "format_map", "ljust", "rjust", "center", "zfill", "expandtabs", "replace",
      "translate", "join", "split", "rsplit", "splitlines", "encode", "to_bytes", "sub", "subn",
-     "expand", "findall", "finditer", "elements", "getrandbits", "randbytes", "register"}
+     "expand", "findall", "finditer", "elements", "getrandbits", "randbytes", "register", "strftime"}
 )  # fmt: skip
 
 

@@ -13,9 +13,10 @@ import sys
 import time
 import warnings
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain, compress
+from operator import is_not
 from types import CellType, CodeType, CoroutineType, FrameType, FunctionType, ModuleType, TracebackType
 from typing import Any
 
@@ -29,6 +30,7 @@ from .limits import (
     StepBudget,
     bound_run,
     check_nesting,
+    check_rendering,
     holders,
     memory_error,
     pause_alarm,
@@ -273,7 +275,9 @@ def _run_once(
                     warnings_kept.__enter__()
                     try:
                         warnings.simplefilter("ignore")
-                        return _monitored(compiled, budget, scope, namespace, call, arguments, convert)
+                        return _monitored(
+                            compiled, budget, scope, namespace, call, arguments, convert, tracing_here
+                        )
                     finally:
                         warnings_kept.__exit__(None, None, None)
                 finally:
@@ -283,7 +287,7 @@ def _run_once(
         finally:
             sys.setrecursionlimit(recursion_limit)
     finally:
-        if tracing_here:
+        if tracing_here and _tracemalloc.is_tracing():
             _tracemalloc.stop()
 
 
@@ -295,6 +299,7 @@ def _monitored(
     call: str | None,
     arguments: tuple[object, ...],
     convert: Callable[[object], object] | None,
+    tracing_here: bool,
 ) -> Outcome:
     """The budget on, the script, its teardown, the budget off."""
     callbacks = (budget.on_start, budget.on_start, budget.on_jump)
@@ -313,7 +318,14 @@ def _monitored(
             peaked = budget.peak_over_limit()
             output = scope.output.text().strip()
             _watch_finished(compiled.codes, _FINISHED_EVENTS)
-            _teardown(budget, namespace, scope.user_classes)
+            if tracing_here:
+                # The run's memory is measured: tracing the teardown's own allocations (an id per
+                # object it walks) would make it several times slower, past the run's budget.
+                _tracemalloc.stop()
+            _teardown(budget, namespace, scope.user_classes, scope.cleaned)
+            # The teardown's work is the run's too (it frees what the script made): a run whose
+            # teardown took it past its deadline is a timeout, not a success.
+            budget.note_overrun()
         finally:
             if host_froze:
                 gc.freeze()
@@ -507,6 +519,9 @@ def _describe(raised: BaseException, budget: StepBudget) -> tuple[str, str, int 
     name = str.__str__(type(raised).__name__)
     try:
         check_nesting(budget, _args_of(raised))
+        # The interpreter's exceptions make their text from their arguments (KeyError's is their
+        # repr): measured as any other rendering, its refusal spends the budget.
+        check_rendering(budget, _args_of(raised))
     except LimitExceeded:
         raise
     except BaseException as refused:  # noqa: BLE001 - the check's refusal, or a hook of the script failing
@@ -550,7 +565,12 @@ def _user_line(tb: TracebackType | None) -> int | None:
 # isinstance or attribute lookups a script could hook.
 
 
-def _teardown(budget: StepBudget, namespace: dict[str, object], user_classes: set[type]) -> None:
+def _teardown(
+    budget: StepBudget,
+    namespace: dict[str, object],
+    user_classes: set[type],
+    cleaned: dict[int, tuple[BaseException, TracebackType | None]],
+) -> None:
     """Free everything the run left, parents before children so that no deallocation recurses
     (CPython frees a nested structure recursively in C; in Pyodide a few thousand levels overflow
     the WebAssembly stack and kill the isolate), and break the cycles among what is left before
@@ -560,8 +580,9 @@ def _teardown(budget: StepBudget, namespace: dict[str, object], user_classes: se
         budget.tripped = TeardownStop("teardown")
     classes = _classes_made_during_run()
     release = _ReleaseOrder({id(namespace), id(namespace.get("__builtins__"))}, set(map(id, classes)))
-    release.add([*namespace.values(), budget.tripped, *classes])
+    release.add([*namespace.values(), budget.tripped, *classes, *cleaned.values()])
     del classes
+    cleaned.clear()
     # The exception that spent the budget may hold what the script put in it; the stop stays sticky
     # with one of the host's own.
     budget.tripped = TeardownStop("teardown")
@@ -569,6 +590,13 @@ def _teardown(budget: StepBudget, namespace: dict[str, object], user_classes: se
     for cls in user_classes:
         _hollow(cls)
     user_classes.clear()
+    # Freeing a generator paused in `yield from` calls its delegate's `close`, looked up as a plain
+    # attribute: with the classes hollowed, only an instance's own could answer, and it could be
+    # a host C loop (functools.partial(sorted, xs)) running past the budget. Every instance of
+    # the run's classes is emptied first; what it held stays held by the walk until released.
+    for node in release.nodes:
+        if id(type(node)) in release.run_classes:
+            _clear_attributes(node)
     release.release()
     del release
     _free_cycles()
@@ -652,14 +680,29 @@ def _unlink(obj: object) -> None:
         _set_context(obj, None)
         _set_cause(obj, None)
     if kind.__flags__ & _HEAPTYPE and not issubclass(kind, type):
-        # Instance attributes (inline values have no dict until asked for one). The lookup may meet
-        # a __dict__ the script defined through class machinery: it stops at its first step.
-        try:
-            attributes = object.__getattribute__(obj, "__dict__")
-        except BaseException:  # noqa: BLE001
-            return
-        if type(attributes) is dict:
-            attributes.clear()
+        _clear_attributes(obj)
+
+
+def _clear_attributes(obj: object) -> None:
+    """Instance attributes (inline values have no dict until asked for one). The lookup may meet a
+    __dict__ the script defined through class machinery: it stops at its first step."""
+    try:
+        attributes = object.__getattribute__(obj, "__dict__")
+    except BaseException:  # noqa: BLE001
+        return
+    if type(attributes) is dict:
+        attributes.clear()
+
+
+def _distinct_holders(references: Sequence[object]) -> Iterable[object]:
+    """The objects among `references` that may hold others (most of a trace is atoms), each once
+    by identity (ints: nothing of the script runs), sifted at C speed: four million references to
+    one list cost a C pass, not a Python loop of four million. A frame of two lines: tracemalloc
+    scans the calling frame's line table for every allocation (see limits.call)."""
+    # Runs of one object first, comparing identities only (`[x] * 10**6` is one); then by id.
+    collapsed = list(compress(references, map(is_not, references, chain((None,), references))))
+    sifted = list(holders(collapsed))
+    return dict(zip(map(id, sifted), sifted, strict=True)).values()
 
 
 class _ReleaseOrder:
@@ -693,9 +736,18 @@ class _ReleaseOrder:
         is_tracked, referents, find, append = gc.is_tracked, gc.get_referents, index.get, edges.append
         for node in nodes:  # grows as the walk finds more
             starts.append(len(edges))
-            references = referents(node) if id(type(node)) in _PLAIN_KINDS else self._children(node)
-            if len(references) > 16:
-                references = holders(references)  # sifted at C speed: mostly atoms, in a trace
+            kind = type(node)
+            # A list's or tuple's items are read in place: a copy of four million references is
+            # 32 MB the teardown would add to what the run held.
+            references = (
+                node
+                if kind is list or kind is tuple
+                else referents(node)
+                if id(kind) in _PLAIN_KINDS
+                else self._children(node)
+            )
+            if len(references) > 16:  # type: ignore[arg-type]
+                references = _distinct_holders(references)  # type: ignore[arg-type]
             for child in references:
                 kind = type(child)
                 if not is_tracked(child) and kind is not tuple and kind is not dict:

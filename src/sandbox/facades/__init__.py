@@ -146,7 +146,12 @@ def forget_script_keys() -> None:
     these caches plain text only; this is the second line. datetime's strptime keeps compiled
     formats keyed by the format it was given, a str subclass included; urlsplit's and re's caches
     are cleared whole when one of their keys is not plain data (an lru_cache's keys are read
-    through the collector, which lists the dict it keeps them in: nothing of the key runs)."""
+    through the collector, which lists the dict it keeps them in: nothing of the key runs). re's
+    cache of substitution templates, keyed by (pattern, template), is cleared after every run: its
+    pieces are the run's strings, which a later run's equal pattern would be handed back."""
+    regex = sys.modules.get("re")
+    if regex is not None:
+        regex._compile_template.cache_clear()
     strptime = sys.modules.get("_strptime")
     cache: dict[Any, Any] | None = getattr(strptime, "_regex_cache", None)
     if cache and any(type(key) is not str for key in cache):

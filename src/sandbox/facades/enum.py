@@ -80,7 +80,9 @@ def members(run: FacadeRun) -> dict[str, object]:
             if len(rest) != 1 or set(options) - {"start"}:
                 raise TypeError("enum's functional API takes a class name, the members and start=")
             if type(value) is not str or is_dunder(value):
-                raise SandboxViolation(f"Blocked: enum class name {value!r} not allowed")
+                # Not its repr: that would be the text of any value the script passed.
+                shown = repr(value) if type(value) is str and len(value) <= 64 else type(value).__name__
+                raise SandboxViolation(f"Blocked: enum class name {shown} not allowed")
             return run.admit(super().__call__(value, _member_list(rest[0]), **options))
 
     def guarded(base: type) -> type:

@@ -17,6 +17,7 @@ from ..limits import (
     div_ms,
     gcd_ms,
     int_bits,
+    plain,
 )
 from . import FacadeRun
 
@@ -68,7 +69,8 @@ def members(run: FacadeRun) -> dict[str, object]:
 
         def __format__(self, format_spec: str) -> str:
             # Precision digits become a power of ten in Fraction's own formatting code.
-            digits = [int(run) for run in re.findall(r"\d+", format_spec[:256]) if len(run) < 13]
+            # Read as C reads the spec: a str subclass's own __getitem__ could hide the digits.
+            digits = [int(run) for run in re.findall(r"\d+", plain(format_spec)[:256]) if len(run) < 13]
             check_round(budget, self, max(digits, default=0))
             return Real.__format__(self, format_spec)
 

@@ -29,7 +29,10 @@ def members(run: FacadeRun) -> dict[str, object]:
         pools = [tuple(pool) for pool in iterables]
         times = as_count(repeat)
         if times is not None:
-            check_bytes(budget, sum(len(p) for p in pools) * times * 8, "itertools.product")
+            # C allocates a slot, an index and a result slot per pool and repetition, whatever
+            # the pools hold (one empty pool made the old estimate 0), and copies each pool's items.
+            slots = len(pools) * 3 + sum(len(p) for p in pools)
+            check_bytes(budget, slots * max(times, 0) * 8, "itertools.product")
         return counted(itertools.product(*pools, repeat=repeat if times is None else times))
 
     def _sized(name: str, position: int, item_bytes: int) -> Callable[..., Iterator[Any]]:

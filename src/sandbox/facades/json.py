@@ -6,7 +6,16 @@ import json
 from typing import Any
 
 from ..guards import plain_keywords
-from ..limits import as_count, call, check_json_size, check_json_text, check_nesting, check_width, true_length
+from ..limits import (
+    as_count,
+    call,
+    check_json_size,
+    check_json_text,
+    check_nesting,
+    check_width,
+    joined,
+    true_length,
+)
 from . import FacadeRun
 
 
@@ -23,8 +32,8 @@ def members(run: FacadeRun) -> dict[str, object]:
             raise TypeError("json.loads(cls=...) is not available in the sandbox")
         if not isinstance(s, (str, bytes, bytearray)):
             raise TypeError(f"the JSON object must be str or bytes, not {type(s).__name__}")
+        check_json_size(budget, s)  # first: it pays for the depth check's pass and the parse
         check_json_text(limits, s)
-        check_json_size(budget, s)
         return call(json.loads, s, **options)
 
     def dumps(obj: object, **options: Any) -> str:
@@ -40,7 +49,8 @@ def members(run: FacadeRun) -> dict[str, object]:
         check_nesting(budget, obj)
         # The encoder written in Python (what iterencode uses), not the C one json.dumps takes: its
         # chunks are steps and looks at memory, so `dumps([s] * 1000)` or a long separator between
-        # a million items is stopped as it grows, not after one C call built it.
-        return "".join(json.JSONEncoder(**options).iterencode(obj))
+        # a million items is stopped as it grows, not after one C call built it. The chunks are
+        # joined measured: a separator is yielded as one shared piece per item.
+        return joined(budget, list(json.JSONEncoder(**options).iterencode(obj)), "json.dumps")
 
     return {"loads": loads, "dumps": dumps, "JSONDecodeError": json.JSONDecodeError}

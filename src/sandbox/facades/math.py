@@ -70,12 +70,10 @@ def members(run: FacadeRun) -> dict[str, object]:
         return math.prod(items[1:], start=start)
 
     def gcd(*integers: int) -> int:
-        _check_reduction(budget, integers, "math.gcd", grows=False)
-        return math.gcd(*integers)
+        return math.gcd(*_check_reduction(budget, integers, "math.gcd", grows=False))
 
     def lcm(*integers: int) -> int:
-        _check_reduction(budget, integers, "math.lcm", grows=True)
-        return math.lcm(*integers)
+        return math.lcm(*_check_reduction(budget, integers, "math.lcm", grows=True))
 
     def isqrt(n: int) -> int:
         if isinstance(n, int):
@@ -116,15 +114,22 @@ def _check_product(budget: StepBudget, bits: float, what: str) -> None:
     charge(budget, 3 * mul_ms(bits / 2, bits / 2), what)
 
 
-def _check_reduction(budget: StepBudget, integers: tuple[object, ...], what: str, grows: bool) -> None:
+def _check_reduction(
+    budget: StepBudget, integers: tuple[object, ...], what: str, grows: bool
+) -> list[object]:
     """gcd and lcm fold their arguments left to right: a gcd (quadratic) at each one, and for lcm
-    a multiplication and a division of a result that grows by each argument."""
+    a multiplication and a division of a result that grows by each argument. Every argument is
+    read through `__index__` once, as C reads it, and the ints read are what math gets; pricing
+    goes on to the first one that is not an integer, which C reaches only after folding all
+    before it. The arguments to call math with."""
     spend(budget, len(integers) // 16, what)
+    numbers: list[object] = [as_count(value) for value in integers]
     running, ms = 0, 0.0
-    for value in integers:
-        if not isinstance(value, int):
-            return  # math refuses it
-        bits = int_bits(value)
+    for position, value in enumerate(numbers):
+        if value is None:
+            numbers[position] = integers[position]  # math refuses it, having folded the rest
+            break
+        bits = int_bits(value)  # type: ignore[arg-type]
         ms += gcd_ms(max(running, bits), min(running, bits) if running else bits)
         if grows:
             ms += mul_ms(running, bits) + div_ms(running + bits, bits)
@@ -134,3 +139,4 @@ def _check_reduction(budget: StepBudget, integers: tuple[object, ...], what: str
     if grows:
         check_int_bits(budget, running, what)
     charge(budget, ms, what)
+    return numbers

@@ -53,7 +53,8 @@ class _Form:
 
     def __getitem__(self, params: object) -> _Form:
         if not self._subscriptable or self._args:
-            raise TypeError(f"{self!r} is not subscriptable")
+            # Not its repr: that is the text of whatever the script subscripted it with.
+            raise TypeError(f"typing.{self._name}{'[...]' if self._args else ''} is not subscriptable")
         args = params if type(params) is tuple else (params,)
         if self._name == "Optional":
             return _Form("Union", args=(*args, type(None)))

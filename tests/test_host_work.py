@@ -1,0 +1,242 @@
+"""Engine hardening 4: the host's work for a script is the script's, and no run sees an earlier one.
+
+Part 1: every piece of host work done for the script (cleaning an exception, checking and walking
+its data, rendering it, tearing it down) is charged to its budget by the size of what it touches,
+before it runs. Each attack below ran many times past its budget or allocated several times the
+memory limit in one call; each must now end structured, under the memory limit, within twice its
+budget, and leave the interpreter fit for the next run (`held`).
+
+Part 2: nothing a run can observe depends on what an earlier run did, across the traces of one
+batch and across requests on one interpreter.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import sandbox
+from sandbox import Limits
+
+from .support import ALL_IMPORTS, IN_PYODIDE
+from .test_c_boundary import BUDGET, held
+
+# --- 1. work the host does for the script, paid for -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        # A richly filled exception raised and caught in a loop: each catch cleaned a million items.
+        "x = [print] + [[]] * 10**6\nwhile True:\n    try:\n        raise ValueError(x)\n"
+        "    except ValueError as e:\n        pass",
+        # The same exception caught again and again: cleaned once, its growing traceback paid for.
+        "e = ValueError([print] * 10**5)\nwhile True:\n    try:\n        raise e\n    except ValueError as caught:\n        pass",
+        # One catch whose copy would be several times the limit.
+        "x = [print] * 2 * 10**6\ntry:\n    raise ValueError(x)\nexcept ValueError as e:\n    pass",
+    ],
+)
+def test_cleaning_a_caught_exception_is_paid_for(attack):
+    held(attack, ("timeout", "memory"), "exceeded")
+
+
+def test_an_exception_is_cleaned_once_and_keeps_its_plain_data():
+    code = (
+        "data = [[1, 2]] * 3\nerrors = []\nfor _ in range(3):\n    try:\n        raise ValueError(data, print)\n"
+        "    except ValueError as e:\n        errors.append(e.args)\n"
+        "print(errors[0][0] is data, errors[0][1], errors[0][0] == [[1, 2]] * 3)"
+    )
+    result = sandbox.execute(code)
+    assert result.output == "True <function object> True", result
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        # json.loads refusing deep text in a loop: the depth check's pass over 10 MB each time.
+        "import json\ns = '[' * 10**7\nwhile True:\n    try:\n        json.loads(s)\n    except ValueError:\n        pass",
+        # The nesting check of a container of four million references to one deep list.
+        "x = []\nfor _ in range(300):\n    x = [x]\ny = [x] * 2_000_000\nwhile True:\n    try:\n"
+        "        format(y, '')\n    except ValueError:\n        pass",
+        "x = [1]\ny = [x] * 2_000_000\nz = list(map(repr, [y] * 100))",
+    ],
+)
+def test_checking_and_walking_the_scripts_data_is_paid_for(attack):
+    held(attack, ("timeout", "memory"), "exceeded")
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        # One shared separator per item, joined in one C call.
+        "import json\nx = json.dumps({str(i): 0 for i in range(1000)}, separators=(',', ':' * 10**6))",
+        "import textwrap\nx = textwrap.indent('a\\n' * 10**6, 'x' * 1000)",
+        "import datetime\nx = datetime.date(2020, 1, 1).strftime('%c' * 10**6)",
+        "import datetime\nx = datetime.date.strftime(datetime.date(2020, 1, 1), '%c' * 10**6)",
+        "import datetime\ntz = datetime.timezone(datetime.timedelta(0), 'x' * 10**6)\n"
+        "x = datetime.datetime(2020, 1, 1, tzinfo=tz).strftime('%Z' * 1000)",
+        "import datetime\ntz = datetime.timezone(datetime.timedelta(0), 'x' * 10**6)\n"
+        "x = f'{datetime.datetime(2020, 1, 1, tzinfo=tz):{\"%Z\" * 100}}'",
+        # An int subclass whose __bool__ says False skipped the shift guard.
+        "class N(int):\n    def __bool__(self):\n        return False\nx = N(1) << 3_400_000_000",
+        # One empty pool made the old estimate of product's slots zero.
+        "import itertools\nx = itertools.product((), repeat=10**8)",
+    ],
+)
+def test_library_calls_that_build_far_past_their_inputs_are_measured(attack):
+    held(attack, "memory", "Memory limit exceeded")
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        # C has folded the two huge ones before it meets the str.
+        "import math\na = 3 ** 10**6\nb = 5 ** 10**6\nfor _ in range(20):\n    try:\n"
+        "        math.gcd(a, b, 'x')\n    except TypeError:\n        pass",
+        # A precision hidden by a str subclass's own __getitem__.
+        "from fractions import Fraction\nclass S(str):\n    def __getitem__(self, key):\n        return ''\n"
+        "for _ in range(100):\n    x = format(Fraction(1, 3), S('.2000000f'))",
+    ],
+)
+def test_guards_read_a_call_as_c_does(attack):
+    held(attack, "timeout", "exceeded")
+
+
+@pytest.mark.parametrize(
+    "render",
+    [
+        "repr(slice(x))",
+        "repr(ValueError(x))",
+        "repr(functools.partial(print, x))",
+        "repr(D(x))",
+        "repr(E.A)",
+        "'%(k)s' % collections.ChainMap({'k': x})",
+        "'%(k)s' % M()",
+        "'{0!r}'.format(x)",
+        "'{0!s}'.format(x)",
+        "f'{slice(x)}'",
+        "repr(collections.defaultdict(functools.partial(list, x)))",
+        "repr(R(x))",
+    ],
+)
+def test_every_rendering_of_a_script_value_is_measured(render):
+    setup = (
+        "import collections, dataclasses, enum, functools\ns = 'x' * 10**6\nx = [s] * 1000\n"
+        "@dataclasses.dataclass\nclass D:\n    a: list\n"
+        "class E(enum.Enum):\n    A = (s,) * 1000\n"
+        "class M:\n    def __getitem__(self, key):\n        return x\n"
+        "class R(ValueError):\n    def __repr__(self):\n        return super().__repr__()\n"
+    )
+    held(f"{setup}y = {render}", "memory", "the text of a container")
+
+
+def test_an_exception_whose_description_is_huge_is_measured():
+    held("s = 'x' * 10**6\nraise KeyError([s] * 1000)", "memory", "the text of a container")
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "import typing\ns = 'x' * 10**6\ny = typing.List[[s] * 1000][1]",
+        "import enum\ns = 'x' * 10**6\ny = enum.Enum([s] * 1000, 'A B')",
+    ],
+)
+def test_the_engines_own_messages_do_not_quote_a_scripts_value(attack):
+    result = held(attack, "runtime")
+    assert len(result.error) < 200, result
+
+
+def test_the_regex_compilers_debug_output_cannot_bypass_the_output_cap():
+    result = sandbox.execute("import re\nre.compile('a' * 10**5, 128)", BUDGET, ALL_IMPORTS)
+    assert "re.DEBUG is not available" in result.error, result
+
+
+def test_renderings_that_fit_are_unchanged():
+    code = (
+        "import collections, dataclasses, functools\n@dataclasses.dataclass\nclass D:\n    a: list\n"
+        "print(repr(slice(1, [2])), repr(D([1])), '%(k)s' % collections.ChainMap({'k': [1]}),"
+        " '{0!r} {0!s}'.format('a'), repr(ValueError(1, 'b')))"
+    )
+    result = sandbox.execute(code, None, ALL_IMPORTS)
+    assert result.output == "slice(1, [2], None) D(a=[1]) [1] 'a' a ValueError(1, 'b')", result
+
+
+@pytest.mark.parametrize(
+    "callable_",
+    [
+        "def g():\n    yield 1\n",
+        "class g:\n    pass\n",
+        "class C:\n    def m(self):\n        yield 1\ng = C().m\n",
+    ],
+)
+def test_a_c_loop_gets_only_callables_whose_every_call_is_a_step(callable_):
+    result = sandbox.execute(f"{callable_}x = list(iter(g, 0))", BUDGET)
+    assert result.error_type == "runtime" and "takes a function defined in the script" in result.error, result
+
+
+def test_finalising_a_paused_delegation_reaches_no_host_loop():
+    # Freeing g's generator calls its delegate's `close`: here a host C loop over a million items,
+    # which ran after the budget was spent and let the run report success seconds later.
+    code = (
+        "import functools\nclass D:\n    def __iter__(self):\n        return self\n"
+        "    def __next__(self):\n        return 1\nd = D()\n"
+        "d.close = functools.partial(sorted, [[1, 2]] * 10**6)\n"
+        "def g():\n    yield from d\nx = g()\nnext(x)\nprint('paused')"
+    )
+    result = held(code, (None,), budget=Limits(timeout_ms=200))
+    assert result.success and result.output == "paused", result
+
+
+def test_a_run_whose_teardown_overran_its_deadline_is_not_a_success():
+    # Three hundred thousand objects made in one C call: freeing them, parents first, takes longer
+    # than the budget; the clock is read again once they are gone.
+    result = sandbox.execute("x = list(map(slice, range(300_000)))", Limits(timeout_ms=20))
+    assert result.error_type == "timeout", result
+    assert sandbox.execute("print(1)").output == "1"
+
+
+@pytest.mark.parametrize("attack", ["x = [[]] * 4_000_000\ny = tuple(x)", "x = [[], []] * 1_500_000"])
+def test_tearing_down_many_references_to_few_objects_is_quick(attack):
+    # Each reference was a turn of the teardown's Python loop: 13 s for these on a 1 s budget. Run
+    # as production runs it (the runner's own tracemalloc, stopped before the teardown), not
+    # under `held`'s, which would trace every object the teardown's walk makes.
+    started = time.perf_counter()
+    result = sandbox.execute(attack, BUDGET)
+    assert result.error_type in (None, "memory", "timeout"), result
+    assert time.perf_counter() - started < 2 * BUDGET.timeout_ms / 1000
+    assert sandbox.execute("print(1)").output == "1"
+
+
+# --- 2. no run observes an earlier one ----------------------------------------------------------------
+
+
+def test_a_compiled_pattern_is_made_from_the_runs_own_text():
+    # re's process-wide cache kept the first run's string: `.pattern is s` told the second run
+    # whether an earlier one had compiled that text.
+    probe = (
+        "import re\ns = ''.join(['sec', 'ret-', str(41 + 1)])\n"
+        "print(re.compile(s).pattern is s, re.compile(s) is re.compile(s))"
+    )
+    first = sandbox.execute(probe, None, ALL_IMPORTS)
+    second = sandbox.execute(probe, None, ALL_IMPORTS)
+    assert first.output == second.output == "True True", (first, second)
+
+
+def test_traces_of_one_batch_do_not_see_each_others_patterns():
+    code = (
+        "import re\ndef eval_probe(trace):\n    s = ''.join(trace['text'])\n"
+        "    mine = re.compile(s).pattern is s\n    re.sub(s, r'\\g<0>!', s)\n"
+        "    return mine, 'own'"
+    )
+    traces = [{"trace_id": name, "data": {"text": ["sec", "ret"]}} for name in ("a", "b")]
+    batch = sandbox.evaluate(code, traces, policy=ALL_IMPORTS)
+    assert [(r.trace_id, r.passed) for r in batch.results] == [("a", True), ("b", True)], batch
+
+
+@pytest.mark.skipif(IN_PYODIDE, reason="the wall clock is CPython's second line; Pyodide has no signals")
+def test_guards_stop_once_the_wall_clock_has_spent_the_budget():
+    # The signal lands in the engine's own code, which only marks the budget: a C loop calling a
+    # guard (map(repr, ...)) makes no step of its own, so every guard checks the mark at its entry.
+    code = "x = [[0] * 10**5]\nfor _ in range(10**9):\n    y = list(map(repr, x * 1000))"
+    held(code, ("timeout", "memory"), "exceeded")
