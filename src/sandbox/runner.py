@@ -583,6 +583,11 @@ def _teardown(
     release.add([*namespace.values(), budget.tripped, *classes, *cleaned.values()])
     del classes
     cleaned.clear()
+    # The exception that stopped the run holds, through its traceback, the frames it left: a
+    # guard's frame holds the script's data it refused (`s * 100`: s), and the frame that raised
+    # holds the exception, a cycle the collection below did not free (40 MB kept a request in
+    # Pyodide). What they hold is in the walk, so it is let go in order, not freed from here.
+    _release_frames(budget.tripped)
     # The exception that spent the budget may hold what the script put in it; the stop stays sticky
     # with one of the host's own.
     budget.tripped = TeardownStop("teardown")
@@ -600,6 +605,21 @@ def _teardown(
     release.release()
     del release
     _free_cycles()
+
+
+def _release_frames(exc: BaseException) -> None:
+    """Clear the finished frames of `exc`'s traceback and unlink it. The runner's own frames are
+    still running (clear() refuses them) and hold nothing of the script's."""
+    tb = _traceback_of(exc)
+    _set_traceback(exc, None)
+    while tb is not None:
+        frame = tb.tb_frame
+        if id(frame.f_code) not in _RUNNER_CODE_IDS:
+            try:  # noqa: SIM105
+                frame.clear()
+            except RuntimeError:
+                pass  # still executing
+        tb = tb.tb_next
 
 
 _HEAPTYPE = 1 << 9
