@@ -548,10 +548,12 @@ class Default(WorkerEntrypoint):
         gate = llm_gate(env, keep) if http.path.rstrip("/") == "/v1/evaluate" else None
         answer = await api.handle_http(http, access, database(env), run, mode, keep, gate)
         log_after_answer(env, self.ctx, answer.log)
+        # Not escaped to ASCII: an emoji is 4 bytes of UTF-8, where its escape was 12 (a 40 KB
+        # request printing emoji made a 48 MB answer).
         return Response(
-            json.dumps(answer.body),
+            json.dumps(answer.body, ensure_ascii=False),
             status=answer.status,
-            headers={"content-type": "application/json", **answer.headers},
+            headers={"content-type": "application/json; charset=utf-8", **answer.headers},
         )
 
     async def execute(self, *arguments):

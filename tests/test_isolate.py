@@ -749,3 +749,12 @@ def test_a_busy_caller_gets_429_with_retry_after_and_a_failed_request_leaves_its
     assert (answer.status, answer.body["code"]) == (429, "too_many_requests")
     assert answer.headers == {"retry-after": str(isolate.BUSY_RETRY_SECONDS)}
     assert loader.execute()["output"] == "ran" and len(loader.started) == 2  # its warm runner still
+
+
+def test_the_answer_text_budget_counts_a_character_past_ascii_as_four_bytes(monkeypatch):
+    # Counted as characters, 1,000 traces printing emoji made a 48 MB answer from a 40 KB request.
+    monkeypatch.setattr(isolate, "MAX_ANSWER_TEXT", 1_000)
+    answer = isolate.fit_text("execute", {"output": "\U0001f600" * 400})
+    marker = isolate.ANSWER_CUT_MARKER.format(limit=1_000)
+    assert answer["output"] == "\U0001f600" * 250 + marker
+    assert len(answer["output"].removesuffix(marker).encode("utf-8")) <= 1_000

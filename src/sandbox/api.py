@@ -14,6 +14,7 @@ import json
 import math
 import re
 import sys
+import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,13 +52,26 @@ class _Strict(BaseModel):
 
 
 def _printable(key: str) -> str:
-    """An isolation key is an identifier: printable characters only. "acme\\x00" and "acme\\\\x00"
-    got two runners but one log filter (the log writes a NUL as its escape), and a key with an
-    invisible character reads in the log like another key."""
+    """An isolation key is an identifier: printable characters only, in NFC form, with no character
+    that shows as nothing. "acme\\x00" and "acme\\\\x00" got two runners but one log filter (the
+    log writes a NUL as its escape); "café" spelt two ways, or a key ending in a variation selector
+    or a Hangul filler, got a runner and log rows of its own while reading like another key."""
     if not key.isprintable():
         bad = next(character for character in key if not character.isprintable())
         raise ValueError(f"an isolation key takes printable characters only, not {bad!a}")
+    if unicodedata.normalize("NFC", key) != key:
+        raise ValueError("an isolation key must be in Unicode NFC form (compose its characters)")
+    bad = next(
+        (c for c in key if c in _BLANK or 0xFE00 <= ord(c) <= 0xFE0F or 0xE0100 <= ord(c) <= 0xE01EF), None
+    )
+    if bad is not None:
+        raise ValueError(f"an isolation key takes no character that shows as nothing, not {bad!a}")
     return key
+
+
+# Printable characters that show as nothing: the combining grapheme joiner, Hangul fillers and the
+# braille blank (variation selectors are checked by range).
+_BLANK = frozenset("\u034f\u115f\u1160\u3164\uffa0\u2800")
 
 
 # Which runner isolate runs the request (README, "Who shares a runner"), and whose log rows to read.

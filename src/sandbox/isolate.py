@@ -149,9 +149,13 @@ def fit_text(kind: str, answer: dict[str, Any]) -> dict[str, Any]:
             text = holder.get(name)
             if not isinstance(text, str):
                 continue
-            if len(text) > room:
-                holder[name] = text[:room] + ANSWER_CUT_MARKER.format(limit=MAX_ANSWER_TEXT)
-            room = max(0, room - len(text))
+            # A character past ASCII counts as four (its UTF-8 bytes at most, across RPC and HTTP),
+            # so the room bounds bytes, not characters: 4 Mi emoji were 16 MiB.
+            size = len(text) if text.isascii() else 4 * len(text)
+            if size > room:
+                keep = room if text.isascii() else room // 4
+                holder[name] = text[:keep] + ANSWER_CUT_MARKER.format(limit=MAX_ANSWER_TEXT)
+            room = max(0, room - size)
     return answer
 
 
@@ -163,17 +167,18 @@ _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 def rpc_text(value: object) -> str:
     """`value` as the JSON text that crosses RPC: not escaped to ASCII (which made 12 MB of "é" 36
     MB), compact, and, when a character past U+00FF makes V8 write all of it two bytes a character
-    and that would not fit, with those characters escaped instead (`\\u4e2d`), so that every body
-    within the API's limits fits. Raises RpcTooLarge when neither fits."""
+    and that would not fit, escaped to ASCII instead (`\\u4e2d`), when that fits. Raises
+    RpcTooLarge when neither fits."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     if rpc_bytes(text) <= MAX_RPC_TEXT_BYTES:
         return text
     if not text.isascii():
-        # Such characters appear only inside JSON strings, where their escapes mean the same.
-        astral = _ASTRAL.sub(lambda match: json.dumps(match.group())[1:-1], text)  # \\ud83d\\ude00
-        narrow = astral.encode("latin-1", "backslashreplace").decode("latin-1")
-        if rpc_bytes(narrow) <= MAX_RPC_TEXT_BYTES:
+        # Escaped to ASCII, in one C call (a Python callback per character took 11 s of the front's
+        # CPU on 7.9 million emoji): one byte a character for V8, valid JSON with the same meaning.
+        narrow = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+        if len(narrow) <= MAX_RPC_TEXT_BYTES:
             return narrow
+
     raise RpcTooLarge(
         f"{rpc_bytes(text)} bytes as the runtime serialises them, over the {MAX_RPC_TEXT_BYTES} a"
         " runner takes"
