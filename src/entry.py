@@ -553,7 +553,7 @@ class Default(WorkerEntrypoint):
         return Response(
             json.dumps(answer.body, ensure_ascii=False),
             status=answer.status,
-            headers={"content-type": "application/json; charset=utf-8", **answer.headers},
+            headers={"content-type": "application/json", **answer.headers},
         )
 
     async def execute(self, *arguments):
