@@ -355,10 +355,12 @@ def _outcome(
     elif peaked is not None:
         error = (str(memory_error(budget.limits, peaked, peaked=True)), "memory", None)
     if error is None:
-        return Outcome(output=output, value=value, steps=budget.steps)
+        return Outcome(output=output, value=value, steps=budget.steps + budget.pending)
     message, kind, line = error
     message += _remedy(kind, budget.limits)
-    return Outcome(output=output, error=message, error_type=kind, line=line, steps=budget.steps)
+    return Outcome(
+        output=output, error=message, error_type=kind, line=line, steps=budget.steps + budget.pending
+    )
 
 
 def _remedy(kind: str, limits: Limits) -> str:
