@@ -71,6 +71,17 @@ def faulted():
 # --- 1. The teardown runs no script code and always restores the host ----------------------------
 
 
+def test_a_cached_script_runs_on_code_objects_of_its_own():
+    # The finished-run guard is switched per code object: what an earlier call of the same text
+    # left behind (a generator a host cache kept) must stay guarded while a later call runs.
+    source = "def eval_x(trace):\n    return [n for n in range(3)] and True, ''\n"
+    first, _ = runner.prepare(source, Policy(), Limits())
+    second, entry = runner.prepare(source, Policy(), Limits())
+    assert second.code.co_code == first.code.co_code and entry.name == "eval_x"
+    assert not set(map(id, first.codes)) & set(map(id, second.codes))
+    assert len(first.codes) == len(second.codes) > 1
+
+
 def test_teardown_reads_nothing_the_script_can_hook():
     # Each hook would loop for ever if anything of the host ran it after the run; before the fix,
     # the teardown's isinstance() read __class__ and the stop escaped halfway through it.
