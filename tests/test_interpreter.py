@@ -18,7 +18,7 @@ import pytest
 
 import sandbox
 from sandbox import Limits, Policy, runner
-from sandbox.limits import MAXIMA, StepBudget, check_nesting
+from sandbox.limits import MAXIMA, StepBudget, TimeLimitExceeded, check_nesting
 
 from .support import ALL_IMPORTS, IN_PYODIDE, SHORT, contained, run
 
@@ -552,6 +552,18 @@ def test_the_nesting_check_is_charged_to_the_budget():
     budget = StepBudget(Limits())
     check_nesting(budget, [[i] for i in range(1000)])
     assert budget.steps >= 1000
+
+
+def test_work_charged_between_steps_does_not_keep_the_clock_from_being_read():
+    # A loop that is charged on every iteration (a caught exception's cleaning) must still reach
+    # the look at the clock: where no signal stops a run (Pyodide), that look is what ends it.
+    budget = StepBudget(Limits(timeout_ms=1000))
+    budget.start()
+    budget.deadline = 0.0
+    with pytest.raises(TimeLimitExceeded):
+        for _ in range(10 * budget.limits.check_interval):
+            budget.step()
+            budget.charge(1)
 
 
 def test_printing_a_large_structure_in_a_loop_runs_out_of_budget():

@@ -282,9 +282,10 @@ class StepBudget:
         """Count work the host does on the script's behalf (the nesting check's walk) as its steps."""
         if self.tripped is not None:
             raise self.tripped
-        self.steps += steps + self.pending
-        self.pending = 0
-        if self.steps > self.limits.max_steps:
+        # `pending` is left to count on: reset here, a loop that charges on every iteration (a
+        # caught exception's cleaning) would never reach the step that looks at the clock.
+        self.steps += steps
+        if self.steps + self.pending > self.limits.max_steps:
             self.trip(TimeLimitExceeded(f"Execution timeout exceeded {self.limits.timeout_ms}ms"))
 
     def memory_used(self) -> int:
@@ -458,9 +459,8 @@ def spend(budget: StepBudget, steps: int, what: str) -> None:
     if steps < 1:
         return
     limits = budget.limits
-    budget.steps += budget.pending
-    budget.pending = 0
-    if budget.steps + steps > limits.max_steps:
+    # `pending` stays as it is: see StepBudget.charge.
+    if budget.steps + budget.pending + steps > limits.max_steps:
         budget.trip(
             TimeLimitExceeded(
                 f"Execution timeout exceeded {limits.timeout_ms}ms: {what} would take about"
