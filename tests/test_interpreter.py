@@ -18,7 +18,7 @@ import pytest
 
 import sandbox
 from sandbox import Limits, Policy, runner
-from sandbox.limits import MAXIMA, StepBudget, check_nesting
+from sandbox.limits import MAXIMA, StepBudget, TimeLimitExceeded, check_nesting
 
 from .support import ALL_IMPORTS, IN_PYODIDE, SHORT, contained, run
 
@@ -69,6 +69,17 @@ def faulted():
 
 
 # --- 1. The teardown runs no script code and always restores the host ----------------------------
+
+
+def test_a_cached_script_runs_on_code_objects_of_its_own():
+    # The finished-run guard is switched per code object: what an earlier call of the same text
+    # left behind (a generator a host cache kept) must stay guarded while a later call runs.
+    source = "def eval_x(trace):\n    return [n for n in range(3)] and True, ''\n"
+    first, _ = runner.prepare(source, Policy(), Limits())
+    second, entry = runner.prepare(source, Policy(), Limits())
+    assert second.code.co_code == first.code.co_code and entry.name == "eval_x"
+    assert not set(map(id, first.codes)) & set(map(id, second.codes))
+    assert len(first.codes) == len(second.codes) > 1
 
 
 def test_teardown_reads_nothing_the_script_can_hook():
@@ -541,6 +552,18 @@ def test_the_nesting_check_is_charged_to_the_budget():
     budget = StepBudget(Limits())
     check_nesting(budget, [[i] for i in range(1000)])
     assert budget.steps >= 1000
+
+
+def test_work_charged_between_steps_does_not_keep_the_clock_from_being_read():
+    # A loop that is charged on every iteration (a caught exception's cleaning) must still reach
+    # the look at the clock: where no signal stops a run (Pyodide), that look is what ends it.
+    budget = StepBudget(Limits(timeout_ms=1000))
+    budget.start()
+    budget.deadline = 0.0
+    with pytest.raises(TimeLimitExceeded):
+        for _ in range(10 * budget.limits.check_interval):
+            budget.step()
+            budget.charge(1)
 
 
 def test_printing_a_large_structure_in_a_loop_runs_out_of_budget():

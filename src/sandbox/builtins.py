@@ -252,7 +252,26 @@ def _check_operands(scope: RunScope, op: str, left: object, right: object) -> No
         check_rational(scope.budget, op, left, right)
 
 
+# Plain ints and floats of magnitude under 2**62: every operator the analyser routes here is then a
+# few machine instructions with a result of at most 64 * 62 bits (exponents and shifts only up to
+# 64), so no size or cost check could refuse it; most arithmetic in a loop is this, and it skips
+# them. Exact types only: a subclass's own comparison methods must not decide what is small.
+_SMALL = 1 << 62
+_MINUS_SMALL = -_SMALL  # computed once: a negation in the test would be a new int object per call
+_SMALL_POWER = 64
+_GROWS_WITH_RIGHT = frozenset({"Pow", "LShift"})  # the result's size grows with the right operand's value
+
+
 def guarded_binop(scope: RunScope, op: str, left: object, right: object) -> object:
+    kind = type(left)
+    if (
+        (kind is int or kind is float)
+        and (type(right) is int or type(right) is float)
+        and _MINUS_SMALL < left < _SMALL  # type: ignore[operator]
+        and _MINUS_SMALL < right < _SMALL  # type: ignore[operator]
+        and (right <= _SMALL_POWER or op not in _GROWS_WITH_RIGHT)  # type: ignore[operator]
+    ):
+        return _BINARY[op](left, right)
     if op == "Mod" and isinstance(left, TEXT_TYPES):
         return operator.mod(left, _check_percent(scope, left, right))
     _check_operands(scope, op, left, right)
@@ -260,6 +279,15 @@ def guarded_binop(scope: RunScope, op: str, left: object, right: object) -> obje
 
 
 def guarded_inplace(scope: RunScope, op: str, target: object, value: object) -> object:
+    kind = type(target)
+    if (
+        (kind is int or kind is float)
+        and (type(value) is int or type(value) is float)
+        and _MINUS_SMALL < target < _SMALL  # type: ignore[operator]
+        and _MINUS_SMALL < value < _SMALL  # type: ignore[operator]
+        and (value <= _SMALL_POWER or op not in _GROWS_WITH_RIGHT)  # type: ignore[operator]
+    ):
+        return _INPLACE[op](target, value)
     if op == "Mod" and isinstance(target, TEXT_TYPES):
         return operator.imod(target, _check_percent(scope, target, value))
     _check_operands(scope, op, target, value)

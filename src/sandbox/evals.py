@@ -17,9 +17,9 @@ from typing import Any
 
 from .limits import Limits
 from .llm import LLM, NOT_CONFIGURED, Backend, Session, Usage, as_llm
-from .policy import EntryPoint, Policy, Violation, find_entry_point
+from .policy import EntryPoint, Policy, Violation
 from .results import ExecutionResult, TraceErrorType, violation_wire
-from .runner import Compiled, check_arguments, compile_code, run
+from .runner import Compiled, check_arguments, prepare, run
 
 
 @dataclass(frozen=True)
@@ -162,10 +162,10 @@ def evaluate(
     started = time.perf_counter()
     session = None if llm is None else Session(as_llm(llm), started + limits.batch_timeout_ms / 1000)
     payloads = _trace_payloads(traces, task, task_metadata, limits)
-    compiled = compile_code(code, policy or Policy(), limits)
-    if isinstance(compiled, ExecutionResult):
-        return _invalid_code(payloads, started, compiled.error or "", compiled.violations)
-    entry = find_entry_point(compiled.tree, function)
+    prepared = prepare(code, policy or Policy(), limits, function)
+    if isinstance(prepared, ExecutionResult):
+        return _invalid_code(payloads, started, prepared.error or "", prepared.violations)
+    compiled, entry = prepared
     if isinstance(entry, Violation):
         return _invalid_code(payloads, started, entry.message, (entry,))
 

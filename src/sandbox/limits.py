@@ -181,17 +181,36 @@ class StepBudget:
     exempt_code_ids: frozenset[int] = frozenset()
     deadline: float = 0.0
     steps: int = 0
+    """Steps counted so far, except the last `pending` (see `counted`)."""
+    pending: int = 0
+    """Steps since `steps` was last brought up to date: at most `chunk`, so always one of the
+    interpreter's cached small ints. Under tracemalloc every new int object is a traced
+    allocation, and a step that allocated would make an empty loop pay for several."""
+    chunk: int = 0
+    next_clock: int = 0
     memory_baseline: int = 0
+    memory_ceiling: int = 0
+    """Traced bytes past which the run is over its memory limit: baseline plus limit, added once."""
+    user_code: CodeType | None = None
+    """The code of the last event found not exempt: a loop's events then skip the `id(code)` (a
+    new int object) of the exemption test."""
     tripped: LimitExceeded | None = None
     stop: tuple[str, str] | None = None
     """(message, error type) of the limit that tripped, taken before the script saw the exception.
     A tuple: a dataclass's generated __init__ would be a step of the budget being spent."""
+
+    def __post_init__(self) -> None:
+        # 256: CPython's largest cached small int; check_interval may be smaller (a power of two).
+        self.chunk = min(self.limits.check_interval, 256)
+        self.next_clock = self.limits.check_interval
+        self.memory_ceiling = self.limits.memory_bytes
 
     def start(self) -> None:
         self.deadline = time.perf_counter() + self.limits.timeout_ms / 1000
         if self.limits.track_memory:
             _tracemalloc.reset_peak()
             self.memory_baseline = _tracemalloc.get_traced_memory()[0]
+            self.memory_ceiling = self.memory_baseline + self.limits.memory_bytes
 
     def trip(self, error: LimitExceeded) -> NoReturn:
         """Spend the budget for good (limits, the output cap) and raise."""
@@ -205,29 +224,48 @@ class StepBudget:
 
     def on_start(self, code: CodeType, _offset: int) -> object:
         """PY_START and PY_RESUME: a call, or a generator picking up again."""
-        if id(code) in self.exempt_code_ids:
-            # The sandbox's own code: not the user's work, and DISABLE makes it free from now on.
-            return sys.monitoring.DISABLE
+        if code is not self.user_code:
+            if id(code) in self.exempt_code_ids:
+                # The sandbox's own code: not the user's work, and DISABLE makes it free from now on.
+                return sys.monitoring.DISABLE
+            self.user_code = code
         return self.step()
 
     def on_jump(self, code: CodeType, source: int, destination: int) -> object:
         """JUMP: only backward jumps (loop iterations) bound work. A forward jump (the end of an
         if-branch) is disabled where it stands, so it costs nothing after its first time."""
-        if destination > source or id(code) in self.exempt_code_ids:
+        if destination > source:
             return sys.monitoring.DISABLE
+        if code is not self.user_code:
+            if id(code) in self.exempt_code_ids:
+                return sys.monitoring.DISABLE
+            self.user_code = code
         return self.step()
 
     def step(self) -> None:
+        """One step. Allocates nothing but what reading the traced memory returns; the step count
+        and the clock are brought up to date every `chunk` steps."""
         if self.tripped is not None:
             raise self.tripped
-        self.steps += 1
+        self.pending += 1
+        if self.pending == self.chunk:
+            self.catch_up()
+        # Every step: one step can double what the run holds (`s = s + s` in a loop).
+        if self.limits.track_memory and _traced_memory()[0] > self.memory_ceiling:
+            self.trip(memory_error(self.limits, self.memory_used()))
+
+    def catch_up(self) -> None:
+        """Count the pending steps; past the step budget, or at a look at the clock (every
+        `check_interval` steps) past the deadline, the run is out of time."""
+        self.steps += self.pending
+        self.pending = 0
         limits = self.limits
-        if limits.track_memory and _traced_memory()[0] - self.memory_baseline > limits.memory_bytes:
-            self.trip(memory_error(limits, self.memory_used()))
-        if self.steps & (limits.check_interval - 1) == 0 and (
-            self.steps > limits.max_steps or time.perf_counter() > self.deadline
-        ):
+        if self.steps > limits.max_steps:
             self.trip(TimeLimitExceeded(f"Execution timeout exceeded {limits.timeout_ms}ms"))
+        if self.steps >= self.next_clock:
+            self.next_clock = self.steps + limits.check_interval
+            if time.perf_counter() > self.deadline:
+                self.trip(TimeLimitExceeded(f"Execution timeout exceeded {limits.timeout_ms}ms"))
 
     def note_overrun(self) -> None:
         """After the script has returned, and again after its teardown: one C call may have run far
@@ -244,8 +282,10 @@ class StepBudget:
         """Count work the host does on the script's behalf (the nesting check's walk) as its steps."""
         if self.tripped is not None:
             raise self.tripped
+        # `pending` is left to count on: reset here, a loop that charges on every iteration (a
+        # caught exception's cleaning) would never reach the step that looks at the clock.
         self.steps += steps
-        if self.steps > self.limits.max_steps:
+        if self.steps + self.pending > self.limits.max_steps:
             self.trip(TimeLimitExceeded(f"Execution timeout exceeded {self.limits.timeout_ms}ms"))
 
     def memory_used(self) -> int:
@@ -419,7 +459,8 @@ def spend(budget: StepBudget, steps: int, what: str) -> None:
     if steps < 1:
         return
     limits = budget.limits
-    if budget.steps + steps > limits.max_steps:
+    # `pending` stays as it is: see StepBudget.charge.
+    if budget.steps + budget.pending + steps > limits.max_steps:
         budget.trip(
             TimeLimitExceeded(
                 f"Execution timeout exceeded {limits.timeout_ms}ms: {what} would take about"

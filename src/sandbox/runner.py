@@ -14,7 +14,7 @@ import time
 import warnings
 from array import array
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain, compress
 from operator import is_not
 from types import CellType, CodeType, CoroutineType, FrameType, FunctionType, ModuleType, TracebackType
@@ -35,7 +35,7 @@ from .limits import (
     memory_error,
     pause_alarm,
 )
-from .policy import COMPLEXITY_MESSAGE, Policy, Violation, analyse, find_entry_point, instrument
+from .policy import COMPLEXITY_MESSAGE, EntryPoint, Policy, Violation, analyse, find_entry_point, instrument
 from .results import ExecutionResult, ValidationResult
 
 FILENAME = policy.FILENAME
@@ -71,9 +71,52 @@ class Compiled:
 
     code: CodeType
     policy: Policy
-    tree: ast.Module
+    tree: ast.Module | None
+    """The analysed tree; None in what `prepare` returns (a tree costs far more memory to keep)."""
     codes: tuple[CodeType, ...] = ()
     """Every code object of the script, nested ones included: the finished-run guard's targets."""
+
+
+# Analysis, instrumentation and compilation are most of a small run's fixed cost, and callers send
+# the same eval again and again. Bounded in entries and in the size of the code kept: a Worker has
+# 128 MB, and the code objects of 16 KiB of source are a few hundred KB at most.
+_PREPARED_ENTRIES = 64
+_PREPARED_MAX_CODE = 16 * 1024
+_prepared: collections.OrderedDict[
+    tuple[str, Policy, Limits, str | None], tuple[Compiled, EntryPoint | Violation]
+] = collections.OrderedDict()
+
+
+def prepare(
+    code: str, policy: Policy, limits: Limits, function: str | None = None
+) -> tuple[Compiled, EntryPoint | Violation] | ExecutionResult:
+    """`compile_code` and the entry point `function` selects, cached by everything that changes
+    them (the code, the policy, the limits, the function's name). Every call gets code objects of
+    its own, copies of the cached ones: the finished-run guard is switched on and off per code
+    object, and a run's leftovers (a generator a host cache kept) must find theirs still guarded
+    while a later call runs the same text."""
+    key = (code, policy, limits, function)
+    cached = _prepared.get(key)
+    if cached is None:
+        compiled = compile_code(code, policy, limits)
+        if isinstance(compiled, ExecutionResult):
+            return compiled
+        assert compiled.tree is not None
+        cached = (replace(compiled, tree=None), find_entry_point(compiled.tree, function))
+        if len(code) <= _PREPARED_MAX_CODE:
+            _prepared[key] = cached
+            if len(_prepared) > _PREPARED_ENTRIES:
+                _prepared.popitem(last=False)
+    else:
+        _prepared.move_to_end(key)
+    compiled, entry = cached
+    fresh = _copied(compiled.code)
+    return replace(compiled, code=fresh, codes=_code_objects(fresh)), entry
+
+
+def _copied(code: CodeType) -> CodeType:
+    """A new code object equal to `code`, its nested code copied too (replace always makes one)."""
+    return code.replace(co_consts=tuple(_copied(c) if type(c) is CodeType else c for c in code.co_consts))
 
 
 def compile_code(code: str, policy: Policy, limits: Limits) -> Compiled | ExecutionResult:
@@ -167,10 +210,10 @@ def execute(code: str, limits: Limits | None = None, policy: Policy | None = Non
     started = time.perf_counter()
     if _fault:
         return ExecutionResult(False, _elapsed_ms(started), error=_refusal(), error_type="internal")
-    compiled = compile_code(code, policy or Policy(), limits)
-    if isinstance(compiled, ExecutionResult):
-        return compiled
-    outcome = run(compiled, limits)
+    prepared = prepare(code, policy or Policy(), limits)
+    if isinstance(prepared, ExecutionResult):
+        return prepared
+    outcome = run(prepared[0], limits)
     return ExecutionResult(
         success=outcome.error is None,
         execution_time_ms=_elapsed_ms(started),
@@ -355,10 +398,12 @@ def _outcome(
     elif peaked is not None:
         error = (str(memory_error(budget.limits, peaked, peaked=True)), "memory", None)
     if error is None:
-        return Outcome(output=output, value=value, steps=budget.steps)
+        return Outcome(output=output, value=value, steps=budget.steps + budget.pending)
     message, kind, line = error
     message += _remedy(kind, budget.limits)
-    return Outcome(output=output, error=message, error_type=kind, line=line, steps=budget.steps)
+    return Outcome(
+        output=output, error=message, error_type=kind, line=line, steps=budget.steps + budget.pending
+    )
 
 
 def _remedy(kind: str, limits: Limits) -> str:
