@@ -82,6 +82,15 @@ def test_a_cached_script_runs_on_code_objects_of_its_own():
     assert len(first.codes) == len(second.codes) > 1
 
 
+def test_the_compile_cache_is_bounded_by_the_bytes_of_its_code_objects():
+    # Counted by entries alone, 64 scripts of 1,750 lambdas each (16 KiB of source, 630 KB of code
+    # objects) kept 40 MB in a Worker of 128 MB, outside every run's memory limit.
+    for n in range(64):
+        runner.prepare(f"q{n} = [" + ",".join(["lambda: 0"] * 1750) + "]", Policy(), Limits())
+    assert runner._prepared_bytes() <= runner._PREPARED_MAX_BYTES
+    assert len(runner._prepared) < 64
+
+
 def test_teardown_reads_nothing_the_script_can_hook():
     # Each hook would loop for ever if anything of the host ran it after the run; before the fix,
     # the teardown's isinstance() read __class__ and the stop escaped halfway through it.

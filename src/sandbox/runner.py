@@ -78,12 +78,14 @@ class Compiled:
 
 
 # Analysis, instrumentation and compilation are most of a small run's fixed cost, and callers send
-# the same eval again and again. Bounded in entries and in the size of the code kept: a Worker has
-# 128 MB, and the code objects of 16 KiB of source are a few hundred KB at most.
+# the same eval again and again. Bounded in entries, in the source kept and in the bytes of the code
+# objects kept, all entries together: a Worker has 128 MB, and 16 KiB of source can compile to
+# 630 KB of code objects (1,750 lambdas), 40 MB over 64 entries when counted by entries alone.
 _PREPARED_ENTRIES = 64
 _PREPARED_MAX_CODE = 16 * 1024
+_PREPARED_MAX_BYTES = 2 * 1024 * 1024
 _prepared: collections.OrderedDict[
-    tuple[str, Policy, Limits, str | None], tuple[Compiled, EntryPoint | Violation]
+    tuple[str, Policy, Limits, str | None], tuple[Compiled, EntryPoint | Violation, int]
 ] = collections.OrderedDict()
 
 
@@ -102,16 +104,21 @@ def prepare(
         if isinstance(compiled, ExecutionResult):
             return compiled
         assert compiled.tree is not None
-        cached = (replace(compiled, tree=None), find_entry_point(compiled.tree, function))
-        if len(code) <= _PREPARED_MAX_CODE:
+        size = sum(map(sys.getsizeof, compiled.codes))
+        cached = (replace(compiled, tree=None), find_entry_point(compiled.tree, function), size)
+        if len(code) <= _PREPARED_MAX_CODE and size <= _PREPARED_MAX_BYTES // 4:
             _prepared[key] = cached
-            if len(_prepared) > _PREPARED_ENTRIES:
+            while len(_prepared) > _PREPARED_ENTRIES or _prepared_bytes() > _PREPARED_MAX_BYTES:
                 _prepared.popitem(last=False)
     else:
         _prepared.move_to_end(key)
-    compiled, entry = cached
+    compiled, entry, _ = cached
     fresh = _copied(compiled.code)
     return replace(compiled, code=fresh, codes=_code_objects(fresh)), entry
+
+
+def _prepared_bytes() -> int:
+    return sum(size for _, _, size in _prepared.values())
 
 
 def _copied(code: CodeType) -> CodeType:
