@@ -88,7 +88,7 @@ def is_run_instance(classes: set[type], value: object) -> bool:
     return type(value) in classes
 
 
-def slot_violation(classes: set[type], owner: str, name: object, value: object) -> str | None:
+def slot_violation(owner: str, name: object, value: object) -> str | None:
     """Rule for what a class holds under a special method's or a hook's name: the run's own Python
     functions (or None, which switches a protocol off). A builtin or a bound C method there would
     run in C with no step, read a container differently from the guard that measured it, or run
@@ -112,14 +112,24 @@ def refuse_namespace(
     that a base the script did not define keeps for its own code (as with writes: Counter's
     methods call `self._keep_positive()`, whatever the class body put there)."""
     for name, value in namespace.items():
-        message = slot_violation(classes, owner, name, value)
-        if message is None and type(name) is str and name.startswith("_") and name not in ENUM_NAMES:
-            for base in bases:
-                found = _resolve(_class_mro(base), name)
-                if found is not None and found[0] not in classes and not policy.is_dunder(name):
-                    message = f"Blocked: '{name}' belongs to {found[0].__qualname__}, which the script did not define"
+        message = slot_violation(owner, name, value) or next(
+            filter(None, (host_member_violation(classes, _class_mro(base), name) for base in bases)), None
+        )
         if message:
             raise SandboxViolation(message)
+
+
+def host_member_violation(classes: set[type], mro: tuple[type, ...], name: object) -> str | None:
+    """A `_` name that a class in `mro` the script did not define keeps for its own code: host code
+    of that class reads it, trusting its own value (Counter's methods call `self._keep_positive()`),
+    so the script may neither set it nor define it over it. Enum's documented names are meant to
+    be defined by the script."""
+    if type(name) is not str or not name.startswith("_") or policy.is_dunder(name) or name in ENUM_NAMES:
+        return None
+    found = _resolve(mro, name)
+    if found is None or found[0] in classes:
+        return None
+    return f"Blocked: '{name}' belongs to {found[0].__qualname__}, which the script did not define"
 
 
 def _resolve(mro: tuple[type, ...], name: str) -> tuple[type, object] | None:
@@ -242,14 +252,10 @@ def write_violation(classes: set[type], obj: object, name: str, value: object = 
     of that base reads it, trusting its own value: Counter's `_keep_positive`); a class's hook
     takes only the script's own function."""
     is_class = issubclass(type(obj), type)
-    mro = _class_mro(obj if is_class else type(obj))  # type: ignore[arg-type]
-    if name.startswith("_") and name not in ENUM_NAMES:
-        found = _resolve(mro, name)
-        if found is not None and found[0] not in classes:
-            return f"Blocked: '{name}' belongs to {found[0].__qualname__}, which the script did not define"
-    if is_class:
-        return slot_violation(classes, obj.__qualname__, name, value)  # type: ignore[attr-defined]
-    return None
+    message = host_member_violation(classes, _class_mro(obj if is_class else type(obj)), name)  # type: ignore[arg-type]
+    if message is None and is_class:
+        return slot_violation(obj.__qualname__, name, value)  # type: ignore[attr-defined]
+    return message
 
 
 def refuse_inherited(classes: set[type], cls: type, names: tuple[object, ...]) -> None:
@@ -258,12 +264,9 @@ def refuse_inherited(classes: set[type], cls: type, names: tuple[object, ...]) -
     base the script did not define keeps."""
     mro = _class_mro(cls)
     for name in names:
-        if type(name) is str and name.startswith("_"):
-            found = _resolve(mro, name)
-            if found is not None and found[0] not in classes:
-                raise SandboxViolation(
-                    f"Blocked: '{name}' belongs to {found[0].__qualname__}, which the script did not define"
-                )
+        message = host_member_violation(classes, mro, name)
+        if message:
+            raise SandboxViolation(message)
 
 
 def dunder_violation(classes: set[type], obj: object, name: str) -> str | None:

@@ -49,7 +49,7 @@ def members(run: FacadeRun) -> dict[str, object]:
         """A hook set in an enum's body is the script's own function before enum may call it."""
 
         def __setitem__(self, key: str, value: Any) -> None:
-            message = slot_violation(run.made, str(dict.get(self, "__qualname__", "an enum")), key, value)
+            message = slot_violation(str(dict.get(self, "__qualname__", "an enum")), key, value)
             if message:
                 raise SandboxViolation(message)
             super().__setitem__(key, value)
