@@ -5,7 +5,7 @@ round so that drift of the machine cancels out; each figure is a median with its
 
     uv run --group bench python scripts/bench.py            # CPython, writes docs/benchmarks.md and the chart
     uv run --group bench python scripts/bench.py --report-only   # re-render from docs/benchmarks.json
-    node_modules/.bin/node scripts/bench-pyodide.mjs        # the same engine inside Pyodide 314 (called by the above)
+    node_modules/.bin/node scripts/bench-pyodide.mjs bench  # the same engine inside Pyodide 314 (called by the above)
 
 This is a script, not a test: numbers depend on the machine, and the document says which.
 """
@@ -470,7 +470,7 @@ def run_in_pyodide(quick: bool) -> dict[str, Any] | None:
     if not node.exists():
         return None
     done = subprocess.run(
-        [str(node), str(ROOT / "scripts" / "bench-pyodide.mjs"), *(["--quick"] if quick else [])],
+        [str(node), str(ROOT / "scripts" / "bench-pyodide.mjs"), "bench", *(["--quick"] if quick else [])],
         capture_output=True, text=True, check=True, cwd=ROOT,
     )  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])

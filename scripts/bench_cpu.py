@@ -4,7 +4,7 @@ order; figures are medians of per-round ratios, so drift of a shared machine can
 
     uv run python scripts/bench_cpu.py                   # CPython, then the same inside Pyodide 314
     uv run python scripts/bench_cpu.py --quick           # fewer rounds, a 100-trace batch
-    node_modules/.bin/node scripts/bench-cpu-pyodide.mjs  # Pyodide alone (called by the above)
+    node_modules/.bin/node scripts/bench-pyodide.mjs bench_cpu  # Pyodide alone (called by the above)
 
 This is a script, not a test: numbers depend on the machine.
 """
@@ -186,7 +186,7 @@ def in_pyodide(quick: bool) -> dict[str, Any] | None:
     if not node.exists():
         return None
     done = subprocess.run(
-        [str(node), str(ROOT / "scripts" / "bench-cpu-pyodide.mjs"), *(["--quick"] if quick else [])],
+        [str(node), str(ROOT / "scripts" / "bench-pyodide.mjs"), "bench_cpu", *(["--quick"] if quick else [])],
         capture_output=True, text=True, check=True, cwd=ROOT,
     )  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -4,7 +4,7 @@ estimates against what the C calls it prices really take (each must be at least 
 run that pays for its C calls ends within twice its budget).
 
     uv run python scripts/bench_guards.py         # CPython, then Pyodide; writes its section of docs/benchmarks.md
-    node_modules/.bin/node scripts/bench-guards-pyodide.mjs   # the Pyodide half alone (called by the above)
+    node_modules/.bin/node scripts/bench-pyodide.mjs bench_guards  # the Pyodide half alone (called by the above)
 
 This is a script, not a test: numbers depend on the machine, and the document says which.
 """
@@ -260,7 +260,7 @@ def render(cpython: dict[str, Any], pyodide: dict[str, Any] | None) -> str:
         "",
         f"Produced by `uv run python scripts/bench_guards.py` on {time.strftime('%Y-%m-%d')},"
         f" {cpython['interpreter']}, and inside Pyodide 314 under Node"
-        " (`scripts/bench-guards-pyodide.mjs`). The host-side checks run uncounted by the step"
+        " (`scripts/bench-pyodide.mjs bench_guards`). The host-side checks run uncounted by the step"
         " budget, so each is measured at the largest input it can meet.",
         "",
         "| check | input | CPython | Pyodide |",
@@ -324,7 +324,7 @@ def main() -> None:
     pyodide = None
     if node.exists():
         done = subprocess.run(
-            [str(node), str(ROOT / "scripts" / "bench-guards-pyodide.mjs")],
+            [str(node), str(ROOT / "scripts" / "bench-pyodide.mjs"), "bench_guards"],
             capture_output=True, text=True, check=True, cwd=ROOT,
         )  # fmt: skip
         pyodide = json.loads(done.stdout.strip().splitlines()[-1])
