@@ -437,22 +437,23 @@ def log_after_answer(env, ctx, entry):
 
 def body_reader(stream):
     """api.BodyReader over a request's ReadableStream: chunks until the body ends, or None as soon
-    as it holds more than `limit` bytes (the rest is never read)."""
+    as it holds more than `limit` bytes (the rest is never read). Gathered in one bytearray: a list
+    of chunks joined at the end held the body twice (a 15 MB body refused for its values grew the
+    runtime by 58 MB)."""
 
     async def read(limit):
         if stream is None or stream is jsnull:
             return b""
         reader = stream.getReader()
-        chunks, size = [], 0
+        body = bytearray()
         while True:
             chunk = await reader.read()
             if chunk.done:
-                return b"".join(chunks)
-            size += chunk.value.byteLength
-            if size > limit:
+                return body
+            if len(body) + chunk.value.byteLength > limit:
                 await reader.cancel()
                 return None
-            chunks.append(chunk.value.to_bytes())
+            body += chunk.value.to_bytes()
 
     return read
 

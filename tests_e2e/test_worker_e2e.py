@@ -362,7 +362,9 @@ def test_a_body_of_millions_of_empty_lists_is_refused_quickly_and_small(workers)
     grown = workerd_rss(workers.sandbox_server) - before
     assert (status, answer["code"]) == (413, "payload_too_large") and "JSON values" in answer["error"]
     assert elapsed < 5, elapsed  # it took 14 s when the body was parsed first
-    assert grown < 4 * len(body), (grown, len(body))  # it took about 870 MiB
+    # 2.3 times the body: its chunks on the JavaScript side and one bytearray (about 870 MiB when
+    # the body was parsed first, 3.9 times when the chunks were joined, at the limit of this bound)
+    assert grown < 4 * len(body), (grown, len(body))
 
 
 def test_a_body_is_refused_by_its_declared_length_before_it_is_sent(workers):

@@ -404,10 +404,11 @@ def _check_settings(request: _Options | ValidateRequest) -> None:
         raise RequestError(400, "bad_request", str(error)) from None
 
 
-def check_json_values(text: str) -> None:
-    """Refuse JSON text that could hold more than MAX_JSON_VALUES values, before anything is built:
-    every value but the first follows a comma or opens a container, every key a colon's."""
-    marks = sum(text.count(mark) for mark in "[{,:")
+def check_json_values(body: bytes | bytearray) -> None:
+    """Refuse a JSON body that could hold more than MAX_JSON_VALUES values, before anything is built
+    (its text included: counted in the bytes, where the marks are the same ASCII bytes): every
+    value but the first follows a comma or opens a container, every key a colon's."""
+    marks = sum(body.count(mark) for mark in b"[{,:")
     if marks >= MAX_JSON_VALUES:
         raise RequestError(
             413, "payload_too_large",
@@ -654,7 +655,7 @@ def _digest(text: str) -> str:
 
 # Reads a request's body, at most `limit` bytes of it: None once it holds more (src/entry.py reads
 # the stream and stops there, so an oversized body is never held whole).
-BodyReader = Callable[[int], Awaitable[bytes | None]]
+BodyReader = Callable[[int], Awaitable[bytes | bytearray | None]]
 
 
 @dataclass(frozen=True)
@@ -666,7 +667,7 @@ class HttpRequest:
     query: Mapping[str, str] = field(default_factory=dict)
     reader: BodyReader | None = None  # read instead of `body` when given
 
-    async def read_body(self) -> bytes:
+    async def read_body(self) -> bytes | bytearray:
         """The body, refused (413) by its declared length before it is read, or while it is read."""
         declared = self.headers.get("content-length", "")
         if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
@@ -738,10 +739,11 @@ async def _route(
     return await run_operation(path.removeprefix("/v1/"), payload, caller, executor, mode, keep, llm)
 
 
-def parse_body(body: bytes) -> object:
+def parse_body(body: bytes | bytearray) -> object:
     """A request body as JSON, parsed once, after everything that bounds what parsing builds: the
     encoding (UTF-8 only: json.loads would also read UTF-16 and UTF-32, which the API does not
     take), the nesting (json.loads recurses in C, and Pyodide's stack is short) and the values."""
+    check_json_values(body)
     try:
         text = body.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as error:
@@ -752,7 +754,6 @@ def parse_body(body: bytes) -> object:
         check_json_text(LIMITS, text)
     except ValueError as error:
         raise RequestError(400, "bad_request", f"malformed JSON: {error}") from None
-    check_json_values(text)
     reader = _StrictJson()
     try:
         payload = json.loads(
