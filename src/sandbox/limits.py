@@ -19,6 +19,7 @@ import math
 import operator
 import os
 import re
+import struct
 import sys
 import time
 import types
@@ -191,6 +192,8 @@ class StepBudget:
     memory_baseline: int = 0
     memory_ceiling: int = 0
     """Traced bytes past which the run is over its memory limit: baseline plus limit, added once."""
+    traces_baseline: int = 0
+    """tracemalloc's own memory when the run started: it grows by TRACE_BYTES a block the run holds."""
     user_code: CodeType | None = None
     """The code of the last event found not exempt: a loop's events then skip the `id(code)` (a
     new int object) of the exemption test."""
@@ -211,6 +214,7 @@ class StepBudget:
             _tracemalloc.reset_peak()
             self.memory_baseline = _tracemalloc.get_traced_memory()[0]
             self.memory_ceiling = self.memory_baseline + self.limits.memory_bytes
+            self.traces_baseline = _tracemalloc.get_tracemalloc_memory()
 
     def trip(self, error: LimitExceeded) -> NoReturn:
         """Spend the budget for good (limits, the output cap) and raise."""
@@ -266,6 +270,21 @@ class StepBudget:
             self.next_clock = self.steps + limits.check_interval
             if time.perf_counter() > self.deadline:
                 self.trip(TimeLimitExceeded(f"Execution timeout exceeded {limits.timeout_ms}ms"))
+        if limits.track_memory:
+            self.check_freeable()
+
+    def check_freeable(self) -> None:
+        """Past what the rest of twice its budget can free (see FREED_BLOCKS_PER_MS), the run is out
+        of time: its teardown would take it further."""
+        limits = self.limits
+        blocks = (_tracemalloc.get_tracemalloc_memory() - self.traces_baseline) // TRACE_BYTES
+        if blocks * limits.steps_per_ms > (2 * limits.max_steps - self.steps) * FREED_BLOCKS_PER_MS:
+            self.trip(
+                TimeLimitExceeded(
+                    f"Execution timeout exceeded {limits.timeout_ms}ms: freeing the {blocks:,} objects"
+                    " the run holds would take it past its budget"
+                )
+            )
 
     def note_overrun(self) -> None:
         """After the script has returned, and again after its teardown: one C call may have run far
@@ -307,6 +326,17 @@ class StepBudget:
 
 
 _traced_memory = _tracemalloc.get_traced_memory
+
+# What the teardown frees in a millisecond, in memory blocks. It lets go of what a run left parents
+# first, a Python walk of every object: measured in Pyodide 314 at up to 2.5 us a block (instances,
+# bound methods; lists 1.4, dicts 1.6), about a third of that in CPython. A run may hold only what
+# the rest of twice its budget frees at 3 us a block, so that it ends, teardown included, within
+# twice its budget: the default 5 s frees 50 MB of the smallest objects, a 100 ms budget about
+# 67,000 objects. Blocks are counted by tracemalloc's own memory, which keeps an entry of six
+# pointers (and its share of the table) for each block it traces: bytes would count a list of a
+# million references to one object as 8 MB, where the walk sees one object.
+FREED_BLOCKS_PER_MS = 336
+TRACE_BYTES = 6 * struct.calcsize("P")
 
 
 def memory_error(limits: Limits, held: int, peaked: bool = False) -> MemoryLimitExceeded:
