@@ -298,6 +298,9 @@ def test_print_stops_at_the_output_cap_without_building_the_whole_text(attack):
         "import itertools\nx = list(itertools.combinations_with_replacement(range(2), 10**8))",
         "import itertools\nx = list(itertools.permutations([], 10**9))",
         "import unicodedata\nx = unicodedata.normalize('NFKD', '\\ufdfa' * 10**6)",
+        # urlsplit checks a netloc that is not ASCII through NFKC: 18 characters from each (270 MB)
+        "from urllib.parse import urlsplit\nx = urlsplit('http://' + '\\ufdfa' * 2_500_000)",
+        "from urllib.parse import urljoin\nx = urljoin('http://' + '\\ufdfa' * 2_500_000, 'a')",
         "x = list(range(6 * 10**6))",
         "import json\nx = json.loads('[' + '[],' * 10**6 + '[]]')",
         "import json\ns = 'x' * 10**6\nx = json.dumps([s] * 1000)",
@@ -343,6 +346,8 @@ def test_named_c_callables_refuse_before_allocating(attack):
         # Each addition doubles the denominator's size; one gcd per addition is quadratic in it.
         "from fractions import Fraction\nx = Fraction(1, 3)\nwhile True:\n"
         "    x = x + Fraction(1, x.denominator + 1)",
+        # Combining marks out of canonical order are sorted in a quadratic pass (0.8 s on CPython).
+        "import unicodedata\nx = unicodedata.normalize('NFC', 'a' + '\\u0301\\u0323' * 50_000)",
     ],
 )
 def test_big_number_arithmetic_is_paid_for_before_it_runs(attack):

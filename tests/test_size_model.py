@@ -199,7 +199,7 @@ SIZE_MODEL: dict[str, str] = {
     "json.dumps": "the encoder written in Python: a step per chunk",
     **_names("re", "sub subn findall finditer split", "as the Pattern methods"),
     **_names("random", "getrandbits randbytes", "check_bytes on the size, read through operator.index"),
-    "unicodedata.normalize": "check_bytes: up to 18 characters from one, and the buffers",
+    "unicodedata.normalize": "check_normalize: up to 18 characters from one, the buffers, and the time by the runs of marks",
     **{
         f"datetime.{kind}.strftime": "check_strftime: 64 characters a directive, %Z the zone's name, twice over"
         for kind in ("date", "datetime", "time")

@@ -472,6 +472,35 @@ def check_bytes(budget: StepBudget, size: float, what: str) -> None:
         _refuse_size(budget, what, size)
 
 
+# unicodedata.normalize in Pyodide 314 (CPython 3.13 is slower where it says): a compatibility form
+# makes up to 18 characters of one at about 1.8 us an input character (U+FDFA), a canonical one
+# about 0.1 us; putting a run of combining marks in canonical order is quadratic in the run's
+# length, 0.2 ns per square (0.8 on CPython: 40,000 alternating marks took 0.8 s); reading the runs
+# first costs 0.15 us a character.
+_NORMALIZE_NS = {"NFKC": 2000, "NFKD": 2000, "NFC": 200, "NFD": 200}
+_NS_PER_MARK_SQUARED = 1.0
+_NS_PER_MARK_READ = 150
+
+
+def check_normalize(budget: StepBudget, form: object, text: str, what: str) -> None:
+    """`unicodedata.normalize(form, text)`, priced before C runs it: the characters it may make,
+    each held in a 4-byte buffer while decomposed and again while composed, then in the result
+    (measured: 110 MB for a million U+FDFA), and its time, by the runs of combining marks
+    (measured at C speed, and paid for)."""
+    import unicodedata
+
+    length = true_length(text) or 0
+    growth = 18 if form in ("NFKD", "NFKC") else 4
+    check_bytes(budget, length * growth * (8 + max(2, char_bytes(text))), what)
+    check_bytes(budget, length * 9, what)  # the marks, a byte a character, and their runs' lengths
+    charge(budget, length * _NS_PER_MARK_READ / 1e6, what)
+    marks = bytes(map(bool, map(unicodedata.combining, text)))
+    runs = list(map(len, marks.split(b"\x00")))
+    squares = sum(map(operator.mul, runs, runs))
+    ns = length * _NORMALIZE_NS.get(form, 2000) + squares * _NS_PER_MARK_SQUARED  # type: ignore[call-overload]
+    charge(budget, ns / 1e6, what)
+
+
 def charge(budget: StepBudget, ms: float, what: str) -> None:
     """Pay for a C computation of about `ms` milliseconds before it starts, in steps; refuse it when
     the steps left do not cover it. Each caller is itself at least one step, so leaving out what

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from ..limits import char_bytes, check_bytes, plain, true_length
+from ..limits import check_normalize, plain
 from . import FacadeRun, pick
 
 
 def members(run: FacadeRun) -> dict[str, object]:
     budget = run.budget
-    # Lookups into the Unicode database, and normalize: a compatibility decomposition turns one
-    # character into as many as 18 (U+FDFA), measured before it runs.
+    # Lookups into the Unicode database, and normalize, priced before it runs (limits.check_normalize).
     import unicodedata
 
     members = pick(
@@ -23,11 +22,7 @@ def members(run: FacadeRun) -> dict[str, object]:
         # check another form than the one normalize applies.
         form, unistr = plain(form), plain(unistr)
         if isinstance(form, str) and isinstance(unistr, str) and not unicodedata.is_normalized(form, unistr):
-            # Up to 18 characters from one, each held in a 4-byte buffer while decomposed and again
-            # while composed, then in the result (measured: 110 MB for a million U+FDFA).
-            growth = 18 if form in ("NFKD", "NFKC") else 4
-            size = (true_length(unistr) or 0) * growth * (8 + max(2, char_bytes(unistr)))
-            check_bytes(budget, size, "unicodedata.normalize")
+            check_normalize(budget, form, unistr, "unicodedata.normalize")
         return unicodedata.normalize(form, unistr)
 
     members["normalize"] = normalize

@@ -26,6 +26,7 @@ from ...limits import (
     char_bytes,
     check_bytes,
     check_nesting,
+    check_normalize,
     check_rendering,
     true_length,
 )
@@ -33,6 +34,7 @@ from .. import FacadeRun
 
 _PIECE_BYTES = 8 + 56
 _SEPARATORS = ("&", ";", "/", "%", "=")
+_SPLITS = frozenset({"urlsplit", "urlparse", "urljoin", "urldefrag"})
 _CODECS = frozenset({"quote", "quote_plus", "unquote", "unquote_plus", "parse_qs", "parse_qsl"})
 _NAMES = (
     "urlunparse urlunsplit quote quote_plus quote_from_bytes unquote unquote_plus unquote_to_bytes "
@@ -124,6 +126,11 @@ def _price(budget: StepBudget, name: str, args: tuple[Any, ...], kwargs: dict[st
             check_rendering(budget, value)
         size += _cost(value, separator, codec)
     check_bytes(budget, size, f"urllib.parse.{name}")
+    if name in _SPLITS:
+        # urlsplit checks a netloc that is not ASCII through its NFKC normalization, in one C call.
+        for value in args:
+            if isinstance(value, str) and not str.isascii(value):
+                check_normalize(budget, "NFKC", value, f"urllib.parse.{name}")
 
 
 def _priced(budget: StepBudget, name: str) -> Callable[..., Any]:
