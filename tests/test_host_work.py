@@ -12,6 +12,7 @@ batch and across requests on one interpreter.
 
 from __future__ import annotations
 
+import gc
 import time
 
 import pytest
@@ -245,6 +246,33 @@ def test_traces_of_one_batch_do_not_see_each_others_patterns():
     traces = [{"trace_id": name, "data": {"text": ["sec", "ret"]}} for name in ("a", "b")]
     batch = sandbox.evaluate(code, traces, policy=ALL_IMPORTS)
     assert [(r.trace_id, r.passed) for r in batch.results] == [("a", True), ("b", True)], batch
+
+
+def test_a_class_the_run_made_does_not_outlive_it():
+    # The teardown's loop variables held the last class (and object) they named through the
+    # collection that was to free them: the class lived on until some later collection.
+    sandbox.execute("class Unique4711:\n    pass\nx = Unique4711()\ny = (x, [x])")
+    assert not [o for o in gc.get_objects() if isinstance(o, type) and o.__name__ == "Unique4711"]
+
+
+@pytest.mark.parametrize(
+    "victim",
+    ["setattr(C(), trace['v'], 1)", "import enum\n    enum.Enum('E', [trace['v']])"],
+)
+def test_a_name_one_trace_interned_is_not_handed_to_a_later_run(victim):
+    # The type attribute cache kept the name alive: a later run interning an equal string got the
+    # victim's object back, and `is` told it the other trace's text.
+    code = f"class C:\n    pass\ndef eval_fn(trace):\n    {victim}\n    return True, 'ok'"
+    # Made here, held by nothing once the batch is over (a string of the caller's, kept, is the
+    # caller's to keep).
+    traces = [{"trace_id": "t", "data": {"v": "".join(["hidden_", "name_4711"])}}]
+    assert sandbox.evaluate(code, traces, policy=ALL_IMPORTS).results[0].passed
+    del traces
+    probe = (
+        "class C:\n    pass\ns = ''.join(['hidden_', 'name_4711'])\no = C()\nsetattr(o, s, 1)\n"
+        "print(next(iter(vars(o))) is s)"
+    )
+    assert sandbox.execute(probe, None, ALL_IMPORTS).output == "True"
 
 
 @pytest.mark.skipif(IN_PYODIDE, reason="the wall clock is CPython's second line; Pyodide has no signals")

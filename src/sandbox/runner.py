@@ -387,7 +387,12 @@ def _monitored(
         finally:
             _stop_monitoring(callbacks)
             sinks.RUN.running = False
-    facades.forget_script_keys()
+    facades.empty_host_caches()
+    # The interpreter's cache of type attribute lookups holds the names it looked up: a name the
+    # run interned (setattr(o, trace['v'], 1), a namedtuple's fields) stayed alive in it, and a
+    # later run interning an equal string got that very object back, which told it another trace's
+    # text. Emptied, the run's names die with the run.
+    _clear_type_cache()
     return _outcome(budget, output, error, value, peaked)
 
 
@@ -644,16 +649,13 @@ def _teardown(
     # with one of the host's own.
     budget.tripped = TeardownStop("teardown")
     namespace.clear()
-    for cls in user_classes:
-        _hollow(cls)
+    collections.deque(map(_hollow, user_classes), maxlen=0)  # no loop variable: see _empty_instances
     user_classes.clear()
     # Freeing a generator paused in `yield from` calls its delegate's `close`, looked up as a plain
     # attribute: with the classes hollowed, only an instance's own could answer, and it could be
     # a host C loop (functools.partial(sorted, xs)) running past the budget. Every instance of
     # the run's classes is emptied first; what it held stays held by the walk until released.
-    for node in release.nodes:
-        if id(type(node)) in release.run_classes:
-            _clear_attributes(node)
+    _empty_instances(release.nodes, release.run_classes)
     release.release()
     del release
     _free_cycles()
@@ -725,15 +727,30 @@ def _free_cycles() -> None:
         if issubclass(type(obj), type)
         for namespace in gc.get_referents(_class_namespace(obj))
     }
-    for obj in garbage:
-        if id(obj) not in class_dicts:
-            _unlink(obj)
+    _unlink_all(garbage, class_dicts)
     release = _ReleaseOrder(set(), set())
     release.add(garbage)
     del garbage
     release.release()
     del release
     gc.collect()
+
+
+# The teardown's loops over the run's objects are functions of their own: a loop variable left
+# in the teardown's frame held the last object it named (a class, and with it the names its
+# instances' keys hold) through the collection that was to free it.
+
+
+def _empty_instances(nodes: list[object], run_classes: set[int]) -> None:
+    for node in nodes:
+        if id(type(node)) in run_classes:
+            _clear_attributes(node)
+
+
+def _unlink_all(garbage: list[object], class_dicts: set[int]) -> None:
+    for obj in garbage:
+        if id(obj) not in class_dicts:
+            _unlink(obj)
 
 
 def _unlink(obj: object) -> None:
@@ -934,6 +951,11 @@ def _classes_made_during_run() -> list[type]:
 
 
 _IS_CLASS = functools.partial(type.__subclasscheck__, type)
+
+
+# 3.13 deprecates sys._clear_type_cache for this, which clears the same cache (and the JIT's
+# traces, where there is a JIT).
+_clear_type_cache = getattr(sys, "_clear_internal_caches", None) or sys._clear_type_cache
 
 
 def _ignore_unraisable(_: object) -> None:

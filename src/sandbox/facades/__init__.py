@@ -14,14 +14,10 @@ before and after every run); the modules they stand for are imported on first us
 
 from __future__ import annotations
 
-import gc
 import importlib
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from itertools import chain, compress, repeat
-from operator import is_
-from re import Pattern
 from types import MappingProxyType, ModuleType
 from typing import Any
 
@@ -107,45 +103,6 @@ def facade(name: str, run: FacadeRun) -> ModuleFacade:
     return ModuleFacade(name, _shared_members[name])
 
 
-# What a host cache may keep as a key once a run is over: data whose hashing and equality are the
-# interpreter's own, so that no later lookup, the host's or another run's, runs a run's code.
-_PLAIN_KEYS = frozenset({str, bytes, int, float, complex, bool, type(None), Pattern})
-
-
-# A typed lru_cache adds the arguments' types to its keys, and an object() between the positional
-# and the keyword arguments.
-_KEY_PARTS = _PLAIN_KEYS | {type, object, tuple}
-
-
-# Text a cache may keep across runs, over all its keys: an lru_cache keeps 128 of them, and a run
-# could leave one URL or `safe` of tens of MB in each, memory the next runs of the isolate lose.
-_KEPT_KEY_TEXT = 64 * 1024
-
-
-def plain_keys(keys: Iterable[object]) -> bool:
-    """Whether every key is plain data, and their text small (`_KEPT_KEY_TEXT`), read level by
-    level at C speed and never by recursion (a key nested deep). Looked at after every run: with
-    re's caches full (768 keys) about 0.3 ms on CPython and 1 ms in Pyodide, tens of microseconds
-    at the few patterns eval code uses."""
-    pending = list(keys)
-    text = 0
-    while pending:
-        kinds = list(map(type, pending))
-        if not _KEY_PARTS.issuperset(kinds):
-            return False
-        if not _PLAIN_KEYS.issuperset(compress(pending, map(is_, kinds, repeat(type)))):
-            return False
-        text += sum(map(len, compress(pending, map(_is_text, kinds))))
-        if text > _KEPT_KEY_TEXT:
-            return False
-        pending = list(chain.from_iterable(compress(pending, map(is_, kinds, repeat(tuple)))))
-    return True
-
-
-def _is_text(kind: type) -> bool:
-    return kind is str or kind is bytes
-
-
 def _functools_caches() -> list[Callable[..., Any]]:
     """The process-wide lru_caches that facades call with a run's arguments."""
     parse, regex = sys.modules.get("urllib.parse"), sys.modules.get("re")
@@ -154,26 +111,24 @@ def _functools_caches() -> list[Callable[..., Any]]:
     return [cache for cache in caches if hasattr(cache, "cache_clear")]
 
 
-def forget_script_keys() -> None:
-    """After every run, once monitoring is off: drop what a run put in a host cache under a key of
-    its own making, whose __eq__ would run at a later lookup, the host's included, or whose size
-    would stay with the isolate. The facades hand these caches plain text only; this is the second
-    line. strptime's, urlsplit's, quote's and re's caches are cleared whole when one of their keys
-    is not plain data or their keys' text is large (an lru_cache's keys are read through the
-    collector, which lists the dict it keeps them in: nothing of the key runs). re's cache of
-    substitution templates, keyed by (pattern, template), is cleared after every run: its pieces
-    are the run's strings, which a later run's equal pattern would be handed back."""
+def empty_host_caches() -> None:
+    """After every run, once monitoring is off: empty every host cache a facade fills with what a
+    run gave it: urlsplit's, quote's, strptime's, re's (strptime compiles through it), re's
+    substitution templates and the codecs' search. Whatever a run left there would outlive it: a
+    key of its own making, whose __eq__ would run at a later lookup (the host's included); text
+    the isolate keeps (128 URLs of a run's size); and a hit or a miss that a later run can tell
+    apart by its steps without a clock (a hit skips urlsplit's Python body: 72 steps, not 90),
+    which told one run the URLs, formats and encoding names another had used."""
     regex = sys.modules.get("re")
-    if regex is not None:
-        regex._compile_template.cache_clear()
     strptime = sys.modules.get("_strptime")
-    cache: dict[Any, Any] | None = getattr(strptime, "_regex_cache", None)
-    if type(cache) is dict and not plain_keys(cache):
-        cache.clear()
-    for table in (getattr(regex, "_cache", None), getattr(regex, "_cache2", None)):
-        if type(table) is dict and not plain_keys(table):
+    encodings = sys.modules.get("encodings")
+    for table in (
+        getattr(regex, "_cache", None),
+        getattr(regex, "_cache2", None),
+        getattr(strptime, "_regex_cache", None),
+        getattr(encodings, "_cache", None),
+    ):
+        if type(table) is dict:
             table.clear()
     for function in _functools_caches():
-        tables = [part for part in gc.get_referents(function) if type(part) is dict]
-        if not plain_keys(chain.from_iterable(tables)):
-            function.cache_clear()  # type: ignore[attr-defined]
+        function.cache_clear()  # type: ignore[attr-defined]

@@ -6,7 +6,7 @@ from: `re.compile(s).pattern is s` told a run whether an earlier run (another tr
 an earlier request) had compiled that text. The run compiles through a cache of its own, so every
 Pattern it gets was compiled from its own string, and nothing it compiles enters re's cache. The
 substitution templates re caches by (pattern, template) are dropped after every run
-(`facades.forget_script_keys`).
+(`facades.empty_host_caches`).
 """
 
 from __future__ import annotations
