@@ -248,6 +248,24 @@ def test_traces_of_one_batch_do_not_see_each_others_patterns():
     assert [(r.trace_id, r.passed) for r in batch.results] == [("a", True), ("b", True)], batch
 
 
+@pytest.mark.parametrize(
+    "factory",
+    [
+        "import collections\n    collections.namedtuple('T', [trace['v']])",
+        "import typing\n    typing.NamedTuple('T', [(trace['v'], int)])",
+    ],
+)
+def test_a_namedtuple_takes_only_field_names_written_in_the_script(factory):
+    # namedtuple compiles its __new__ from the field names, and the compiler keeps every name it
+    # compiles for the life of the process: a trace's text stayed interned for later runs to find.
+    code = f"def eval_fn(trace):\n    {factory}\n    return True, 'ok'"
+    traces = [{"trace_id": "t", "data": {"v": "".join(["secret_", "field"])}}]
+    result = sandbox.evaluate(code, traces, policy=ALL_IMPORTS).results[0]
+    assert "must be written in the script" in (result.error or ""), result
+    written = "import collections\nP = collections.namedtuple('P', 'x, y')\nQ = collections.namedtuple('Q', ['a'])\nprint(P(1, y=2), Q(3))"
+    assert sandbox.execute(written, None, ALL_IMPORTS).output == "P(x=1, y=2) Q(a=3)"
+
+
 def test_a_class_the_run_made_does_not_outlive_it():
     # The teardown's loop variables held the last class (and object) they named through the
     # collection that was to free them: the class lived on until some later collection.

@@ -154,6 +154,9 @@ class RunScope:
 
     budget: StepBudget
     allowed_imports: frozenset[str]
+    words: frozenset[str] = frozenset()
+    """The names the script's code holds (runner.script_words): the only ones a class factory
+    that compiles code may be given."""
     output: OutputBuffer = field(init=False)
     user_classes: set[type] = field(default_factory=set)
     imported: dict[str, ModuleFacade] = field(default_factory=dict)
@@ -751,6 +754,7 @@ def facade_run(scope: RunScope) -> FacadeRun:
         lambda op, a, b: guarded_inplace(scope, op, a, b),
         scope.output.write,
         scope.facade_bases,
+        scope.words,
     )
 
 

@@ -393,6 +393,19 @@ def refuse_member_names(*names: object, private: bool = False) -> None:
             raise SandboxViolation(message)
 
 
+def refuse_unwritten_names(words: frozenset[str], factory: str, *names: str) -> None:
+    """At run time: a class factory that compiles code from names (namedtuple) takes only names
+    the script's own code holds, which the compiler has already made permanent; one made from data
+    would stay interned for the life of the process, and a later run could tell that it was used."""
+    for name in names:
+        if name not in words:
+            shown = name if len(name) <= 40 else name[:40] + "…"
+            raise SandboxViolation(
+                f"Blocked: {factory} field names must be written in the script, and {shown!r} is not"
+                " (names made from data would outlive the run)"
+            )
+
+
 def is_dunder(name: str) -> bool:
     return len(name) > 4 and name.startswith("__") and name.endswith("__")
 

@@ -75,6 +75,8 @@ class Compiled:
     """The analysed tree; None in what `prepare` returns (a tree costs far more memory to keep)."""
     codes: tuple[CodeType, ...] = ()
     """Every code object of the script, nested ones included: the finished-run guard's targets."""
+    words: frozenset[str] = frozenset()
+    """The names the compiler made permanent for this script (see `script_words`)."""
 
 
 # Analysis, instrumentation and compilation are most of a small run's fixed cost, and callers send
@@ -135,7 +137,8 @@ def compile_code(code: str, policy: Policy, limits: Limits) -> Compiled | Execut
         if isinstance(compiled, Violation):
             violations = [compiled]
         else:
-            return Compiled(compiled, policy, tree, _code_objects(compiled))
+            codes = _code_objects(compiled)
+            return Compiled(compiled, policy, tree, codes, script_words(codes))
     first = violations[0]
     return ExecutionResult(
         success=False,
@@ -173,6 +176,20 @@ def _code_objects(code: CodeType) -> tuple[CodeType, ...]:
     for each in found:  # grows as nested code is found
         found.extend(const for const in each.co_consts if type(const) is CodeType)
     return tuple(found)
+
+
+def script_words(codes: tuple[CodeType, ...]) -> frozenset[str]:
+    """Every name of the script's code and every word of its text constants (split as namedtuple
+    splits field names). The compiler keeps a code object's names for the life of the process, so
+    a class factory that compiles code from names (namedtuple's `__new__`) may be given these and
+    no others: a name made from trace data would stay interned for every later run to find."""
+    words: set[str] = set()
+    for code in codes:
+        words.update(code.co_names, code.co_varnames, code.co_cellvars, code.co_freevars)
+        for constant in code.co_consts:
+            if type(constant) is str:
+                words.update(constant.replace(",", " ").split())
+    return frozenset(words)
 
 
 def check_arguments(
@@ -297,7 +314,7 @@ def _run_once(
     convert: Callable[[object], object] | None,
 ) -> Outcome:
     budget = StepBudget(limits, exempt_code_ids=_host_code_ids())
-    scope = sandbox_builtins.RunScope(budget, compiled.policy.allowed_imports)
+    scope = sandbox_builtins.RunScope(budget, compiled.policy.allowed_imports, compiled.words)
     namespace: dict[str, object] = {"__builtins__": sandbox_builtins.build(scope), "__name__": "__main__"}
     tracing_here = limits.track_memory and not _tracemalloc.is_tracing()
     recursion_limit = sys.getrecursionlimit()

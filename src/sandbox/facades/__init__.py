@@ -59,7 +59,8 @@ class FacadeRun:
     """What a facade may know of the run importing it: its budget, the classes the script made,
     the check every new class passes before the script gets it (builtins.admit_class), the guards
     of the operators that can outgrow their operands (by their ast names: "Mult", "Pow", …), the
-    run's output, and the bases the facade makes for the script's classes (enum's guarded ones)."""
+    run's output, the bases the facade makes for the script's classes (enum's guarded ones), and
+    the names the script's code holds (the only ones namedtuple may compile into a class)."""
 
     budget: StepBudget
     made: set[type]
@@ -68,6 +69,7 @@ class FacadeRun:
     inplace: Callable[[str, Any, Any], Any]
     write: Callable[[str], None]
     bases: set[type] = field(default_factory=set)
+    words: frozenset[str] = frozenset()
 
 
 def pick(module: str, names: str) -> dict[str, object]:

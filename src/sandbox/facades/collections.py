@@ -10,7 +10,7 @@ import collections
 from collections.abc import Iterable
 
 from ..ownership import exact_str
-from ..policy import refuse_member_names
+from ..policy import refuse_member_names, refuse_unwritten_names
 from . import FacadeRun, pick
 
 
@@ -28,11 +28,13 @@ def members(run: FacadeRun) -> dict[str, object]:
     def namedtuple(
         typename: str, field_names_: str | Iterable[str], *, defaults: Iterable[object] | None = None
     ) -> type:
-        """collections.namedtuple with the type and field names checked by the attribute rule (no
-        `rename`, which invents private names, and no `module`). The class is the run's own: its
+        """collections.namedtuple with the type and field names checked by the attribute rule, and
+        the field names written in the script (policy.refuse_unwritten_names); no `rename`, which
+        invents private names, and no `module`. The class is the run's own: its
         documented `_asdict`, `_replace`, `_make`, `_fields` and `_field_defaults` are readable."""
         name, names = exact_str(typename, "typename"), field_names(field_names_)
         refuse_member_names(name, *names)
+        refuse_unwritten_names(run.words, "namedtuple", *names)
         made = collections.namedtuple(name, names, defaults=None if defaults is None else tuple(defaults))
         return run.admit(made)
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from types import GenericAlias, MappingProxyType, UnionType
 
 from ..ownership import exact_str
-from ..policy import refuse_member_names
+from ..policy import refuse_member_names, refuse_unwritten_names
 from . import FacadeRun
 
 
@@ -208,6 +208,7 @@ def _named_tuple(run: FacadeRun) -> Callable[..., type]:
         name = exact_str(typename, "typename")
         names = [exact_str(pair[0], "a field name") for pair in pairs]
         refuse_member_names(name, *names)
+        refuse_unwritten_names(run.words, "NamedTuple", *names)
         return run.admit(collections.namedtuple(name, names))
 
     NamedTuple.__mro_entries__ = lambda bases: _NAMED_TUPLE_BASES  # type: ignore[attr-defined]
