@@ -8,10 +8,10 @@ import re
 import pytest
 
 import sandbox
-from sandbox import Limits
-from sandbox.limits import StepBudget, TimeLimitExceeded
+from sandbox import Limits, heap
+from sandbox.limits import HEAP_AFTER_STEPS, StepBudget, TimeLimitExceeded
 
-from .support import SHORT, contained, fails, run
+from .support import IN_PYODIDE, SHORT, contained, fails, run
 
 # --- time ----------------------------------------------------------------------------------------
 
@@ -371,3 +371,102 @@ def test_a_range_something_could_materialise_is_priced(code):
 
 def test_a_rebound_range_in_a_loop_is_called_as_bound():
     assert run("range = lambda n: [n]\nfor x in range(7):\n    print(x)").output == "7"
+
+
+# --- memory in long runs: heap mode (Pyodide), tracemalloc (CPython) ---------------------------------
+# A run past HEAP_AFTER_STEPS leaves tracemalloc, in Pyodide, for a bound made of the allocator's
+# figures: what it held, the heap's free space and the heap top's growth. These runs go past it.
+
+LONG = f"for _ in range({HEAP_AFTER_STEPS + 1000}):\n    pass\n"
+MIB = 1024 * 1024
+
+
+def held_mb(result: sandbox.ExecutionResult) -> float:
+    """The run's figure from a memory error, in MB."""
+    match = re.search(r"the run (?:holds|peaked at(?: up to)?) ([\d,.]+) (MB|KB|bytes)", result.error or "")
+    assert match, result.error
+    scale = {"MB": 1, "KB": 1 / 1024, "bytes": 1 / MIB}[match.group(2)]
+    return float(match.group(1).replace(",", "")) * scale
+
+
+@pytest.fixture
+def heap_mode_runs(monkeypatch):
+    """How often the budget entered heap mode during the test. In Pyodide the heap is first made
+    tight: the suite's earlier runs left free chunks behind (a heap never shrinks), and a run
+    stays traced where they are more than half its limit. The test holds blocks that fill them,
+    largest first, while it runs."""
+    entered = []
+    enter = StepBudget.heap_from
+
+    def recording(self, *args):
+        entered.append(args)
+        return enter(self, *args)
+
+    monkeypatch.setattr(StepBudget, "heap_from", recording)
+    figures = heap.figures()
+    plugs = []
+    size = 8 * MIB
+    while figures is not None and size >= 64 and figures.usage()[1] > 4 * MIB:
+        before = figures.usage()[1]
+        batch = [bytes(size) for _ in range(16)]
+        if before - figures.usage()[1] >= 8 * size:
+            plugs += batch  # most of it filled free chunks
+        else:
+            size //= 2  # few free chunks of this size left: the top grew instead (freed again)
+    yield entered
+    del plugs
+
+
+def test_heap_figures_exist_only_where_the_allocator_has_them():
+    figures = heap.figures()
+    if not IN_PYODIDE:
+        assert figures is None  # CPython keeps tracemalloc: no portable figure of its heap
+        return
+    assert figures is not None
+    in_use, free = figures.usage()
+    assert in_use > 0 and free >= 0 and in_use + free <= figures.top.value
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "l = []\nwhile True:\n    l.append('x' * 100_000)",  # a step at a time
+        "s = 'x'\nwhile True:\n    s = s + s",  # doubling, one new str a step
+        "l = [None]\nwhile True:\n    l.extend(l)",  # doubling one list's items, no new object
+        "d = {}\nwhile True:\n    d[len(d)] = bytes(50_000)",
+    ],
+)
+def test_a_long_run_that_grows_past_the_limit_ends_as_memory(attack, heap_mode_runs):
+    result = fails(LONG + attack, "Memory limit exceeded", "memory", Limits())
+    # Past the 50 MB limit by at most what one step adds: a doubling from under it.
+    assert held_mb(result) <= 2 * 50, result.error
+    assert bool(heap_mode_runs) == IN_PYODIDE
+
+
+def test_a_long_run_holding_most_of_its_limit_succeeds(heap_mode_runs):
+    # 30 MB of strings under the 50 MB limit: heap mode's bound must not refuse what fits.
+    result = run(LONG + "l = ['z' * 1000 + str(i) for i in range(30_000)]\nprint(len(l))")
+    assert result.success and result.output == "30000", result
+    assert bool(heap_mode_runs) == IN_PYODIDE
+
+
+def test_space_an_earlier_run_freed_is_not_free_for_the_next(heap_mode_runs):
+    # The first run leaves 20 MB of free chunks in the heap (a heap never shrinks); the second
+    # fills them without moving the heap's top, and must still stop at its own limit.
+    first = run("keep = ['x' * 1000 + str(i) for i in range(20_000)]\nprint(len(keep))")
+    assert first.success, first
+    attack = "l = []\nwhile True:\n    l.append('y' * 200 + str(len(l)))"
+    result = fails(LONG + attack, "Memory limit exceeded", "memory", Limits())
+    assert held_mb(result) <= 51, result.error
+
+
+def test_a_long_run_with_a_small_limit_stays_traced(heap_mode_runs):
+    # The heap's free space alone is more than half of 2 MB: nothing to gain from heap mode.
+    result = fails(
+        LONG + "l = []\nwhile True:\n    l.append(str(len(l)))",
+        "Memory limit exceeded",
+        "memory",
+        Limits(memory_bytes=2 * MIB),
+    )
+    assert held_mb(result) <= 2.1, result.error
+    assert not heap_mode_runs

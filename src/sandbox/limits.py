@@ -26,7 +26,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from itertools import compress
 from types import CodeType, FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from .heap import Heap
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -189,8 +192,28 @@ class StepBudget:
     chunk: int = 0
     next_clock: int = 0
     memory_baseline: int = 0
+    """The reading (traced bytes, or the heap's top in heap mode) at which the run would hold
+    nothing: what it holds is at most the reading less this."""
     memory_ceiling: int = 0
-    """Traced bytes past which the run is over its memory limit: baseline plus limit, added once."""
+    """The reading past which the run may be over its memory limit: baseline plus limit, added
+    once (plus three quarters of it in heap mode, where passing it means a closer look)."""
+    heap: Heap | None = None
+    """The allocator's figures, when this run may use them: the interpreter has them (Pyodide)
+    and the engine started tracemalloc for this run, so it may stop it."""
+    heap_top: Any = None
+    """In heap mode, the heap's top (`heap.Heap.top`): the step reads it instead of the traced
+    memory. None in traced mode."""
+    heap_after: int = 0
+    """Steps after which the run leaves tracemalloc for heap mode; 0 once tried, or never."""
+    heap_in_use: int = 0
+    """The allocator's bytes in use when heap mode began."""
+    heap_held: int = 0
+    """What the run held when heap mode began (the traced figure: an upper bound)."""
+    memory_peak: int = 0
+    """The highest the run may have held in the parts of it already measured (traced peaks, and
+    in heap mode the bound where one step passed the limit)."""
+    peak_is_bound: bool = False
+    """Whether `memory_peak` is heap mode's bound rather than a figure the run was seen to hold."""
     user_code: CodeType | None = None
     """The code of the last event found not exempt: a loop's events then skip the `id(code)` (a
     new int object) of the exemption test."""
@@ -211,6 +234,8 @@ class StepBudget:
             _tracemalloc.reset_peak()
             self.memory_baseline = _tracemalloc.get_traced_memory()[0]
             self.memory_ceiling = self.memory_baseline + self.limits.memory_bytes
+            if self.heap is not None:
+                self.heap_after = HEAP_AFTER_STEPS
 
     def trip(self, error: LimitExceeded) -> NoReturn:
         """Spend the budget for good (limits, the output cap) and raise."""
@@ -251,8 +276,10 @@ class StepBudget:
         if self.pending == self.chunk:
             self.catch_up()
         # Every step: one step can double what the run holds (`s = s + s` in a loop).
-        if self.limits.track_memory and _traced_memory()[0] > self.memory_ceiling:
-            self.trip(memory_error(self.limits, self.memory_used()))
+        if self.limits.track_memory:
+            top = self.heap_top
+            if (_traced_memory()[0] if top is None else top.value) > self.memory_ceiling:
+                self.over_ceiling()
 
     def catch_up(self) -> None:
         """Count the pending steps; past the step budget, or at a look at the clock (every
@@ -266,6 +293,9 @@ class StepBudget:
             self.next_clock = self.steps + limits.check_interval
             if time.perf_counter() > self.deadline:
                 self.trip(TimeLimitExceeded(f"Execution timeout exceeded {limits.timeout_ms}ms"))
+        if self.steps >= self.heap_after > 0:
+            self.heap_after = 0
+            self.enter_heap_mode()
 
     def note_overrun(self) -> None:
         """After the script has returned, and again after its teardown: one C call may have run far
@@ -288,31 +318,119 @@ class StepBudget:
         if self.steps + self.pending > self.limits.max_steps:
             self.trip(TimeLimitExceeded(f"Execution timeout exceeded {self.limits.timeout_ms}ms"))
 
-    def memory_used(self) -> int:
-        return _tracemalloc.get_traced_memory()[0] - self.memory_baseline
+    def over_ceiling(self) -> None:
+        """The step's reading passed the ceiling. Traced, the run holds more than its limit; in
+        heap mode it may: the exact figure decides, and the run goes on."""
+        if self.heap_top is not None and self.measure_heap() <= self.limits.memory_bytes:
+            return
+        self.trip(memory_error(self.limits, self.memory_used()))
 
-    def headroom(self) -> int:
-        """Bytes a single operation may still allocate."""
+    def enter_heap_mode(self) -> None:
+        """Once per run, after `HEAP_AFTER_STEPS`: stop tracemalloc, whose hook on every
+        allocation is most of a loop's cost, and bound what the run holds by the heap instead
+        (see heap_from). Where the heap's free space leaves less than half the limit to gain,
+        the run stays traced."""
+        heap = self.heap
+        assert heap is not None
+        traced, peak = _traced_memory()
+        held = traced - self.memory_baseline
+        # tracemalloc's own tables are in use now and free once it stops: counted as free.
+        _, free = heap.usage()
+        if held + free + _tracemalloc.get_tracemalloc_memory() > self.limits.memory_bytes // 2:
+            return
+        self.note_peak(peak - self.memory_baseline)
+        _tracemalloc.stop()
+        in_use, free = heap.usage()
+        self.heap_from(held, in_use, free)
+
+    def heap_from(self, held: int, in_use: int, free: int) -> None:
+        """Heap mode from here: what the run holds is at most `held` (now), plus every byte now
+        free inside the heap (the run may fill those without the top moving), plus what the top
+        grows by. `in_use`, `free`: the allocator's exact figures of this moment."""
+        heap = self.heap
+        assert heap is not None
+        self.heap_in_use, self.heap_held = in_use, held
+        self.memory_baseline = heap.top.value - free - held
+        # Looked at closer at three quarters of the limit: a step that goes from below it to past
+        # the limit has allocated a quarter of the limit at once (see measure_heap).
+        self.memory_ceiling = self.memory_baseline + self.limits.memory_bytes * 3 // 4
+        self.heap_top = heap.top
+
+    def measure_heap(self) -> int:
+        """In heap mode, with the bound past its ceiling: measure exactly (a walk of the heap) and
+        return what the run holds, what it held when heap mode began plus what the heap's use
+        has grown since. Heap mode goes on from the new figures where they leave half the limit
+        to gain; else the run is traced again, counting what it holds as held."""
+        heap, limit = self.heap, self.limits.memory_bytes
+        assert heap is not None
+        bound = self.heap_top.value - self.memory_baseline
+        in_use, free = heap.usage()
+        held = max(self.heap_held + in_use - self.heap_in_use, 0)
+        if bound > limit:
+            # The bound passed the limit in one step (it was under three quarters of it at the
+            # last): inside that step the run may have held up to the bound and freed it again.
+            # Only the bound is known of that moment, so it counts as the run's peak.
+            self.note_peak(held if held > limit else bound, is_bound=held <= limit)
+        if held + free <= limit // 2:
+            self.heap_from(held, in_use, free)
+        else:
+            # A block made before this and grown after (a list's items) is counted whole again
+            # when it grows: near the limit the traced figure may overstate by such blocks.
+            _tracemalloc.start()
+            self.heap_top = None
+            self.memory_baseline = _traced_memory()[0] - held
+            self.memory_ceiling = self.memory_baseline + limit
+        return held
+
+    def memory_used(self) -> int:
+        """What the run holds: exact-as-traced, or in heap mode an upper bound."""
+        top = self.heap_top
+        return (_traced_memory()[0] if top is None else top.value) - self.memory_baseline
+
+    def headroom(self, needed: float = 0) -> int:
+        """Bytes a single operation may still allocate. In heap mode the figure is a bound that
+        may understate the room by the heap's free space: an operation of `needed` bytes that
+        does not fit it is measured exactly first (and the run goes on traced)."""
         if not self.limits.track_memory:
             return self.limits.memory_bytes
-        return self.limits.memory_bytes - self.memory_used()
+        room = self.limits.memory_bytes - self.memory_used()
+        if needed > room and self.heap_top is not None:
+            room = self.limits.memory_bytes - self.measure_heap()
+        return room
+
+    def note_peak(self, peak: int, is_bound: bool = False) -> None:
+        if peak > self.memory_peak:
+            self.memory_peak, self.peak_is_bound = peak, is_bound
 
     def peak_over_limit(self) -> int | None:
         """A last look after the run: a single C call may have peaked and released in one step.
-        The peak, if it went over the limit."""
+        The peak, if it went over the limit (in heap mode, at most the bound: see
+        measure_heap)."""
         if not self.limits.track_memory:
             return None
-        peak = _tracemalloc.get_traced_memory()[1] - self.memory_baseline
-        return peak if peak > self.limits.memory_bytes else None
+        limit = self.limits.memory_bytes
+        if self.heap_top is None:
+            self.note_peak(_traced_memory()[1] - self.memory_baseline)
+        elif self.memory_used() > limit:
+            self.measure_heap()  # past the limit since the last step: the exact figure, or the bound
+        return self.memory_peak if self.memory_peak > limit else None
 
 
 _traced_memory = _tracemalloc.get_traced_memory
 
+# Steps a run makes under tracemalloc before it may switch to heap mode (StepBudget.enter_heap_mode):
+# the switch costs one walk of the heap (0.35 to 0.5 ms in Pyodide), and tracing costs 0.2 to 1 us
+# a step in a loop, so a run that got this far gains back the walk within a few thousand steps
+# more; shorter runs, most evals, never pay for it.
+HEAP_AFTER_STEPS = 4096
 
-def memory_error(limits: Limits, held: int, peaked: bool = False) -> MemoryLimitExceeded:
+
+def memory_error(limits: Limits, held: int, peaked: bool = False, bound: bool = False) -> MemoryLimitExceeded:
+    """`bound`: the peak is heap mode's upper bound, not a figure the run was seen to hold."""
     # Just past the limit, the two amounts read the same: the difference says by how much.
+    what = "holds" if not peaked else "peaked at up to" if bound else "peaked at"
     return MemoryLimitExceeded(
-        f"Memory limit exceeded: the run {'peaked at' if peaked else 'holds'} {size_text(held)},"
+        f"Memory limit exceeded: the run {what} {size_text(held)},"
         f" {size_text(held - limits.memory_bytes)} more than its limit of {size_text(limits.memory_bytes)}"
     )
 
@@ -438,7 +556,7 @@ UNCHECKED_BYTES = 1 << 19
 
 def check_bytes(budget: StepBudget, size: float, what: str) -> None:
     """A single allocation of `size` bytes must fit in what is left of the memory budget."""
-    if size > UNCHECKED_BYTES and size > budget.headroom():
+    if size > UNCHECKED_BYTES and size > budget.headroom(size):
         _refuse_size(budget, what, size)
 
 
@@ -755,7 +873,7 @@ def check_range(budget: StepBudget, r: range) -> None:
     (policy._loop_range does not come here)."""
     # Arithmetic, not len(): on 32-bit WebAssembly len(range(10**10)) overflows ssize_t.
     length = max(0, (r.stop - r.start + r.step - (1 if r.step > 0 else -1)) // r.step)
-    if length * _RANGE_ITEM_BYTES > budget.headroom():
+    if length * _RANGE_ITEM_BYTES > budget.headroom(length * _RANGE_ITEM_BYTES):
         what = f"a range of {length:,} items kept outside a for loop (`for i in range(n)` holds none of them)"
         _refuse_size(budget, what, length * _RANGE_ITEM_BYTES)
 
@@ -814,7 +932,7 @@ def check_rendering(budget: StepBudget, value: object) -> None:
         size = atoms + sum(sizes.get(id(child), 5) + 2 for child in nested)
         sizes[id(node)] = size
         steps += cost
-        if size > limit:
+        if size > limit and size > (limit := budget.headroom(size)):
             _refuse_size(budget, "the text of a container", size)
     spend(budget, steps, "measuring a container's text")
 
