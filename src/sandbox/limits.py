@@ -3,8 +3,10 @@
 A Worker has no signals, threads, subprocesses or `resource`, and its clock may not advance during
 synchronous execution, so the time budget is a deterministic count of work observed through
 `sys.monitoring`; the wall clock is a second, best-effort bound where it moves. Memory is tracked with
-`tracemalloc` (present in Pyodide), and any single C call that could allocate far past the limit, or
-recurse deep enough to overflow the WebAssembly stack, is refused before it starts.
+`tracemalloc` (present in Pyodide), which a long run in Pyodide leaves for the allocator's own
+figures (heap mode: `StepBudget.enter_heap_mode`, `heap.py`), and any single C call that could
+allocate far past the limit, or recurse deep enough to overflow the WebAssembly stack, is refused
+before it starts.
 """
 
 from __future__ import annotations
@@ -44,8 +46,11 @@ class Limits:
     advances. The maximum equals the default: the platforms promise their users 5 s per run."""
 
     memory_bytes: int = 50 * MIB
-    """Python allocations alive during the run (tracemalloc), checked at every step, and the
-    headroom against which any single operation that could allocate in one C call is measured."""
+    """Python allocations alive during the run, checked at every step, and the headroom against
+    which any single operation that could allocate in one C call is measured. Counted by
+    tracemalloc; in Pyodide, after `HEAP_AFTER_STEPS`, bounded from above by dlmalloc's figures
+    (what the run held, the heap's free chunks, the top chunk's growth), with an exact walk of
+    the heap past three quarters of the limit."""
 
     output_bytes: int = 64 * KIB
     """Captured stdout. Past it the output is cut, a marker appended and the run stopped."""
@@ -66,8 +71,8 @@ class Limits:
     stops by its step count well before the wall clock)."""
 
     track_memory: bool = True
-    """Turn tracemalloc accounting off to trade the memory budget for speed (benchmarks report both);
-    the single-operation guards stay on."""
+    """Turn memory accounting (tracemalloc, heap mode) off to trade the memory budget for speed
+    (benchmarks report both); the single-operation guards stay on."""
 
     max_code_bytes: int = 256 * KIB
     """Source size accepted by the analyser."""
@@ -268,8 +273,9 @@ class StepBudget:
         return self.step()
 
     def step(self) -> None:
-        """One step. Allocates nothing but what reading the traced memory returns; the step count
-        and the clock are brought up to date every `chunk` steps."""
+        """One step. Allocates nothing but what reading the memory returns (the traced figures, or
+        in heap mode the top chunk's address as an int); the step count and the clock are
+        brought up to date every `chunk` steps."""
         if self.tripped is not None:
             raise self.tripped
         self.pending += 1
