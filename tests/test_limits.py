@@ -9,7 +9,7 @@ import pytest
 
 import sandbox
 from sandbox import Limits, heap
-from sandbox.limits import HEAP_AFTER_STEPS, StepBudget, TimeLimitExceeded
+from sandbox.limits import HEAP_AFTER_STEPS, KIB, StepBudget, TimeLimitExceeded, heap_mode_frees_in_time
 
 from .support import IN_PYODIDE, SHORT, contained, fails, run
 
@@ -470,3 +470,30 @@ def test_a_long_run_with_a_small_limit_stays_traced(heap_mode_runs):
     )
     assert held_mb(result) <= 2.1, result.error
     assert not heap_mode_runs
+
+
+@pytest.mark.parametrize(
+    ("timeout_ms", "memory_bytes", "enters"),
+    [
+        (5000, 50 * MIB, True),  # the defaults: 5 s frees 55 MB at 89 ns a byte
+        (1000, 11_000 * KIB, True),
+        (1000, 11_000 * KIB + 1, False),
+        (1000, 50 * MIB, False),
+        (300, 128 * MIB, False),  # test_host_work's many-objects run: check_freeable must see it
+    ],
+)
+def test_heap_mode_is_only_for_budgets_that_free_their_whole_limit(timeout_ms, memory_bytes, enters):
+    # Heap mode counts no blocks, so check_freeable cannot keep the teardown within twice the
+    # budget there: the run's whole memory limit must be freeable (at 89 ns a byte) in its budget.
+    limits = Limits(timeout_ms=timeout_ms, memory_bytes=memory_bytes)
+    assert heap_mode_frees_in_time(limits) is enters
+    assert (limits.timeout_ms * 11 * KIB >= limits.memory_bytes) is enters
+
+
+def test_a_long_run_whose_budget_cannot_free_its_limit_stays_traced(heap_mode_runs):
+    result = run(LONG + "print('done')", Limits(timeout_ms=1000))
+    assert result.success and result.output == "done", result
+    assert not heap_mode_runs
+    result = run(LONG + "print('done')")
+    assert result.success and result.output == "done", result
+    assert bool(heap_mode_runs) == IN_PYODIDE

@@ -591,6 +591,30 @@ def eval_function(trace):
     assert [r["reason"] for r in results] == ["allow_fragments must be a bool in the sandbox, not tuple"] * 3
 
 
+def test_no_host_cache_keeps_a_runs_large_text():
+    # quote's cache kept each run's `safe` and urlsplit's each URL, 128 of each as large as a run
+    # could make them: memory the isolate's later runs lose.
+    import gc
+    import sys
+    import urllib.parse
+
+    code = (
+        "from urllib.parse import quote, urlsplit\nimport datetime\nlong = 'a' * 200_000\n"
+        "print(quote('a b', safe='/' + long), urlsplit('http://x/' + long).netloc,"
+        " datetime.datetime.strptime('2020 7', '%Y' + ' ' * 100_000 + '%m').month)"
+    )
+    assert output(code) == "a%20b x 7"
+    quote_keys = [
+        key
+        for part in gc.get_referents(urllib.parse._byte_quoter_factory)
+        if type(part) is dict
+        for key in part
+    ]
+    for keys in (quote_keys, _urlsplit_keys(), list(sys.modules["_strptime"]._regex_cache)):  # type: ignore[attr-defined]
+        text = [part for key in keys for part in (key if type(key) is tuple else (key,))]
+        assert sum(len(part) for part in text if type(part) in (str, bytes)) < 100_000
+
+
 def test_forget_script_keys_clears_a_cache_holding_a_key_not_plain_data():
     # The second line: whatever put it there, no key of an object's own class outlives a run.
     import re

@@ -21,6 +21,7 @@ import math
 import operator
 import os
 import re
+import struct
 import sys
 import time
 import types
@@ -210,6 +211,8 @@ class StepBudget:
     memory. None in traced mode."""
     heap_after: int = 0
     """Steps after which the run leaves tracemalloc for heap mode; 0 once tried, or never."""
+    heap_entered: bool = False
+    """Whether the run has been in heap mode (it may since be traced again)."""
     heap_in_use: int = 0
     """The allocator's bytes in use when heap mode began."""
     heap_held: int = 0
@@ -219,6 +222,8 @@ class StepBudget:
     in heap mode the bound where one step passed the limit)."""
     peak_is_bound: bool = False
     """Whether `memory_peak` is heap mode's bound rather than a figure the run was seen to hold."""
+    traces_baseline: int = 0
+    """tracemalloc's own memory when the run started: it grows by TRACE_BYTES a block the run holds."""
     user_code: CodeType | None = None
     """The code of the last event found not exempt: a loop's events then skip the `id(code)` (a
     new int object) of the exemption test."""
@@ -239,7 +244,8 @@ class StepBudget:
             _tracemalloc.reset_peak()
             self.memory_baseline = _tracemalloc.get_traced_memory()[0]
             self.memory_ceiling = self.memory_baseline + self.limits.memory_bytes
-            if self.heap is not None:
+            self.traces_baseline = _tracemalloc.get_tracemalloc_memory()
+            if self.heap is not None and heap_mode_frees_in_time(self.limits):
                 self.heap_after = HEAP_AFTER_STEPS
 
     def trip(self, error: LimitExceeded) -> NoReturn:
@@ -302,6 +308,24 @@ class StepBudget:
         if self.steps >= self.heap_after > 0:
             self.heap_after = 0
             self.enter_heap_mode()
+        # Heap mode has no count of blocks (tracemalloc is stopped, and once restarted it sees only
+        # the blocks made after), and needs none: a run enters it only where its budget can free
+        # its whole memory limit (heap_mode_frees_in_time), and it holds no more than that limit.
+        if limits.track_memory and not self.heap_entered:
+            self.check_freeable()
+
+    def check_freeable(self) -> None:
+        """Past what the rest of twice its budget can free (see FREED_BLOCKS_PER_MS), the run is out
+        of time: its teardown would take it further."""
+        limits = self.limits
+        blocks = (_tracemalloc.get_tracemalloc_memory() - self.traces_baseline) // TRACE_BYTES
+        if blocks * limits.steps_per_ms > (2 * limits.max_steps - self.steps) * FREED_BLOCKS_PER_MS:
+            self.trip(
+                TimeLimitExceeded(
+                    f"Execution timeout exceeded {limits.timeout_ms}ms: freeing the {blocks:,} objects"
+                    " the run holds would take it past its budget"
+                )
+            )
 
     def note_overrun(self) -> None:
         """After the script has returned, and again after its teardown: one C call may have run far
@@ -346,6 +370,7 @@ class StepBudget:
             return
         self.note_peak(peak - self.memory_baseline)
         _tracemalloc.stop()
+        self.heap_entered = True
         in_use, free = heap.usage()
         self.heap_from(held, in_use, free)
 
@@ -429,6 +454,30 @@ _traced_memory = _tracemalloc.get_traced_memory
 # a step in a loop, so a run that got this far gains back the walk within a few thousand steps
 # more; shorter runs, most evals, never pay for it.
 HEAP_AFTER_STEPS = 4096
+
+# What the teardown frees in a millisecond, in memory blocks. It lets go of what a run left parents
+# first, a Python walk of every object: measured in Pyodide 314 at up to 2.5 us a block (instances,
+# bound methods; lists 1.4, dicts 1.6), about a third of that in CPython. A run may hold only what
+# the rest of twice its budget frees at 3 us a block, so that it ends, teardown included, within
+# twice its budget: the default 5 s frees 50 MB of the smallest objects, a 100 ms budget about
+# 67,000 objects. Blocks are counted by tracemalloc's own memory, which keeps an entry of six
+# pointers (and its share of the table) for each block it traces: bytes would count a list of a
+# million references to one object as 8 MB, where the walk sees one object.
+FREED_BLOCKS_PER_MS = 336
+TRACE_BYTES = 6 * struct.calcsize("P")
+
+# What the teardown frees in a millisecond, in bytes, for heap mode, which counts no blocks: at up to
+# 66 ns a traced byte measured in Pyodide (the smallest objects, whose walk is the per-block cost
+# above), 89 ns a byte leaves a margin. A run enters heap mode only where its budget frees its whole
+# memory limit at this rate (the defaults, 5 s and 50 MB, do), so the teardown promise holds with
+# no count at all.
+HEAP_FREED_BYTES_PER_MS = 11 * KIB
+
+
+def heap_mode_frees_in_time(limits: Limits) -> bool:
+    """Whether a run under `limits` may enter heap mode: its whole memory limit is freed within its
+    time budget (HEAP_FREED_BYTES_PER_MS)."""
+    return limits.timeout_ms * HEAP_FREED_BYTES_PER_MS >= limits.memory_bytes
 
 
 def memory_error(limits: Limits, held: int, peaked: bool = False, bound: bool = False) -> MemoryLimitExceeded:

@@ -117,19 +117,33 @@ _PLAIN_KEYS = frozenset({str, bytes, int, float, complex, bool, type(None), Patt
 _KEY_PARTS = _PLAIN_KEYS | {type, object, tuple}
 
 
+# Text a cache may keep across runs, over all its keys: an lru_cache keeps 128 of them, and a run
+# could leave one URL or `safe` of tens of MB in each, memory the next runs of the isolate lose.
+_KEPT_KEY_TEXT = 64 * 1024
+
+
 def plain_keys(keys: Iterable[object]) -> bool:
-    """Whether every key is plain data, read level by level at C speed and never by recursion (a
-    key nested deep). Looked at after every run: with re's caches full (768 keys) about 0.3 ms on
-    CPython and 1 ms in Pyodide, tens of microseconds at the few patterns eval code uses."""
+    """Whether every key is plain data, and their text small (`_KEPT_KEY_TEXT`), read level by
+    level at C speed and never by recursion (a key nested deep). Looked at after every run: with
+    re's caches full (768 keys) about 0.3 ms on CPython and 1 ms in Pyodide, tens of microseconds
+    at the few patterns eval code uses."""
     pending = list(keys)
+    text = 0
     while pending:
         kinds = list(map(type, pending))
         if not _KEY_PARTS.issuperset(kinds):
             return False
         if not _PLAIN_KEYS.issuperset(compress(pending, map(is_, kinds, repeat(type)))):
             return False
+        text += sum(map(len, compress(pending, map(_is_text, kinds))))
+        if text > _KEPT_KEY_TEXT:
+            return False
         pending = list(chain.from_iterable(compress(pending, map(is_, kinds, repeat(tuple)))))
     return True
+
+
+def _is_text(kind: type) -> bool:
+    return kind is str or kind is bytes
 
 
 def _functools_caches() -> list[Callable[..., Any]]:
@@ -142,23 +156,20 @@ def _functools_caches() -> list[Callable[..., Any]]:
 
 def forget_script_keys() -> None:
     """After every run, once monitoring is off: drop what a run put in a host cache under a key of
-    its own making, whose __eq__ would run at a later lookup, the host's included. The facades hand
-    these caches plain text only; this is the second line. datetime's strptime keeps compiled
-    formats keyed by the format it was given, a str subclass included; urlsplit's and re's caches
-    are cleared whole when one of their keys is not plain data (an lru_cache's keys are read
-    through the collector, which lists the dict it keeps them in: nothing of the key runs). re's
-    cache of substitution templates, keyed by (pattern, template), is cleared after every run: its
-    pieces are the run's strings, which a later run's equal pattern would be handed back."""
+    its own making, whose __eq__ would run at a later lookup, the host's included, or whose size
+    would stay with the isolate. The facades hand these caches plain text only; this is the second
+    line. strptime's, urlsplit's, quote's and re's caches are cleared whole when one of their keys
+    is not plain data or their keys' text is large (an lru_cache's keys are read through the
+    collector, which lists the dict it keeps them in: nothing of the key runs). re's cache of
+    substitution templates, keyed by (pattern, template), is cleared after every run: its pieces
+    are the run's strings, which a later run's equal pattern would be handed back."""
     regex = sys.modules.get("re")
     if regex is not None:
         regex._compile_template.cache_clear()
     strptime = sys.modules.get("_strptime")
     cache: dict[Any, Any] | None = getattr(strptime, "_regex_cache", None)
-    if cache and any(type(key) is not str for key in cache):
-        kept = [(key, value) for key, value in cache.items() if type(key) is str]
+    if type(cache) is dict and not plain_keys(cache):
         cache.clear()
-        cache.update(kept)
-    regex = sys.modules.get("re")
     for table in (getattr(regex, "_cache", None), getattr(regex, "_cache2", None)):
         if type(table) is dict and not plain_keys(table):
             table.clear()

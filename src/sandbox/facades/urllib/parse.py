@@ -33,6 +33,7 @@ from .. import FacadeRun
 
 _PIECE_BYTES = 8 + 56
 _SEPARATORS = ("&", ";", "/", "%", "=")
+_CODECS = frozenset({"quote", "quote_plus", "unquote", "unquote_plus", "parse_qs", "parse_qsl"})
 _NAMES = (
     "urlunparse urlunsplit quote quote_plus quote_from_bytes unquote unquote_plus unquote_to_bytes "
     "parse_qs parse_qsl"
@@ -112,8 +113,9 @@ def _values(budget: StepBudget, value: Any, doseq: bool) -> Any:
 def _price(budget: StepBudget, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     separator = kwargs.get("separator")
     separator = separator if isinstance(separator, str) else None
-    # An encoding or error handler named, or given positionally (quote's third argument on).
-    codec = "encoding" in kwargs or "errors" in kwargs or len(args) > 2
+    # An encoding or error handler named, or given positionally (quote's third argument on), to a
+    # function that takes one: urlsplit's third argument is allow_fragments.
+    codec = name in _CODECS and ("encoding" in kwargs or "errors" in kwargs or len(args) > 2)
     size = 0
     for value in (*args, *kwargs.values()):
         if not isinstance(value, (str, bytes, bytearray)):
