@@ -8,10 +8,10 @@ import re
 import pytest
 
 import sandbox
-from sandbox import Limits, heap
-from sandbox.limits import HEAP_AFTER_STEPS, KIB, StepBudget, TimeLimitExceeded, heap_mode_frees_in_time
+from sandbox import Limits
+from sandbox.limits import StepBudget, TimeLimitExceeded
 
-from .support import IN_PYODIDE, SHORT, contained, fails, run
+from .support import SHORT, contained, fails, run
 
 # --- time ----------------------------------------------------------------------------------------
 
@@ -114,48 +114,50 @@ def test_infinite_itertools_are_counted(code):
 # --- memory --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "code",
-    [
-        "x = 'a' * 10**10",
-        "x = [0] * 10**9",
-        "x = (1, 2) * 10**9",
-        "x = 10**9 * b'ab'",
-        "x = 2 ** (10**10)",
-        "x = pow(3, 10**10)",
-        "x = 1 << 10**11",
-        "x = 'a'\nx *= 10**10",
-        "x = [1]\nfor i in range(100):\n    x = x * 2",
-        "x = 'a'.ljust(10**10)",
-        "x = 'a'.center(10**10)",
-        "x = 'a'.zfill(10**10)",
-        "x = ('\\t' * 1000).expandtabs(10**8)",
-        "x = ('a' * 10**6).replace('a', 'b' * 10**6)",
-        "x = ''.replace('', 'x' * 1000, 1) + ('a' * 100000).replace('', 'x' * 1000)",
-        "x = f'{1:>10000000000}'",
-        "x = format(1, '>10000000000')",
-        "x = '{:>10000000000}'.format(1)",
-        "x = '{0:{1}}'.format(1, 10**10)",
-        "x = '%10000000000d' % 1",
-        "x = '%*d' % (10**10, 1)",
-        "x = '%.10000000000f' % 1.0",
-        "x = str.ljust('a', 10**10)",
-        "x = list(range(10**10))",
-        "x = list(type(range(1))(10**10))",
-        "x = bytes(10**10)",
-        "x = type(b'')(10**10)",
-        "x = sum(range(10**15))",
-        "x = {}.fromkeys(range(10**12))",
-        "import re\nx = re.sub('', 'x' * 10**5, 'a' * 10**5)",
-        "import re\nx = re.compile('a').sub('b' * 10**5, 'a' * 10**5)",
-        "x = ('a' * 1000).translate({97: 'b' * 10**6})",
-        "import math\nx = math.factorial(10**9)",
-        "import itertools\nx = itertools.product(range(1000), repeat=10**6)",
-        "import json\nx = json.dumps([1, 2], indent=10**9)",
-        "x = []\nwhile True:\n    x.append('x' * 10**6)",
-        "s = 'x' * 10**6\nwhile True:\n    s = s + s",
-    ],
-)
+# Every allocation far past the default 50 MB limit, in one call or step by step (test_heap_mode.py
+# runs them again in heap mode).
+FAR_PAST_THE_LIMIT = [
+    "x = 'a' * 10**10",
+    "x = [0] * 10**9",
+    "x = (1, 2) * 10**9",
+    "x = 10**9 * b'ab'",
+    "x = 2 ** (10**10)",
+    "x = pow(3, 10**10)",
+    "x = 1 << 10**11",
+    "x = 'a'\nx *= 10**10",
+    "x = [1]\nfor i in range(100):\n    x = x * 2",
+    "x = 'a'.ljust(10**10)",
+    "x = 'a'.center(10**10)",
+    "x = 'a'.zfill(10**10)",
+    "x = ('\\t' * 1000).expandtabs(10**8)",
+    "x = ('a' * 10**6).replace('a', 'b' * 10**6)",
+    "x = ''.replace('', 'x' * 1000, 1) + ('a' * 100000).replace('', 'x' * 1000)",
+    "x = f'{1:>10000000000}'",
+    "x = format(1, '>10000000000')",
+    "x = '{:>10000000000}'.format(1)",
+    "x = '{0:{1}}'.format(1, 10**10)",
+    "x = '%10000000000d' % 1",
+    "x = '%*d' % (10**10, 1)",
+    "x = '%.10000000000f' % 1.0",
+    "x = str.ljust('a', 10**10)",
+    "x = list(range(10**10))",
+    "x = list(type(range(1))(10**10))",
+    "x = bytes(10**10)",
+    "x = type(b'')(10**10)",
+    "x = sum(range(10**15))",
+    "x = {}.fromkeys(range(10**12))",
+    "import re\nx = re.sub('', 'x' * 10**5, 'a' * 10**5)",
+    "import re\nx = re.compile('a').sub('b' * 10**5, 'a' * 10**5)",
+    "x = ('a' * 1000).translate({97: 'b' * 10**6})",
+    "import math\nx = math.factorial(10**9)",
+    "import itertools\nx = itertools.product(range(1000), repeat=10**6)",
+    "import json\nx = json.dumps([1, 2], indent=10**9)",
+    "x = []\nwhile True:\n    x.append('x' * 10**6)",
+    "s = 'x' * 10**6\nwhile True:\n    s = s + s",
+]
+
+
+@pytest.mark.parametrize("code", FAR_PAST_THE_LIMIT)
 def test_allocation_far_past_the_limit_is_refused(code):
     result = fails(code, "Memory limit exceeded", "memory")
     assert "50 MB" in result.error
@@ -371,129 +373,3 @@ def test_a_range_something_could_materialise_is_priced(code):
 
 def test_a_rebound_range_in_a_loop_is_called_as_bound():
     assert run("range = lambda n: [n]\nfor x in range(7):\n    print(x)").output == "7"
-
-
-# --- memory in long runs: heap mode (Pyodide), tracemalloc (CPython) ---------------------------------
-# A run past HEAP_AFTER_STEPS leaves tracemalloc, in Pyodide, for a bound made of the allocator's
-# figures: what it held, the heap's free space and the heap top's growth. These runs go past it.
-
-LONG = f"for _ in range({HEAP_AFTER_STEPS + 1000}):\n    pass\n"
-MIB = 1024 * 1024
-
-
-def held_mb(result: sandbox.ExecutionResult) -> float:
-    """The run's figure from a memory error, in MB."""
-    match = re.search(r"the run (?:holds|peaked at(?: up to)?) ([\d,.]+) (MB|KB|bytes)", result.error or "")
-    assert match, result.error
-    scale = {"MB": 1, "KB": 1 / 1024, "bytes": 1 / MIB}[match.group(2)]
-    return float(match.group(1).replace(",", "")) * scale
-
-
-@pytest.fixture
-def heap_mode_runs(monkeypatch):
-    """How often the budget entered heap mode during the test. In Pyodide the heap is first made
-    tight: the suite's earlier runs left free chunks behind (a heap never shrinks), and a run
-    stays traced where they are more than half its limit. The test holds blocks that fill them,
-    largest first, while it runs."""
-    entered = []
-    enter = StepBudget.heap_from
-
-    def recording(self, *args):
-        entered.append(args)
-        return enter(self, *args)
-
-    monkeypatch.setattr(StepBudget, "heap_from", recording)
-    figures = heap.figures()
-    plugs = []
-    size = 8 * MIB
-    while figures is not None and size >= 64 and figures.usage()[1] > 4 * MIB:
-        before = figures.usage()[1]
-        batch = [bytes(size) for _ in range(16)]
-        if before - figures.usage()[1] >= 8 * size:
-            plugs += batch  # most of it filled free chunks
-        else:
-            size //= 2  # few free chunks of this size left: the top grew instead (freed again)
-    yield entered
-    del plugs
-
-
-def test_heap_figures_exist_only_where_the_allocator_has_them():
-    figures = heap.figures()
-    if not IN_PYODIDE:
-        assert figures is None  # CPython keeps tracemalloc: no portable figure of its heap
-        return
-    assert figures is not None
-    in_use, free = figures.usage()
-    assert in_use > 0 and free >= 0 and in_use + free <= figures.top.value
-
-
-@pytest.mark.parametrize(
-    "attack",
-    [
-        "l = []\nwhile True:\n    l.append('x' * 100_000)",  # a step at a time
-        "s = 'x'\nwhile True:\n    s = s + s",  # doubling, one new str a step
-        "l = [None]\nwhile True:\n    l.extend(l)",  # doubling one list's items, no new object
-        "d = {}\nwhile True:\n    d[len(d)] = bytes(50_000)",
-    ],
-)
-def test_a_long_run_that_grows_past_the_limit_ends_as_memory(attack, heap_mode_runs):
-    result = fails(LONG + attack, "Memory limit exceeded", "memory", Limits())
-    # Past the 50 MB limit by at most what one step adds: a doubling from under it.
-    assert held_mb(result) <= 2 * 50, result.error
-    assert bool(heap_mode_runs) == IN_PYODIDE
-
-
-def test_a_long_run_holding_most_of_its_limit_succeeds(heap_mode_runs):
-    # 30 MB of strings under the 50 MB limit: heap mode's bound must not refuse what fits.
-    result = run(LONG + "l = ['z' * 1000 + str(i) for i in range(30_000)]\nprint(len(l))")
-    assert result.success and result.output == "30000", result
-    assert bool(heap_mode_runs) == IN_PYODIDE
-
-
-def test_space_an_earlier_run_freed_is_not_free_for_the_next(heap_mode_runs):
-    # The first run leaves 20 MB of free chunks in the heap (a heap never shrinks); the second
-    # fills them without moving the heap's top, and must still stop at its own limit.
-    first = run("keep = ['x' * 1000 + str(i) for i in range(20_000)]\nprint(len(keep))")
-    assert first.success, first
-    attack = "l = []\nwhile True:\n    l.append('y' * 200 + str(len(l)))"
-    result = fails(LONG + attack, "Memory limit exceeded", "memory", Limits())
-    assert held_mb(result) <= 51, result.error
-
-
-def test_a_long_run_with_a_small_limit_stays_traced(heap_mode_runs):
-    # The heap's free space alone is more than half of 2 MB: nothing to gain from heap mode.
-    result = fails(
-        LONG + "l = []\nwhile True:\n    l.append(str(len(l)))",
-        "Memory limit exceeded",
-        "memory",
-        Limits(memory_bytes=2 * MIB),
-    )
-    assert held_mb(result) <= 2.1, result.error
-    assert not heap_mode_runs
-
-
-@pytest.mark.parametrize(
-    ("timeout_ms", "memory_bytes", "enters"),
-    [
-        (5000, 50 * MIB, True),  # the defaults: 5 s frees 55 MB at 89 ns a byte
-        (1000, 11_000 * KIB, True),
-        (1000, 11_000 * KIB + 1, False),
-        (1000, 50 * MIB, False),
-        (300, 128 * MIB, False),  # test_host_work's many-objects run: check_freeable must see it
-    ],
-)
-def test_heap_mode_is_only_for_budgets_that_free_their_whole_limit(timeout_ms, memory_bytes, enters):
-    # Heap mode counts no blocks, so check_freeable cannot keep the teardown within twice the
-    # budget there: the run's whole memory limit must be freeable (at 89 ns a byte) in its budget.
-    limits = Limits(timeout_ms=timeout_ms, memory_bytes=memory_bytes)
-    assert heap_mode_frees_in_time(limits) is enters
-    assert (limits.timeout_ms * 11 * KIB >= limits.memory_bytes) is enters
-
-
-def test_a_long_run_whose_budget_cannot_free_its_limit_stays_traced(heap_mode_runs):
-    result = run(LONG + "print('done')", Limits(timeout_ms=1000))
-    assert result.success and result.output == "done", result
-    assert not heap_mode_runs
-    result = run(LONG + "print('done')")
-    assert result.success and result.output == "done", result
-    assert bool(heap_mode_runs) == IN_PYODIDE

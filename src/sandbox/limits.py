@@ -29,10 +29,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from itertools import compress
 from types import CodeType, FrameType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
-if TYPE_CHECKING:
-    from .heap import Heap
+from .heap import TOP_SLACK, Ballast, Heap
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -198,28 +197,35 @@ class StepBudget:
     chunk: int = 0
     next_clock: int = 0
     memory_baseline: int = 0
-    """The reading (traced bytes, or the heap's top in heap mode) at which the run would hold
+    """The reading (traced bytes, or the heap's end in heap mode) at which the run would hold
     nothing: what it holds is at most the reading less this."""
     memory_ceiling: int = 0
     """The reading past which the run may be over its memory limit: baseline plus limit, added
-    once (plus three quarters of it in heap mode, where passing it means a closer look)."""
+    once (in heap mode, where the heap's end moves past what the run was given: a closer look)."""
     heap: Heap | None = None
     """The allocator's figures, when this run may use them: the interpreter has them (Pyodide)
     and the engine started tracemalloc for this run, so it may stop it."""
     heap_top: Any = None
-    """In heap mode, the heap's top (`heap.Heap.top`): the step reads it instead of the traced
-    memory. None in traced mode."""
+    """In heap mode, the top chunk's start (`heap.Heap.top`): the step reads it instead of the
+    traced memory. None in traced mode."""
     heap_after: int = 0
     """Steps after which the run leaves tracemalloc for heap mode; 0 once tried, or never."""
     heap_entered: bool = False
     """Whether the run has been in heap mode (it may since be traced again)."""
     heap_in_use: int = 0
-    """The allocator's bytes in use when heap mode began."""
+    """The allocator's bytes in use when heap mode began, the ballast's included."""
     heap_held: int = 0
-    """What the run held when heap mode began (the traced figure: an upper bound)."""
+    """What the run held when heap mode began: the traced figure, in dlmalloc's chunks."""
+    heap_given: int = 0
+    """What the run held when heap mode began, plus the heap's free space it may fill without
+    moving the heap's end (the free chunks below the top, the top chunk's margin)."""
+    heap_end_start: int = 0
+    """The heap's end when heap mode began: past it, the run outgrew what it was given."""
+    ballast: Ballast | None = None
+    """In heap mode, the blocks holding the top chunk's free space (see enter_heap_mode)."""
     memory_peak: int = 0
     """The highest the run may have held in the parts of it already measured (traced peaks, and
-    in heap mode the bound where one step passed the limit)."""
+    in heap mode the bound where the heap's end moved past the limit)."""
     peak_is_bound: bool = False
     """Whether `memory_peak` is heap mode's bound rather than a figure the run was seen to hold."""
     traces_baseline: int = 0
@@ -280,7 +286,7 @@ class StepBudget:
 
     def step(self) -> None:
         """One step. Allocates nothing but what reading the memory returns (the traced figures, or
-        in heap mode the top chunk's address as an int); the step count and the clock are
+        in heap mode the top chunk's start as an int); the step count and the clock are
         brought up to date every `chunk` steps."""
         if self.tripped is not None:
             raise self.tripped
@@ -308,6 +314,8 @@ class StepBudget:
         if self.steps >= self.heap_after > 0:
             self.heap_after = 0
             self.enter_heap_mode()
+        elif self.heap_top is not None and self.heap_outgrown():
+            self.look_closer()
         # Heap mode has no count of blocks (tracemalloc is stopped, and once restarted it sees only
         # the blocks made after), and needs none: a run enters it only where its budget can free
         # its whole memory limit (heap_mode_frees_in_time), and it holds no more than that limit.
@@ -350,68 +358,120 @@ class StepBudget:
 
     def over_ceiling(self) -> None:
         """The step's reading passed the ceiling. Traced, the run holds more than its limit; in
-        heap mode it may: the exact figure decides, and the run goes on."""
-        if self.heap_top is not None and self.measure_heap() <= self.limits.memory_bytes:
+        heap mode it has nearly filled what it was given: a closer look decides."""
+        if self.heap_top is not None:
+            self.look_closer()
             return
         self.trip(memory_error(self.limits, self.memory_used()))
 
     def enter_heap_mode(self) -> None:
         """Once per run, after `HEAP_AFTER_STEPS`: stop tracemalloc, whose hook on every
-        allocation is most of a loop's cost, and bound what the run holds by the heap instead
-        (see heap_from). Where the heap's free space leaves less than half the limit to gain,
-        the run stays traced."""
+        allocation is most of a loop's cost, and bound the run by the heap instead.
+
+        What the run may hold from here, or have held at any moment, is what it held then, plus
+        every byte then free below the top chunk, plus a margin left free in the top chunk, plus
+        what the heap's end grows by: a ballast holds the rest of the heap's free space (the top
+        chunk but the margin, and the large free chunks below it), so the run has nowhere else to
+        put a byte, even for a moment. The margin makes the first three three quarters of the
+        limit. Each step reads the top chunk's start, which moves up as the run fills the margin;
+        at a third of it the run goes on traced (look_closer), before it could need the heap to
+        grow. The heap's end, which never goes down, is read every `chunk` steps and after the
+        run: where it moved, one step outgrew the margin at once (and may have freed it again),
+        the bound is the run's peak, and past the limit the run is `memory`. Where what the run
+        holds is over a quarter of the limit (a step that doubles it would not fit the margin),
+        with the free space below the top the ballast leaves over half of it, or
+        the heap has grown by heap.BALLAST_GROWTH_ALLOWANCE under ballasts already, the run stays
+        traced.
+        """
         heap = self.heap
         assert heap is not None
+        limit = self.limits.memory_bytes
         traced, peak = _traced_memory()
-        held = traced - self.memory_baseline
-        # tracemalloc's own tables are in use now and free once it stops: counted as free.
-        _, free = heap.usage()
-        if held + free + _tracemalloc.get_tracemalloc_memory() > self.limits.memory_bytes // 2:
+        # In dlmalloc's chunks the run holds more than tracemalloc's figure: a header word and
+        # rounding to 8 bytes, at most CHUNK_BYTES a block (blocks counted as check_freeable does).
+        traces = _tracemalloc.get_tracemalloc_memory()
+        blocks = max(traces - self.traces_baseline, 0) // TRACE_BYTES
+        held = max(traced - self.memory_baseline, 0) + blocks * CHUNK_BYTES
+        if held > limit // 4 or not heap.may_ballast():
             return
         self.note_peak(peak - self.memory_baseline)
         _tracemalloc.stop()
         self.heap_entered = True
-        in_use, free = heap.usage()
-        self.heap_from(held, in_use, free)
-
-    def heap_from(self, held: int, in_use: int, free: int) -> None:
-        """Heap mode from here: what the run holds is at most `held` (now), plus every byte now
-        free inside the heap (the run may fill those without the top moving), plus what the top
-        grows by. `in_use`, `free`: the allocator's exact figures of this moment."""
-        heap = self.heap
-        assert heap is not None
-        self.heap_in_use, self.heap_held = in_use, held
-        self.memory_baseline = heap.top.value - free - held
-        # Looked at closer at three quarters of the limit: a step that goes from below it to past
-        # the limit has allocated a quarter of the limit at once (see measure_heap).
-        self.memory_ceiling = self.memory_baseline + self.limits.memory_bytes * 3 // 4
-        self.heap_top = heap.top
-
-    def measure_heap(self) -> int:
-        """In heap mode, with the bound past its ceiling: measure exactly (a walk of the heap) and
-        return what the run holds, what it held when heap mode began plus what the heap's use
-        has grown since. Heap mode goes on from the new figures where they leave half the limit
-        to gain; else the run is traced again, counting what it holds as held."""
-        heap, limit = self.heap, self.limits.memory_bytes
-        assert heap is not None
-        bound = self.heap_top.value - self.memory_baseline
-        in_use, free = heap.usage()
-        held = max(self.heap_held + in_use - self.heap_in_use, 0)
-        if bound > limit:
-            # The bound passed the limit in one step (it was under three quarters of it at the
-            # last): inside that step the run may have held up to the bound and freed it again.
-            # Only the bound is known of that moment, so it counts as the run's peak.
-            self.note_peak(held if held > limit else bound, is_bound=held <= limit)
+        self.ballast = ballast = Ballast(heap)
+        heap.take_free_below(ballast)
+        _, free, _ = heap.usage()
         if held + free <= limit // 2:
-            self.heap_from(held, in_use, free)
-        else:
-            # A block made before this and grown after (a list's items) is counted whole again
-            # when it grows: near the limit the traced figure may overstate by such blocks.
-            _tracemalloc.start()
-            self.heap_top = None
-            self.memory_baseline = _traced_memory()[0] - held
-            self.memory_ceiling = self.memory_baseline + limit
+            heap.take_top(ballast, limit * 3 // 4 - held - free)
+        in_use, free, top_size = heap.usage()
+        top = heap.top.value
+        self.heap_in_use, self.heap_held, self.heap_given = in_use, held, held + free + top_size
+        self.heap_end_start = heap.end.value
+        self.memory_baseline = top - held - free
+        # A closer look once the run holds a third of the margin: one step that doubles what it
+        # holds (`s + s`, `l.extend(l)`: the new block with the old one, three times as much) from
+        # under that, or doubles what it held before, still fits, and leaves the heap's end where
+        # it is.
+        self.memory_ceiling = top + top_size // 3
+        self.heap_top = heap.top
+        if held + free > limit // 2 or self.heap_given > limit * 3 // 4 + TOP_SLACK:
+            # Too much free space below the top left in pieces the ballast does not take, or the
+            # top chunk not taken: the bound would start near the limit. Traced again.
+            self.leave_heap_mode(traced_held=held)
+            return
+        heap.entries += 1
+
+    def heap_outgrown(self) -> bool:
+        """In heap mode: whether the heap's end has moved since heap mode began."""
+        assert self.heap is not None
+        return self.heap.end.value > self.heap_end_start
+
+    def heap_peak(self) -> int:
+        """In heap mode: the most the run may have held at any moment since heap mode began."""
+        assert self.heap is not None
+        return self.heap_given + self.heap.end.value - self.heap_end_start
+
+    def heap_held_now(self) -> int:
+        """In heap mode: what the run holds, exactly (a walk of the heap): what it held when heap
+        mode began plus what the heap's use has grown by since."""
+        assert self.heap is not None
+        in_use, _, _ = self.heap.usage()
+        return max(self.heap_held + in_use - self.heap_in_use, 0)
+
+    def look_closer(self) -> int:
+        """In heap mode, when the run has nearly filled what it was given, outgrown it, or asks a
+        guard for more room than it leaves: walk the heap for what the run holds now, and go on
+        traced, counting it as held. Where the heap's end has moved past the limit, the run may
+        have held that much for a moment and freed it: the bound is its peak, and it stops as
+        `memory`, as a traced run whose peak passed the limit ends after the fact. Returns what the
+        run holds."""
+        limit = self.limits.memory_bytes
+        peak, held = self.heap_peak(), self.heap_held_now()
+        self.note_peak(max(peak, held), is_bound=peak > held)
+        self.leave_heap_mode(traced_held=held)
+        if held > limit:
+            self.trip(memory_error(self.limits, held))
+        if peak > limit:
+            self.trip(memory_error(self.limits, peak, peaked=True, bound=True))
         return held
+
+    def leave_heap_mode(self, traced_held: int | None = None) -> None:
+        """Give the ballast back: where heap mode ends, after the run, and in the runner's
+        `finally` whatever ended the run (a second call does nothing). With `traced_held`, the run
+        goes on under tracemalloc, counting that much as held: a block made before and grown after
+        (a list's items) is then counted whole again when it grows, so near the limit the traced
+        figure may overstate by such blocks."""
+        heap, ballast = self.heap, self.ballast
+        if self.heap_top is None or heap is None or ballast is None:
+            return
+        heap.end_when_left = heap.end.value
+        # Growth the ballast forced rather than reuse of space it held: the heap is larger by it.
+        heap.ballast_growth += min(heap.end_when_left - self.heap_end_start, ballast.size)
+        ballast.release()
+        self.heap_top = None
+        if traced_held is not None:
+            _tracemalloc.start()
+            self.memory_baseline = _traced_memory()[0] - traced_held
+            self.memory_ceiling = self.memory_baseline + self.limits.memory_bytes
 
     def memory_used(self) -> int:
         """What the run holds: exact-as-traced, or in heap mode an upper bound."""
@@ -419,15 +479,15 @@ class StepBudget:
         return (_traced_memory()[0] if top is None else top.value) - self.memory_baseline
 
     def headroom(self, needed: float = 0) -> int:
-        """Bytes a single operation may still allocate. In heap mode the figure is a bound that
-        may understate the room by the heap's free space: an operation of `needed` bytes that
-        does not fit it is measured exactly first (and the run goes on traced)."""
+        """Bytes a single operation may still allocate. In heap mode an operation of `needed`
+        bytes that would not fit in what is left of the margin is measured exactly first and runs
+        traced (see look_closer): in heap mode it would move the heap's end."""
         if not self.limits.track_memory:
             return self.limits.memory_bytes
-        room = self.limits.memory_bytes - self.memory_used()
-        if needed > room and self.heap_top is not None:
-            room = self.limits.memory_bytes - self.measure_heap()
-        return room
+        top = self.heap_top
+        if top is not None and needed > self.memory_ceiling - top.value:
+            return self.limits.memory_bytes - self.look_closer()
+        return self.limits.memory_bytes - self.memory_used()
 
     def note_peak(self, peak: int, is_bound: bool = False) -> None:
         if peak > self.memory_peak:
@@ -435,16 +495,18 @@ class StepBudget:
 
     def peak_over_limit(self) -> int | None:
         """A last look after the run: a single C call may have peaked and released in one step.
-        The peak, if it went over the limit (in heap mode, at most the bound: see
-        measure_heap)."""
+        The peak, if it went over the limit (in heap mode, the bound where the heap's end moved:
+        see look_closer). Heap mode ends here."""
         if not self.limits.track_memory:
             return None
-        limit = self.limits.memory_bytes
         if self.heap_top is None:
             self.note_peak(_traced_memory()[1] - self.memory_baseline)
-        elif self.memory_used() > limit:
-            self.measure_heap()  # past the limit since the last step: the exact figure, or the bound
-        return self.memory_peak if self.memory_peak > limit else None
+        else:
+            if self.heap_outgrown():
+                peak, held = self.heap_peak(), self.heap_held_now()
+                self.note_peak(max(peak, held), is_bound=peak > held)
+            self.leave_heap_mode()
+        return self.memory_peak if self.memory_peak > self.limits.memory_bytes else None
 
 
 _traced_memory = _tracemalloc.get_traced_memory
@@ -465,6 +527,12 @@ HEAP_AFTER_STEPS = 4096
 # million references to one object as 8 MB, where the walk sees one object.
 FREED_BLOCKS_PER_MS = 336
 TRACE_BYTES = 6 * struct.calcsize("P")
+
+# The most a memory block takes in dlmalloc's chunks (Pyodide's heap) beyond what tracemalloc counts
+# for it: a 4-byte header and rounding up to 8 bytes, 16 bytes the smallest chunk. Measured 4 to 8
+# bytes a block (ints, short strings, tuples, instances), 3.6 to 9.1 a block as TRACE_BYTES counts
+# them.
+CHUNK_BYTES = 16
 
 # What the teardown frees in a millisecond, in bytes, for heap mode, which counts no blocks: at up to
 # 66 ns a traced byte measured in Pyodide (the smallest objects, whose walk is the per-block cost

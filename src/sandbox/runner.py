@@ -341,6 +341,9 @@ def _run_once(
         finally:
             sys.setrecursionlimit(recursion_limit)
     finally:
+        # Heap mode's ballast is given back however the run ended (peak_over_limit gives it back
+        # first on the ordinary path; a fault, a trip or a failed teardown come here).
+        budget.leave_heap_mode()
         if tracing_here and _tracemalloc.is_tracing():
             _tracemalloc.stop()
 
