@@ -397,6 +397,18 @@ class StepBudget:
         self.note_peak(peak - self.memory_baseline)
         _tracemalloc.stop()
         self.heap_entered = True
+        try:
+            self.switch_to_heap(heap, held)
+        except BaseException:
+            # Never left with tracemalloc stopped and no bound (the step would read 0 from it).
+            self.leave_heap_mode()
+            if not _tracemalloc.is_tracing():
+                self.trace_again(held)
+            raise
+
+    def switch_to_heap(self, heap: Heap, held: int) -> None:
+        """enter_heap_mode's second half, tracemalloc stopped: the ballast, the figures, the bound."""
+        limit = self.limits.memory_bytes
         self.ballast = ballast = Ballast(heap)
         heap.take_free_below(ballast)
         _, free, _ = heap.usage()
@@ -461,17 +473,25 @@ class StepBudget:
         (a list's items) is then counted whole again when it grows, so near the limit the traced
         figure may overstate by such blocks."""
         heap, ballast = self.heap, self.ballast
-        if self.heap_top is None or heap is None or ballast is None:
+        self.ballast = None
+        if heap is not None and self.heap_top is not None:
+            heap.end_when_left = heap.end.value
+            # Growth the ballast forced rather than reuse of space it held: the heap is larger by it.
+            grown = heap.end_when_left - self.heap_end_start
+            heap.ballast_growth += min(grown, ballast.size if ballast is not None else 0)
+        if ballast is not None:
+            ballast.release()
+        if self.heap_top is None:
             return
-        heap.end_when_left = heap.end.value
-        # Growth the ballast forced rather than reuse of space it held: the heap is larger by it.
-        heap.ballast_growth += min(heap.end_when_left - self.heap_end_start, ballast.size)
-        ballast.release()
         self.heap_top = None
         if traced_held is not None:
-            _tracemalloc.start()
-            self.memory_baseline = _traced_memory()[0] - traced_held
-            self.memory_ceiling = self.memory_baseline + self.limits.memory_bytes
+            self.trace_again(traced_held)
+
+    def trace_again(self, held: int) -> None:
+        """Traced from here, counting `held` as what the run holds."""
+        _tracemalloc.start()
+        self.memory_baseline = _traced_memory()[0] - held
+        self.memory_ceiling = self.memory_baseline + self.limits.memory_bytes
 
     def memory_used(self) -> int:
         """What the run holds: exact-as-traced, or in heap mode an upper bound."""
