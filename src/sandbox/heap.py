@@ -66,10 +66,13 @@ class Heap:
         if not state:
             raise LookupError("dlmalloc's state was not found")
         self.top: Any = ctypes.c_size_t.from_address(state + _TOP)
-        self._dv_size: Any = ctypes.c_size_t.from_address(state + _DV_SIZE)
-        self._tree_map: Any = ctypes.c_uint32.from_address(state + _TREE_MAP)
         """The top chunk's start: every byte above it is free, and a run that fills the heap beyond
         the free chunks below it moves it up."""
+        # The ballast's guides: the top chunk's size, the designated victim's (the free chunk
+        # dlmalloc splits small requests from), the bitmap of non-empty bins of large free chunks.
+        self._top_size: Any = ctypes.c_size_t.from_address(state + _TOPSIZE)
+        self._dv_size: Any = ctypes.c_size_t.from_address(state + _DV_SIZE)
+        self._tree_map: Any = ctypes.c_uint32.from_address(state + _TREE_MAP)
         self.entries = 0
         """Runs that entered heap mode in this interpreter (for tests: that a run was bounded this
         way, not by tracemalloc)."""
@@ -92,10 +95,9 @@ class Heap:
 
     def take_free_below(self, ballast: Ballast) -> None:
         """Add to `ballast` the free chunks below the top chunk of FREE_CHUNK_TAKEN and more. A run
-        in heap mode leaves behind it a few blocks the engine keeps (Emscripten's bookkeeping of
-        the interpreter's stack chunks among them), made where it was allocating: in the top
-        chunk's margin, above the space its ballast held, which is then free below the top for
-        good. Each request is the least size of the largest non-empty bin of dlmalloc's tree of
+        in heap mode leaves behind it a few blocks the interpreter keeps (about 5 KB a run, none a
+        Python object), made where it was allocating: in the top chunk's margin, above the space
+        its ballast held, which is then free below the top for good. Each request is the least size of the largest non-empty bin of dlmalloc's tree of
         free chunks (or the designated victim's size), so a free chunk serves it and the heap
         never grows for it."""
         for _ in range(1024):
@@ -116,7 +118,7 @@ class Heap:
     def take_top(self, ballast: Ballast, margin: int) -> None:
         """Add to `ballast` the top chunk's free space but `margin` (and up to TOP_SLACK): one
         block carved from the top chunk's start, so the margin is the top chunk that is left."""
-        top_size = self.usage()[2]
+        top_size = self._top_size.value
         if top_size > margin + TOP_SLACK:
             top = self.top.value
             address = self._malloc(top_size - margin)
