@@ -49,8 +49,9 @@ class Limits:
     """Python allocations alive during the run, checked at every step, and the headroom against
     which any single operation that could allocate in one C call is measured. Counted by
     tracemalloc; in Pyodide, after `HEAP_AFTER_STEPS`, bounded from above by dlmalloc's figures
-    (what the run held, the heap's free chunks, the top chunk's growth), with an exact walk of
-    the heap past three quarters of the limit."""
+    (heap mode: what the run held, the free space a ballast leaves it, the growth of the heap's
+    end, which also bounds what it held for a moment), traced again once it fills a third of
+    that space."""
 
     output_bytes: int = 64 * KIB
     """Captured stdout. Past it the output is cut, a marker appended and the run stopped."""
@@ -197,11 +198,11 @@ class StepBudget:
     chunk: int = 0
     next_clock: int = 0
     memory_baseline: int = 0
-    """The reading (traced bytes, or the heap's end in heap mode) at which the run would hold
-    nothing: what it holds is at most the reading less this."""
+    """The reading (traced bytes, or the top chunk's start in heap mode) at which the run would
+    hold nothing: what it holds is at most the reading less this."""
     memory_ceiling: int = 0
     """The reading past which the run may be over its memory limit: baseline plus limit, added
-    once (in heap mode, where the heap's end moves past what the run was given: a closer look)."""
+    once (in heap mode, a third of the way into the margin: a closer look, then traced)."""
     heap: Heap | None = None
     """The allocator's figures, when this run may use them: the interpreter has them (Pyodide)
     and the engine started tracemalloc for this run, so it may stop it."""
@@ -379,10 +380,8 @@ class StepBudget:
         run: where it moved, one step outgrew the margin at once (and may have freed it again),
         the bound is the run's peak, and past the limit the run is `memory`. Where what the run
         holds is over a quarter of the limit (a step that doubles it would not fit the margin),
-        with the free space below the top the ballast leaves over half of it, or
-        the heap has grown by heap.BALLAST_GROWTH_ALLOWANCE under ballasts already, the run stays
-        traced.
-        """
+        with the free space below the top the ballast leaves over half of it, or the heap has
+        grown by heap.BALLAST_GROWTH_ALLOWANCE under ballasts already, the run stays traced."""
         heap = self.heap
         assert heap is not None
         limit = self.limits.memory_bytes
