@@ -15,7 +15,7 @@ import sandbox
 from sandbox import Limits, limits
 from sandbox.limits import check_json_text
 
-from .support import ALL_IMPORTS, CANARY, IN_PYODIDE, heap_limits, run_in_heap_mode
+from .support import ALL_IMPORTS, CANARY, IN_PYODIDE
 
 BUDGET = Limits(timeout_ms=1000)
 
@@ -47,26 +47,6 @@ def held(
     assert fragment in (result.error or ""), result.error
     assert peak <= budget.memory_bytes + STEP_SLACK, f"peak {peak:,} bytes"
     assert elapsed < 2 * budget.timeout_ms / 1000, f"{elapsed:.2f} s"
-    after = sandbox.execute("print(sum(range(10)))")
-    assert after.success and after.output == "45", after
-    if IN_PYODIDE and "memory" in ((error_type,) if isinstance(error_type, str) else error_type):
-        held_in_heap_mode(code, error_type, fragment, budget)
-    return result
-
-
-def held_in_heap_mode(
-    code: str, error_type: str | tuple[str, ...], fragment: str = "", budget: Limits = BUDGET
-) -> sandbox.ExecutionResult:
-    """The same promise for a run in heap mode (Pyodide): the attack after a warm-up past
-    HEAP_AFTER_STEPS, under a memory limit its budget can free whole, its peak read from the heap
-    outside the engine (support.HeapScene)."""
-    limits = heap_limits(budget)
-    result, entered, peak, elapsed = run_in_heap_mode(code, limits)
-    assert entered == 1, "the run did not enter heap mode"
-    assert result.error_type in ((error_type,) if isinstance(error_type, str) else error_type), result
-    assert fragment in (result.error or ""), result.error
-    assert peak <= limits.memory_bytes + STEP_SLACK, f"peak {peak:,} bytes (limit {limits.memory_bytes:,})"
-    assert elapsed < 2 * limits.timeout_ms / 1000, f"{elapsed:.2f} s"
     after = sandbox.execute("print(sum(range(10)))")
     assert after.success and after.output == "45", after
     return result

@@ -1024,9 +1024,9 @@ def _loop_range(stand_in: object) -> Callable[..., object]:
 
 
 def guard_code_ids(*extra_modules: types.ModuleType) -> frozenset[int]:
-    """Ids of the code objects of this module, guards.py, heap.py, limits.py, ownership.py and
-    policy.py (the attribute rule the guards apply) and `extra_modules`, nested ones included."""
-    from . import guards, heap, limits
+    """Ids of the code objects of this module, guards.py, limits.py, ownership.py and policy.py (the
+    attribute rule the guards apply) and `extra_modules`, nested ones included."""
+    from . import guards, limits
 
     codes: set[int] = set()
 
@@ -1036,7 +1036,7 @@ def guard_code_ids(*extra_modules: types.ModuleType) -> frozenset[int]:
             if isinstance(const, types.CodeType):
                 collect(const)
 
-    for module in (guards, heap, limits, ownership, policy, sys.modules[__name__], *extra_modules):
+    for module in (guards, limits, ownership, policy, sys.modules[__name__], *extra_modules):
         for value in vars(module).values():
             members = vars(value).values() if isinstance(value, type) else ()
             for candidate in (value, *members):

@@ -242,7 +242,7 @@ def _whole_text_fits(budget: StepBudget, text: str | bytes | bytearray, name: st
 
 
 def _fits(budget: StepBudget, size: float) -> bool:
-    return size <= UNCHECKED_BYTES or size <= budget.headroom(size)
+    return size <= UNCHECKED_BYTES or size <= budget.headroom()
 
 
 # The most a split makes per character of its text (a piece each), and an encoding.

@@ -35,8 +35,8 @@ from .runner import execute, validate
 # The engine's modules, which the runner loads: the standard-library part of the package. api.py
 # (pydantic), log.py and cli.py stay with the front Worker.
 ENGINE_MODULES = (
-    "__init__", "builtins", "counting", "evals", "guards", "heap", "isolate", "limits", "llm",
-    "ownership", "policy", "results", "runner", "sinks", "facades/__init__",
+    "__init__", "builtins", "counting", "evals", "guards", "isolate", "limits", "llm", "ownership",
+    "policy", "results", "runner", "sinks", "facades/__init__",
     *(f"facades/{name.replace('.', '/')}" for name in sorted(FACADE_NAMES)),
     # The packages of dotted facades (facades/urllib for urllib.parse).
     *sorted({f"facades/{name.rpartition('.')[0]}/__init__" for name in FACADE_NAMES if "." in name}),

@@ -3,10 +3,8 @@
 A Worker has no signals, threads, subprocesses or `resource`, and its clock may not advance during
 synchronous execution, so the time budget is a deterministic count of work observed through
 `sys.monitoring`; the wall clock is a second, best-effort bound where it moves. Memory is tracked with
-`tracemalloc` (present in Pyodide), which a long run in Pyodide leaves for the allocator's own
-figures (heap mode: `StepBudget.enter_heap_mode`, `heap.py`), and any single C call that could
-allocate far past the limit, or recurse deep enough to overflow the WebAssembly stack, is refused
-before it starts.
+`tracemalloc` (present in Pyodide), and any single C call that could allocate far past the limit, or
+recurse deep enough to overflow the WebAssembly stack, is refused before it starts.
 """
 
 from __future__ import annotations
@@ -31,8 +29,6 @@ from itertools import compress
 from types import CodeType, FrameType
 from typing import Any, NoReturn
 
-from .heap import TOP_SLACK, Ballast, Heap
-
 KIB = 1024
 MIB = 1024 * KIB
 
@@ -46,12 +42,8 @@ class Limits:
     advances. The maximum equals the default: the platforms promise their users 5 s per run."""
 
     memory_bytes: int = 50 * MIB
-    """Python allocations alive during the run, checked at every step, and the headroom against
-    which any single operation that could allocate in one C call is measured. Counted by
-    tracemalloc; in Pyodide, after `HEAP_AFTER_STEPS`, bounded from above by dlmalloc's figures
-    (heap mode: what the run held, the free space a ballast leaves it, the growth of the heap's
-    end, which also bounds what it held for a moment), traced again once it fills a third of
-    that space."""
+    """Python allocations alive during the run (tracemalloc), checked at every step, and the
+    headroom against which any single operation that could allocate in one C call is measured."""
 
     output_bytes: int = 64 * KIB
     """Captured stdout. Past it the output is cut, a marker appended and the run stopped."""
@@ -72,8 +64,8 @@ class Limits:
     stops by its step count well before the wall clock)."""
 
     track_memory: bool = True
-    """Turn memory accounting (tracemalloc, heap mode) off to trade the memory budget for speed
-    (benchmarks report both); the single-operation guards stay on."""
+    """Turn tracemalloc accounting off to trade the memory budget for speed (benchmarks report both);
+    the single-operation guards stay on."""
 
     max_code_bytes: int = 256 * KIB
     """Source size accepted by the analyser."""
@@ -198,37 +190,8 @@ class StepBudget:
     chunk: int = 0
     next_clock: int = 0
     memory_baseline: int = 0
-    """The reading (traced bytes, or the top chunk's start in heap mode) at which the run would
-    hold nothing: what it holds is at most the reading less this."""
     memory_ceiling: int = 0
-    """The reading past which the run may be over its memory limit: baseline plus limit, added
-    once (in heap mode, a third of the way into the margin: a closer look, then traced)."""
-    heap: Heap | None = None
-    """The allocator's figures, when this run may use them: the interpreter has them (Pyodide)
-    and the engine started tracemalloc for this run, so it may stop it."""
-    heap_top: Any = None
-    """In heap mode, the top chunk's start (`heap.Heap.top`): the step reads it instead of the
-    traced memory. None in traced mode."""
-    heap_after: int = 0
-    """Steps after which the run leaves tracemalloc for heap mode; 0 once tried, or never."""
-    heap_entered: bool = False
-    """Whether the run has been in heap mode (it may since be traced again)."""
-    heap_in_use: int = 0
-    """The allocator's bytes in use when heap mode began, the ballast's included."""
-    heap_held: int = 0
-    """What the run held when heap mode began: the traced figure, in dlmalloc's chunks."""
-    heap_given: int = 0
-    """What the run held when heap mode began, plus the heap's free space it may fill without
-    moving the heap's end (the free chunks below the top, the top chunk's margin)."""
-    heap_end_start: int = 0
-    """The heap's end when heap mode began: past it, the run outgrew what it was given."""
-    ballast: Ballast | None = None
-    """In heap mode, the blocks holding the top chunk's free space (see enter_heap_mode)."""
-    memory_peak: int = 0
-    """The highest the run may have held in the parts of it already measured (traced peaks, and
-    in heap mode the bound where the heap's end moved past the limit)."""
-    peak_is_bound: bool = False
-    """Whether `memory_peak` is heap mode's bound rather than a figure the run was seen to hold."""
+    """Traced bytes past which the run is over its memory limit: baseline plus limit, added once."""
     traces_baseline: int = 0
     """tracemalloc's own memory when the run started: it grows by TRACE_BYTES a block the run holds."""
     user_code: CodeType | None = None
@@ -252,8 +215,6 @@ class StepBudget:
             self.memory_baseline = _tracemalloc.get_traced_memory()[0]
             self.memory_ceiling = self.memory_baseline + self.limits.memory_bytes
             self.traces_baseline = _tracemalloc.get_tracemalloc_memory()
-            if self.heap is not None and heap_mode_frees_in_time(self.limits):
-                self.heap_after = HEAP_AFTER_STEPS
 
     def trip(self, error: LimitExceeded) -> NoReturn:
         """Spend the budget for good (limits, the output cap) and raise."""
@@ -286,19 +247,16 @@ class StepBudget:
         return self.step()
 
     def step(self) -> None:
-        """One step. Allocates nothing but what reading the memory returns (the traced figures, or
-        in heap mode the top chunk's start as an int); the step count and the clock are
-        brought up to date every `chunk` steps."""
+        """One step. Allocates nothing but what reading the traced memory returns; the step count
+        and the clock are brought up to date every `chunk` steps."""
         if self.tripped is not None:
             raise self.tripped
         self.pending += 1
         if self.pending == self.chunk:
             self.catch_up()
         # Every step: one step can double what the run holds (`s = s + s` in a loop).
-        if self.limits.track_memory:
-            top = self.heap_top
-            if (_traced_memory()[0] if top is None else top.value) > self.memory_ceiling:
-                self.over_ceiling()
+        if self.limits.track_memory and _traced_memory()[0] > self.memory_ceiling:
+            self.trip(memory_error(self.limits, self.memory_used()))
 
     def catch_up(self) -> None:
         """Count the pending steps; past the step budget, or at a look at the clock (every
@@ -312,15 +270,7 @@ class StepBudget:
             self.next_clock = self.steps + limits.check_interval
             if time.perf_counter() > self.deadline:
                 self.trip(TimeLimitExceeded(f"Execution timeout exceeded {limits.timeout_ms}ms"))
-        if self.steps >= self.heap_after > 0:
-            self.heap_after = 0
-            self.enter_heap_mode()
-        elif self.heap_top is not None and self.heap_outgrown():
-            self.look_closer()
-        # Heap mode has no count of blocks (tracemalloc is stopped, and once restarted it sees only
-        # the blocks made after), and needs none: a run enters it only where its budget can free
-        # its whole memory limit (heap_mode_frees_in_time), and it holds no more than that limit.
-        if limits.track_memory and not self.heap_entered:
+        if limits.track_memory:
             self.check_freeable()
 
     def check_freeable(self) -> None:
@@ -357,184 +307,25 @@ class StepBudget:
         if self.steps + self.pending > self.limits.max_steps:
             self.trip(TimeLimitExceeded(f"Execution timeout exceeded {self.limits.timeout_ms}ms"))
 
-    def over_ceiling(self) -> None:
-        """The step's reading passed the ceiling. Traced, the run holds more than its limit; in
-        heap mode it has nearly filled what it was given: a closer look decides."""
-        if self.heap_top is not None:
-            self.look_closer()
-            return
-        self.trip(memory_error(self.limits, self.memory_used()))
-
-    def enter_heap_mode(self) -> None:
-        """Once per run, after `HEAP_AFTER_STEPS`: stop tracemalloc, whose hook on every
-        allocation is most of a loop's cost, and bound the run by the heap instead.
-
-        What the run may hold from here, or have held at any moment, is what it held then, plus
-        every byte then free below the top chunk, plus a margin left free in the top chunk, plus
-        what the heap's end grows by: a ballast holds the rest of the heap's free space (the top
-        chunk but the margin, and the large free chunks below it), so the run has nowhere else to
-        put a byte, even for a moment. The margin makes the first three three quarters of the
-        limit. Each step reads the top chunk's start, which moves up as the run fills the margin;
-        at a third of it the run goes on traced (look_closer), before it could need the heap to
-        grow. The heap's end, which never goes down, is read every `chunk` steps and after the
-        run: where it moved, one step outgrew the margin at once (and may have freed it again),
-        the bound is the run's peak, and past the limit the run is `memory`. Where what the run
-        holds is over a quarter of the limit (a step that doubles it would not fit the margin),
-        with the free space below the top the ballast leaves over half of it, or the heap has
-        grown by heap.BALLAST_GROWTH_ALLOWANCE under ballasts already, the run stays traced."""
-        heap = self.heap
-        assert heap is not None
-        limit = self.limits.memory_bytes
-        traced, peak = _traced_memory()
-        # In dlmalloc's chunks the run holds more than tracemalloc's figure: a header word and
-        # rounding to 8 bytes, at most CHUNK_BYTES a block (blocks counted as check_freeable does).
-        traces = _tracemalloc.get_tracemalloc_memory()
-        blocks = max(traces - self.traces_baseline, 0) // TRACE_BYTES
-        held = max(traced - self.memory_baseline, 0) + blocks * CHUNK_BYTES
-        if held > limit // 4 or not heap.may_ballast():
-            return
-        self.note_peak(peak - self.memory_baseline)
-        _tracemalloc.stop()
-        self.heap_entered = True
-        try:
-            self.switch_to_heap(heap, held)
-        except BaseException:
-            # Never left with tracemalloc stopped and no bound (the step would read 0 from it).
-            self.leave_heap_mode()
-            if not _tracemalloc.is_tracing():
-                self.trace_again(held)
-            raise
-
-    def switch_to_heap(self, heap: Heap, held: int) -> None:
-        """enter_heap_mode's second half, tracemalloc stopped: the ballast, the figures, the bound."""
-        limit = self.limits.memory_bytes
-        self.ballast = ballast = Ballast(heap)
-        heap.take_free_below(ballast)
-        _, free, _ = heap.usage()
-        if held + free <= limit // 2:
-            heap.take_top(ballast, limit * 3 // 4 - held - free)
-        in_use, free, top_size = heap.usage()
-        top = heap.top.value
-        self.heap_in_use, self.heap_held, self.heap_given = in_use, held, held + free + top_size
-        self.heap_end_start = heap.end.value
-        self.memory_baseline = top - held - free
-        # A closer look once the run holds a third of the margin: one step that doubles what it
-        # holds (`s + s`, `l.extend(l)`: the new block with the old one, three times as much) from
-        # under that, or doubles what it held before, still fits, and leaves the heap's end where
-        # it is.
-        self.memory_ceiling = top + top_size // 3
-        self.heap_top = heap.top
-        if held + free > limit // 2 or self.heap_given > limit * 3 // 4 + TOP_SLACK:
-            # Too much free space below the top left in pieces the ballast does not take, or the
-            # top chunk not taken: the bound would start near the limit. Traced again.
-            self.leave_heap_mode(traced_held=held)
-            return
-        heap.entries += 1
-
-    def heap_outgrown(self) -> bool:
-        """In heap mode: whether the heap's end has moved since heap mode began."""
-        assert self.heap is not None
-        return self.heap.end.value > self.heap_end_start
-
-    def heap_peak(self) -> int:
-        """In heap mode: the most the run may have held at any moment since heap mode began."""
-        assert self.heap is not None
-        return self.heap_given + self.heap.end.value - self.heap_end_start
-
-    def heap_held_now(self) -> int:
-        """In heap mode: what the run holds, exactly (a walk of the heap): what it held when heap
-        mode began plus what the heap's use has grown by since."""
-        assert self.heap is not None
-        in_use, _, _ = self.heap.usage()
-        return max(self.heap_held + in_use - self.heap_in_use, 0)
-
-    def look_closer(self) -> int:
-        """In heap mode, when the run has nearly filled what it was given, outgrown it, or asks a
-        guard for more room than it leaves: walk the heap for what the run holds now, and go on
-        traced, counting it as held. Where the heap's end has moved past the limit, the run may
-        have held that much for a moment and freed it: the bound is its peak, and it stops as
-        `memory`, as a traced run whose peak passed the limit ends after the fact. Returns what the
-        run holds."""
-        limit = self.limits.memory_bytes
-        peak, held = self.heap_peak(), self.heap_held_now()
-        self.note_peak(max(peak, held), is_bound=peak > held)
-        self.leave_heap_mode(traced_held=held)
-        if held > limit:
-            self.trip(memory_error(self.limits, held))
-        if peak > limit:
-            self.trip(memory_error(self.limits, peak, peaked=True, bound=True))
-        return held
-
-    def leave_heap_mode(self, traced_held: int | None = None) -> None:
-        """Give the ballast back: where heap mode ends, after the run, and in the runner's
-        `finally` whatever ended the run (a second call does nothing). With `traced_held`, the run
-        goes on under tracemalloc, counting that much as held: a block made before and grown after
-        (a list's items) is then counted whole again when it grows, so near the limit the traced
-        figure may overstate by such blocks."""
-        heap, ballast = self.heap, self.ballast
-        self.ballast = None
-        if heap is not None and self.heap_top is not None:
-            heap.end_when_left = heap.end.value
-            # Growth the ballast forced rather than reuse of space it held: the heap is larger by it.
-            grown = heap.end_when_left - self.heap_end_start
-            heap.ballast_growth += min(grown, ballast.size if ballast is not None else 0)
-        if ballast is not None:
-            ballast.release()
-        if self.heap_top is None:
-            return
-        self.heap_top = None
-        if traced_held is not None:
-            self.trace_again(traced_held)
-
-    def trace_again(self, held: int) -> None:
-        """Traced from here, counting `held` as what the run holds."""
-        _tracemalloc.start()
-        self.memory_baseline = _traced_memory()[0] - held
-        self.memory_ceiling = self.memory_baseline + self.limits.memory_bytes
-
     def memory_used(self) -> int:
-        """What the run holds: exact-as-traced, or in heap mode an upper bound."""
-        top = self.heap_top
-        return (_traced_memory()[0] if top is None else top.value) - self.memory_baseline
+        return _tracemalloc.get_traced_memory()[0] - self.memory_baseline
 
-    def headroom(self, needed: float = 0) -> int:
-        """Bytes a single operation may still allocate. In heap mode an operation of `needed`
-        bytes that would not fit in what is left of the margin is measured exactly first and runs
-        traced (see look_closer): in heap mode it would move the heap's end."""
+    def headroom(self) -> int:
+        """Bytes a single operation may still allocate."""
         if not self.limits.track_memory:
             return self.limits.memory_bytes
-        top = self.heap_top
-        if top is not None and needed > self.memory_ceiling - top.value:
-            return self.limits.memory_bytes - self.look_closer()
         return self.limits.memory_bytes - self.memory_used()
-
-    def note_peak(self, peak: int, is_bound: bool = False) -> None:
-        if peak > self.memory_peak:
-            self.memory_peak, self.peak_is_bound = peak, is_bound
 
     def peak_over_limit(self) -> int | None:
         """A last look after the run: a single C call may have peaked and released in one step.
-        The peak, if it went over the limit (in heap mode, the bound where the heap's end moved:
-        see look_closer). Heap mode ends here."""
+        The peak, if it went over the limit."""
         if not self.limits.track_memory:
             return None
-        if self.heap_top is None:
-            self.note_peak(_traced_memory()[1] - self.memory_baseline)
-        else:
-            if self.heap_outgrown():
-                peak, held = self.heap_peak(), self.heap_held_now()
-                self.note_peak(max(peak, held), is_bound=peak > held)
-            self.leave_heap_mode()
-        return self.memory_peak if self.memory_peak > self.limits.memory_bytes else None
+        peak = _tracemalloc.get_traced_memory()[1] - self.memory_baseline
+        return peak if peak > self.limits.memory_bytes else None
 
 
 _traced_memory = _tracemalloc.get_traced_memory
-
-# Steps a run makes under tracemalloc before it may switch to heap mode (StepBudget.enter_heap_mode):
-# the switch costs one walk of the heap (0.35 to 0.5 ms in Pyodide), and tracing costs 0.2 to 1 us
-# a step in a loop, so a run that got this far gains back the walk within a few thousand steps
-# more; shorter runs, most evals, never pay for it.
-HEAP_AFTER_STEPS = 4096
 
 # What the teardown frees in a millisecond, in memory blocks. It lets go of what a run left parents
 # first, a Python walk of every object: measured in Pyodide 314 at up to 2.5 us a block (instances,
@@ -547,32 +338,11 @@ HEAP_AFTER_STEPS = 4096
 FREED_BLOCKS_PER_MS = 336
 TRACE_BYTES = 6 * struct.calcsize("P")
 
-# The most a memory block takes in dlmalloc's chunks (Pyodide's heap) beyond what tracemalloc counts
-# for it: a 4-byte header and rounding up to 8 bytes, 16 bytes the smallest chunk. Measured 4 to 8
-# bytes a block (ints, short strings, tuples, instances), 3.6 to 9.1 a block as TRACE_BYTES counts
-# them.
-CHUNK_BYTES = 16
 
-# What the teardown frees in a millisecond, in bytes, for heap mode, which counts no blocks: at up to
-# 66 ns a traced byte measured in Pyodide (the smallest objects, whose walk is the per-block cost
-# above), 89 ns a byte leaves a margin. A run enters heap mode only where its budget frees its whole
-# memory limit at this rate (the defaults, 5 s and 50 MB, do), so the teardown promise holds with
-# no count at all.
-HEAP_FREED_BYTES_PER_MS = 11 * KIB
-
-
-def heap_mode_frees_in_time(limits: Limits) -> bool:
-    """Whether a run under `limits` may enter heap mode: its whole memory limit is freed within its
-    time budget (HEAP_FREED_BYTES_PER_MS)."""
-    return limits.timeout_ms * HEAP_FREED_BYTES_PER_MS >= limits.memory_bytes
-
-
-def memory_error(limits: Limits, held: int, peaked: bool = False, bound: bool = False) -> MemoryLimitExceeded:
-    """`bound`: the peak is heap mode's upper bound, not a figure the run was seen to hold."""
+def memory_error(limits: Limits, held: int, peaked: bool = False) -> MemoryLimitExceeded:
     # Just past the limit, the two amounts read the same: the difference says by how much.
-    what = "holds" if not peaked else "peaked at up to" if bound else "peaked at"
     return MemoryLimitExceeded(
-        f"Memory limit exceeded: the run {what} {size_text(held)},"
+        f"Memory limit exceeded: the run {'peaked at' if peaked else 'holds'} {size_text(held)},"
         f" {size_text(held - limits.memory_bytes)} more than its limit of {size_text(limits.memory_bytes)}"
     )
 
@@ -698,7 +468,7 @@ UNCHECKED_BYTES = 1 << 19
 
 def check_bytes(budget: StepBudget, size: float, what: str) -> None:
     """A single allocation of `size` bytes must fit in what is left of the memory budget."""
-    if size > UNCHECKED_BYTES and size > budget.headroom(size):
+    if size > UNCHECKED_BYTES and size > budget.headroom():
         _refuse_size(budget, what, size)
 
 
@@ -1044,7 +814,7 @@ def check_range(budget: StepBudget, r: range) -> None:
     (policy._loop_range does not come here)."""
     # Arithmetic, not len(): on 32-bit WebAssembly len(range(10**10)) overflows ssize_t.
     length = max(0, (r.stop - r.start + r.step - (1 if r.step > 0 else -1)) // r.step)
-    if length * _RANGE_ITEM_BYTES > budget.headroom(length * _RANGE_ITEM_BYTES):
+    if length * _RANGE_ITEM_BYTES > budget.headroom():
         what = f"a range of {length:,} items kept outside a for loop (`for i in range(n)` holds none of them)"
         _refuse_size(budget, what, length * _RANGE_ITEM_BYTES)
 
@@ -1103,7 +873,7 @@ def check_rendering(budget: StepBudget, value: object) -> None:
         size = atoms + sum(sizes.get(id(child), 5) + 2 for child in nested)
         sizes[id(node)] = size
         steps += cost
-        if size > limit and size > (limit := budget.headroom(size)):
+        if size > limit:
             _refuse_size(budget, "the text of a container", size)
     spend(budget, steps, "measuring a container's text")
 

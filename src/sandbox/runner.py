@@ -21,7 +21,7 @@ from types import CellType, CodeType, CoroutineType, FrameType, FunctionType, Mo
 from typing import Any
 
 from . import builtins as sandbox_builtins
-from . import facades, heap, policy, sinks
+from . import facades, policy, sinks
 from .limits import (
     MAXIMA,
     MIB,
@@ -317,10 +317,6 @@ def _run_once(
     scope = sandbox_builtins.RunScope(budget, compiled.policy.allowed_imports, compiled.words)
     namespace: dict[str, object] = {"__builtins__": sandbox_builtins.build(scope), "__name__": "__main__"}
     tracing_here = limits.track_memory and not _tracemalloc.is_tracing()
-    if tracing_here:
-        # Only a run the engine traces itself may stop tracing for heap mode (a caller that traces,
-        # as the memory tests do, keeps its own figures).
-        budget.heap = heap.figures()
     recursion_limit = sys.getrecursionlimit()
     unraisable_hook = sys.unraisablehook
     asyncgen_hooks = sys.get_asyncgen_hooks()
@@ -358,9 +354,6 @@ def _run_once(
         finally:
             sys.setrecursionlimit(recursion_limit)
     finally:
-        # Heap mode's ballast is given back however the run ended (peak_over_limit gives it back
-        # first on the ordinary path; a fault, a trip or a failed teardown come here).
-        budget.leave_heap_mode()
         if tracing_here and _tracemalloc.is_tracing():
             _tracemalloc.stop()
 
@@ -432,8 +425,7 @@ def _outcome(
     if budget.stop is not None:
         error = (*budget.stop, None)
     elif peaked is not None:
-        peak_error = memory_error(budget.limits, peaked, peaked=True, bound=budget.peak_is_bound)
-        error = (str(peak_error), "memory", None)
+        error = (str(memory_error(budget.limits, peaked, peaked=True)), "memory", None)
     if error is None:
         return Outcome(output=output, value=value, steps=budget.steps + budget.pending)
     message, kind, line = error
@@ -1097,8 +1089,8 @@ _builtins_module = sys.modules["builtins"]
 _ENGINE_MODULE_NAMES = tuple(
     f"{__package__}.{name}"
     for name in (
-        "builtins", "counting", "guards", "heap", "limits", "llm", "ownership", "policy", "results",
-        "runner", "sinks", "facades",
+        "builtins", "counting", "guards", "limits", "llm", "ownership", "policy", "results", "runner",
+        "sinks", "facades",
         *(f"facades.{facade}" for facade in sorted(facades.FACADE_NAMES)),
     )
 )  # fmt: skip
