@@ -1086,19 +1086,18 @@ class HostTables:
     this check did before, took 20 µs, twice a run."""
 
     def __init__(self) -> None:
-        _forget_warning_registries()
-        self.copies = [(name, table, table.copy()) for name, table in _host_dicts()]
+        self.dicts = _host_dicts()
+        self.copies = [(name, table, table.copy()) for name, table in self.dicts]
 
     def changed(self) -> list[str]:
         """What differs now from the copy, by item name, each once; the copy stays valid while
         nothing has."""
-        _forget_warning_registries()
         # Displays and comprehensions only, no len() or list(): the builtins module is among what
         # a run may have damaged.
+        now = _host_dicts()
         changed = {name: None for name, table, copy in self.copies if table != copy}
-        if [table for _, table in _host_dicts()] != [table for _, table, _ in self.copies]:
-            # An engine module imported since the copy, or a table of _ENGINE_TABLES replaced.
-            changed["the engine's modules and tables"] = None
+        if now is not self.dicts:
+            changed["the engine's modules"] = None  # one imported since the copy
         return [*changed]
 
 
@@ -1106,35 +1105,33 @@ def host_tables() -> HostTables:
     return HostTables()
 
 
-def _host_dicts() -> list[tuple[str, dict[str, object]]]:
-    """The dicts HostTables copies, each with the item its change is reported as; made again only
-    when the engine's modules in sys.modules are others (one imported since)."""
+def _host_dicts() -> tuple[tuple[str, dict[str, object]], ...]:
+    """The dicts HostTables copies, each with the item its change is reported as, the warnings
+    module's records dropped from the modules' globals first. Made again only when the engine's
+    modules in sys.modules are others (one imported since): the same tuple until then."""
     present = tuple(map(sys.modules.get, _ENGINE_MODULE_NAMES))
     if present != _made_for[0]:
         modules = [module for module in present if module is not None]
         _made_for[:] = [
             present,
-            [
+            (
                 ("the builtins module", vars(_builtins_module)),
                 *(("the engine's globals", vars(module)) for module in modules),
                 *(("the engine's tables", table) for table in _ENGINE_TABLES),
-            ],
-            [vars(module) for module in modules],
+            ),
+            tuple(vars(module) for module in modules),
         ]
+    # The warnings module's record of warnings shown, which the interpreter writes into the
+    # globals of whichever module a warning is attributed to (re's facade, for `[[a]`): the
+    # library's bookkeeping, not a change a run made to the engine.
+    for module_globals in _made_for[2]:  # type: ignore[attr-defined]
+        module_globals.pop("__warningregistry__", None)
     return _made_for[1]  # type: ignore[return-value]
 
 
-# The engine's modules _host_dicts last found, its dicts, and the modules' globals.
+# The engine's modules _host_dicts last found, its dicts, and the modules' globals (tuples: what
+# the self-check compares by identity cannot be changed in place).
 _made_for: list[object] = [None, None, None]
-
-
-def _forget_warning_registries() -> None:
-    """The warnings module's record of warnings shown, which the interpreter writes into the
-    globals of whichever module a warning is attributed to (re's facade, for `[[a]`): the
-    library's bookkeeping, not a change a run made to the engine."""
-    _host_dicts()
-    for module_globals in _made_for[2]:  # type: ignore[attr-defined]
-        module_globals.pop("__warningregistry__", None)
 
 
 _builtins_module = sys.modules["builtins"]
@@ -1172,12 +1169,12 @@ def _elapsed_ms(started: float) -> float:
 
 # The engine's dict tables, which never change after import (its one cache left out); the globals
 # item of the self-check notices one rebound.
-_ENGINE_TABLES = [
+_ENGINE_TABLES = tuple(
     value
     for module in _engine_modules()
     for name, value in vars(module).items()
     if type(value) is dict and not name.startswith("__") and name != "_shared_members"
-]
+)
 # Module-level objects of the engine, which a walk from the script may meet: never part of a run.
 _ENGINE_OBJECT_IDS = frozenset(id(value) for module in _engine_modules() for value in vars(module).values())
 _RUNNER_CODE_IDS = frozenset(
