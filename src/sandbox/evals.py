@@ -19,7 +19,16 @@ from .limits import Limits
 from .llm import LLM, NOT_CONFIGURED, Backend, Session, Usage, as_llm
 from .policy import EntryPoint, Policy, Violation
 from .results import ExecutionResult, TraceErrorType, violation_wire
-from .runner import Compiled, HostTables, check_arguments, host_tables, prepare, run
+from .runner import (
+    DEFAULT_LIMITS,
+    DEFAULT_POLICY,
+    Compiled,
+    HostTables,
+    check_arguments,
+    host_tables,
+    prepare,
+    run,
+)
 
 
 @dataclass(frozen=True)
@@ -165,11 +174,11 @@ def evaluate(
     checks every request so: isolate.handle), so their types and depth are not walked again
     before they are encoded (the walk was a third of a batch's time)."""
     check_arguments(code, limits, policy, function)
-    limits = limits or Limits()
+    limits = limits or DEFAULT_LIMITS
     started = time.perf_counter()
     session = None if llm is None else Session(as_llm(llm), started + limits.batch_timeout_ms / 1000)
     payloads = _trace_payloads(traces, task, task_metadata, limits, json_data)
-    prepared = prepare(code, policy or Policy(), limits, function)
+    prepared = prepare(code, policy or DEFAULT_POLICY, limits, function)
     if isinstance(prepared, ExecutionResult):
         return _invalid_code(payloads, started, prepared.error or "", prepared.violations)
     compiled, entry = prepared
