@@ -25,7 +25,6 @@ from .runner import (
     Compiled,
     HostTables,
     check_arguments,
-    host_tables,
     prepare,
     run,
 )
@@ -189,7 +188,7 @@ def evaluate(
     spent_steps = 0
     # The host's tables, copied once for the batch: each trace's run compares them with the copy,
     # which stays valid from one trace to the next while none changed them (runner.run).
-    tables = host_tables()
+    tables = HostTables()
     for index, (trace_id, shared, data) in enumerate(payloads):
         spent_ms = max(_ms(started), spent_steps / limits.steps_per_ms)
         remaining = int(limits.batch_timeout_ms - spent_ms)
@@ -209,7 +208,7 @@ def evaluate(
             spent_steps += steps
         if on_progress is not None:
             on_progress(index + 1, len(payloads))
-            tables = host_tables()  # the caller's code ran: copied again
+            tables = HostTables()  # the caller's code ran: copied again
     usage = session.usage if session is not None else None
     return BatchExecutionResult(tuple(results), _ms(started), _summarise(results), entry, llm=usage)
 

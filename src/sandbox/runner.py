@@ -286,7 +286,7 @@ def run(
     finished-run guard stops a run's leftovers by their code objects.
 
     Afterwards the host checks itself: if anything a run may not change differs (see
-    `_host_settings` and `host_tables`), or the engine itself failed, the interpreter is marked
+    `_host_settings` and `HostTables`), or the engine itself failed, the interpreter is marked
     unusable (`interpreter_fault`) and this and every later run is refused as `internal`. `tables`
     is the copy of the host's tables to compare with, when the caller took it (a batch, once for
     all its traces: `evaluate`); it must have been taken since the last run, or found unchanged by
@@ -305,7 +305,7 @@ def run(
     lent = _lent_builtins(compiled.policy.allowed_imports)
     before = _host_settings()
     if tables is None:
-        tables = host_tables()
+        tables = HostTables()
     outcome: Outcome | None = None
     try:
         outcome = _run_once(compiled, limits, call, arguments, convert, lent)
@@ -1102,10 +1102,6 @@ class HostTables:
         if now is not self.dicts:
             changed["the engine's modules"] = None  # one imported since the copy
         return [*changed]
-
-
-def host_tables() -> HostTables:
-    return HostTables()
 
 
 def _host_dicts() -> tuple[tuple[str, dict[str, object]], ...]:
