@@ -72,22 +72,26 @@ def plain_json(value):
     the API's nesting and value limits, and a batch's `traces` within its count; anything else
     raises NotJson naming the field. Nothing of the value is called: no toJSON, no getter (a value
     that crossed RPC has none)."""
+    limit, nesting = api.MAX_JSON_VALUES, api.LIMITS.nesting_depth
     root = {}
-    # (container to fill, key in it, the value, its path as linked (parent, key) pairs, depth)
+    # Containers still to read: (container to fill, key in it, the value, its path as linked
+    # (parent, key) pairs, depth). A container's primitive members are read with it: a pending
+    # entry for each value was a third of reading a batch.
     pending = [(root, "value", value, None, 0)]
     count = 0
     while pending:
         into, key, item, path, depth = pending.pop()
         count += 1
-        if count > api.MAX_JSON_VALUES:
-            raise NotJson(path, f"more than {api.MAX_JSON_VALUES} JSON values", 413, "payload_too_large")
+        if count > limit:
+            raise NotJson(path, f"more than {limit} JSON values", 413, "payload_too_large")
         try:
-            if not isinstance(item, JsProxy):
+            if not is_proxy(item):
                 into[key] = json_scalar(item, path)
                 continue
-            if depth >= api.LIMITS.nesting_depth:
-                raise NotJson(path, f"nested deeper than {api.LIMITS.nesting_depth} levels")
-            members = json_container(item, path, api.MAX_JSON_VALUES - count)
+            if depth >= nesting:
+                raise NotJson(path, f"nested deeper than {nesting} levels")
+            # Measured against the room left, so its members cannot take the count past the limit.
+            members = json_container(item, path, limit - count)
         except NotJson:
             raise
         except Exception as error:  # noqa: BLE001 - a value Pyodide or JavaScript cannot read
@@ -95,18 +99,53 @@ def plain_json(value):
                 path, f"a value that cannot be read as JSON data ({type(error).__name__})"
             ) from None
         into[key] = members
-        pairs = enumerate(members) if isinstance(members, list) else list(members.items())
-        for name, member in pairs:
-            if member is None and isinstance(members, dict):
+        depth += 1
+        if type(members) is list:
+            for index, member in enumerate(members):
+                if type(member) in SCALARS:
+                    count += 1
+                    members[index] = json_scalar(member, (path, index))
+                else:
+                    pending.append((members, index, member, (path, index), depth))
+            continue
+        for name, member in list(members.items()):
+            if member is None:
                 del members[name]  # undefined: absent, as in JSON.stringify
-                continue
-            pending.append((members, name, member, (path, name), depth + 1))
+            elif type(member) in SCALARS:
+                count += 1
+                members[name] = json_scalar(member, (path, name))
+            else:
+                pending.append((members, name, member, (path, name), depth))
     return root["value"]
+
+
+# What a container's member is when Pyodide converted it (null is jsnull, undefined None); a
+# JsBigInt, a container or anything odder waits its turn, and is read or refused then.
+SCALARS = frozenset({str, int, float, bool, type(None), type(jsnull)})
+# Whether values of a Python type are JsProxies, by type: isinstance runs Pyodide's metaclass
+# check in Python (5 µs a container of a batch).
+PROXY_KINDS = {}
+
+
+def is_proxy(value):
+    kind = type(value)
+    known = PROXY_KINDS.get(kind)
+    if known is None:
+        known = PROXY_KINDS[kind] = isinstance(value, JsProxy)
+    return known
 
 
 # A batch's traces, counted before any is read: 100,000 of them took 11.8 s to convert, and held
 # every other request of the front Worker meanwhile, before the API refused them.
 TRACES = (None, "traces")
+# JavaScript's own functions, looked up once: `js.Object.prototype.toString.call` is five lookups
+# across the FFI (7 µs), the method kept one call (0.5 µs); 40,000 containers in 100 traces.
+TAG_OF = js.Object.prototype.toString.call
+PROTOTYPE_OF = js.Object.getPrototypeOf
+IS_ARRAY = js.Array.isArray
+ARRAY_PROTOTYPE = js.Array.prototype
+OBJECT_PROTOTYPE = js.Object.prototype
+ENTRIES = js.Object.entries
 
 
 def json_container(item, path, room):
@@ -114,33 +153,33 @@ def json_container(item, path, room):
     primitive, containers still proxies; measured first, so that a container of millions of members
     is refused before it is converted (found by attacking the Worker layer). The kind is read from
     the value's own tag before its prototype: bringing ArrayBuffer's prototype into Python throws."""
-    if item.typeof == "function":
-        raise NotJson(path, "a function is not JSON data")
-    kind = str(js.Object.prototype.toString.call(item))[len("[object ") : -1]
-    if kind == "Array" and js.Array.isArray(item) and js.Object.getPrototypeOf(item) == js.Array.prototype:
+    tag = TAG_OF(item)
+    if tag == "[object Array]" and IS_ARRAY(item) and PROTOTYPE_OF(item) == ARRAY_PROTOTYPE:
         size = item.length
         if path == TRACES and size > api.LIMITS.max_traces:
             raise NotJson(
                 path, f"{size} traces exceed the limit of {api.LIMITS.max_traces}", 413, "payload_too_large"
             )
-    elif kind == "Object" and plain_prototype(js.Object.getPrototypeOf(item)):
-        size = js.Object.keys(item).length
-    else:
-        name = getattr(getattr(item, "constructor", None), "name", None)
-        kind = name if isinstance(name, str) and name else kind
-        article = "an" if kind[:1] in "AEIOU" else "a"
-        raise NotJson(path, f"{article} {kind} is not JSON data (plain objects and arrays only)")
-    if size > room:
-        raise NotJson(path, f"more than {api.MAX_JSON_VALUES} JSON values", 413, "payload_too_large")
-    if kind == "Array":
+        if size > room:
+            raise NotJson(path, f"more than {api.MAX_JSON_VALUES} JSON values", 413, "payload_too_large")
         return item.to_py(depth=1)
-    # Object.entries, not to_py: to_py leaves an object whose `constructor` property is not Object's
-    # as a proxy.
-    return dict(js.Object.entries(item).to_py(depth=2))
+    if tag == "[object Object]" and item.typeof == "object" and plain_prototype(PROTOTYPE_OF(item)):
+        # Object.entries, not to_py: to_py leaves an object whose `constructor` property is not
+        # Object's as a proxy.
+        entries = ENTRIES(item)
+        if entries.length > room:
+            raise NotJson(path, f"more than {api.MAX_JSON_VALUES} JSON values", 413, "payload_too_large")
+        return dict(entries.to_py(depth=2))
+    if item.typeof == "function":
+        raise NotJson(path, "a function is not JSON data")
+    name = getattr(getattr(item, "constructor", None), "name", None)
+    kind = name if isinstance(name, str) and name else str(tag)[len("[object ") : -1]
+    article = "an" if kind[:1] in "AEIOU" else "a"
+    raise NotJson(path, f"{article} {kind} is not JSON data (plain objects and arrays only)")
 
 
 def plain_prototype(prototype):
-    return prototype is jsnull or prototype == js.Object.prototype
+    return prototype is jsnull or prototype == OBJECT_PROTOTYPE
 
 
 def json_scalar(item, path):
@@ -424,11 +463,25 @@ def database(env):
     return D1Database(binding) if binding is not None else None
 
 
+# How long a request's log write waits before it starts. Started at once, it ran before the answer
+# had gone out, and the answer waited for the D1 batch: on local workerd 2 to 3 ms of a 4 ms warm
+# execute over RPC (scripts/bench_worker.py; docs/benchmarks.md). Not `sleep(0)`: a timer set
+# while a request runs counts from the clock as the request found it (Workers' clock stands still
+# while code runs), so it must outlast a short request; a delay of 1 or 2 ms still came due first.
+# A long request's write may still start before its answer; it then costs what it cost before.
+LOG_DELAY_SECONDS = 0.02
+
+
+async def write_later(db, entry):
+    await asyncio.sleep(LOG_DELAY_SECONDS)
+    return await log.write(db, entry)
+
+
 def log_after_answer(env, ctx, entry):
     db = database(env)
     if entry is None or db is None:
         return
-    task = asyncio.ensure_future(log.write(db, entry))
+    task = asyncio.ensure_future(write_later(db, entry))
     # waitUntil takes a promise-like; the proxy lives until the write settles.
     proxy = create_proxy(task)
     task.add_done_callback(lambda _: proxy.destroy())

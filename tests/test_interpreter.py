@@ -395,6 +395,69 @@ def test_code_of_a_finished_run_stops_before_its_first_line():
     next_run_works()
 
 
+def test_code_one_trace_left_behind_cannot_run_in_the_next():
+    # The runs of a batch share one builtins table (RunBuiltins): a `print` of the first run
+    # writes to whichever run is current. Each trace runs on code objects of its own (afresh), so
+    # the generator the first left behind, handed to the second as a host cache might, stops at
+    # its first step instead of printing into the second run's output.
+    kept: list[object] = []
+    code = compiled(
+        "def main(kept):\n"
+        "    if kept:\n        print('second')\n        next(kept[0])\n"
+        "    else:\n"
+        "        def steps():\n            print('left behind ran')\n            yield 1\n"
+        "        kept.append(steps())"
+    )
+    first = runner.run(code.afresh(), Limits(), call="main", arguments=(kept,))
+    second = runner.run(code.afresh(), Limits(), call="main", arguments=(kept,))
+    kept.clear()
+    assert first.error is None, first
+    assert second.output == "second" and "code of a finished run" in (second.error or ""), second
+    next_run_works()
+
+
+def test_each_trace_of_a_batch_runs_on_code_objects_of_its_own(monkeypatch):
+    seen: list[set[int]] = []
+    real = runner.run
+
+    def spy(compiled: runner.Compiled, *args: object, **kwargs: object) -> runner.Outcome:
+        seen.append(set(map(id, compiled.codes)))
+        return real(compiled, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sandbox.evals, "run", spy)
+    code = "def eval_x(trace):\n    return [n for n in range(2)] == [0, 1], 'ok'"
+    batch = sandbox.evaluate(code, [{"trace_id": str(n), "data": n} for n in range(3)])
+    assert [r.passed for r in batch.results] == [True] * 3
+    assert len(seen) == 3 and all(len(codes) > 1 for codes in seen)
+    assert not seen[0] & seen[1] and not seen[1] & seen[2] and not seen[0] & seen[2]
+
+
+def test_a_run_that_changed_its_lent_builtins_table_makes_every_later_run_refuse(monkeypatch, faulted):
+    # The table is lent to run after run (RunBuiltins); a script cannot reach it, but should one
+    # write to it all the same, the host notices and stops.
+    lent = runner._lent_builtins(ALL_IMPORTS.allowed_imports)  # what compiled() allows
+    runner.run(compiled("x = 1"), Limits())  # made
+    try:
+        outcome = damaged_during_a_run(monkeypatch, lambda: lent.table.__setitem__("len", abs))
+    finally:
+        lent.table["len"] = lent.pristine["len"]
+    assert outcome.error_type == "internal"
+    refuses_from_now_on("the builtins table lent to its runs")
+
+
+def test_a_run_begins_with_nothing_of_the_last_in_its_scope():
+    lent = runner._lent_builtins(ALL_IMPORTS.allowed_imports)
+    runner.run(compiled("import json\nclass C:\n    pass\nprint('first')"), Limits())
+    scope = lent.scope
+    assert scope is not None and scope.imported and scope.user_classes == set()  # emptied by the teardown
+    kept = (scope.output, scope.imported, scope.nameable, scope.budget)
+    outcome = runner.run(compiled("print(type(range(1)).__name__)"), Limits())
+    assert outcome.output == "range"
+    assert not scope.imported and scope.output.text() == "range\n"
+    assert all(now is not then for now, then in zip((scope.output, scope.imported, scope.nameable,
+                                                     scope.budget), kept, strict=True))  # fmt: skip
+
+
 @pytest.mark.skipif(IN_PYODIDE, reason="Pyodide has no subprocesses")
 def test_the_cli_exits_after_printing_its_result(tmp_path):
     # Interpreter shutdown empties typing's cache after sys.monitoring has stopped working: the

@@ -50,6 +50,17 @@ def test_runner_refuses_an_unusable_batch_as_data():
     assert answer["refused"]["status"] == 400 and "not JSON data" in answer["refused"]["error"]
 
 
+def test_a_batch_sent_as_json_text_is_not_walked_again(monkeypatch):
+    # json.loads made it, and the front Worker bounded its nesting before parsing: the type walk
+    # was a third of a batch's time. A batch handed over as objects is still walked (above).
+    from sandbox import evals
+
+    monkeypatch.setattr(evals, "_encode", lambda *args: pytest.fail("walked"))
+    traces = [{"trace_id": name, "data": {"ok": name == "a"}} for name in ("a", "b")]
+    answer = json.loads(isolate.handle_json("evaluate", json.dumps({"evalCode": EVAL, "traces": traces})))
+    assert [(r["trace_id"], r["passed"]) for r in answer["results"]] == [("a", True), ("b", False)]
+
+
 async def runner_text(kind: str, request: dict | str) -> str:
     """A call as the front Worker makes it: JSON text into the runner's main module, text back."""
     entry = runner_entrypoint(isolate.worker_code(7000)["modules"][isolate.RUNNER_MAIN]["py"])

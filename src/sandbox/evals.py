@@ -19,7 +19,15 @@ from .limits import Limits
 from .llm import LLM, NOT_CONFIGURED, Backend, Session, Usage, as_llm
 from .policy import EntryPoint, Policy, Violation
 from .results import ExecutionResult, TraceErrorType, violation_wire
-from .runner import Compiled, check_arguments, prepare, run
+from .runner import (
+    DEFAULT_LIMITS,
+    DEFAULT_POLICY,
+    Compiled,
+    HostTables,
+    check_arguments,
+    prepare,
+    run,
+)
 
 
 @dataclass(frozen=True)
@@ -153,16 +161,23 @@ def evaluate(
     policy: Policy | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     llm: LLM | Backend | None = None,
+    *,
+    json_data: bool = False,
 ) -> BatchExecutionResult:
     """Run the eval function in `code` once per trace. Raises BatchInputError for unusable input.
     With `llm`, each trace's `ctx` is a sandbox.llm.Context whose call_llm it answers; without, `ctx`
-    is None."""
+    is None.
+
+    `json_data`: the traces' data, the task and its metadata are what json.loads made of text
+    whose nesting was bounded by `limits.nesting_depth` before it was parsed (the front Worker
+    checks every request so: isolate.handle), so their types and depth are not walked again
+    before they are encoded (the walk was a third of a batch's time)."""
     check_arguments(code, limits, policy, function)
-    limits = limits or Limits()
+    limits = limits or DEFAULT_LIMITS
     started = time.perf_counter()
     session = None if llm is None else Session(as_llm(llm), started + limits.batch_timeout_ms / 1000)
-    payloads = _trace_payloads(traces, task, task_metadata, limits)
-    prepared = prepare(code, policy or Policy(), limits, function)
+    payloads = _trace_payloads(traces, task, task_metadata, limits, json_data)
+    prepared = prepare(code, policy or DEFAULT_POLICY, limits, function)
     if isinstance(prepared, ExecutionResult):
         return _invalid_code(payloads, started, prepared.error or "", prepared.violations)
     compiled, entry = prepared
@@ -171,6 +186,9 @@ def evaluate(
 
     results: list[TraceResult] = []
     spent_steps = 0
+    # The host's tables, copied once for the batch: each trace's run compares them with the copy,
+    # which stays valid from one trace to the next while none changed them (runner.run).
+    tables = HostTables()
     for index, (trace_id, shared, data) in enumerate(payloads):
         spent_ms = max(_ms(started), spent_steps / limits.steps_per_ms)
         remaining = int(limits.batch_timeout_ms - spent_ms)
@@ -180,7 +198,9 @@ def evaluate(
             trace_limits = (
                 limits if remaining >= limits.timeout_ms else limits.with_overrides(timeout_ms=remaining)
             )
-            result, steps = _run_trace(compiled, entry, trace_id, shared, data, trace_limits, session)
+            # Each trace on code objects of its own (prepare's copy for the first).
+            this = compiled if index == 0 else compiled.afresh()
+            result, steps = _run_trace(this, entry, trace_id, shared, data, trace_limits, session, tables)
             if trace_limits is not limits and result.error_type == "timeout":
                 # Its own budget was cut to what the batch had left: the batch ran out, not the trace.
                 result = replace(result, error=_batch_ran_out(limits))
@@ -188,6 +208,7 @@ def evaluate(
             spent_steps += steps
         if on_progress is not None:
             on_progress(index + 1, len(payloads))
+            tables = HostTables()  # the caller's code ran: copied again
     usage = session.usage if session is not None else None
     return BatchExecutionResult(tuple(results), _ms(started), _summarise(results), entry, llm=usage)
 
@@ -204,17 +225,23 @@ def _invalid_code(
 
 
 def _trace_payloads(
-    traces: Sequence[Mapping[str, Any]], task: object, task_metadata: object, limits: Limits
+    traces: Sequence[Mapping[str, Any]],
+    task: object,
+    task_metadata: object,
+    limits: Limits,
+    json_data: bool = False,
 ) -> list[tuple[str, bytes, bytes]]:
-    """Each trace's data, checked for shape, types, nesting and size, and encoded once: the
-    encoding is both the size measure and the source of every trace's private copy."""
+    """Each trace's data, checked for shape, types, nesting and size (the types and nesting only
+    when not `json_data`: see `evaluate`), and encoded once: the encoding is both the size measure
+    and the source of every trace's private copy."""
+    encode = _encode_parsed if json_data else _encode
     if not isinstance(traces, Sequence) or isinstance(traces, (str, bytes)):
         raise BatchInputError("traces must be a list of {trace_id, data} objects")
     if len(traces) > limits.max_traces:
         raise BatchInputError(
             f"{len(traces)} traces exceed the limit of {limits.max_traces} per request", too_large=True
         )
-    shared = _encode("task", (task, task_metadata), limits)
+    shared = encode("task", (task, task_metadata), limits)
     total = len(shared)
     payloads = []
     # Callers store results by trace_id: two traces with one id would overwrite each other's.
@@ -232,7 +259,7 @@ def _trace_payloads(
                 f"traces[{position}] has the trace_id {trace['trace_id']!r} of traces[{first}];"
                 " trace ids must be unique"
             )
-        data = _encode(f"traces[{position}].data", trace["data"], limits)
+        data = encode(f"traces[{position}].data", trace["data"], limits)
         if len(data) > limits.max_trace_bytes:
             raise BatchInputError(
                 f"traces[{position}] is {len(data)} bytes, over the limit of {limits.max_trace_bytes}",
@@ -288,6 +315,16 @@ def _encode(where: str, value: object, limits: Limits) -> bytes:
     return marshal.dumps(value)
 
 
+def _encode_parsed(where: str, value: object, limits: Limits) -> bytes:
+    """`_encode` for what json.loads made of text whose nesting was bounded before parsing: only
+    JSON types, within `nesting_depth`, so nothing to walk. marshal's own depth limit stays under
+    it, should a caller pass deeper data all the same."""
+    try:
+        return marshal.dumps(value)
+    except ValueError:
+        raise BatchInputError(f"{where} is not JSON data or is nested too deeply") from None
+
+
 def _run_trace(
     compiled: Compiled,
     entry: EntryPoint,
@@ -296,6 +333,7 @@ def _run_trace(
     data: bytes,
     limits: Limits,
     session: Session | None = None,
+    tables: HostTables | None = None,
 ) -> tuple[TraceResult, int]:
     (task, task_metadata), trace = marshal.loads(shared), marshal.loads(data)  # this trace's own copy
     ctx, usage = session.context(trace_id) if session is not None else (None, None)
@@ -305,7 +343,7 @@ def _run_trace(
         "fn(task, task_metadata, trace, ctx)": (task, task_metadata, trace, ctx),
     }[entry.convention]
     started = time.perf_counter()
-    outcome = run(compiled, limits, call=entry.name, arguments=arguments, convert=read_verdict)
+    outcome = run(compiled, limits, call=entry.name, arguments=arguments, convert=read_verdict, tables=tables)
     elapsed = _ms(started)
     output = outcome.output
     if outcome.error is not None:

@@ -63,10 +63,15 @@ ENGINE_LOCK = asyncio.Lock()
 LLM_FIELD = "llm"
 
 
-def handle(kind: str, request: Mapping[str, Any], llm: Backend | None = None) -> dict[str, Any]:
+def handle(
+    kind: str, request: Mapping[str, Any], llm: Backend | None = None, parsed: bool = False
+) -> dict[str, Any]:
     """Run one request that the front Worker has already validated; the answer in wire format.
     A batch the engine refuses comes back as `{"refused": {"status", "code", "error"}}`. `llm`
-    answers the eval function's ctx.call_llm (without it, ctx is None)."""
+    answers the eval function's ctx.call_llm (without it, ctx is None). `parsed`: the request is
+    what json.loads made of the front Worker's text (handle_json), whose nesting the front bounded
+    before it parsed the caller's request, so a batch's data is not walked again
+    (`evaluate(json_data=...)`)."""
     policy = Policy.allowing(request.get("allowImports", []))
     if kind == "validate":
         return validate(request["code"], policy, Limits(), request.get("functionName")).to_wire()
@@ -82,7 +87,7 @@ def handle(kind: str, request: Mapping[str, Any], llm: Backend | None = None) ->
     try:
         batch = evaluate(
             request["evalCode"], request["traces"], request.get("functionName"), request.get("task"),
-            request.get("taskMetadata"), limits, policy, llm=model,
+            request.get("taskMetadata"), limits, policy, llm=model, json_data=parsed,
         )  # fmt: skip
     except BatchInputError as error:
         status, code = (413, "payload_too_large") if error.too_large else (400, "bad_request")
@@ -102,7 +107,7 @@ def handle_json(kind: str, request: str, llm: Backend | None = None) -> str:
     fault = runner.interpreter_fault()
     if fault is not None:
         return json.dumps({RUNNER_FAULT: fault})
-    answer = fit_text(kind, handle(kind, json.loads(request), llm))
+    answer = fit_text(kind, handle(kind, json.loads(request), llm, parsed=True))
     fault = runner.interpreter_fault()
     if fault is not None:
         answer[RUNNER_FAULT] = fault

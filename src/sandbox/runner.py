@@ -39,6 +39,9 @@ from .policy import COMPLEXITY_MESSAGE, EntryPoint, Policy, Violation, analyse, 
 from .results import ExecutionResult, ValidationResult
 
 FILENAME = policy.FILENAME
+# The defaults, made once (both are frozen): a run without its own took 3 µs making them.
+DEFAULT_LIMITS = Limits()
+DEFAULT_POLICY = Policy()
 
 # Events that every unbounded Python computation produces: calls (and so recursion), generator
 # resumptions, and jumps (every loop iteration). Line and instruction events would cost far more
@@ -78,6 +81,13 @@ class Compiled:
     words: frozenset[str] = frozenset()
     """The names the compiler made permanent for this script (see `script_words`)."""
 
+    def afresh(self) -> Compiled:
+        """The same code on code objects of its own, for another run (see `prepare`): a batch's
+        traces each run their own, so what one trace left behind stays stopped by the
+        finished-run guard while the next one runs, with the same builtins table (RunBuiltins)."""
+        fresh = _copied(self.code)
+        return Compiled(fresh, self.policy, None, _code_objects(fresh), self.words)
+
 
 # Analysis, instrumentation and compilation are most of a small run's fixed cost, and callers send
 # the same eval again and again. Bounded in entries, in the source kept and in the bytes of the code
@@ -115,8 +125,25 @@ def prepare(
     else:
         _prepared.move_to_end(key)
     compiled, entry, _ = cached
-    fresh = _copied(compiled.code)
-    return replace(compiled, code=fresh, codes=_code_objects(fresh)), entry
+    return compiled.afresh(), entry
+
+
+# Builtins tables lent to runs, by the imports they allow (sandbox.builtins.RunBuiltins), the most
+# recently used last. An OrderedDict, which the self-check's tables (the engine's plain dicts)
+# leave out: it gains an entry during a run's setup.
+_LENT_ENTRIES = 16
+_lent: collections.OrderedDict[frozenset[str], sandbox_builtins.RunBuiltins] = collections.OrderedDict()
+
+
+def _lent_builtins(allowed_imports: frozenset[str]) -> sandbox_builtins.RunBuiltins:
+    lent = _lent.get(allowed_imports)
+    if lent is None:
+        lent = _lent[allowed_imports] = sandbox_builtins.RunBuiltins(allowed_imports)
+        while len(_lent) > _LENT_ENTRIES:
+            _lent.popitem(last=False)
+    else:
+        _lent.move_to_end(allowed_imports)
+    return lent
 
 
 def _prepared_bytes() -> int:
@@ -230,11 +257,11 @@ def validate(
 def execute(code: str, limits: Limits | None = None, policy: Policy | None = None) -> ExecutionResult:
     """Analyse, compile and run `code` once, within `limits`."""
     check_arguments(code, limits, policy)
-    limits = limits or Limits()
+    limits = limits or DEFAULT_LIMITS
     started = time.perf_counter()
     if _fault:
         return ExecutionResult(False, _elapsed_ms(started), error=_refusal(), error_type="internal")
-    prepared = prepare(code, policy or Policy(), limits)
+    prepared = prepare(code, policy or DEFAULT_POLICY, limits)
     if isinstance(prepared, ExecutionResult):
         return prepared
     outcome = run(prepared[0], limits)
@@ -266,15 +293,21 @@ def run(
     call: str | None = None,
     arguments: tuple[object, ...] = (),
     convert: Callable[[object], object] | None = None,
+    tables: HostTables | None = None,
 ) -> Outcome:
     """Run the module in a fresh namespace; then, if `call` names a function it defined, call it
     with `arguments`, inside the same budget, and pass what it returned to `convert` while the
     budget still holds. `convert` must look at the value by type only and return plain data, which
-    becomes `Outcome.value`; the value itself is freed with the rest of the run.
+    becomes `Outcome.value`; the value itself is freed with the rest of the run. `compiled` must be
+    code objects no earlier run has used (what `prepare` returns, or `Compiled.afresh()`): the
+    finished-run guard stops a run's leftovers by their code objects.
 
     Afterwards the host checks itself: if anything a run may not change differs (see
-    `_host_state`), or the engine itself failed, the interpreter is marked unusable
-    (`interpreter_fault`) and this and every later run is refused as `internal`."""
+    `_host_settings` and `HostTables`), or the engine itself failed, the interpreter is marked
+    unusable (`interpreter_fault`) and this and every later run is refused as `internal`. `tables`
+    is the copy of the host's tables to compare with, when the caller took it (a batch, once for
+    all its traces: `evaluate`); it must have been taken since the last run, or found unchanged by
+    it, with nothing but the engine's own code run in between."""
     if _fault:
         return Outcome(output="", error=_refusal(), error_type="internal")
     if _active:
@@ -286,15 +319,21 @@ def run(
     except RuntimeError as taken:
         _fault.append(str(taken))
         return Outcome(output="", error=_refusal(), error_type="internal")
-    before = _host_state()
+    lent = _lent_builtins(compiled.policy.allowed_imports)
+    before = _host_settings()
+    if tables is None:
+        tables = HostTables()
     outcome: Outcome | None = None
     try:
-        outcome = _run_once(compiled, limits, call, arguments, convert)
+        outcome = _run_once(compiled, limits, call, arguments, convert, lent)
     except BaseException:  # noqa: BLE001 - a failure of the engine's own code, never the script's
         _fault.append("the engine failed while running a script")
     try:
-        after = _host_state()
-        changed = [name for name, was, now in zip(_STATE_NAMES, before, after, strict=True) if was != now]
+        after = _host_settings()
+        changed = [name for name, was, now in zip(_SETTING_NAMES, before, after, strict=True) if was != now]
+        changed += tables.changed()
+        if not lent.intact():
+            changed.append("the builtins table lent to its runs")
     except BaseException:  # noqa: BLE001 - something not the host's compared itself
         changed = ["the host's state, beyond comparing"]
     if changed and not _fault:
@@ -312,10 +351,11 @@ def _run_once(
     call: str | None,
     arguments: tuple[object, ...],
     convert: Callable[[object], object] | None,
+    lent: sandbox_builtins.RunBuiltins,
 ) -> Outcome:
     budget = StepBudget(limits, exempt_code_ids=_host_code_ids())
-    scope = sandbox_builtins.RunScope(budget, compiled.policy.allowed_imports, compiled.words)
-    namespace: dict[str, object] = {"__builtins__": sandbox_builtins.build(scope), "__name__": "__main__"}
+    scope = lent.start(budget, compiled.words)
+    namespace: dict[str, object] = {"__builtins__": lent.table, "__name__": "__main__"}
     tracing_here = limits.track_memory and not _tracemalloc.is_tracing()
     recursion_limit = sys.getrecursionlimit()
     unraisable_hook = sys.unraisablehook
@@ -374,7 +414,8 @@ def _monitored(
     sinks.RUN.running = True
     try:
         _start_monitoring(callbacks)
-        # Only now, under the budget: this code runs again (once per trace of a batch).
+        # Only now, under the budget. Fresh code objects are not guarded (prepare, afresh): this
+        # lets go only of code an earlier run used, should a caller run it again.
         _watch_finished(compiled.codes, 0)
         # Everything alive now is the host's: frozen, the teardown's collection skips it.
         gc.freeze()
@@ -404,6 +445,8 @@ def _monitored(
         finally:
             _stop_monitoring(callbacks)
             sinks.RUN.running = False
+    # Not only after runs that imported a facade: a script reaches the codecs' search without one
+    # ('a'.encode(name)).
     facades.empty_host_caches()
     # The interpreter's cache of type attribute lookups holds the names it looked up: a name the
     # run interned (setattr(o, trace['v'], 1), a namedtuple's fields) stayed alive in it, and a
@@ -826,13 +869,17 @@ class _ReleaseOrder:
 
     def __init__(self, boundary: set[int], run_classes: set[int]) -> None:
         self.nodes: list[object] = []
-        self.index: dict[int, int] = {}
+        # Position of each object found by id; the run's own boundary (its namespace and builtins
+        # table) at -1, so that the engine's ids need no copy per run (a set union of 1,500 ids
+        # was 15 µs of every teardown).
+        self.index: dict[int, int] = dict.fromkeys(boundary, -1)
         self.starts = array("q")
         self.edges = array("q")
-        self.boundary = boundary | _ENGINE_OBJECT_IDS
+        self.boundary = _ENGINE_OBJECT_IDS
         self.run_classes = run_classes
 
     def add(self, roots: list[object]) -> None:
+        """Walk from `roots`; once (what it no longer needs is dropped at its end)."""
         nodes, index, boundary, edges, starts = self.nodes, self.index, self.boundary, self.edges, self.starts
         for root in holders(roots):
             if id(root) not in boundary and id(root) not in index:
@@ -859,12 +906,14 @@ class _ReleaseOrder:
                 if not is_tracked(child) and kind is not tuple and kind is not dict:
                     continue  # holds nothing: numbers, strings
                 key = id(child)
-                if key in boundary:
-                    continue
                 found = find(key)
                 if found is None:
+                    if key in boundary:
+                        continue
                     found = index[key] = len(nodes)
                     nodes.append(child)
+                elif found < 0:
+                    continue  # the run's boundary
                 append(found)
         starts.append(len(edges))
         index.clear()  # the largest part of the walk's memory: not needed from here on
@@ -1040,7 +1089,7 @@ def _tool_ids() -> list[int]:
 
 # --- The host's self-check ---------------------------------------------------------------------------
 
-_STATE_NAMES = (
+_SETTING_NAMES = (
     "the sys.monitoring tools",
     "the sys.monitoring events",
     "the recursion limit",
@@ -1049,26 +1098,14 @@ _STATE_NAMES = (
     "the async generator hooks",
     "the warning filters",
     "tracemalloc",
-    "the builtins module",
     "the engine's modules",
-    "the engine's globals",
-    "the engine's tables",
 )
 
 
-def _host_state() -> tuple[object, ...]:
-    """What a run may not change, cheaply: compared before and after every run, item by item (a
-    tuple compares its members by identity first, at C speed). Every entry of the builtins
-    module, every global of the engine's modules and the contents of the engine's dict tables
-    are in it: a rebound function or a patched table shows."""
+def _host_settings() -> tuple[object, ...]:
+    """The interpreter's settings a run may not change, compared before and after every run, item
+    by item (a tuple compares its members by identity first, at C speed)."""
     monitoring = sys.monitoring
-    builtins_dict = vars(_builtins_module)
-    modules = _engine_modules()
-    for module in modules:
-        # The warnings module's record of warnings shown, which the interpreter writes into the
-        # globals of whichever module a warning is attributed to (re's facade, for `[[a]`):
-        # the library's bookkeeping, not a change a run made to the engine.
-        vars(module).pop("__warningregistry__", None)
     return (
         tuple(map(monitoring.get_tool, range(6))),
         tuple(map(monitoring.get_events, range(6))),
@@ -1078,11 +1115,60 @@ def _host_state() -> tuple[object, ...]:
         tuple(sys.get_asyncgen_hooks()),
         (warnings.filters, *warnings.filters),
         _tracemalloc.is_tracing(),
-        (builtins_dict, *builtins_dict.values()),
         tuple(map(sys.modules.get, _ENGINE_MODULE_NAMES)),
-        tuple(chain.from_iterable(map(dict.values, map(vars, modules)))),
-        tuple(chain.from_iterable(chain.from_iterable(map(dict.items, _ENGINE_TABLES)))),
     )
+
+
+class HostTables:
+    """A copy of every dict a run may not change: the builtins module's, every engine module's
+    globals, and the engine's dict tables. A rebound function or a patched table shows when the
+    live dict is compared with its copy, at C speed: identity first, then equality, key by key.
+    Copying is cheap (a few microseconds for all of them); building a tuple of every value, as
+    this check did before, took 20 µs, twice a run."""
+
+    def __init__(self) -> None:
+        self.dicts = _host_dicts()
+        self.copies = [(name, table, table.copy()) for name, table in self.dicts]
+
+    def changed(self) -> list[str]:
+        """What differs now from the copy, by item name, each once; the copy stays valid while
+        nothing has."""
+        # Displays and comprehensions only, no len() or list(): the builtins module is among what
+        # a run may have damaged.
+        now = _host_dicts()
+        changed = {name: None for name, table, copy in self.copies if table != copy}
+        if now is not self.dicts:
+            changed["the engine's modules"] = None  # one imported since the copy
+        return [*changed]
+
+
+def _host_dicts() -> tuple[tuple[str, dict[str, object]], ...]:
+    """The dicts HostTables copies, each with the item its change is reported as, the warnings
+    module's records dropped from the modules' globals first. Made again only when the engine's
+    modules in sys.modules are others (one imported since): the same tuple until then."""
+    present = tuple(map(sys.modules.get, _ENGINE_MODULE_NAMES))
+    if present != _made_for[0]:
+        modules = [module for module in present if module is not None]
+        _made_for[:] = [
+            present,
+            (
+                ("the builtins module", vars(_builtins_module)),
+                *(("the engine's globals", vars(module)) for module in modules),
+                *(("the engine's tables", table) for table in _ENGINE_TABLES),
+            ),
+            tuple(vars(module) for module in modules),
+        ]
+    # The warnings module's record of warnings shown, which the interpreter writes into the
+    # globals of whichever module a warning is attributed to (re's facade, for `[[a]`): the
+    # library's bookkeeping, not a change a run made to the engine.
+    for module_globals in _made_for[2]:  # type: ignore[attr-defined]
+        module_globals.pop("__warningregistry__", None)
+    return _made_for[1]  # type: ignore[return-value]
+
+
+# The engine's modules _host_dicts last found, its dicts, and the modules' globals (tuples: what
+# the self-check compares by identity cannot be changed in place).
+_made_for: list[object] = [None, None, None]
 
 
 _builtins_module = sys.modules["builtins"]
@@ -1120,12 +1206,12 @@ def _elapsed_ms(started: float) -> float:
 
 # The engine's dict tables, which never change after import (its one cache left out); the globals
 # item of the self-check notices one rebound.
-_ENGINE_TABLES = [
+_ENGINE_TABLES = tuple(
     value
     for module in _engine_modules()
     for name, value in vars(module).items()
     if type(value) is dict and not name.startswith("__") and name != "_shared_members"
-]
+)
 # Module-level objects of the engine, which a walk from the script may meet: never part of a run.
 _ENGINE_OBJECT_IDS = frozenset(id(value) for module in _engine_modules() for value in vars(module).values())
 _RUNNER_CODE_IDS = frozenset(
