@@ -266,6 +266,24 @@ def test_a_namedtuple_takes_only_field_names_written_in_the_script(factory):
     assert sandbox.execute(written, None, ALL_IMPORTS).output == "P(x=1, y=2) Q(a=3)"
 
 
+def test_a_trace_that_names_a_field_with_one_of_the_scripts_words_leaves_no_trace_of_which():
+    # The script's words (here in a text constant) were interned only once a trace used one as a
+    # field name: a later run told which one, by identity. They are permanent from compilation on.
+    code = (
+        "import collections\nWORDS = 'pinq_8147 pinq_8148 pinq_8152'\ndef eval_fn(trace):\n"
+        "    collections.namedtuple('T', [trace['secret']])\n    return True, 'ok'"
+    )
+    traces = [{"trace_id": "a", "data": {"secret": "".join(reversed("2518_qnip"))}}]
+    assert sandbox.evaluate(code, traces, policy=ALL_IMPORTS).results[0].passed
+    del traces
+    probe = (
+        "class C:\n    pass\nfound = []\nfor r in ['7418_qnip', '8418_qnip', '2518_qnip']:\n"
+        "    s = ''.join(reversed(r))\n    o = C()\n    setattr(o, s, 1)\n"
+        "    found.append(next(iter(vars(o))) is s)\nprint(found)"
+    )
+    assert sandbox.execute(probe, None, ALL_IMPORTS).output == "[False, False, False]"
+
+
 def test_a_class_the_run_made_does_not_outlive_it():
     # The teardown's loop variables held the last class (and object) they named through the
     # collection that was to free them: the class lived on until some later collection.

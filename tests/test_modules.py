@@ -219,6 +219,25 @@ def test_literal_eval_evaluates_no_code_and_takes_no_nodes():
     stopped("import ast\nast.parse('1')", "has no attribute")
 
 
+def test_literal_eval_leaves_no_name_of_the_text_interned():
+    # The parser keeps every identifier it reads for good: a name in a trace's text stayed
+    # interned, and a later run found it by identity (setattr of an equal string, then `is`).
+    victim = "import ast\ndef eval_fn(trace):\n    try:\n        ast.literal_eval(trace['v'])\n    except ValueError as error:\n        return True, str(error)\n    return True, 'parsed'"
+    traces = [{"trace_id": "t", "data": {"v": "".join(reversed("1457_nip_terces"))}}]
+    reason = sandbox.evaluate(victim, traces, policy=ALL_IMPORTS).results[0].reason
+    assert reason == "malformed node or string: 'secret_pin_7541' is a name, not a literal", reason
+    del traces
+    probe = (
+        "class C:\n    pass\ns = ''.join(reversed('1457_nip_terces'))\no = C()\nsetattr(o, s, 1)\n"
+        "print(next(iter(vars(o))) is s)"
+    )
+    assert output(probe) == "True"
+    assert (
+        output("import ast\nprint(ast.literal_eval('[True, None, set(), {1: (2,)}]'))")
+        == "[True, None, set(), {1: (2,)}]"
+    )
+
+
 def test_literal_eval_is_paid_for():
     code = "import ast\ntext = '[' + '1,' * 100000 + ']'\nwhile True:\n    ast.literal_eval(text)"
     assert contained(code, Limits(timeout_ms=250)).error_type == "timeout"

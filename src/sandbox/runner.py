@@ -9,6 +9,7 @@ import ast
 import collections
 import functools
 import gc
+import keyword
 import sys
 import time
 import warnings
@@ -209,14 +210,21 @@ def script_words(codes: tuple[CodeType, ...]) -> frozenset[str]:
     """Every name of the script's code and every word of its text constants (split as namedtuple
     splits field names). The compiler keeps a code object's names for the life of the process, so
     a class factory that compiles code from names (namedtuple's `__new__`) may be given these and
-    no others: a name made from trace data would stay interned for every later run to find."""
-    words: set[str] = set()
+    no others: a name made from trace data would stay interned for every later run to find. The
+    words of text constants are made permanent here, as the compiler made the names: interned
+    only once a run gave one to namedtuple, the trace's own string stayed, and a later run could
+    tell which of the script's words a trace had used."""
+    names: set[str] = set()
+    pieces: set[str] = set()
     for code in codes:
-        words.update(code.co_names, code.co_varnames, code.co_cellvars, code.co_freevars)
+        names.update(code.co_names, code.co_varnames, code.co_cellvars, code.co_freevars)
         for constant in code.co_consts:
             if type(constant) is str:
-                words.update(constant.replace(",", " ").split())
-    return frozenset(words)
+                pieces.update(constant.replace(",", " ").split())
+    fresh = sorted(word for word in pieces - names if word.isidentifier() and not keyword.iskeyword(word))
+    if fresh:
+        compile(f"lambda {', '.join(fresh)}: 0", "<script words>", "eval")
+    return frozenset(names | pieces)
 
 
 def check_arguments(
