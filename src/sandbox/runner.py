@@ -18,11 +18,13 @@ from dataclasses import dataclass, replace
 from itertools import chain, compress, islice, repeat
 from operator import is_, is_not, not_
 from types import (
+    AsyncGeneratorType,
     CellType,
     CodeType,
     CoroutineType,
     FrameType,
     FunctionType,
+    GeneratorType,
     MemberDescriptorType,
     ModuleType,
     TracebackType,
@@ -662,12 +664,13 @@ def _abandon(
     """Leave what the run made to a list that refers to itself and to nothing else holds. A
     function of its own: its locals (a loop's last object) go when it returns, before the
     collection, which would otherwise find them held."""
-    # Instances of the script's classes, among all that is not frozen (what the run made): not of
-    # every class made during the run, which includes the host's, imported for the first time
-    # (_strptime's TimeRE, whose instance the module keeps).
+    # What paused generators delegate to (`yield from`, `await`), among all that is not frozen.
     young = gc.get_objects()
-    made = set(map(id, user_classes))
-    instances = list(compress(young, map(made.__contains__, map(id, map(type, young)))))
+    delegates = [
+        delegate(node)
+        for kind, delegate in _DELEGATES
+        for node in compress(young, map(is_, map(type, young), repeat(kind)))
+    ]
     del young
     # The exception that stopped the run holds, through its traceback, the frames it left: a guard's
     # frame holds the script's data it refused (`s * 100`: s).
@@ -679,21 +682,19 @@ def _abandon(
     cleaned.clear()
     for cls in user_classes:
         _hollow(cls, roots)
-    user_classes.clear()
     # Freeing a generator paused in `yield from` calls its delegate's `close`, looked up as a plain
     # attribute: with the classes hollowed, only an instance's own could answer, and it could be
-    # a host C loop (functools.partial(sorted, xs)) running past the budget. Every instance of the
-    # run's classes is emptied before the collection runs the finalisers.
-    slots: dict[int, list[MemberDescriptorType]] = {}
-    for node in instances:
-        _clear_attributes(node, roots)
-        kind = type(node)
-        members = slots.get(id(kind))
-        if members is None:
-            members = slots[id(kind)] = _slot_members(kind)
-        for member in members:
-            _clear_slot(member, node, roots)
-    del instances, slots
+    # a host C loop (functools.partial(sorted, xs)) running past the budget. Every delegate of the
+    # script's classes is emptied before the collection runs the finalisers.
+    made = set(map(id, user_classes))
+    for delegate in delegates:
+        kind = type(delegate)
+        if id(kind) in made:
+            _clear_attributes(delegate, roots)
+            for member in _slot_members(kind):
+                _clear_slot(member, delegate, roots)
+    del delegates
+    user_classes.clear()
     roots.append(roots)  # a cycle nothing else holds: garbage, with all that only it kept alive
     del roots
 
@@ -791,29 +792,27 @@ _SIFTED = 4096  # references sifted in one C pass
 
 def _untracked_tuples(nodes: list[object]) -> list[object]:
     """Every untracked tuple that `nodes` refer to, and every one below those, each once. Found by
-    the kinds of the references, sifted at C speed a chunk at a time (`_sift`): a container is read
-    in place through its base type's own methods, never copied whole."""
+    the kinds of the references, sifted at C speed a chunk at a time (`_sift`): small objects many
+    at a time through gc.get_referents, a large container in place through its base type's own
+    methods, never copied whole."""
     found: dict[int, object] = {}
-    others: list[object] = []
-    readers: dict[int, Callable[[Any], Iterable[list[object]]] | None] = {}
+    batch: list[object] = []
+    readers: dict[int, tuple[Callable[[Any], int], Callable[[Any], Iterable[list[object]]]] | None] = {}
     for node in nodes:
         kind = type(node)
-        if (kind is list or kind is tuple) and len(node) <= _SIFTED:  # type: ignore[arg-type]
-            _sift(node, found)  # type: ignore[arg-type]
-            continue
-        read = readers.get(id(kind), _UNKNOWN)
-        if read is _UNKNOWN:
-            read = readers[id(kind)] = _reader(kind)
-        if read is None:
-            others.append(node)
-            if len(others) == _SIFTED:
-                _sift(gc.get_referents(*others), found)
-                others.clear()
-        else:
-            for chunk in read(node):  # type: ignore[operator]
+        reader = readers.get(id(kind), _UNKNOWN)
+        if reader is _UNKNOWN:
+            reader = readers[id(kind)] = _reader(kind)
+        if reader is not None and reader[0](node) > _SIFTED:  # type: ignore[index]
+            for chunk in reader[1](node):  # type: ignore[index]
                 _sift(chunk, found)
-    _sift(gc.get_referents(*others), found)
-    del others
+            continue
+        batch.append(node)
+        if len(batch) == _SIFTED:
+            _sift(gc.get_referents(*batch), found)
+            batch.clear()
+    _sift(gc.get_referents(*batch), found)
+    del batch
     # Below the untracked tuples found: only numbers, strings and untracked tuples.
     level = list(found.values())
     while level:
@@ -846,24 +845,37 @@ def _sift(references: list[object], found: dict[int, object]) -> None:
     found.update(zip(map(id, untracked), untracked, strict=True))
 
 
+# A paused generator, coroutine or async generator, and what it delegates to (None if nothing).
+_DELEGATES = (
+    (GeneratorType, GeneratorType.gi_yieldfrom.__get__),  # type: ignore[attr-defined]
+    (CoroutineType, CoroutineType.cr_await.__get__),  # type: ignore[attr-defined]
+    (AsyncGeneratorType, AsyncGeneratorType.ag_await.__get__),  # type: ignore[attr-defined]
+)
 _UNKNOWN = object()
 _HEAPTYPE = 1 << 9
+_INLINE_VALUES = 1 << 2
 _class_namespace = type.__dict__["__dict__"].__get__
 _mro = type.__dict__["__mro__"].__get__
 
 
-def _reader(kind: type) -> Callable[[Any], Iterable[list[object]]] | None:
-    """How to read the references of a `kind` in place, a chunk at a time, through the C methods
-    of its built-in base (a subclass's own __iter__ or __getitem__ would be the script's); None
-    for kinds whose references gc.get_referents copies cheaply."""
+def _reader(
+    kind: type,
+) -> tuple[Callable[[Any], int], Callable[[Any], Iterable[list[object]]]] | None:
+    """How to count and read the references of a `kind` of container in place, a chunk at a time,
+    through the C methods of its built-in base (a subclass's own __len__, __iter__ or __getitem__
+    would be the script's); None for other kinds, whose references are few."""
     for base in _mro(kind):
         if base is list or base is tuple:
-            return functools.partial(_slices, base.__len__, base.__getitem__)  # type: ignore[attr-defined]
+            return base.__len__, functools.partial(_slices, base.__len__, base.__getitem__)  # type: ignore[attr-defined]
         if base is dict:
-            return lambda obj: _chunks(chain(dict.keys(obj), dict.values(obj)))
+            return dict.__len__, _dict_chunks
         if base is set or base is frozenset or base is collections.deque:
-            return functools.partial(_iterated, base.__iter__)  # type: ignore[attr-defined]
+            return base.__len__, functools.partial(_iterated, base.__iter__)  # type: ignore[attr-defined]
     return None
+
+
+def _dict_chunks(obj: dict[object, object]) -> Iterable[list[object]]:
+    return _chunks(chain(dict.keys(obj), dict.values(obj)))
 
 
 def _slices(
@@ -940,7 +952,9 @@ class _Emptier:
                 break
         if issubclass(kind, BaseException):
             steps.append(_cut_exception)
-        if kind.__flags__ & _HEAPTYPE or kind.__dictoffset__:
+        if kind.__flags__ & _INLINE_VALUES:
+            # Attributes kept in the object itself, with no dict until one is asked for; a dict,
+            # wherever one exists, is garbage of its own and emptied as such.
             steps.append(_clear_attributes)
         steps.extend(functools.partial(_clear_slot, member) for member in _slot_members(kind))
         return tuple(steps)
@@ -982,7 +996,6 @@ def _cut_exception(exc: BaseException) -> None:
 def _empty_function(function: FunctionType) -> None:
     for field in _FUNCTION_FIELDS:
         field.__set__(function, None)
-    _clear_attributes(function)
 
 
 def _empty_class(cls: type) -> None:
