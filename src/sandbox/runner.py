@@ -788,6 +788,7 @@ def _clear_slot(member: MemberDescriptorType, obj: object, keep: list[object] | 
 
 _WASM_STACK = sys.platform == "emscripten"
 _SIFTED = 4096  # references sifted in one C pass
+_FEW = 8  # references of an object that is not a container, about (attributes, a frame's locals)
 
 
 def _untracked_tuples(nodes: list[object]) -> list[object]:
@@ -797,20 +798,24 @@ def _untracked_tuples(nodes: list[object]) -> list[object]:
     methods, never copied whole."""
     found: dict[int, object] = {}
     batch: list[object] = []
+    batched = 0  # references in the batch, about: few for an object that is not a container
     readers: dict[int, tuple[Callable[[Any], int], Callable[[Any], Iterable[list[object]]]] | None] = {}
     for node in nodes:
         kind = type(node)
         reader = readers.get(id(kind), _UNKNOWN)
         if reader is _UNKNOWN:
             reader = readers[id(kind)] = _reader(kind)
-        if reader is not None and reader[0](node) > _SIFTED:  # type: ignore[index]
+        size = _FEW if reader is None else reader[0](node)  # type: ignore[index]
+        if size > _SIFTED:
             for chunk in reader[1](node):  # type: ignore[index]
                 _sift(chunk, found)
             continue
-        batch.append(node)
-        if len(batch) == _SIFTED:
+        if batched + size > _SIFTED:
             _sift(gc.get_referents(*batch), found)
             batch.clear()
+            batched = 0
+        batch.append(node)
+        batched += size
     _sift(gc.get_referents(*batch), found)
     del batch
     # Below the untracked tuples found: only numbers, strings and untracked tuples.
@@ -1131,26 +1136,28 @@ def _itself(node: object) -> object:
 
 def _release_order(
     count: int, starts: array[int], edges: array[int], split: bool
-) -> tuple[list[int], list[int]]:
+) -> tuple[array[int], array[int]]:
     """Positions to let go now, parents first, and those to hold until the cycles let go now are
-    collected (none unless `split`)."""
-    parents = [0] * count
+    collected (none unless `split`). Arrays of four bytes a position throughout: a chain of a
+    million objects is a million positions."""
+    parents = array("i", [0]) * count
     for child in edges:
         parents[child] += 1
-    order = [position for position in range(count) if parents[position] == 0]
+    order = array("i", compress(range(count), map(not_, parents)))
     for position in order:  # grows as parents are let go
         for child in edges[starts[position] : starts[position + 1]]:
             parents[child] -= 1
-            if parents[child] == 0:
+            if not parents[child]:
                 order.append(child)
     if len(order) == count:
-        return order, []
+        return order, array("i")
+    del parents
     placed = bytearray(count)
     for position in order:
         placed[position] = 1
     cyclic, group = _components(count, starts, edges, placed)
     if not split:
-        return order + cyclic, []
+        return order + cyclic, array("i")
     # Below a cycle: reached from one, through references that leave its group.
     below = bytearray(count)
     for position in cyclic:  # parents first
@@ -1158,52 +1165,58 @@ def _release_order(
             for child in edges[starts[position] : starts[position + 1]]:
                 if group[child] != group[position]:
                     below[child] = 1
-    return order + [p for p in cyclic if not below[p]], [p for p in cyclic if below[p]]
+    order.extend(compress(cyclic, map(not_, map(below.__getitem__, cyclic))))
+    return order, array("i", compress(cyclic, map(below.__getitem__, cyclic)))
 
 
 def _components(
     count: int, starts: array[int], edges: array[int], placed: bytearray
-) -> tuple[list[int], list[int]]:
+) -> tuple[array[int], array[int]]:
     """The positions not yet placed, parents first: Tarjan's strongly connected components,
     iterative, which finish a group of objects only after every group it reaches. With each
     position's group: a negative number for a group that is a cycle (two or more objects, or one
     that refers to itself)."""
-    found_at = [-1] * count
-    low = [0] * count
-    group = [0] * count
+    # A placed position reads as found and off the stack: the walk passes it by.
+    found_at = array("i", map((-1).__add__, placed))
+    low = array("i", [0]) * count
+    group = array("i", [0]) * count
     on_stack = bytearray(count)
-    stack: list[int] = []
-    finished: list[int] = []
+    stack = array("i")
+    finished = array("i")
+    # The depth-first walk's own stack, a position and its next edge: a chain of a million objects
+    # is a million deep.
+    calls = array("i")
+    next_edges = array("i")
     visited = groups = 0
     for root in range(count):
-        if placed[root] or found_at[root] >= 0:
+        if found_at[root] >= 0:
             continue
-        found_at[root] = low[root] = visited
-        visited += 1
-        stack.append(root)
-        on_stack[root] = 1
-        # The depth-first walk's own stack: a chain of a million objects is a million deep.
-        calls = [[root, starts[root]]]
-        while calls:
-            call = calls[-1]
-            node, edge = call
+        child = root
+        while True:
+            if child >= 0:  # a position found just now: onto both stacks
+                found_at[child] = low[child] = visited
+                visited += 1
+                stack.append(child)
+                on_stack[child] = 1
+                calls.append(child)
+                next_edges.append(starts[child])
+            if not calls:
+                break
+            node = calls[-1]
+            edge = next_edges[-1]
+            child = -1
             if edge < starts[node + 1]:
-                call[1] = edge + 1
-                child = edges[edge]
-                if placed[child]:
-                    continue
-                if found_at[child] < 0:
-                    found_at[child] = low[child] = visited
-                    visited += 1
-                    stack.append(child)
-                    on_stack[child] = 1
-                    calls.append([child, starts[child]])
-                elif on_stack[child] and found_at[child] < low[node]:
-                    low[node] = found_at[child]
+                next_edges[-1] = edge + 1
+                found = found_at[edges[edge]]
+                if found < 0:
+                    child = edges[edge]
+                elif on_stack[edges[edge]] and found < low[node]:
+                    low[node] = found
                 continue
             calls.pop()
-            if calls and low[node] < low[calls[-1][0]]:
-                low[calls[-1][0]] = low[node]
+            next_edges.pop()
+            if calls and low[node] < low[calls[-1]]:
+                low[calls[-1]] = low[node]
             if low[node] == found_at[node]:
                 groups += 1
                 first = len(finished)
@@ -1213,8 +1226,7 @@ def _components(
                     finished.append(member)
                     if member == node:
                         break
-                size = len(finished) - first
-                cycle = size > 1 or node in edges[starts[node] : starts[node + 1]]
+                cycle = len(finished) - first > 1 or node in edges[starts[node] : starts[node + 1]]
                 for member in finished[first:]:
                     group[member] = -groups if cycle else groups
     finished.reverse()
