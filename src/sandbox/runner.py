@@ -842,12 +842,18 @@ _LINKS = 16
 
 def _sift(references: list[object], found: dict[int, object]) -> None:
     """The untracked tuples among `references`, into `found` by id: most chunks hold no tuple at
-    all, which one C pass over their kinds tells."""
-    if tuple not in set(map(type, references)):
+    all, which one C pass over their kinds tells; the tuples of the rest each looked at once."""
+    kinds = list(map(type, references))
+    if tuple not in set(kinds):
         return
-    tuples = list(compress(references, map(is_, map(type, references), repeat(tuple))))
-    untracked = list(compress(tuples, map(not_, map(gc.is_tracked, tuples))))
-    found.update(zip(map(id, untracked), untracked, strict=True))
+    tuples = list(compress(references, map(is_, kinds, repeat(tuple))))
+    del kinds
+    distinct = dict(zip(map(id, tuples), tuples, strict=True))
+    del tuples
+    for key in distinct.keys() & found.keys():
+        del distinct[key]
+    fresh = list(distinct.values())
+    found.update(compress(distinct.items(), map(not_, map(gc.is_tracked, fresh))))
 
 
 # A paused generator, coroutine or async generator, and what it delegates to (None if nothing).
