@@ -284,8 +284,9 @@ class StepBudget:
         left = 2 * limits.max_steps - self.steps
         by_clock = int((self.deadline - time.perf_counter()) * 1000 * limits.steps_per_ms) + limits.max_steps
         left = min(left, by_clock)
-        # blocks / FREED_BLOCKS_PER_MS + held / FREED_BYTES_PER_MS > what is left, in milliseconds
-        cost = (blocks * FREED_BYTES_PER_MS + held * FREED_BLOCKS_PER_MS) * limits.steps_per_ms
+        # blocks / FREED_BLOCKS_PER_MS + references / FREED_BYTES_PER_MS > what is left, in ms
+        references = max(0, held - blocks * BLOCK_BYTES)
+        cost = (blocks * FREED_BYTES_PER_MS + references * FREED_BLOCKS_PER_MS) * limits.steps_per_ms
         if cost > left * FREED_BLOCKS_PER_MS * FREED_BYTES_PER_MS:
             self.trip(
                 TimeLimitExceeded(
@@ -340,19 +341,22 @@ class StepBudget:
 
 _traced_memory = _tracemalloc.get_traced_memory
 
-# What the teardown frees in a millisecond, in memory blocks and in bytes of them. It empties what a
-# run left from outside and lets it go in an order in which no deallocation recurses (see
-# runner._teardown): a C pass over every reference (the collector's, a clear's; in Pyodide, a look
-# at each reference's kind as well), a few Python steps for each object. Measured in Pyodide 314 at
-# up to 3 us an object (a chain of slices, let go in the order of its references) and 12.5 ns a byte
-# of references (a list of 16 million references to two lists, four bytes each), a third of that or
-# less in CPython. A run may hold only what the rest of twice its budget frees at those rates, so
-# that it ends, teardown included, within twice its budget: the default 5 s frees 50 MB of the
-# smallest objects, a 100 ms budget about 60,000 objects or 2.5 MB of references. Blocks are counted
-# by tracemalloc's own memory, which keeps an entry of six pointers (and its share of the table) for
-# each block it traces; bytes are what the run holds, references or not.
+# What the teardown frees in a millisecond: memory blocks, and bytes of references beyond a block's
+# own few. It empties what a run left from outside and lets it go in an order in which no
+# deallocation recurses (see runner._teardown): a few Python steps for each object, a C pass over
+# every reference (the collector's, a clear's; in Pyodide, a look at each reference's kind too).
+# Measured in Pyodide 314 under Node at up to 3 us an object (a chain of slices, let go in the order
+# of its references) and 35 to 60 ns a reference of four bytes (a list of 16 million references to
+# two lists, tuples of 1,000 shared lists), on a machine busy with other work; CPython takes a third
+# of that or less. A run may hold only what the rest of twice its budget frees at 3 us a block and
+# 16 ns a byte past the first BLOCK_BYTES of each block (which the cost of a block covers: a byte of
+# text costs nothing to free, a small object's references are part of its cost), so that it ends,
+# teardown included, within twice its budget: the default 5 s frees 50 MB of the smallest objects,
+# a 300 ms budget 200,000 objects or 37 MB of references. Blocks are counted by tracemalloc's own memory, which keeps an entry of six
+# pointers (and its share of the table) for each block it traces; bytes are all the run holds.
 FREED_BLOCKS_PER_MS = 336
-FREED_BYTES_PER_MS = 80_000
+FREED_BYTES_PER_MS = 62_500
+BLOCK_BYTES = 32
 TRACE_BYTES = 6 * struct.calcsize("P")
 
 
