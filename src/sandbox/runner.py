@@ -664,17 +664,23 @@ def _abandon(
     """Leave what the run made to a list that refers to itself and to nothing else holds. A
     function of its own: its locals (a loop's last object) go when it returns, before the
     collection, which would otherwise find them held."""
-    # What paused generators delegate to (`yield from`, `await`), among all that is not frozen.
-    young = gc.get_objects()
-    delegates = [
-        delegate(node)
-        for kind, delegate in _DELEGATES
-        for node in compress(young, map(is_, map(type, young), repeat(kind)))
-    ]
-    del young
     # The exception that stopped the run holds, through its traceback, the frames it left: a guard's
     # frame holds the script's data it refused (`s * 100`: s).
     roots = [*namespace.values(), budget.tripped, *cleaned.values()]
+    # The collection runs finalisers before it hands anything over: closing a paused generator
+    # clears its frame, and what a local alone held (a chain of 20,000 slices) would go with it,
+    # recursively. What a paused generator, or an object with a __del__, refers to is held here
+    # first (all that is not frozen: what the run made), and so is what a generator delegates to.
+    young = gc.get_objects()
+    finalised = {id(kind) for kind in set(map(type, young)) if _finalises(kind)}
+    delegates: list[object] = []
+    node = None
+    for node in compress(young, map(finalised.__contains__, map(id, map(type, young)))):
+        roots.extend(gc.get_referents(node))
+        delegation = _DELEGATES.get(id(type(node)))
+        if delegation is not None:
+            delegates.append(delegation(node))
+    del young, node
     # The exception that spent the budget may hold what the script put in it; the stop stays sticky
     # with one of the host's own.
     budget.tripped = TeardownStop("teardown")
@@ -856,12 +862,19 @@ def _sift(references: list[object], found: dict[int, object]) -> None:
     found.update(compress(distinct.items(), map(not_, map(gc.is_tracked, fresh))))
 
 
-# A paused generator, coroutine or async generator, and what it delegates to (None if nothing).
-_DELEGATES = (
-    (GeneratorType, GeneratorType.gi_yieldfrom.__get__),  # type: ignore[attr-defined]
-    (CoroutineType, CoroutineType.cr_await.__get__),  # type: ignore[attr-defined]
-    (AsyncGeneratorType, AsyncGeneratorType.ag_await.__get__),  # type: ignore[attr-defined]
-)
+# What a paused generator, coroutine or async generator delegates to (None if nothing).
+_DELEGATES: dict[int, Callable[[Any], object]] = {
+    id(GeneratorType): GeneratorType.gi_yieldfrom.__get__,  # type: ignore[attr-defined]
+    id(CoroutineType): CoroutineType.cr_await.__get__,  # type: ignore[attr-defined]
+    id(AsyncGeneratorType): AsyncGeneratorType.ag_await.__get__,  # type: ignore[attr-defined]
+}
+
+
+def _finalises(kind: type) -> bool:
+    """Whether the collector runs code of an object of `kind` before it hands the object over:
+    generators and their kin close, and a class's __del__ runs (looked up in the class
+    dictionaries, not through attribute lookup)."""
+    return id(kind) in _DELEGATES or any("__del__" in _class_namespace(klass) for klass in _mro(kind))
 _UNKNOWN = object()
 _HEAPTYPE = 1 << 9
 _INLINE_VALUES = 1 << 2
