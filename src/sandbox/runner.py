@@ -658,8 +658,16 @@ def _teardown(
     it hands over: it is emptied from outside, without asking whose it is."""
     if budget.tripped is None:
         budget.tripped = TeardownStop("teardown")
-    _abandon(budget, namespace, user_classes, cleaned)
-    _free_garbage()
+    # No collection of the interpreter's own in between: one would free, with tp_clear and so
+    # recursively, the cycles the script dropped before the run ended.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _abandon(budget, namespace, user_classes, cleaned)
+        _free_garbage()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _abandon(
