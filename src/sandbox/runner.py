@@ -12,6 +12,7 @@ import gc
 import sys
 import time
 import warnings
+from _collections import _count_elements  # type: ignore[attr-defined]
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -1141,7 +1142,7 @@ def _references_among(nodes: list[object]) -> tuple[array[int], array[int]]:
     find = dict(zip(map(id, nodes), range(len(nodes)), strict=True)).get
     starts = array("i")
     edges = array("i")
-    mark, extend = starts.append, edges.extend
+    mark, add, extend = starts.append, edges.append, edges.extend
     readers = dict(_REFERENCE_READERS)
     for node in nodes:
         mark(len(edges))
@@ -1149,7 +1150,15 @@ def _references_among(nodes: list[object]) -> tuple[array[int], array[int]]:
         read = readers.get(id(kind))
         if read is None:
             read = readers[id(kind)] = _references_reader(kind)
-        positions = filter(_IS_POSITION, map(find, map(id, read(node))))
+        references = read(node)
+        if (read is gc.get_referents or kind is tuple) and len(references) <= _FEW:  # type: ignore[arg-type]
+            # A link of a chain, most of what rounds leave: a plain loop costs less than C maps.
+            for reference in references:
+                position = find(id(reference))
+                if position is not None:
+                    add(position)
+            continue
+        positions = filter(_IS_POSITION, map(find, map(id, references)))
         extend(set(positions) if kind is tuple and len(node) > _LINKS else positions)  # type: ignore[arg-type]
     mark(len(edges))
     return starts, edges
@@ -1179,15 +1188,25 @@ def _release_order(
     """Positions to let go now, parents first, and those to hold until the cycles let go now are
     collected (none unless `split`). Arrays of four bytes a position throughout: a chain of a
     million objects is a million positions."""
-    parents = array("i", [0]) * count
-    for child in edges:
-        parents[child] += 1
+    counted: dict[int, int] = {}
+    _count_elements(counted, edges)  # C, not Counter: a Python class's code would be a step
+    parents = array("i", map(counted.get, range(count), repeat(0)))
+    del counted
     order = array("i", compress(range(count), map(not_, parents)))
+    append = order.append
     for position in order:  # grows as parents are let go
-        for child in edges[starts[position] : starts[position + 1]]:
+        start = starts[position]
+        end = starts[position + 1]
+        if end - start == 1:  # a link of a chain
+            child = edges[start]
             parents[child] -= 1
             if not parents[child]:
-                order.append(child)
+                append(child)
+            continue
+        for child in edges[start:end]:
+            parents[child] -= 1
+            if not parents[child]:
+                append(child)
     if len(order) == count:
         return order, array("i")
     del parents
