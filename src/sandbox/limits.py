@@ -345,15 +345,16 @@ _traced_memory = _tracemalloc.get_traced_memory
 # own few. It empties what a run left from outside and lets it go in an order in which no
 # deallocation recurses (see runner._teardown): a few Python steps for each object, a C pass over
 # every reference (the collector's, a clear's; in Pyodide, a look at each reference's kind too).
-# Measured in Pyodide 314 under Node at up to 3 us an object (a chain of slices, let go in the order
-# of its references) and 35 to 60 ns a reference of four bytes (a list of 16 million references to
-# two lists, tuples of 1,000 shared lists), on a machine busy with other work; CPython takes a third
-# of that or less. A run may hold only what the rest of twice its budget frees at 3 us a block and
-# 16 ns a byte past the first BLOCK_BYTES of each block (which the cost of a block covers: a byte of
-# text costs nothing to free, a small object's references are part of its cost), so that it ends,
-# teardown included, within twice its budget: the default 5 s frees 50 MB of the smallest objects,
-# a 300 ms budget 200,000 objects or 37 MB of references. Blocks are counted by tracemalloc's own memory, which keeps an entry of six
-# pointers (and its share of the table) for each block it traces; bytes are all the run holds.
+# Measured in Pyodide 314 under Node at up to 2.3 us an object (a chain of slices, let go in the
+# order of its references; most kinds under 1.5) and 35 to 60 ns a reference of four bytes (a list
+# of 16 million references to two lists, tuples of 1,000 shared lists), on a machine busy with
+# other work; CPython takes a third of that or less. A run may hold only what the rest of twice its
+# budget frees at 3 us a block and 16 ns a byte past the first BLOCK_BYTES of each block (which the
+# cost of a block covers: a byte of text costs nothing to free, a small object's references are
+# part of its cost), so that it ends, teardown included, within twice its budget: the default 5 s
+# frees 50 MB of the smallest objects, a 300 ms budget 200,000 objects or 37 MB of references.
+# Blocks are counted by tracemalloc's own memory, which keeps an entry of six pointers (and its
+# share of the table) for each block it traces; bytes are all the run holds.
 FREED_BLOCKS_PER_MS = 336
 FREED_BYTES_PER_MS = 62_500
 BLOCK_BYTES = 32
