@@ -609,6 +609,11 @@ FREED = {
         "first.next = x\nx = first = n = None"
     ),
     "a chain on a class attribute": "class Keeper:\n    pass\nKeeper.x = []\nfor _ in range(20000):\n    Keeper.x = [Keeper.x]",
+    # Closing the paused generator clears its frame, which alone held the chain.
+    "a chain in a paused generator's frame": (
+        "def g():\n    x = slice(1)\n    for _ in range(20000):\n        x = slice(x)\n    yield 1\n"
+        "paused = g()\nnext(paused)"
+    ),
 }
 
 

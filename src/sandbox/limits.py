@@ -274,17 +274,31 @@ class StepBudget:
             self.check_freeable()
 
     def check_freeable(self) -> None:
-        """Past what the rest of twice its budget can free (see FREED_BLOCKS_PER_MS), the run is out
-        of time: its teardown would take it further."""
+        """Past what the rest of twice its budget can free (see FREED_BLOCKS_PER_MS and
+        FREED_BYTES_PER_MS), the run is out of time: its teardown would take it further."""
         limits = self.limits
-        blocks = (_tracemalloc.get_tracemalloc_memory() - self.traces_baseline) // TRACE_BYTES
-        if blocks * limits.steps_per_ms > (2 * limits.max_steps - self.steps) * FREED_BLOCKS_PER_MS:
+        blocks = self.blocks_held()
+        held = _traced_memory()[0] - self.memory_baseline
+        # What is left of twice the budget, in steps: where the clock moves, it also counts the C
+        # work done between steps (a tuple of 1,000 references copied in one).
+        left = 2 * limits.max_steps - self.steps
+        by_clock = int((self.deadline - time.perf_counter()) * 1000 * limits.steps_per_ms) + limits.max_steps
+        left = min(left, by_clock)
+        # blocks / FREED_BLOCKS_PER_MS + references / FREED_BYTES_PER_MS > what is left, in ms
+        references = max(0, held - blocks * BLOCK_BYTES)
+        cost = (blocks * FREED_BYTES_PER_MS + references * FREED_BLOCKS_PER_MS) * limits.steps_per_ms
+        if cost > left * FREED_BLOCKS_PER_MS * FREED_BYTES_PER_MS:
             self.trip(
                 TimeLimitExceeded(
                     f"Execution timeout exceeded {limits.timeout_ms}ms: freeing the {blocks:,} objects"
-                    " the run holds would take it past its budget"
+                    f" the run holds ({size_text(held)}) would take it past its budget"
                 )
             )
+
+    def blocks_held(self) -> int:
+        """Memory blocks the run holds, from tracemalloc's own memory (see TRACE_BYTES); at least
+        as many as there are. Only while memory is tracked."""
+        return (_tracemalloc.get_tracemalloc_memory() - self.traces_baseline) // TRACE_BYTES
 
     def note_overrun(self) -> None:
         """After the script has returned, and again after its teardown: one C call may have run far
@@ -327,15 +341,23 @@ class StepBudget:
 
 _traced_memory = _tracemalloc.get_traced_memory
 
-# What the teardown frees in a millisecond, in memory blocks. It lets go of what a run left parents
-# first, a Python walk of every object: measured in Pyodide 314 at up to 2.5 us a block (instances,
-# bound methods; lists 1.4, dicts 1.6), about a third of that in CPython. A run may hold only what
-# the rest of twice its budget frees at 3 us a block, so that it ends, teardown included, within
-# twice its budget: the default 5 s frees 50 MB of the smallest objects, a 100 ms budget about
-# 67,000 objects. Blocks are counted by tracemalloc's own memory, which keeps an entry of six
-# pointers (and its share of the table) for each block it traces: bytes would count a list of a
-# million references to one object as 8 MB, where the walk sees one object.
+# What the teardown frees in a millisecond: memory blocks, and bytes of references beyond a block's
+# own few. It empties what a run left from outside and lets it go in an order in which no
+# deallocation recurses (see runner._teardown): a few Python steps for each object, a C pass over
+# every reference (the collector's, a clear's; in Pyodide, a look at each reference's kind too).
+# Measured in Pyodide 314 under Node at up to 2.3 us an object (a chain of slices, let go in the
+# order of its references; most kinds under 1.5) and 35 to 60 ns a reference of four bytes (a list
+# of 16 million references to two lists, tuples of 1,000 shared lists), on a machine busy with
+# other work; CPython takes a third of that or less. A run may hold only what the rest of twice its
+# budget frees at 3 us a block and 16 ns a byte past the first BLOCK_BYTES of each block (which the
+# cost of a block covers: a byte of text costs nothing to free, a small object's references are
+# part of its cost), so that it ends, teardown included, within twice its budget: the default 5 s
+# frees 50 MB of the smallest objects, a 300 ms budget 200,000 objects or 37 MB of references.
+# Blocks are counted by tracemalloc's own memory, which keeps an entry of six pointers (and its
+# share of the table) for each block it traces; bytes are all the run holds.
 FREED_BLOCKS_PER_MS = 336
+FREED_BYTES_PER_MS = 62_500
+BLOCK_BYTES = 32
 TRACE_BYTES = 6 * struct.calcsize("P")
 
 

@@ -13,12 +13,31 @@ import keyword
 import sys
 import time
 import warnings
+from _collections import _count_elements  # type: ignore[attr-defined]
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from itertools import chain, compress
-from operator import is_not
-from types import CellType, CodeType, CoroutineType, FrameType, FunctionType, ModuleType, TracebackType
+from itertools import chain, compress, islice, repeat
+from operator import is_, is_not, not_
+from types import (
+    AsyncGeneratorType,
+    BuiltinFunctionType,
+    CellType,
+    CodeType,
+    CoroutineType,
+    FrameType,
+    FunctionType,
+    GeneratorType,
+    GenericAlias,
+    MappingProxyType,
+    MemberDescriptorType,
+    MethodType,
+    MethodWrapperType,
+    ModuleType,
+    SimpleNamespace,
+    TracebackType,
+    UnionType,
+)
 from typing import Any
 
 from . import builtins as sandbox_builtins
@@ -32,7 +51,6 @@ from .limits import (
     bound_run,
     check_nesting,
     check_rendering,
-    holders,
     memory_error,
     pause_alarm,
 )
@@ -686,8 +704,17 @@ def _user_line(tb: TracebackType | None) -> int | None:
 # --- Teardown --------------------------------------------------------------------------------------
 # Runs with the budget spent, so any code of the script that something here sets off (a finaliser,
 # a __del__ reached through class machinery, a property) stops at its first step. It looks at
-# objects only with type(), gc.get_referents and the C methods of exact built-in types, never with
-# isinstance or attribute lookups a script could hook.
+# objects only with type(), gc.get_referents, sys.getrefcount and the C methods of built-in types
+# (on a subclass, the base type's own: `list.clear(obj)`), never with isinstance or attribute
+# lookups a script could hook.
+#
+# CPython frees a nested structure recursively in C, a level of the C stack for each level of the
+# structure; in Pyodide a few thousand levels overflow the WebAssembly stack and kill the isolate
+# (measured in Pyodide 314: a chain of 6,000 lists, tuples, dicts or instances). CPython's trashcan,
+# which defers deep deallocations, does not prevent it there: 3.14 measures the C stack in linear
+# memory, not the WebAssembly stack that overflows. So nothing the run left is freed by a cascade:
+# each object is emptied from outside before anything is let go, or let go while all it holds is
+# still held by the teardown.
 
 
 def _teardown(
@@ -696,88 +723,93 @@ def _teardown(
     user_classes: set[type],
     cleaned: dict[int, tuple[BaseException, TracebackType | None]],
 ) -> None:
-    """Free everything the run left, parents before children so that no deallocation recurses
-    (CPython frees a nested structure recursively in C; in Pyodide a few thousand levels overflow
-    the WebAssembly stack and kill the isolate), and break the cycles among what is left before
-    the collector frees them (the collector's clearing of one link frees the rest of a chain
-    recursively too)."""
+    """Free everything the run left, at C speed per reference, with no deallocation recursing.
+
+    The collector says what is the run's: the run's roots go into a list that refers to itself and
+    that nothing else holds, and a collection with gc.DEBUG_SAVEALL hands over, instead of freeing,
+    every object only that list kept alive (`_free_garbage`). Everything alive when the run started
+    was frozen, so the collection looks at what the run made, and nothing outside can reach what
+    it hands over: it is emptied from outside, without asking whose it is."""
     if budget.tripped is None:
         budget.tripped = TeardownStop("teardown")
-    classes = _classes_made_during_run()
-    release = _ReleaseOrder({id(namespace), id(namespace.get("__builtins__"))}, set(map(id, classes)))
-    release.add([*namespace.values(), budget.tripped, *classes, *cleaned.values()])
-    del classes
-    cleaned.clear()
-    # The exception that stopped the run holds, through its traceback, the frames it left: a
-    # guard's frame holds the script's data it refused (`s * 100`: s), and the frame that raised
-    # holds the exception, a cycle the collection below did not free (40 MB kept a request in
-    # Pyodide). What they hold is in the walk, so it is let go in order, not freed from here.
-    _release_frames(budget.tripped)
+    # No collection of the interpreter's own in between: one would free, with tp_clear and so
+    # recursively, the cycles the script dropped before the run ended.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _abandon(budget, namespace, user_classes, cleaned)
+        _free_garbage()
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _abandon(
+    budget: StepBudget,
+    namespace: dict[str, object],
+    user_classes: set[type],
+    cleaned: dict[int, tuple[BaseException, TracebackType | None]],
+) -> None:
+    """Leave what the run made to a list that refers to itself and to nothing else holds. A
+    function of its own: its locals (a loop's last object) go when it returns, before the
+    collection, which would otherwise find them held."""
+    # The exception that stopped the run holds, through its traceback, the frames it left: a guard's
+    # frame holds the script's data it refused (`s * 100`: s).
+    roots = [*namespace.values(), budget.tripped, *cleaned.values()]
+    # The collection runs finalisers before it hands anything over: closing a paused generator
+    # clears its frame, and what a local alone held (a chain of 20,000 slices) would go with it,
+    # recursively. What a paused generator, or an object with a __del__, refers to is held here
+    # first (all that is not frozen: what the run made), and so is what a generator delegates to.
+    young = gc.get_objects()
+    finalised = {
+        id(kind) for kind in set(map(type, young)) if _FINALISES.get(id(kind), False) or _finalises(kind)
+    }
+    delegates: list[object] = []
+    node = None
+    for node in compress(young, map(finalised.__contains__, map(id, map(type, young)))):
+        roots.extend(gc.get_referents(node))
+        delegation = _DELEGATES.get(id(type(node)))
+        if delegation is not None:
+            delegates.append(delegation(node))
+    del young, node
     # The exception that spent the budget may hold what the script put in it; the stop stays sticky
     # with one of the host's own.
     budget.tripped = TeardownStop("teardown")
     namespace.clear()
-    collections.deque(map(_hollow, user_classes), maxlen=0)  # no loop variable: see _empty_instances
-    user_classes.clear()
+    cleaned.clear()
+    for cls in user_classes:
+        _hollow(cls, roots)
     # Freeing a generator paused in `yield from` calls its delegate's `close`, looked up as a plain
     # attribute: with the classes hollowed, only an instance's own could answer, and it could be
-    # a host C loop (functools.partial(sorted, xs)) running past the budget. Every instance of
-    # the run's classes is emptied first; what it held stays held by the walk until released.
-    _empty_instances(release.nodes, release.run_classes)
-    release.release()
-    del release
-    _free_cycles()
+    # a host C loop (functools.partial(sorted, xs)) running past the budget. Every delegate of the
+    # script's classes is emptied before the collection runs the finalisers.
+    made = set(map(id, user_classes))
+    for delegate in delegates:
+        kind = type(delegate)
+        if id(kind) in made:
+            _clear_attributes(delegate, roots)
+            for member in _slot_members(kind):
+                _clear_slot(member, delegate, roots)
+    del delegates
+    user_classes.clear()
+    roots.append(roots)  # a cycle nothing else holds: garbage, with all that only it kept alive
+    del roots
 
 
-def _release_frames(exc: BaseException) -> None:
-    """Clear the finished frames of `exc`'s traceback and unlink it. The runner's own frames are
-    still running (clear() refuses them) and hold nothing of the script's."""
-    tb = _traceback_of(exc)
-    _set_traceback(exc, None)
-    while tb is not None:
-        frame = tb.tb_frame
-        if id(frame.f_code) not in _RUNNER_CODE_IDS:
-            try:  # noqa: SIM105
-                frame.clear()
-            except RuntimeError:
-                pass  # still executing
-        tb = tb.tb_next
+def _free_garbage() -> None:
+    """Collect with gc.DEBUG_SAVEALL, so the collector hands its garbage over instead of freeing
+    it; where a deallocation can overflow the stack, hold the tuples the collector does not track
+    as well (`_untracked_tuples`); empty every object from outside (`_Emptier`); let go of them in
+    an order in which nothing goes with another (`_let_go`); collect once more."""
+    nodes = _saved_garbage()
+    if _WASM_STACK:
+        nodes.extend(_untracked_tuples(nodes))
+    _Emptier(nodes).empty()
+    _let_go(nodes, 0)
+    gc.collect()
 
 
-_HEAPTYPE = 1 << 9
-# Built-in containers: their references are all the walk follows, with no further question.
-_PLAIN_KINDS = frozenset(map(id, (list, tuple, dict, set, frozenset, collections.deque)))
-_CLEARERS: dict[int, Callable[[Any], object]] = {
-    id(list): list.clear,
-    id(dict): dict.clear,
-    id(set): set.clear,
-    id(collections.deque): collections.deque.clear,
-    id(CellType): CellType.cell_contents.__delete__,  # type: ignore[attr-defined]
-}
-_class_namespace = type.__dict__["__dict__"].__get__
-_set_args = BaseException.args.__set__  # type: ignore[attr-defined]
-_set_traceback = BaseException.__traceback__.__set__  # type: ignore[attr-defined]
-_set_context = BaseException.__context__.__set__  # type: ignore[attr-defined]
-_set_cause = BaseException.__cause__.__set__  # type: ignore[attr-defined]
-
-
-def _hollow(cls: type) -> None:
-    """Drop the script's own attributes from a class it defined: a host cache may keep the class
-    (typing.List[K]) long after the run, and with it whatever its attributes hold. Through
-    type's own __delattr__, which keeps the interpreter's lookup caches right; dunders stay."""
-    for name in list(_class_namespace(cls)):
-        if type(name) is str and not (name.startswith("__") and name.endswith("__")):
-            try:  # noqa: SIM105
-                type.__delattr__(cls, name)
-            except BaseException:  # noqa: BLE001 - an odd class; what it keeps, the guard covers
-                pass
-
-
-def _free_cycles() -> None:
-    """Collect what is left with gc.DEBUG_SAVEALL, so the collector hands over its garbage instead
-    of freeing it; break every link among it that can be broken from outside (clear lists, dicts,
-    sets, deques, cells, frames, instance attributes, exception links: safe, since nothing but the
-    garbage itself refers to it); let go of it parents first; collect again for the rest."""
+def _saved_garbage() -> list[object]:
     debug = gc.get_debug()
     saved = len(gc.garbage)
     gc.set_debug(debug | gc.DEBUG_SAVEALL)
@@ -787,244 +819,569 @@ def _free_cycles() -> None:
         gc.set_debug(debug)
     garbage = gc.garbage[saved:]
     del gc.garbage[saved:]
-    # A class's own dict is left to the collector, which clears it only after invalidating the
-    # interpreter's lookup caches: clearing it here would leave them pointing at freed objects.
-    class_dicts = {
-        id(namespace)
-        for obj in garbage
-        if issubclass(type(obj), type)
-        for namespace in gc.get_referents(_class_namespace(obj))
-    }
-    _unlink_all(garbage, class_dicts)
-    release = _ReleaseOrder(set(), set())
-    release.add(garbage)
-    del garbage
-    release.release()
-    del release
-    gc.collect()
+    return garbage
 
 
-# The teardown's loops over the run's objects are functions of their own: a loop variable left
-# in the teardown's frame held the last object it named (a class, and with it the names its
-# instances' keys hold) through the collection that was to free it.
+def _hollow(cls: type, keep: list[object]) -> None:
+    """Drop the script's own attributes from a class it defined: a host cache may keep the class
+    (typing.List[K]) long after the run, and with it whatever its attributes hold. Through
+    type's own __delattr__, which keeps the interpreter's lookup caches right; dunders stay, and
+    the accessors of __slots__ (they hold a name), through which the teardown empties instances.
+    What the attributes held goes to `keep`, freed with the rest of the run."""
+    namespace = _class_namespace(cls)
+    for name in list(namespace):
+        if type(name) is str and not (name.startswith("__") and name.endswith("__")):
+            value = namespace[name]
+            if type(value) is MemberDescriptorType:
+                continue
+            keep.append(value)
+            try:  # noqa: SIM105
+                type.__delattr__(cls, name)
+            except BaseException:  # noqa: BLE001 - an odd class; what it keeps, the guard covers
+                pass
 
 
-def _empty_instances(nodes: list[object], run_classes: set[int]) -> None:
-    for node in nodes:
-        if id(type(node)) in run_classes:
-            _clear_attributes(node)
-
-
-def _unlink_all(garbage: list[object], class_dicts: set[int]) -> None:
-    for obj in garbage:
-        if id(obj) not in class_dicts:
-            _unlink(obj)
-
-
-def _unlink(obj: object) -> None:
-    kind = type(obj)
-    clear = _CLEARERS.get(id(kind))
-    if clear is not None:
-        clear(obj)
-    elif kind is FrameType:
-        try:  # noqa: SIM105
-            obj.clear()  # type: ignore[attr-defined]
-        except RuntimeError:
-            pass  # a suspended generator's frame: its generator is garbage too, and closed
-    elif issubclass(kind, BaseException):
-        _set_args(obj, ())
-        _set_traceback(obj, None)
-        _set_context(obj, None)
-        _set_cause(obj, None)
-    if kind.__flags__ & _HEAPTYPE and not issubclass(kind, type):
-        _clear_attributes(obj)
-
-
-def _clear_attributes(obj: object) -> None:
-    """Instance attributes (inline values have no dict until asked for one). The lookup may meet a
-    __dict__ the script defined through class machinery: it stops at its first step."""
+def _clear_attributes(obj: object, keep: list[object] | None = None) -> None:
+    """Instance attributes (inline values have no dict until asked for one), their values moved to
+    `keep`. The lookup may meet a __dict__ the script defined through class machinery: it stops at
+    its first step."""
     try:
         attributes = object.__getattribute__(obj, "__dict__")
     except BaseException:  # noqa: BLE001
         return
     if type(attributes) is dict:
+        if keep is not None:
+            keep.extend(attributes.values())
         attributes.clear()
 
 
-def _distinct_holders(references: Sequence[object]) -> Iterable[object]:
-    """The objects among `references` that may hold others (most of a trace is atoms), each once
-    by identity (ints: nothing of the script runs), sifted at C speed: four million references to
-    one list cost a C pass, not a Python loop of four million. A frame of two lines: tracemalloc
-    scans the calling frame's line table for every allocation (see limits.call)."""
-    # Runs of one object first, comparing identities only (`[x] * 10**6` is one); then by id.
-    collapsed = list(compress(references, map(is_not, references, chain((None,), references))))
-    sifted = list(holders(collapsed))
-    return dict(zip(map(id, sifted), sifted, strict=True)).values()
+def _slot_members(kind: type) -> list[MemberDescriptorType]:
+    """The accessors of the __slots__ that `kind` and its bases declare (a C type's own fields
+    have accessors of the same type, but no __slots__: they are left alone)."""
+    return [
+        value
+        for klass in _mro(kind)
+        if klass.__flags__ & _HEAPTYPE and "__slots__" in _class_namespace(klass)
+        for value in _class_namespace(klass).values()
+        if type(value) is MemberDescriptorType
+    ]
 
 
-class _ReleaseOrder:
-    """Objects and what they hold, to be let go parents before children, so that an object freed
-    drops references only to objects still held here and no deallocation recurses. The order is
-    Tarjan's: it finishes a group of objects that refer to each other only after every group it
-    reaches. Breadth-first order is not enough: a list holding every link of a chain, innermost
-    first, puts each link before its parent.
+def _clear_slot(member: MemberDescriptorType, obj: object, keep: list[object] | None = None) -> None:
+    try:
+        value = member.__get__(obj)
+        member.__delete__(obj)
+    except BaseException:  # noqa: BLE001 - an empty slot
+        return
+    if keep is not None:
+        keep.append(value)
 
-    The walk follows every object's references (`gc.get_referents`) except into what belongs to
-    the host: modules, functions and classes that did not come from this run, the engine's own
-    objects, and the runner's own frames; a frame is followed into its locals only, never its
-    caller, and a module-level frame not at all (its locals are the namespace). References are
-    kept as positions in two arrays, eight bytes each."""
 
-    def __init__(self, boundary: set[int], run_classes: set[int]) -> None:
-        self.nodes: list[object] = []
-        # Position of each object found by id; the run's own boundary (its namespace and builtins
-        # table) at -1, so that the engine's ids need no copy per run (a set union of 1,500 ids
-        # was 15 µs of every teardown).
-        self.index: dict[int, int] = dict.fromkeys(boundary, -1)
-        self.starts = array("q")
-        self.edges = array("q")
-        self.boundary = _ENGINE_OBJECT_IDS
-        self.run_classes = run_classes
+# --- Tuples the collector does not track (where a deallocation can overflow the stack) -------------
+# The collector untracks a tuple whose items are all untracked (numbers, strings, untracked tuples),
+# so a chain of nested tuples (`x = (x,)`) is invisible to it after a collection: the collection
+# does not hand it over, and emptying what refers to it would free it recursively. On CPython the
+# trashcan counts the levels of such a cascade and defers the deep ones; in Pyodide it does not.
 
-    def add(self, roots: list[object]) -> None:
-        """Walk from `roots`; once (what it no longer needs is dropped at its end)."""
-        nodes, index, boundary, edges, starts = self.nodes, self.index, self.boundary, self.edges, self.starts
-        for root in holders(roots):
-            if id(root) not in boundary and id(root) not in index:
-                index[id(root)] = len(nodes)
-                nodes.append(root)
-        # The hot loop of the teardown, written for speed: one pass per object the run left.
-        is_tracked, referents, find, append = gc.is_tracked, gc.get_referents, index.get, edges.append
-        for node in nodes:  # grows as the walk finds more
-            starts.append(len(edges))
+_WASM_STACK = sys.platform == "emscripten"
+_SIFTED = 4096  # references sifted in one C pass
+_FEW = 8  # references of an object that is not a container, about (attributes, a frame's locals)
+
+
+def _untracked_tuples(nodes: list[object]) -> list[object]:
+    """Every untracked tuple that `nodes` refer to, and every one below those, each once. Found by
+    the kinds of the references, sifted at C speed a chunk at a time (`_sift`): small objects many
+    at a time through gc.get_referents, a large container in place through its base type's own
+    methods, never copied whole."""
+    found: dict[int, object] = {}
+    batch: list[object] = []
+    batched = 0  # references in the batch, about: few for an object that is not a container
+    readers = dict(_READERS)
+    for node in nodes:
+        kind = type(node)
+        reader = readers.get(id(kind), _UNKNOWN)
+        if reader is _UNKNOWN:
+            reader = readers[id(kind)] = _reader(kind)
+        size = _FEW if reader is None else reader[0](node)  # type: ignore[index]
+        if size > _SIFTED:
+            for chunk in reader[1](node):  # type: ignore[index]
+                _sift(chunk, found)
+            continue
+        if batched + size > _SIFTED:
+            _sift(gc.get_referents(*batch), found)
+            batch.clear()
+            batched = 0
+        batch.append(node)
+        batched += size
+    _sift(gc.get_referents(*batch), found)
+    del batch
+    # Below the untracked tuples found: only numbers, strings and untracked tuples.
+    level = list(found.values())
+    while level:
+        below = gc.get_referents(*level)
+        if len(below) <= _LINKS:  # a chain, a link at a time: one Python step a link
+            level = []
+            for item in below:
+                if type(item) is tuple and id(item) not in found:
+                    found[id(item)] = item
+                    level.append(item)
+            continue
+        fresh: dict[int, object] = {}
+        _sift(below, fresh)
+        new = fresh.keys() - found.keys()
+        level = list(map(fresh.__getitem__, new))
+        found.update(zip(new, level, strict=True))
+    return list(found.values())
+
+
+_LINKS = 16
+
+
+def _sift(references: list[object], found: dict[int, object]) -> None:
+    """The untracked tuples among `references`, into `found` by id: most chunks hold no tuple at
+    all, which one C pass over their kinds tells; the tuples of the rest each looked at once."""
+    kinds = list(map(type, references))
+    if tuple not in set(kinds):
+        return
+    tuples = list(compress(references, map(is_, kinds, repeat(tuple))))
+    del kinds
+    distinct = dict(zip(map(id, tuples), tuples, strict=True))
+    del tuples
+    for key in distinct.keys() & found.keys():
+        del distinct[key]
+    fresh = list(distinct.values())
+    found.update(compress(distinct.items(), map(not_, map(gc.is_tracked, fresh))))
+
+
+# What a paused generator, coroutine or async generator delegates to (None if nothing).
+_DELEGATES: dict[int, Callable[[Any], object]] = {
+    id(GeneratorType): GeneratorType.gi_yieldfrom.__get__,  # type: ignore[attr-defined]
+    id(CoroutineType): CoroutineType.cr_await.__get__,  # type: ignore[attr-defined]
+    id(AsyncGeneratorType): AsyncGeneratorType.ag_await.__get__,  # type: ignore[attr-defined]
+}
+
+
+def _finalises(kind: type) -> bool:
+    """Whether the collector runs code of an object of `kind` before it hands the object over:
+    generators and their kin close, and a class's __del__ runs (looked up in the class
+    dictionaries, not through attribute lookup)."""
+    return id(kind) in _DELEGATES or any("__del__" in _class_namespace(klass) for klass in _mro(kind))
+
+
+_UNKNOWN = object()
+_HEAPTYPE = 1 << 9
+_INLINE_VALUES = 1 << 2
+_class_namespace = type.__dict__["__dict__"].__get__
+_mro = type.__dict__["__mro__"].__get__
+
+
+def _reader(
+    kind: type,
+) -> tuple[Callable[[Any], int], Callable[[Any], Iterable[list[object]]]] | None:
+    """How to count and read the references of a `kind` of container in place, a chunk at a time,
+    through the C methods of its built-in base (a subclass's own __len__, __iter__ or __getitem__
+    would be the script's); None for other kinds, whose references are few."""
+    for base in _mro(kind):
+        if base is list or base is tuple:
+            return base.__len__, functools.partial(_slices, base.__len__, base.__getitem__)  # type: ignore[attr-defined]
+        if base is dict:
+            return dict.__len__, _dict_chunks
+        if base is set or base is frozenset or base is collections.deque:
+            return base.__len__, functools.partial(_iterated, base.__iter__)  # type: ignore[attr-defined]
+    return None
+
+
+def _dict_chunks(obj: dict[object, object]) -> Iterable[list[object]]:
+    return _chunks(chain(dict.keys(obj), dict.values(obj)))
+
+
+def _slices(
+    length: Callable[[Any], int], item: Callable[[Any, slice], list[object]], obj: object
+) -> Iterable[list[object]]:
+    size = length(obj)
+    for start in range(0, size, _SIFTED):
+        yield item(obj, slice(start, start + _SIFTED))
+
+
+def _iterated(iterate: Callable[[Any], Iterable[object]], obj: object) -> Iterable[list[object]]:
+    return _chunks(iterate(obj))
+
+
+def _chunks(items: Iterable[object]) -> Iterable[list[object]]:
+    items = iter(items)
+    while chunk := list(islice(items, _SIFTED)):
+        yield chunk
+
+
+# --- Emptying ------------------------------------------------------------------------------------
+
+
+class _Emptier:
+    """Empties the garbage from outside, each object through what its kind offers in C: clears
+    lists, dicts, sets and deques (a subclass's through its base type's own `clear`), cells,
+    frames, attributes and slots, exception links, the defaults of functions, partials, the
+    namespaces of classes (through type's own __delattr__). Safe, since nothing but the garbage
+    itself refers to it; nothing is freed meanwhile, since the garbage list holds all of it and
+    `_untracked_tuples` the rest. Nothing of the script runs: none of these calls a method a
+    class can define. A class's own dict is never cleared directly: clearing it would leave the
+    interpreter's lookup caches pointing at freed objects."""
+
+    def __init__(self, nodes: list[object]) -> None:
+        self.nodes = nodes
+        self.class_dicts = {
+            id(namespace)
+            for node in nodes
+            if _IS_CLASS(type(node))
+            for namespace in gc.get_referents(_class_namespace(node))
+        }
+        self.actions = dict(_STEPS)
+        self.actions[id(dict)] = (self.clear_dict,)
+
+    def empty(self) -> None:
+        actions = self.actions
+        for node in self.nodes:
             kind = type(node)
-            # A list's or tuple's items are read in place: a copy of four million references is
-            # 32 MB the teardown would add to what the run held.
-            references = (
-                node
-                if kind is list or kind is tuple
-                else referents(node)
-                if id(kind) in _PLAIN_KINDS
-                else self._children(node)
-            )
-            if len(references) > 16:  # type: ignore[arg-type]
-                references = _distinct_holders(references)  # type: ignore[arg-type]
-            for child in references:
-                kind = type(child)
-                if not is_tracked(child) and kind is not tuple and kind is not dict:
-                    continue  # holds nothing: numbers, strings
-                key = id(child)
-                found = find(key)
-                if found is None:
-                    if key in boundary:
-                        continue
-                    found = index[key] = len(nodes)
-                    nodes.append(child)
-                elif found < 0:
-                    continue  # the run's boundary
-                append(found)
-        starts.append(len(edges))
-        index.clear()  # the largest part of the walk's memory: not needed from here on
+            steps = actions.get(id(kind))
+            if steps is None:
+                steps = actions[id(kind)] = _steps(kind)
+            for step in steps:
+                step(node)
 
-    def _children(self, obj: object) -> list[object]:
-        kind = type(obj)
-        if kind is ModuleType or id(kind) in _RUN_BOOKKEEPING:
-            return []
-        if kind is FunctionType:
-            return gc.get_referents(obj) if obj.__code__.co_filename == FILENAME else []  # type: ignore[attr-defined]
-        if kind is FrameType:
-            frame: FrameType = obj  # type: ignore[assignment]
-            if id(frame.f_code) in _RUNNER_CODE_IDS or frame.f_locals is frame.f_globals:
-                return []
-            return list(frame.f_locals.values())
-        if issubclass(kind, type) and id(obj) not in self.run_classes:
-            return []
-        return gc.get_referents(obj)
+    def clear_dict(self, obj: dict[object, object]) -> None:
+        if id(obj) not in self.class_dicts:
+            obj.clear()
 
-    def release(self) -> None:
-        """Let go of every object, parents first: in Kahn's order where no cycle is in the way,
-        the cheap common case; what sits in or under a cycle in Tarjan's order after that."""
-        count = len(self.nodes)
-        starts, edges = self.starts, self.edges
-        parents = [0] * count
-        for child in edges:
-            parents[child] += 1
-        order = [position for position in range(count) if parents[position] == 0]
-        for position in order:  # grows as parents are let go
+
+def _steps(kind: type) -> tuple[Callable[[Any], object], ...]:
+    """How to empty an object of `kind` (a dict is the emptier's own: it skips classes' dicts)."""
+    if kind is list or kind is set or kind is collections.deque or kind is dict:
+        return (kind.clear,)
+    if kind is CellType:
+        return (_CELL_CONTENTS.__delete__,)
+    if kind is FrameType:
+        return (_clear_frame,)
+    if kind is TracebackType:
+        return (_cut_traceback,)
+    if kind is FunctionType:
+        return (_empty_function,)
+    if _IS_CLASS(kind):
+        return (_empty_class,)
+    steps: list[Callable[[Any], object]] = []
+    for base in _mro(kind):
+        clear = _BASE_CLEARS.get(id(base))
+        if clear is not None:
+            steps.append(clear)
+            break
+    if issubclass(kind, BaseException):
+        steps.append(_cut_exception)
+    if kind.__flags__ & _INLINE_VALUES:
+        # Attributes kept in the object itself, with no dict until one is asked for; a dict,
+        # wherever one exists, is garbage of its own and emptied as such.
+        steps.append(_clear_attributes)
+    steps.extend(functools.partial(_clear_slot, member) for member in _slot_members(kind))
+    return tuple(steps)
+
+
+_CELL_CONTENTS = CellType.cell_contents  # type: ignore[attr-defined]
+_set_args = BaseException.args.__set__  # type: ignore[attr-defined]
+_set_traceback = BaseException.__traceback__.__set__  # type: ignore[attr-defined]
+_set_context = BaseException.__context__.__set__  # type: ignore[attr-defined]
+_set_cause = BaseException.__cause__.__set__  # type: ignore[attr-defined]
+_set_tb_next = TracebackType.tb_next.__set__  # type: ignore[attr-defined]
+_FUNCTION_FIELDS = tuple(
+    FunctionType.__dict__[name] for name in ("__defaults__", "__kwdefaults__", "__doc__", "__module__")
+)
+
+
+def _clear_frame(frame: FrameType) -> None:
+    try:  # noqa: SIM105
+        frame.clear()
+    except RuntimeError:
+        pass  # a suspended generator's frame: its generator is garbage too, and closed
+
+
+def _cut_traceback(tb: TracebackType) -> None:
+    _set_tb_next(tb, None)
+
+
+def _cut_exception(exc: BaseException) -> None:
+    _set_args(exc, ())
+    _set_traceback(exc, None)
+    _set_context(exc, None)
+    _set_cause(exc, None)
+
+
+def _empty_function(function: FunctionType) -> None:
+    for field in _FUNCTION_FIELDS:
+        field.__set__(function, None)
+
+
+def _empty_class(cls: type) -> None:
+    """Everything type's own __delattr__ lets go (not __module__, __doc__ or __dict__), but the
+    accessors of __slots__, which `_Emptier` reads to empty the class's instances."""
+    namespace = _class_namespace(cls)
+    for name in list(namespace):
+        if type(name) is str and type(namespace[name]) is not MemberDescriptorType:
+            try:  # noqa: SIM105
+                type.__delattr__(cls, name)
+            except BaseException:  # noqa: BLE001
+                pass
+
+
+def _empty_partial(partial: functools.partial[object]) -> None:
+    functools.partial.__setstate__(partial, (len, (), None, None))
+
+
+def _empty_default_dict(obj: collections.defaultdict[object, object]) -> None:
+    dict.clear(obj)
+    _DEFAULT_FACTORY.__set__(obj, None)
+
+
+def _empty_staticmethod(method: staticmethod[..., object]) -> None:
+    staticmethod.__init__(method, None)  # type: ignore[arg-type]
+
+
+def _empty_classmethod(method: classmethod[Any, ..., object]) -> None:
+    classmethod.__init__(method, None)  # type: ignore[arg-type]
+
+
+_DEFAULT_FACTORY = collections.defaultdict.default_factory  # type: ignore[attr-defined]
+# The built-in bases whose own C method empties an instance of a subclass.
+_BASE_CLEARS: dict[int, Callable[[Any], object]] = {
+    id(collections.OrderedDict): collections.OrderedDict.clear,
+    id(collections.defaultdict): _empty_default_dict,
+    id(dict): dict.clear,
+    id(list): list.clear,
+    id(set): set.clear,
+    id(collections.deque): collections.deque.clear,
+    id(functools.partial): _empty_partial,
+    id(property): property.__init__,
+    id(staticmethod): _empty_staticmethod,
+    id(classmethod): _empty_classmethod,
+}
+
+
+# --- Letting go ----------------------------------------------------------------------------------
+
+_HELD_ONCE = next(map(sys.getrefcount, [object()]))
+"""What sys.getrefcount reads, through map, of an object only one list holds."""
+_ROUND_SHARE = 8  # another round while the last one freed this share of what was left
+_CYCLE_LEVELS = 4  # nested cycles of what cannot be emptied, freed each by a collection of its own
+
+
+def _let_go(nodes: list[object], depth: int) -> None:
+    """Let go of each object once nothing else the teardown holds refers to it, so that all it
+    holds is still held as it goes. An object nothing but `nodes` refers to reads _HELD_ONCE: those
+    go first, then those only they held, round after round, at C speed and without a look at a
+    reference (emptied objects hold next to nothing). A chain takes a round a link: once a round
+    frees little, what is left is ordered by its references (`_let_go_in_order`)."""
+    while nodes:
+        free = bytes(map(_HELD_ONCE.__eq__, map(sys.getrefcount, nodes)))
+        freed = free.count(1)
+        if not freed:
+            break
+        going = list(compress(nodes, free))
+        nodes[:] = compress(nodes, map(not_, free))
+        going.clear()
+        if freed * _ROUND_SHARE < len(nodes) + freed and len(nodes) > _LINKS:
+            break
+    if nodes:
+        _let_go_in_order(nodes, depth)
+
+
+def _let_go_in_order(nodes: list[object], depth: int) -> None:
+    """What rounds did not free: chains and cycles. Ordered by the references among them (each
+    counted once, at C speed): parents before children (Kahn's order), then what sits in or under
+    a cycle in Tarjan's order, which finishes a group of objects only after every group it reaches.
+    A cycle survives being let go, and a collection frees it; what hangs below it is held until
+    then, and let go in order after (`_CYCLE_LEVELS` deep at most)."""
+    count = len(nodes)
+    starts, edges = _references_among(nodes)
+    first, later = _release_order(count, starts, edges, depth < _CYCLE_LEVELS)
+    del starts, edges
+    going = [nodes[position] for position in reversed(first)]
+    held_on = [nodes[position] for position in later]
+    nodes.clear()
+    going.clear()  # frees from the end, where the parents are
+    if held_on:
+        gc.collect()  # the cycles just let go, and nothing below them: that is held
+        _let_go(held_on, depth + 1)
+
+
+def _references_among(nodes: list[object]) -> tuple[array[int], array[int]]:
+    """The references among `nodes`, as positions: those of node i are edges[starts[i]:starts[i+1]]
+    (those of a large tuple each once). A function of its own: a loop's last object must not outlive
+    it (held by a local, it would go, with all below it, after everything else was let go)."""
+    find = dict(zip(map(id, nodes), range(len(nodes)), strict=True)).get
+    starts = array("i")
+    edges = array("i")
+    mark, add, extend = starts.append, edges.append, edges.extend
+    readers = dict(_REFERENCE_READERS)
+    for node in nodes:
+        mark(len(edges))
+        kind = type(node)
+        read = readers.get(id(kind))
+        if read is None:
+            read = readers[id(kind)] = _references_reader(kind)
+        references = read(node)
+        if (read is gc.get_referents or kind is tuple) and len(references) <= _FEW:  # type: ignore[arg-type]
+            # A link of a chain, most of what rounds leave: a plain loop costs less than C maps.
+            for reference in references:
+                position = find(id(reference))
+                if position is not None:
+                    add(position)
+            continue
+        positions = filter(_IS_POSITION, map(find, map(id, references)))
+        extend(set(positions) if kind is tuple and len(node) > _LINKS else positions)  # type: ignore[arg-type]
+    mark(len(edges))
+    return starts, edges
+
+
+_IS_POSITION = functools.partial(is_not, None)
+
+
+def _references_reader(kind: type) -> Callable[[Any], Iterable[object]]:
+    """Tuples and frozensets, the large objects that cannot be emptied, are read in place (a
+    subclass through its base type's own __iter__); the rest, emptied, through gc.get_referents."""
+    if kind is tuple:
+        return _itself
+    for base in _mro(kind):
+        if base is tuple or base is frozenset:
+            return base.__iter__  # type: ignore[attr-defined,no-any-return]
+    return gc.get_referents
+
+
+def _itself(node: object) -> object:
+    return node
+
+
+def _release_order(
+    count: int, starts: array[int], edges: array[int], split: bool
+) -> tuple[array[int], array[int]]:
+    """Positions to let go now, parents first, and those to hold until the cycles let go now are
+    collected (none unless `split`). Arrays of four bytes a position throughout: a chain of a
+    million objects is a million positions."""
+    counted: dict[int, int] = {}
+    _count_elements(counted, edges)  # C, not Counter: a Python class's code would be a step
+    parents = array("i", map(counted.get, range(count), repeat(0)))
+    del counted
+    order = array("i", compress(range(count), map(not_, parents)))
+    append = order.append
+    for position in order:  # grows as parents are let go
+        start = starts[position]
+        end = starts[position + 1]
+        if end - start == 1:  # a link of a chain
+            child = edges[start]
+            parents[child] -= 1
+            if not parents[child]:
+                append(child)
+            continue
+        for child in edges[start:end]:
+            parents[child] -= 1
+            if not parents[child]:
+                append(child)
+    if len(order) == count:
+        return order, array("i")
+    del parents
+    placed = bytearray(count)
+    for position in order:
+        placed[position] = 1
+    cyclic, group = _components(count, starts, edges, placed)
+    if not split:
+        return order + cyclic, array("i")
+    # Below a cycle: reached from one, through references that leave its group.
+    below = bytearray(count)
+    for position in cyclic:  # parents first
+        if group[position] < 0 or below[position]:
             for child in edges[starts[position] : starts[position + 1]]:
-                parents[child] -= 1
-                if parents[child] == 0:
-                    order.append(child)
-        if len(order) < count:
-            placed = bytearray(count)
-            for position in order:
-                placed[position] = 1
-            order.extend(self._cyclic_order(placed))
-        finished = [self.nodes[position] for position in reversed(order)]
-        del order
-        self.nodes.clear()
-        finished.clear()  # frees from the end, where the parents are
+                if group[child] != group[position]:
+                    below[child] = 1
+    order.extend(compress(cyclic, map(not_, map(below.__getitem__, cyclic))))
+    return order, array("i", compress(cyclic, map(below.__getitem__, cyclic)))
 
-    def _cyclic_order(self, placed: bytearray) -> list[int]:
-        """The positions not yet placed, parents first: Tarjan's strongly connected components,
-        iterative, which finish a group of objects only after every group it reaches."""
-        starts, edges = self.starts, self.edges
-        count = len(self.nodes)
-        found_at = [-1] * count
-        low = [0] * count
-        on_stack = bytearray(count)
-        stack: list[int] = []
-        finished: list[int] = []
-        visited = 0
-        for root in range(count):
-            if placed[root] or found_at[root] >= 0:
-                continue
-            found_at[root] = low[root] = visited
-            visited += 1
-            stack.append(root)
-            on_stack[root] = 1
-            # The depth-first walk's own stack: a chain of a million objects is a million deep.
-            calls = [[root, starts[root]]]
-            while calls:
-                call = calls[-1]
-                node, edge = call
-                if edge < starts[node + 1]:
-                    call[1] = edge + 1
+
+def _components(
+    count: int, starts: array[int], edges: array[int], placed: bytearray
+) -> tuple[array[int], array[int]]:
+    """The positions not yet placed, parents first: Tarjan's strongly connected components,
+    iterative, which finish a group of objects only after every group it reaches. With each
+    position's group: a negative number for a group that is a cycle (two or more objects, or one
+    that refers to itself)."""
+    # A placed position reads as found and off the stack: the walk passes it by.
+    found_at = array("i", map((-1).__add__, placed))
+    low = array("i", [0]) * count
+    group = array("i", [0]) * count
+    on_stack = bytearray(count)
+    stack = array("i")
+    finished = array("i")
+    # The depth-first walk's own stack, a position and its next edge: a chain of a million objects
+    # is a million deep.
+    calls = array("i")
+    next_edges = array("i")
+    visited = groups = 0
+    for root in range(count):
+        if found_at[root] >= 0:
+            continue
+        child = root
+        while True:
+            if child >= 0:  # a position found just now: onto both stacks
+                found_at[child] = low[child] = visited
+                visited += 1
+                stack.append(child)
+                on_stack[child] = 1
+                calls.append(child)
+                next_edges.append(starts[child])
+            if not calls:
+                break
+            node = calls[-1]
+            edge = next_edges[-1]
+            child = -1
+            if edge < starts[node + 1]:
+                next_edges[-1] = edge + 1
+                found = found_at[edges[edge]]
+                if found < 0:
                     child = edges[edge]
-                    if placed[child]:
-                        continue
-                    if found_at[child] < 0:
-                        found_at[child] = low[child] = visited
-                        visited += 1
-                        stack.append(child)
-                        on_stack[child] = 1
-                        calls.append([child, starts[child]])
-                    elif on_stack[child] and found_at[child] < low[node]:
-                        low[node] = found_at[child]
-                    continue
-                calls.pop()
-                if calls and low[node] < low[calls[-1][0]]:
-                    low[calls[-1][0]] = low[node]
-                if low[node] == found_at[node]:
-                    while True:
-                        member = stack.pop()
-                        on_stack[member] = 0
-                        finished.append(member)
-                        if member == node:
-                            break
-        finished.reverse()
-        return finished
-
-
-def _classes_made_during_run() -> list[type]:
-    """Classes the run created, by the script or by class factories (enum's functional API,
-    namedtuple): everything alive before the run is frozen, so gc.get_objects lists only the
-    run's objects. Sifted at C speed, by type() and the C subclass check only."""
-    young = gc.get_objects()
-    return list(compress(young, map(_IS_CLASS, map(type, young))))
+                elif on_stack[edges[edge]] and found < low[node]:
+                    low[node] = found
+                continue
+            calls.pop()
+            next_edges.pop()
+            if calls and low[node] < low[calls[-1]]:
+                low[calls[-1]] = low[node]
+            if low[node] == found_at[node]:
+                groups += 1
+                first = len(finished)
+                while True:
+                    member = stack.pop()
+                    on_stack[member] = 0
+                    finished.append(member)
+                    if member == node:
+                        break
+                cycle = len(finished) - first > 1 or node in edges[starts[node] : starts[node + 1]]
+                for member in finished[first:]:
+                    group[member] = -groups if cycle else groups
+    finished.reverse()
+    return finished, group
 
 
 _IS_CLASS = functools.partial(type.__subclasscheck__, type)
+# The host's kinds a run's garbage is mostly made of, and what the teardown does with each, worked
+# out once: per kind and per run, it took a tenth of a millisecond of every run in Pyodide. Only
+# classes that live as long as the interpreter: an id of a class a run made may come back.
+_COMMON_KINDS = (
+    list, tuple, dict, set, frozenset, collections.deque, collections.OrderedDict,
+    collections.defaultdict, CellType, FrameType, TracebackType, FunctionType, CodeType, ModuleType,
+    GeneratorType, CoroutineType, AsyncGeneratorType, type, slice, map, filter, zip, enumerate,
+    reversed, property, staticmethod, classmethod, functools.partial, BaseException, Exception,
+    ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError, StopIteration,
+    MethodType, BuiltinFunctionType, MethodWrapperType, MappingProxyType, GenericAlias, UnionType,
+    SimpleNamespace, type(iter([])), type(iter(())), type(iter({})), type(iter(range(0))),
+    type({}.keys()), type({}.values()), type({}.items()),
+)  # fmt: skip
+_FINALISES = {id(kind): _finalises(kind) for kind in _COMMON_KINDS}
+_STEPS = {id(kind): _steps(kind) for kind in _COMMON_KINDS}
+_READERS = {id(kind): _reader(kind) for kind in _COMMON_KINDS}
+_REFERENCE_READERS = {id(kind): _references_reader(kind) for kind in _COMMON_KINDS}
 
 
 # 3.13 deprecates sys._clear_type_cache for this, which clears the same cache (and the JIT's
@@ -1219,15 +1576,4 @@ _ENGINE_TABLES = tuple(
     for module in _engine_modules()
     for name, value in vars(module).items()
     if type(value) is dict and not name.startswith("__") and name != "_shared_members"
-)
-# Module-level objects of the engine, which a walk from the script may meet: never part of a run.
-_ENGINE_OBJECT_IDS = frozenset(id(value) for module in _engine_modules() for value in vars(module).values())
-_RUNNER_CODE_IDS = frozenset(
-    id(f.__code__) for f in (run, _run_once, _monitored, _execute, _teardown, _free_cycles)
-)
-# The engine's own bookkeeping of a run (reached through a with statement's ManagedContext): the
-# teardown does not walk into it. Everything else, the engine's classes included (a typing form
-# holds what the script subscripted it with), is walked and let go in order.
-_RUN_BOOKKEEPING = frozenset(
-    map(id, (sandbox_builtins.RunScope, sandbox_builtins.OutputBuffer, StepBudget, facades.FacadeRun))
 )
