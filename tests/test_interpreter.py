@@ -636,6 +636,21 @@ def test_deep_structures_of_any_kind_are_freed_safely(code):
     next_run_works()
 
 
+@pytest.mark.parametrize("argument", ["trace", "task", "task_metadata"])
+def test_a_deep_structure_hung_on_the_runs_arguments_is_freed_safely(argument):
+    # The trace, task and metadata were the host's (made before the run): a chain stored in them
+    # was never the teardown's, and was freed recursively when the batch let the trace go, killing
+    # the Pyodide interpreter after the trace had reported success.
+    code = (
+        "def eval_fn(task, task_metadata, trace, ctx):\n    x = None\n    for _ in range(20000):\n"
+        f"        x = [x]\n    {argument}['deep'] = x\n    return True, 'ok'"
+    )
+    traces = [{"trace_id": "t", "data": {}}]
+    batch = sandbox.evaluate(code, traces, task={"user_message": "hi"}, task_metadata={})
+    assert [r.passed for r in batch.results] == [True], batch
+    next_run_works()
+
+
 def test_the_nesting_check_is_charged_to_the_budget():
     budget = StepBudget(Limits())
     check_nesting(budget, [[i] for i in range(1000)])

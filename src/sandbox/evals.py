@@ -335,13 +335,19 @@ def _run_trace(
     session: Session | None = None,
     tables: HostTables | None = None,
 ) -> tuple[TraceResult, int]:
-    (task, task_metadata), trace = marshal.loads(shared), marshal.loads(data)  # this trace's own copy
     ctx, usage = session.context(trace_id) if session is not None else (None, None)
-    arguments: tuple[object, ...] = {
-        "fn(trace)": (trace,),
-        "fn(trace, ctx)": (trace, ctx),
-        "fn(task, task_metadata, trace, ctx)": (task, task_metadata, trace, ctx),
-    }[entry.convention]
+    convention = entry.convention
+
+    def arguments() -> tuple[object, ...]:
+        # This trace's own copy, made by the runner once the host is frozen: the run's, so that
+        # its teardown frees whatever the script hangs on it.
+        (task, task_metadata), trace = marshal.loads(shared), marshal.loads(data)
+        return {
+            "fn(trace)": (trace,),
+            "fn(trace, ctx)": (trace, ctx),
+            "fn(task, task_metadata, trace, ctx)": (task, task_metadata, trace, ctx),
+        }[convention]
+
     started = time.perf_counter()
     outcome = run(compiled, limits, call=entry.name, arguments=arguments, convert=read_verdict, tables=tables)
     elapsed = _ms(started)

@@ -108,6 +108,10 @@ class Compiled:
         return Compiled(fresh, self.policy, None, _code_objects(fresh), self.words)
 
 
+# A call's arguments, or what makes them once the host is frozen (see `run`).
+Arguments = tuple[object, ...] | Callable[[], tuple[object, ...]]
+
+
 # Analysis, instrumentation and compilation are most of a small run's fixed cost, and callers send
 # the same eval again and again. Bounded in entries, in the source kept and in the bytes of the code
 # objects kept, all entries together: a Worker has 128 MB, and 16 KiB of source can compile to
@@ -317,12 +321,13 @@ def run(
     compiled: Compiled,
     limits: Limits,
     call: str | None = None,
-    arguments: tuple[object, ...] = (),
+    arguments: Arguments = (),
     convert: Callable[[object], object] | None = None,
     tables: HostTables | None = None,
 ) -> Outcome:
     """Run the module in a fresh namespace; then, if `call` names a function it defined, call it
-    with `arguments`, inside the same budget, and pass what it returned to `convert` while the
+    with `arguments` (or what `arguments()` makes once the host is frozen: objects the run owns,
+    which its teardown frees), inside the same budget, and pass what it returned to `convert` while the
     budget still holds. `convert` must look at the value by type only and return plain data, which
     becomes `Outcome.value`; the value itself is freed with the rest of the run. `compiled` must be
     code objects no earlier run has used (what `prepare` returns, or `Compiled.afresh()`): the
@@ -375,7 +380,7 @@ def _run_once(
     compiled: Compiled,
     limits: Limits,
     call: str | None,
-    arguments: tuple[object, ...],
+    arguments: Arguments,
     convert: Callable[[object], object] | None,
     lent: sandbox_builtins.RunBuiltins,
 ) -> Outcome:
@@ -430,7 +435,7 @@ def _monitored(
     scope: sandbox_builtins.RunScope,
     namespace: dict[str, object],
     call: str | None,
-    arguments: tuple[object, ...],
+    arguments: Arguments,
     convert: Callable[[object], object] | None,
     tracing_here: bool,
 ) -> Outcome:
@@ -446,7 +451,14 @@ def _monitored(
         # Everything alive now is the host's: frozen, the teardown's collection skips it.
         gc.freeze()
         try:
+            if callable(arguments):
+                # Made now, after the freeze, the run's own: the teardown frees what the script
+                # hung on them. Made before, they were the host's, and a chain stored in the trace
+                # (`trace['x'] = chain`) was freed recursively when the caller let the trace go,
+                # losing a Pyodide isolate.
+                namespace["__sandbox_arguments__"] = arguments = arguments()
             error, value = _execute(compiled, namespace, budget, call, arguments, convert)
+            del arguments
             # Read before tracing stops: a single C call may have peaked past the limit and freed
             # it again between two steps.
             peaked = budget.peak_over_limit()
