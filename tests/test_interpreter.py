@@ -611,6 +611,13 @@ FREED = {
     "a chain of maps": "x = [1]\nfor _ in range(20000):\n    x = map(abs, x)",
     **{name: CHAINS[name] for name in ("deque", "functools.partial", "slice", "list[...] alias")},
     "a chain of exceptions": "x = ValueError()\nfor _ in range(20000):\n    x = ValueError(x)",
+    # A ring through a built-in exception's own field, which the teardown once left to the collector.
+    "a ring through StopIteration.value": (
+        "class E(StopIteration):\n    pass\ne = E()\nc = e\nfor _ in range(20000):\n    c = (c, 0)\ne.value = c"
+    ),
+    "a ring through AttributeError.obj": (
+        "class E(AttributeError):\n    pass\ne = E()\nc = e\nfor _ in range(20000):\n    c = (c, 0)\ne.obj = c"
+    ),
     "a chain of instances": "class N:\n    pass\nx = None\nfor _ in range(20000):\n    n = N()\n    n.next = x\n    x = n",
     "a list holding every link, innermost first": CHAINS["a list holding every link of a chain"],
     "a cycle of lists": "first = []\nx = first\nfor _ in range(20000):\n    x = [x]\nfirst.append(x)\nx = first = None",

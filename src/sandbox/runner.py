@@ -1091,6 +1091,8 @@ def _steps(kind: type) -> tuple[Callable[[Any], object], ...]:
             break
     if issubclass(kind, BaseException):
         steps.append(_cut_exception)
+        fields = (member for base in _mro(kind) for member in _EXCEPTION_FIELDS.get(id(base), ()))
+        steps.extend(functools.partial(_clear_slot, member) for member in fields)
     if kind.__flags__ & _INLINE_VALUES:
         # Attributes kept in the object itself, with no dict until one is asked for; a dict,
         # wherever one exists, is garbage of its own and emptied as such.
@@ -1099,6 +1101,15 @@ def _steps(kind: type) -> tuple[Callable[[Any], object], ...]:
     return tuple(steps)
 
 
+# The fields a built-in exception keeps beside its arguments (StopIteration.value,
+# AttributeError.obj, OSError.filename, ...): a script's subclass may set them, and a ring through
+# one was left to the collector, whose clearing of the exception freed a chain behind it
+# recursively (losing a Pyodide isolate).
+_EXCEPTION_FIELDS = {
+    id(kind): tuple(value for value in vars(kind).values() if type(value) is MemberDescriptorType)
+    for kind in vars(sys.modules["builtins"]).values()
+    if type(kind) is type and issubclass(kind, BaseException)
+}
 _CELL_CONTENTS = CellType.cell_contents  # type: ignore[attr-defined]
 _set_args = BaseException.args.__set__  # type: ignore[attr-defined]
 _set_traceback = BaseException.__traceback__.__set__  # type: ignore[attr-defined]
