@@ -336,6 +336,13 @@ def test_a_namedtuple_takes_only_field_names_written_in_the_script(factory):
     assert sandbox.execute(written, None, ALL_IMPORTS).output == "P(x=1, y=2) Q(a=3)"
 
 
+def test_any_text_constant_compiles():
+    # The words of text constants are made permanent by compiling them as parameter names: one
+    # that cannot be a parameter broke the script's compilation.
+    code = "x = 'a __debug__ b match case type _ None, 9lives'\nprint(x)"
+    assert sandbox.execute(code).output == "a __debug__ b match case type _ None, 9lives"
+
+
 def test_a_trace_that_names_a_field_with_one_of_the_scripts_words_leaves_no_trace_of_which():
     # The script's words (here in a text constant) were interned only once a trace used one as a
     # field name: a later run told which one, by identity. They are permanent from compilation on.

@@ -243,7 +243,12 @@ def script_words(codes: tuple[CodeType, ...]) -> frozenset[str]:
         for constant in code.co_consts:
             if type(constant) is str:
                 pieces.update(constant.replace(",", " ").split())
-    fresh = sorted(word for word in pieces - names if word.isidentifier() and not keyword.iskeyword(word))
+    fresh = sorted(
+        word
+        for word in pieces - names
+        # __debug__ is the one identifier that cannot be bound (and is permanent already).
+        if word.isidentifier() and not keyword.iskeyword(word) and word != "__debug__"
+    )
     if fresh:
         compile(f"lambda {', '.join(fresh)}: 0", "<script words>", "eval")
     return frozenset(names | pieces)
