@@ -179,6 +179,29 @@ def test_a_c_loop_gets_only_callables_whose_every_call_is_a_step(callable_):
     assert result.error_type == "runtime" and "takes a function defined in the script" in result.error, result
 
 
+# The engine's functions a script can hold, consumed by a C loop with no frame of the script's in
+# between: microseconds a call that no step saw (in Pyodide, minutes on a 500 ms budget).
+HELD_ENGINE_FUNCTIONS = {
+    "getattr": "class O:\n    m = 1\nall(map(getattr, [O()] * N, ['m'] * N))",
+    "repr": "all(map(repr, [1] * N))",
+    "format": "all(map(format, [1] * N))",
+    "a stand-in's constructor": "any(map(range, [0] * N))",
+    "a stand-in's instance check": "any(map(isinstance, [0] * N, [range] * N))",
+    "a checked method": "all(map('abc'.replace, ['a'] * N, ['b'] * N))",
+    "a checked method read unbound": "all(map(str.replace, ['abc'] * N, ['a'] * N, ['b'] * N))",
+    "int.to_bytes": "all(map((5).to_bytes, [1] * N))",
+}
+
+
+@pytest.mark.parametrize("name", HELD_ENGINE_FUNCTIONS)
+def test_every_engine_function_a_script_holds_is_a_step_a_call(name):
+    # A budget of 5,000 steps with a clock that would allow 5 s: only a step per call ends it.
+    code = f"N = 20_000\n{HELD_ENGINE_FUNCTIONS[name]}\nprint('done')"
+    result = sandbox.execute(code, Limits(timeout_ms=5000, steps_per_ms=1))
+    assert result.error_type == "timeout", result
+    assert sandbox.execute(code.replace("20_000", "100"), Limits(steps_per_ms=1)).output == "done"
+
+
 def test_finalising_a_paused_delegation_reaches_no_host_loop():
     # Freeing g's generator calls its delegate's `close`: here a host C loop over a billion items
     # (seconds), which ran after the budget was spent and let the run report success seconds later.

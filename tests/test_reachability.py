@@ -69,6 +69,10 @@ def reachable_roots() -> dict[str, object]:
     return roots
 
 
+# The engine's code the step count leaves out: none of it may be a function the script can hold.
+EXEMPT = sandbox.builtins.guard_code_ids(runner)
+
+
 def walk(roots: dict[str, object]) -> tuple[int, list[str]]:
     findings: list[str] = []
     seen: set[int] = set()
@@ -82,6 +86,14 @@ def walk(roots: dict[str, object]) -> tuple[int, list[str]]:
             if isinstance(obj, FORBIDDEN_TYPES) or id(obj) in FORBIDDEN_OBJECTS:
                 findings.append(f"{path} -> {FORBIDDEN_OBJECTS.get(id(obj), type(obj).__name__)}")
                 continue
+            if (
+                isinstance(obj, types.FunctionType)
+                and id(obj.__code__) in EXEMPT
+                and not path.startswith("__")
+            ):
+                # A C loop would call it with no step (`all(map(getattr, objs, names))`). The
+                # instrumentation's own names are the exception: the analyser refuses them.
+                findings.append(f"{path} -> engine function the step count leaves out")
             if isinstance(obj, MUTABLE) and path.count(".") > 0:
                 findings.append(f"{path} -> shared {type(obj).__name__}")
                 continue
@@ -135,6 +147,12 @@ def test_the_walk_notices_a_class_whose_patterns_read_refused_names():
         __match_args__ = ("__globals__",)
 
     assert walk({"Handed": Handed})[1] == ["Handed -> __match_args__ ('__globals__',)"]
+
+
+def test_the_walk_notices_an_engine_function_the_step_count_leaves_out():
+    assert walk({"leaky": types.SimpleNamespace(check=sandbox.guards.read_attribute)})[1] == [
+        "leaky.check -> engine function the step count leaves out"
+    ]
 
 
 def test_the_walk_notices_a_module_two_attributes_away():

@@ -1070,26 +1070,56 @@ def _loop_range(stand_in: object) -> Callable[..., object]:
 
 
 def guard_code_ids(*extra_modules: types.ModuleType) -> frozenset[int]:
-    """Ids of the code objects of this module, guards.py, limits.py, ownership.py and policy.py (the
-    attribute rule the guards apply) and `extra_modules`, nested ones included."""
+    """Ids of the code the step count leaves out: the code objects of this module, guards.py,
+    limits.py, ownership.py and policy.py (the attribute rule the guards apply) and `extra_modules`,
+    nested ones included, except the functions the script can hold (handed_out_code_ids)."""
     from . import guards, limits
 
     codes: set[int] = set()
-
-    def collect(code: types.CodeType) -> None:
-        codes.add(id(code))
-        for const in code.co_consts:
-            if isinstance(const, types.CodeType):
-                collect(const)
-
     for module in (guards, limits, ownership, policy, sys.modules[__name__], *extra_modules):
         for value in vars(module).values():
             members = vars(value).values() if isinstance(value, type) else ()
             for candidate in (value, *members):
                 code = getattr(candidate, "__code__", None)
                 if isinstance(code, types.CodeType) and code.co_filename == module.__file__:
-                    collect(code)
-    return frozenset(codes)
+                    codes.update(map(id, _code_tree(code)))
+    return frozenset(codes) - handed_out_code_ids()
+
+
+def _code_tree(code: types.CodeType) -> Iterator[types.CodeType]:
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _code_tree(const)
+
+
+def handed_out_code_ids() -> frozenset[int]:
+    """Ids of the code of the engine's functions a script can hold: the builtins it can name, the
+    stand-ins' constructors and metaclass methods, the `__len__` put on its classes and the checked
+    methods the guards hand out. A C loop calls them with no frame of the script's in between
+    (`all(map(getattr, objs, names))`, `sorted(xs, key=repr)`), microseconds a call that no step
+    saw: in Pyodide, where no signal ends a run, such a loop ran minutes on a 500 ms budget. So they
+    run as the script's own code does, a step per call and per loop iteration. Everything else of
+    the engine is reached only through them or through the instrumented guards (dunder names the
+    analyser refuses), which are exempt because they must work once the budget is spent."""
+    from . import guards
+    from .limits import Limits
+
+    table = build(RunScope(StepBudget(Limits()), frozenset()))
+    held: list[object] = [value for name, value in table.items() if not name.startswith("__")]
+    for value in list(held):
+        if isinstance(value, type) and "_sandbox_call" in value.__dict__:  # a stand-in
+            held.extend(vars(type(value)).values())
+            held.append(value.__dict__["_sandbox_call"].__func__)
+    codes = [value.__code__ for value in held if isinstance(value, types.FunctionType)]
+    for factory in (*guards.HANDED_OUT_FACTORIES, _guard_length):
+        codes.extend(
+            code
+            for code in _code_tree(factory.__code__)
+            # The nested functions, not the generator expressions the factory uses itself.
+            if code is not factory.__code__ and not code.co_flags & _FRAMELESS_CALLS
+        )
+    return frozenset(map(id, codes))
 
 
 __all__ = ["LimitExceeded", "RunBuiltins", "RunScope", "SandboxViolation", "build", "guard_code_ids"]

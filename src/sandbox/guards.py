@@ -583,6 +583,11 @@ def _split(finditer: Callable[..., Any], shift: int, *args: Any, **kwargs: Any) 
     yield subject[last:]
 
 
+# Factories whose nested functions are the checked versions the script holds and calls
+# (builtins.handed_out_code_ids: a step per call).
+HANDED_OUT_FACTORIES = (guarded_method, _text_method, _bound, _to_bytes, _random_method, _regex_method)
+
+
 # --- Builtins with guarded calls --------------------------------------------------------------
 
 
