@@ -108,6 +108,34 @@ def test_guards_read_a_call_as_c_does(attack):
 
 
 @pytest.mark.parametrize(
+    "attack",
+    [
+        # C3's merge of 800 bases: seconds in one C call, where no signal lands (2,000: a minute).
+        "class K:\n    pass\nfor i in range(50):\n    class K(K):\n        pass\nbs = []\n"
+        "for i in range(800):\n    class B(K):\n        pass\n    bs.append(B)\nclass X(*bs):\n    pass",
+        # One format field chaining millions of reads in the engine's own loop.
+        "class A:\n    pass\na = A()\na.a = a\nx = ('{0' + '.a' * 4_000_000 + '}').format(a)",
+        # Reads each walking an MRO of 300 classes.
+        "class K:\n    pass\nfor i in range(300):\n    class K(K):\n        pass\na = K()\na._x = a\n"
+        "x = ('{0' + '._x' * 100_000 + '}').format(a)",
+    ],
+)
+def test_making_classes_and_reading_through_them_is_paid_for(attack):
+    held(attack, "timeout", "exceeded")
+
+
+def test_a_chain_of_classes_is_paid_for_as_it_grows():
+    # A class below a chain: type() copies what every class of its MRO gives, and admission walks
+    # it, milliseconds for one step. (Not through `held`: its tracing, on through the teardown,
+    # makes freeing the chain four times dearer than in a run.)
+    limits = Limits(timeout_ms=1000)
+    started = time.perf_counter()
+    result = sandbox.execute("class K:\n    pass\nwhile True:\n    class K(K):\n        pass", limits)
+    assert time.perf_counter() - started < 2 * limits.timeout_ms / 1000
+    assert result.error_type == "timeout" and "this class" in result.error, result
+
+
+@pytest.mark.parametrize(
     "render",
     [
         "repr(slice(x))",

@@ -43,6 +43,7 @@ from .limits import (
     as_count,
     char_bytes,
     check_bytes,
+    check_class,
     check_concatenation,
     check_int_text,
     check_lshift,
@@ -374,6 +375,8 @@ def admit_class(scope: RunScope, cls: type) -> type:
         raise SandboxViolation("Blocked: __match_args__ must be a tuple of attribute names")
     fields = namespace.get("__dataclass_fields__", {})
     names = (*match_args, *(fields if type(fields) is dict else ()))
+    # The walks here and below: every class of the MRO for its bases, every name through it.
+    spend(scope.budget, len(cls.__mro__) * (1 + len(names)), "admitting this class")
     policy.refuse_member_names(*names, private=True)
     scope.user_classes.add(cls)
     try:
@@ -405,10 +408,10 @@ class _ClassBody:
     (ownership.slot_violation). Checked before class machinery adds its own methods (enum's
     `__new__`, dataclass's `__init__`), which are the host's to trust."""
 
-    __slots__ = ("_classes", "_prepared")
+    __slots__ = ("_prepared", "_scope")
 
-    def __init__(self, classes: set[type]) -> None:
-        self._classes = classes
+    def __init__(self, scope: RunScope) -> None:
+        self._scope = scope
         self._prepared: dict[str, Any] = {}
 
     def __prepare__(self, name: str, bases: tuple[type, ...]) -> Any:
@@ -419,7 +422,8 @@ class _ClassBody:
     def __call__(self, name: str, bases: tuple[type, ...], namespace: Any) -> type:
         prepared = self._prepared
         made = {k: v for k, v in dict.items(namespace) if k not in prepared or prepared[k] is not v}
-        ownership.refuse_namespace(self._classes, name, bases, made)
+        check_class(self._scope.budget, bases, len(made))
+        ownership.refuse_namespace(self._scope.user_classes, name, bases, made)
         return _metaclass_of(bases)(name, bases, namespace)  # type: ignore[no-any-return]
 
 
@@ -946,7 +950,7 @@ def build(scope: RunScope) -> dict[str, Any]:
     def _build_class(func: Callable[..., Any], name: str, *bases: Any, **keywords: Any) -> type:
         if keywords:
             raise TypeError("class keywords (metaclass=…) are not available in the sandbox")
-        built = _host.__build_class__(func, name, *bases, metaclass=_ClassBody(scope.user_classes))
+        built = _host.__build_class__(func, name, *bases, metaclass=_ClassBody(scope))
         cls = admit_class(scope, built)
         _guard_length(scope.budget, cls)
         return cls

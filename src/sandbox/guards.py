@@ -58,6 +58,11 @@ def read_attribute(budget: StepBudget, classes: set[type], obj: object, name: ob
     ownership.attribute_violation (the analyser's rule, then whose object it is); guarded methods
     come back as their checked versions."""
     checked = plain_name(name)
+    entries = ownership.lookup_entries(obj)
+    if entries > _FREE_LOOKUP:
+        # The rule walks these classes, some twice: below a chain of a thousand classes a read
+        # costs a millisecond, which a loop of reads would get for a step.
+        spend(budget, entries, "reading an attribute")
     message = ownership.attribute_violation(classes, obj, checked)
     if message:
         raise SandboxViolation(message)
@@ -66,6 +71,10 @@ def read_attribute(budget: StepBudget, classes: set[type], obj: object, name: ob
     if checked == "__dict__":
         return ownership.instance_dict(classes, obj)
     return getattr(obj, checked)
+
+
+# Classes in an object's lookup path that its reads get for free: ordinary classes have a few.
+_FREE_LOOKUP = 16
 
 
 # --- Formatting -------------------------------------------------------------------------------
@@ -90,6 +99,9 @@ class _SafeFormatter(string.Formatter):
         first, rest = _formatter_field_name_split(field_name)
         obj = self.get_value(first, args, kwargs)
         for is_attribute, key in rest:
+            # A field chains any number of reads (`'{0' + '.a' * 10**7 + '}'`): a step each, as
+            # the script's own loop of them would be.
+            spend(self.budget, 1, "a format field")
             obj = read_attribute(self.budget, self.classes, obj, key) if is_attribute else obj[key]
         return obj, first
 

@@ -132,6 +132,16 @@ def host_member_violation(classes: set[type], mro: tuple[type, ...], name: objec
     return f"Blocked: '{name}' belongs to {found[0].__qualname__}, which the script did not define"
 
 
+def lookup_entries(obj: object) -> int:
+    """Classes the rule may walk to judge a name read on `obj`: its class's MRO and, for a class,
+    its own."""
+    kind = type(obj)
+    entries = len(_class_mro(kind))
+    if issubclass(kind, type):
+        entries += len(_class_mro(obj))  # type: ignore[arg-type]
+    return entries
+
+
 def _resolve(mro: tuple[type, ...], name: str) -> tuple[type, object] | None:
     for cls in mro:
         namespace = _class_dict(cls)
