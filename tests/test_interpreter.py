@@ -631,6 +631,21 @@ FREED = {
         "def g():\n    x = slice(1)\n    for _ in range(20000):\n        x = slice(x)\n    yield 1\n"
         "paused = g()\nnext(paused)"
     ),
+    # Rings through what C keeps out of the emptier's reach, which the collector freed recursively:
+    # the buffer a tee's copies share (filled by one copy while the other, never started, is held
+    # in the ring), and an lru_cache's links (a key or a result that holds the function).
+    "a ring through itertools.tee's shared buffer": (
+        "from itertools import tee\nbuffered = []\na, b = tee(iter(buffered))\nc = a\n"
+        "for _ in range(20000):\n    c = (c, 0)\nbuffered.append(c)\nnext(b)"
+    ),
+    "a ring through an lru_cache key": (
+        "import functools\n@functools.lru_cache\ndef f(x):\n    return 1\nc = f\n"
+        "for _ in range(20000):\n    c = (c, 0)\nf(iter(c))"
+    ),
+    "a ring through an lru_cache result": (
+        "import functools\nbox = []\n@functools.lru_cache\ndef f(x):\n    return box[0]\nc = f\n"
+        "for _ in range(20000):\n    c = (c, 0)\nbox.append(c)\nf(1)\nbox.clear()"
+    ),
 }
 
 
@@ -641,6 +656,14 @@ def test_deep_structures_of_any_kind_are_freed_safely(code):
     result = contained(f"{code}\nprint('built')", Limits())
     assert result.output == "built", result
     next_run_works()
+
+
+def test_tee_copies_handed_out_counted_still_read_alike():
+    code = (
+        "import itertools\na, b = itertools.tee(iter([1, 2, 3]))\nc, d = itertools.tee(a)\n"
+        "print(list(b), list(c), list(d), next(a, None), len(itertools.tee('xy', 3)))"
+    )
+    assert run(code, policy=ALL_IMPORTS).output == "[1, 2, 3] [1, 2, 3] [1, 2, 3] None 3"
 
 
 @pytest.mark.parametrize("argument", ["trace", "task", "task_metadata"])

@@ -1188,6 +1188,9 @@ _BASE_CLEARS: dict[int, Callable[[Any], object]] = {
     id(set): set.clear,
     id(collections.deque): collections.deque.clear,
     id(functools.partial): _empty_partial,
+    # The cache keeps its keys and results in links of its own, out of the emptier's reach, and a
+    # ring through one (a cached chain that holds the function) was freed recursively.
+    id(functools._lru_cache_wrapper): functools._lru_cache_wrapper.cache_clear,  # type: ignore[attr-defined]
     id(property): property.__init__,
     id(staticmethod): _empty_staticmethod,
     id(classmethod): _empty_classmethod,
