@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import gc
+import itertools
 import json
 import operator
 import subprocess
@@ -664,6 +665,42 @@ def test_tee_copies_handed_out_counted_still_read_alike():
         "print(list(b), list(c), list(d), next(a, None), len(itertools.tee('xy', 3)))"
     )
     assert run(code, policy=ALL_IMPORTS).output == "[1, 2, 3] [1, 2, 3] [1, 2, 3] None 3"
+
+
+def _nested_rings(levels: int) -> None:
+    """`levels` rings the teardown cannot empty (a C tee's buffer holds a tuple that holds the tee),
+    one below the other, a chain of 20,000 tuples below each; left as garbage when this returns."""
+    below: object = None
+    for _ in range(levels):
+        for _ in range(20000):
+            below = (below, 0)
+        source: list[object] = []
+        first, second = itertools.tee(iter(source))
+        source.append((first, below))
+        next(second)
+        below = first
+    roots = [below]
+    roots.append(roots)
+
+
+@pytest.mark.parametrize("levels", [2, 6])
+def test_cycles_below_cycles_are_freed_in_order(levels):
+    # A run can no longer build a ring the teardown cannot cut (the tee and lru_cache cases above);
+    # the release order still must not rely on it. Each ring, let go, is freed by a collection, and
+    # what hangs below it must be held till then: once only a second ring's entry was held (the
+    # rest of that ring, let go, was collected with the chain below it), and past four rings down
+    # the rest was let go unordered, each losing the Pyodide interpreter.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        _nested_rings(levels)
+        runner._free_garbage()
+    finally:
+        gc.enable()
+        gc.unfreeze()
+    assert runner.interpreter_fault() is None
+    next_run_works()
 
 
 @pytest.mark.parametrize("argument", ["trace", "task", "task_metadata"])

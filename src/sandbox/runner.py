@@ -822,7 +822,7 @@ def _free_garbage() -> None:
     if _WASM_STACK:
         nodes.extend(_untracked_tuples(nodes))
     _Emptier(nodes).empty()
-    _let_go(nodes, 0)
+    _let_go(nodes)
     gc.collect()
     # What a collection leaves of the run is memory nothing can give back: a ring through a zip's
     # or an enumerate's reused result tuple (no type in it can be cleared) kept 40 MB a run until
@@ -1202,10 +1202,9 @@ _BASE_CLEARS: dict[int, Callable[[Any], object]] = {
 _HELD_ONCE = next(map(sys.getrefcount, [object()]))
 """What sys.getrefcount reads, through map, of an object only one list holds."""
 _ROUND_SHARE = 8  # another round while the last one freed this share of what was left
-_CYCLE_LEVELS = 4  # nested cycles of what cannot be emptied, freed each by a collection of its own
 
 
-def _let_go(nodes: list[object], depth: int) -> None:
+def _let_go(nodes: list[object]) -> None:
     """Let go of each object once nothing else the teardown holds refers to it, so that all it
     holds is still held as it goes. An object nothing but `nodes` refers to reads _HELD_ONCE: those
     go first, then those only they held, round after round, at C speed and without a look at a
@@ -1222,26 +1221,25 @@ def _let_go(nodes: list[object], depth: int) -> None:
         if freed * _ROUND_SHARE < len(nodes) + freed and len(nodes) > _LINKS:
             break
     if nodes:
-        _let_go_in_order(nodes, depth)
+        _let_go_in_order(nodes)
 
 
-def _let_go_in_order(nodes: list[object], depth: int) -> None:
+def _let_go_in_order(nodes: list[object]) -> None:
     """What rounds did not free: chains and cycles. Ordered by the references among them (each
     counted once, at C speed): parents before children (Kahn's order), then what sits in or under
     a cycle in Tarjan's order, which finishes a group of objects only after every group it reaches.
     A cycle survives being let go, and a collection frees it; what hangs below it is held until
-    then, and let go in order after (`_CYCLE_LEVELS` deep at most)."""
-    count = len(nodes)
+    then: let go in levels, a collection after each (`_release_levels`)."""
     starts, edges = _references_among(nodes)
-    first, later = _release_order(count, starts, edges, depth < _CYCLE_LEVELS)
+    levels = _release_levels(len(nodes), starts, edges)
     del starts, edges
-    going = [nodes[position] for position in reversed(first)]
-    held_on = [nodes[position] for position in later]
+    batches = [[nodes[position] for position in reversed(level)] for level in levels]
+    del levels
     nodes.clear()
-    going.clear()  # frees from the end, where the parents are
-    if held_on:
-        gc.collect()  # the cycles just let go, and nothing below them: that is held
-        _let_go(held_on, depth + 1)
+    for going in batches:
+        going.clear()  # frees from the end, where the parents are
+        if going is not batches[-1]:
+            gc.collect()  # the cycles just let go, and nothing below them: that is held
 
 
 def _references_among(nodes: list[object]) -> tuple[array[int], array[int]]:
@@ -1291,12 +1289,10 @@ def _itself(node: object) -> object:
     return node
 
 
-def _release_order(
-    count: int, starts: array[int], edges: array[int], split: bool
-) -> tuple[array[int], array[int]]:
-    """Positions to let go now, parents first, and those to hold until the cycles let go now are
-    collected (none unless `split`). Arrays of four bytes a position throughout: a chain of a
-    million objects is a million positions."""
+def _release_levels(count: int, starts: array[int], edges: array[int]) -> list[array[int]]:
+    """Positions in levels, each parents first: a level is let go once the cycles of the level
+    before it are collected. Arrays of four bytes a position throughout: a chain of a million
+    objects is a million positions."""
     counted: dict[int, int] = {}
     _count_elements(counted, edges)  # C, not Counter: a Python class's code would be a step
     parents = array("i", map(counted.get, range(count), repeat(0)))
@@ -1317,23 +1313,36 @@ def _release_order(
             if not parents[child]:
                 append(child)
     if len(order) == count:
-        return order, array("i")
+        return [order]
     del parents
     placed = bytearray(count)
     for position in order:
         placed[position] = 1
     cyclic, group = _components(count, starts, edges, placed)
-    if not split:
-        return order + cyclic, array("i")
-    # Below a cycle: reached from one, through references that leave its group.
-    below = bytearray(count)
-    for position in cyclic:  # parents first
-        if group[position] < 0 or below[position]:
-            for child in edges[starts[position] : starts[position + 1]]:
-                if group[child] != group[position]:
-                    below[child] = 1
-    order.extend(compress(cyclic, map(not_, map(below.__getitem__, cyclic))))
-    return order, array("i", compress(cyclic, map(below.__getitem__, cyclic)))
+    # What a cycle refers to outside itself waits for the collection that frees the cycle: a level
+    # below it. A cycle reached from another goes in the same collection (what the collector frees
+    # there goes a cycle member at a time, and what hangs below either is held); everything else
+    # goes with its parents. A level a group: a cycle held by the member a reference enters and let
+    # go for the rest would be collected with nothing below it held. One pass, parents first: a
+    # group comes after every group that reaches it.
+    groups = array("i", map(abs, group))
+    level = array("i", [0]) * (count + 1)
+    for position in cyclic:
+        own = group[position]
+        below = level[groups[position]] + (own < 0)
+        for child in edges[starts[position] : starts[position + 1]]:
+            other = group[child]
+            if other != own:
+                needed = below if other > 0 else below - (own < 0)
+                if level[groups[child]] < needed:
+                    level[groups[child]] = needed
+    levels = [order]
+    for position in cyclic:
+        at = level[groups[position]]
+        while len(levels) <= at:
+            levels.append(array("i"))
+        levels[at].append(position)
+    return levels
 
 
 def _components(
