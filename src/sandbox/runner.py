@@ -1334,8 +1334,7 @@ def _release_levels(count: int, starts: array[int], edges: array[int]) -> list[a
             other = group[child]
             if other != own:
                 needed = below if other > 0 else below - (own < 0)
-                if level[groups[child]] < needed:
-                    level[groups[child]] = needed
+                level[groups[child]] = max(level[groups[child]], needed)
     levels = [order]
     for position in cyclic:
         at = level[groups[position]]
