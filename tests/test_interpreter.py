@@ -667,24 +667,28 @@ def test_tee_copies_handed_out_counted_still_read_alike():
     assert run(code, policy=ALL_IMPORTS).output == "[1, 2, 3] [1, 2, 3] [1, 2, 3] None 3"
 
 
-def _nested_rings(levels: int) -> None:
+def _nested_rings(levels: int, apart: bool) -> None:
     """`levels` rings the teardown cannot empty (a C tee's buffer holds a tuple that holds the tee),
-    one below the other, a chain of 20,000 tuples below each; left as garbage when this returns."""
+    each holding the one below it, directly or through a chain of 20,000 tuples (`apart`), and a
+    chain of its own; left as garbage when this returns."""
     below: object = None
     for _ in range(levels):
+        hanging: object = None
         for _ in range(20000):
+            hanging = (hanging, 0)
+        for _ in range(20000 if apart else 0):
             below = (below, 0)
         source: list[object] = []
         first, second = itertools.tee(iter(source))
-        source.append((first, below))
+        source.append((first, below, hanging))
         next(second)
         below = first
     roots = [below]
     roots.append(roots)
 
 
-@pytest.mark.parametrize("levels", [2, 6])
-def test_cycles_below_cycles_are_freed_in_order(levels):
+@pytest.mark.parametrize(("levels", "apart"), [(2, True), (6, True), (6, False)])
+def test_cycles_below_cycles_are_freed_in_order(levels, apart):
     # A run can no longer build a ring the teardown cannot cut (the tee and lru_cache cases above);
     # the release order still must not rely on it. Each ring, let go, is freed by a collection, and
     # what hangs below it must be held till then: once only a second ring's entry was held (the
@@ -694,7 +698,7 @@ def test_cycles_below_cycles_are_freed_in_order(levels):
     gc.freeze()
     gc.disable()
     try:
-        _nested_rings(levels)
+        _nested_rings(levels, apart)
         runner._free_garbage()
     finally:
         gc.enable()
