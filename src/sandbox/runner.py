@@ -1230,9 +1230,9 @@ def _let_go_in_order(nodes: list[object]) -> None:
     a cycle in Tarjan's order, which finishes a group of objects only after every group it reaches.
     A cycle survives being let go, and a collection frees it; what hangs below it is held until
     then: let go in levels, a collection after each (`_release_levels`)."""
-    starts, edges = _references_among(nodes)
-    levels = _release_levels(len(nodes), starts, edges)
-    del starts, edges
+    starts, edges, parents = _references_among(nodes)
+    levels = _release_levels(len(nodes), starts, edges, parents)
+    del starts, edges, parents
     batches = [[nodes[position] for position in reversed(level)] for level in levels]
     del levels
     nodes.clear()
@@ -1242,14 +1242,20 @@ def _let_go_in_order(nodes: list[object]) -> None:
             gc.collect()  # the cycles just let go, and nothing below them: that is held
 
 
-def _references_among(nodes: list[object]) -> tuple[array[int], array[int]]:
+def _references_among(nodes: list[object]) -> tuple[array[int], array[int], array[int]]:
     """The references among `nodes`, as positions: those of node i are edges[starts[i]:starts[i+1]]
-    (those of a large tuple each once). A function of its own: a loop's last object must not outlive
-    it (held by a local, it would go, with all below it, after everything else was let go)."""
+    (those of a large tuple each once), and how many of them reach each position. A function of its
+    own: a loop's last object must not outlive it (held by a local, it would go, with all below it,
+    after everything else was let go)."""
     find = dict(zip(map(id, nodes), range(len(nodes)), strict=True)).get
     starts = array("i")
     edges = array("i")
     mark, add, extend = starts.append, edges.append, edges.extend
+    # Counted as they are found: a dict of counts made afterwards from all the edges held an int
+    # a position (54 MB more of the heap for a chain of 1.5 million tuples in Pyodide). Only the
+    # references of large objects, read at C speed, are counted at C speed, into a dict.
+    parents = array("i", [0]) * len(nodes)
+    counted: dict[int, int] = {}
     readers = dict(_REFERENCE_READERS)
     for node in nodes:
         mark(len(edges))
@@ -1264,11 +1270,16 @@ def _references_among(nodes: list[object]) -> tuple[array[int], array[int]]:
                 position = find(id(reference))
                 if position is not None:
                     add(position)
+                    parents[position] += 1
             continue
+        start = len(edges)
         positions = filter(_IS_POSITION, map(find, map(id, references)))
         extend(set(positions) if kind is tuple and len(node) > _LINKS else positions)  # type: ignore[arg-type]
+        _count_elements(counted, edges[start:])  # C, not Counter: a Python class's code would be a step
     mark(len(edges))
-    return starts, edges
+    for position, times in counted.items():
+        parents[position] += times
+    return starts, edges, parents
 
 
 _IS_POSITION = functools.partial(is_not, None)
@@ -1289,14 +1300,12 @@ def _itself(node: object) -> object:
     return node
 
 
-def _release_levels(count: int, starts: array[int], edges: array[int]) -> list[array[int]]:
+def _release_levels(
+    count: int, starts: array[int], edges: array[int], parents: array[int]
+) -> list[array[int]]:
     """Positions in levels, each parents first: a level is let go once the cycles of the level
     before it are collected. Arrays of four bytes a position throughout: a chain of a million
-    objects is a million positions."""
-    counted: dict[int, int] = {}
-    _count_elements(counted, edges)  # C, not Counter: a Python class's code would be a step
-    parents = array("i", map(counted.get, range(count), repeat(0)))
-    del counted
+    objects is a million positions. Counts down `parents`."""
     order = array("i", compress(range(count), map(not_, parents)))
     append = order.append
     for position in order:  # grows as parents are let go
