@@ -15,3 +15,12 @@ def counted(items: Iterable[Any]) -> Iterator[Any]:
     memory) whoever consumes it, Python or C (list(), sum(), max()); and type() of it is not an
     unguarded class the script could call."""
     yield from items
+
+
+def counted_from(box: list[Iterable[Any]]) -> Iterator[Any]:
+    """`counted`, for the one iterator in `box`, taken out when the first item is asked for. An
+    iterator whose state another object changes (a copy of a tee, whose sibling fills their shared
+    buffer) can come to hold a ring the teardown must cut: until then it is held by a list, which
+    the teardown empties, and after by a paused frame, which it clears (a generator never started
+    keeps its arguments to the end)."""
+    yield from box.pop()

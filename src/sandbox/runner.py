@@ -822,7 +822,7 @@ def _free_garbage() -> None:
     if _WASM_STACK:
         nodes.extend(_untracked_tuples(nodes))
     _Emptier(nodes).empty()
-    _let_go(nodes, 0)
+    _let_go(nodes)
     gc.collect()
     # What a collection leaves of the run is memory nothing can give back: a ring through a zip's
     # or an enumerate's reused result tuple (no type in it can be cleared) kept 40 MB a run until
@@ -1188,6 +1188,9 @@ _BASE_CLEARS: dict[int, Callable[[Any], object]] = {
     id(set): set.clear,
     id(collections.deque): collections.deque.clear,
     id(functools.partial): _empty_partial,
+    # The cache keeps its keys and results in links of its own, out of the emptier's reach, and a
+    # ring through one (a cached chain that holds the function) was freed recursively.
+    id(functools._lru_cache_wrapper): functools._lru_cache_wrapper.cache_clear,  # type: ignore[attr-defined]
     id(property): property.__init__,
     id(staticmethod): _empty_staticmethod,
     id(classmethod): _empty_classmethod,
@@ -1199,10 +1202,9 @@ _BASE_CLEARS: dict[int, Callable[[Any], object]] = {
 _HELD_ONCE = next(map(sys.getrefcount, [object()]))
 """What sys.getrefcount reads, through map, of an object only one list holds."""
 _ROUND_SHARE = 8  # another round while the last one freed this share of what was left
-_CYCLE_LEVELS = 4  # nested cycles of what cannot be emptied, freed each by a collection of its own
 
 
-def _let_go(nodes: list[object], depth: int) -> None:
+def _let_go(nodes: list[object]) -> None:
     """Let go of each object once nothing else the teardown holds refers to it, so that all it
     holds is still held as it goes. An object nothing but `nodes` refers to reads _HELD_ONCE: those
     go first, then those only they held, round after round, at C speed and without a look at a
@@ -1219,36 +1221,41 @@ def _let_go(nodes: list[object], depth: int) -> None:
         if freed * _ROUND_SHARE < len(nodes) + freed and len(nodes) > _LINKS:
             break
     if nodes:
-        _let_go_in_order(nodes, depth)
+        _let_go_in_order(nodes)
 
 
-def _let_go_in_order(nodes: list[object], depth: int) -> None:
+def _let_go_in_order(nodes: list[object]) -> None:
     """What rounds did not free: chains and cycles. Ordered by the references among them (each
     counted once, at C speed): parents before children (Kahn's order), then what sits in or under
     a cycle in Tarjan's order, which finishes a group of objects only after every group it reaches.
     A cycle survives being let go, and a collection frees it; what hangs below it is held until
-    then, and let go in order after (`_CYCLE_LEVELS` deep at most)."""
-    count = len(nodes)
-    starts, edges = _references_among(nodes)
-    first, later = _release_order(count, starts, edges, depth < _CYCLE_LEVELS)
-    del starts, edges
-    going = [nodes[position] for position in reversed(first)]
-    held_on = [nodes[position] for position in later]
+    then: let go in levels, a collection after each (`_release_levels`)."""
+    starts, edges, parents = _references_among(nodes)
+    levels = _release_levels(len(nodes), starts, edges, parents)
+    del starts, edges, parents
+    batches = [[nodes[position] for position in reversed(level)] for level in levels]
+    del levels
     nodes.clear()
-    going.clear()  # frees from the end, where the parents are
-    if held_on:
-        gc.collect()  # the cycles just let go, and nothing below them: that is held
-        _let_go(held_on, depth + 1)
+    for going in batches:
+        going.clear()  # frees from the end, where the parents are
+        if going is not batches[-1]:
+            gc.collect()  # the cycles just let go, and nothing below them: that is held
 
 
-def _references_among(nodes: list[object]) -> tuple[array[int], array[int]]:
+def _references_among(nodes: list[object]) -> tuple[array[int], array[int], array[int]]:
     """The references among `nodes`, as positions: those of node i are edges[starts[i]:starts[i+1]]
-    (those of a large tuple each once). A function of its own: a loop's last object must not outlive
-    it (held by a local, it would go, with all below it, after everything else was let go)."""
+    (those of a large tuple each once), and how many of them reach each position. A function of its
+    own: a loop's last object must not outlive it (held by a local, it would go, with all below it,
+    after everything else was let go)."""
     find = dict(zip(map(id, nodes), range(len(nodes)), strict=True)).get
     starts = array("i")
     edges = array("i")
     mark, add, extend = starts.append, edges.append, edges.extend
+    # Counted as they are found: a dict of counts made afterwards from all the edges held an int
+    # a position (54 MB more of the heap for a chain of 1.5 million tuples in Pyodide). Only the
+    # references of large objects, read at C speed, are counted at C speed, into a dict.
+    parents = array("i", [0]) * len(nodes)
+    counted: dict[int, int] = {}
     readers = dict(_REFERENCE_READERS)
     for node in nodes:
         mark(len(edges))
@@ -1263,11 +1270,16 @@ def _references_among(nodes: list[object]) -> tuple[array[int], array[int]]:
                 position = find(id(reference))
                 if position is not None:
                     add(position)
+                    parents[position] += 1
             continue
+        start = len(edges)
         positions = filter(_IS_POSITION, map(find, map(id, references)))
         extend(set(positions) if kind is tuple and len(node) > _LINKS else positions)  # type: ignore[arg-type]
+        _count_elements(counted, edges[start:])  # C, not Counter: a Python class's code would be a step
     mark(len(edges))
-    return starts, edges
+    for position, times in counted.items():
+        parents[position] += times
+    return starts, edges, parents
 
 
 _IS_POSITION = functools.partial(is_not, None)
@@ -1288,16 +1300,12 @@ def _itself(node: object) -> object:
     return node
 
 
-def _release_order(
-    count: int, starts: array[int], edges: array[int], split: bool
-) -> tuple[array[int], array[int]]:
-    """Positions to let go now, parents first, and those to hold until the cycles let go now are
-    collected (none unless `split`). Arrays of four bytes a position throughout: a chain of a
-    million objects is a million positions."""
-    counted: dict[int, int] = {}
-    _count_elements(counted, edges)  # C, not Counter: a Python class's code would be a step
-    parents = array("i", map(counted.get, range(count), repeat(0)))
-    del counted
+def _release_levels(
+    count: int, starts: array[int], edges: array[int], parents: array[int]
+) -> list[array[int]]:
+    """Positions in levels, each parents first: a level is let go once the cycles of the level
+    before it are collected. Arrays of four bytes a position throughout: a chain of a million
+    objects is a million positions. Counts down `parents`."""
     order = array("i", compress(range(count), map(not_, parents)))
     append = order.append
     for position in order:  # grows as parents are let go
@@ -1314,23 +1322,35 @@ def _release_order(
             if not parents[child]:
                 append(child)
     if len(order) == count:
-        return order, array("i")
+        return [order]
     del parents
     placed = bytearray(count)
     for position in order:
         placed[position] = 1
     cyclic, group = _components(count, starts, edges, placed)
-    if not split:
-        return order + cyclic, array("i")
-    # Below a cycle: reached from one, through references that leave its group.
-    below = bytearray(count)
-    for position in cyclic:  # parents first
-        if group[position] < 0 or below[position]:
-            for child in edges[starts[position] : starts[position + 1]]:
-                if group[child] != group[position]:
-                    below[child] = 1
-    order.extend(compress(cyclic, map(not_, map(below.__getitem__, cyclic))))
-    return order, array("i", compress(cyclic, map(below.__getitem__, cyclic)))
+    # What a cycle refers to outside itself waits for the collection that frees the cycle: a level
+    # below it. A cycle reached from another goes in the same collection (what the collector frees
+    # there goes a cycle member at a time, and what hangs below either is held); everything else
+    # goes with its parents. A level a group: a cycle held by the member a reference enters and let
+    # go for the rest would be collected with nothing below it held. One pass, parents first: a
+    # group comes after every group that reaches it.
+    groups = array("i", map(abs, group))
+    level = array("i", [0]) * (count + 1)
+    for position in cyclic:
+        own = group[position]
+        below = level[groups[position]] + (own < 0)
+        for child in edges[starts[position] : starts[position + 1]]:
+            other = group[child]
+            if other != own:
+                needed = below if other > 0 else below - (own < 0)
+                level[groups[child]] = max(level[groups[child]], needed)
+    levels = [order]
+    for position in cyclic:
+        at = level[groups[position]]
+        while len(levels) <= at:
+            levels.append(array("i"))
+        levels[at].append(position)
+    return levels
 
 
 def _components(

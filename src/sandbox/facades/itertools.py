@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from ..counting import counted
+from ..counting import counted, counted_from
 from ..guards import plain_keywords
 from ..limits import as_count, check_bytes
 from . import FacadeRun
@@ -50,7 +50,12 @@ def members(run: FacadeRun) -> dict[str, object]:
             if size is not None:
                 check_bytes(budget, size * item_bytes, f"itertools.{name}")
             result = real(*arguments, **kwargs)
-            return result if name == "tee" else counted(result)  # tee's copies read a counted source
+            if name == "tee":
+                # The C copies share a buffer the teardown cannot empty: a ring through it (a chain
+                # that holds a copy, buffered by its sibling) was freed recursively by the
+                # collector. Handed out counted, each copy is held by what the teardown empties.
+                return tuple(counted_from([copy]) for copy in result)
+            return counted(result)
 
         call.__name__ = call.__qualname__ = name
         call.__doc__ = real.__doc__
