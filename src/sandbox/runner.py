@@ -403,8 +403,8 @@ def _run_once(
     # restore that fails leaves the others done, and the self-check in `run` reports it. No
     # context managers: host code that runs while monitoring is on must be exempt from the budget
     # (see guard_code_ids), and a generator-based one would resume as a step of a spent budget.
-    if tracing_here:
-        _tracemalloc.start()
+    # Tracing starts in `_monitored`, once the call's arguments are made; stopped here whatever
+    # happened there.
     try:
         sys.setrecursionlimit(_depth() + limits.recursion_depth + _GUARD_FRAMES)
         try:
@@ -462,6 +462,11 @@ def _monitored(
                 # (`trace['x'] = chain`) was freed recursively when the caller let the trace go,
                 # losing a Pyodide isolate.
                 namespace["__sandbox_arguments__"] = arguments = arguments()
+            if tracing_here:
+                # Only now: the budget's memory starts from what is traced when the script starts
+                # (StepBudget.start), so the arguments were never counted, and tracing their
+                # decoding (a medium trace, 2,000 allocations) made it six times slower.
+                _tracemalloc.start()
             error, value = _execute(compiled, namespace, budget, call, arguments, convert)
             del arguments
             # Read before tracing stops: a single C call may have peaked past the limit and freed
