@@ -783,9 +783,7 @@ def _abandon(
     # recursively. What a paused generator, or an object with a __del__, refers to is held here
     # first (all that is not frozen: what the run made), and so is what a generator delegates to.
     young = gc.get_objects()
-    finalised = {
-        id(kind) for kind in set(map(type, young)) if _FINALISES.get(id(kind), False) or _finalises(kind)
-    }
+    finalised = {id(kind) for kind in set(map(type, young)) if _finalises_known(kind)}
     delegates: list[object] = []
     node = None
     for node in compress(young, map(finalised.__contains__, map(id, map(type, young)))):
@@ -1420,6 +1418,12 @@ _FINALISES = {id(kind): _finalises(kind) for kind in _COMMON_KINDS}
 _STEPS = {id(kind): _steps(kind) for kind in _COMMON_KINDS}
 _READERS = {id(kind): _reader(kind) for kind in _COMMON_KINDS}
 _REFERENCE_READERS = {id(kind): _references_reader(kind) for kind in _COMMON_KINDS}
+
+
+def _finalises_known(kind: type) -> bool:
+    """`_finalises`, worked out once for the common kinds (built-in types cannot gain a __del__)."""
+    known = _FINALISES.get(id(kind))
+    return _finalises(kind) if known is None else known
 
 
 # 3.13 deprecates sys._clear_type_cache for this, which clears the same cache (and the JIT's
