@@ -926,13 +926,18 @@ def _untracked_tuples(nodes: list[object]) -> list[object]:
     readers: dict[type, object] = {}
     for node in nodes:
         kind = type(node)
-        reader = readers.get(kind, _UNKNOWN)
-        if reader is _UNKNOWN:
-            reader = _READERS.get(id(kind), _UNKNOWN)
+        if kind is dict or kind is list or kind is tuple:
+            # Most of any run's garbage, measured here: an exact one's len is C's own.
+            size = len(node)  # type: ignore[arg-type]
+            reader = _READERS[id(kind)] if size > _SIFTED else None
+        else:
+            reader = readers.get(kind, _UNKNOWN)
             if reader is _UNKNOWN:
-                reader = _reader(kind)
-            readers[kind] = reader
-        size = _FEW if reader is None else reader[0](node)  # type: ignore[index]
+                reader = _READERS.get(id(kind), _UNKNOWN)
+                if reader is _UNKNOWN:
+                    reader = _reader(kind)
+                readers[kind] = reader
+            size = _FEW if reader is None else reader[0](node)  # type: ignore[index]
         if size > _SIFTED:
             for chunk in reader[1](node):  # type: ignore[index]
                 _sift(chunk, found)
