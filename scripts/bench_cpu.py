@@ -4,6 +4,7 @@ order; figures are medians of per-round ratios, so drift of a shared machine can
 
     uv run python scripts/bench_cpu.py                   # CPython, then the same inside Pyodide 314
     uv run python scripts/bench_cpu.py --quick           # fewer rounds, a 100-trace batch
+    uv run python scripts/bench_cpu.py --batch           # only the batch of 1,000 traces
     node_modules/.bin/node scripts/bench-pyodide.mjs bench_cpu  # Pyodide alone (called by the above)
 
 This is a script, not a test: numbers depend on the machine.
@@ -173,22 +174,25 @@ def batch(count: int, rounds: int) -> dict[str, Any]:
     return figures
 
 
-def measure(quick: bool) -> dict[str, Any]:
+def measure(quick: bool, batch_only: bool = False) -> dict[str, Any]:
     rounds = 3 if quick else 7
+    interpreter = f"{platform.python_implementation()} {platform.python_version()}"
+    if batch_only:
+        return {"interpreter": interpreter, "batch": batch(1000, 3)}
     return {
-        "interpreter": f"{platform.python_implementation()} {platform.python_version()}",
+        "interpreter": interpreter,
         "cpu_bound": cpu_bound(rounds),
         "overhead": fixed_overhead(50 if quick else 200, rounds),
         "batch": batch(100 if quick else 1000, rounds if quick else 3),
     }
 
 
-def in_pyodide(quick: bool) -> dict[str, Any] | None:
+def in_pyodide(arguments: list[str]) -> dict[str, Any] | None:
     node = ROOT / "node_modules" / ".bin" / "node"
     if not node.exists():
         return None
     done = subprocess.run(
-        [str(node), str(ROOT / "scripts" / "bench-pyodide.mjs"), "bench_cpu", *(["--quick"] if quick else [])],
+        [str(node), str(ROOT / "scripts" / "bench-pyodide.mjs"), "bench_cpu", *arguments],
         capture_output=True, text=True, check=True, cwd=ROOT,
     )  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -213,9 +217,10 @@ def render(columns: dict[str, dict[str, Any]]) -> str:
         return f"| {label} | " + " | ".join(cells) + " |"
 
     first = next(iter(columns.values()))
-    for name in first["cpu_bound"]:
+    for name in first.get("cpu_bound", ()):
         lines.append(row(f"`{name}`", lambda r, n=name: r["cpu_bound"][n], lambda s: f"{s * 1e3:,.1f} ms"))
-    lines.append(row("a cached run of `x = 1`", lambda r: r["overhead"], lambda s: f"{s * 1e6:,.0f} µs"))
+    if "overhead" in first:
+        lines.append(row("a cached run of `x = 1`", lambda r: r["overhead"], lambda s: f"{s * 1e6:,.0f} µs"))
     lines.append(
         row(
             "batch of medium traces (seconds; ÷ is throughput)", lambda r: r["batch"], lambda s: f"{s:,.2f} s"
@@ -226,12 +231,14 @@ def render(columns: dict[str, dict[str, Any]]) -> str:
 
 def main() -> None:
     quick = "--quick" in sys.argv
-    results = measure(quick)
+    batch_only = "--batch" in sys.argv
+    results = measure(quick, batch_only)
     if IN_PYODIDE:
         print(json.dumps(results))
         return
     columns = {"CPython": results}
-    pyodide = None if "--no-pyodide" in sys.argv else in_pyodide(quick)
+    arguments = [flag for flag in ("--quick", "--batch") if flag in sys.argv]
+    pyodide = None if "--no-pyodide" in sys.argv else in_pyodide(arguments)
     if pyodide is not None:
         columns["Pyodide"] = pyodide
     print(render(columns))

@@ -608,6 +608,15 @@ def test_ordinary_shared_and_cyclic_data_still_prints():
 FREED = {
     "a chain of lists": "x = []\nfor _ in range(20000):\n    x = [x]",
     "a chain of tuples": "x = ()\nfor _ in range(20000):\n    x = (x,)",
+    # Containers too large to read in one batch, read in place a chunk at a time.
+    **{
+        f"a chain of tuples in a long {kind}": f"x = ()\nfor _ in range(20000):\n    x = (x,)\nholder = {holder}\nx = None"
+        for kind, holder in (
+            ("list", "[0] * 5000 + [x]"),
+            ("tuple", "tuple([0] * 5000 + [x])"),
+            ("dict", "{i: 0 for i in range(5000)} | {'x': x}"),
+        )
+    },
     "a chain of dicts": "x = {}\nfor _ in range(20000):\n    x = {'a': x}",
     "a chain of maps": "x = [1]\nfor _ in range(20000):\n    x = map(abs, x)",
     **{name: CHAINS[name] for name in ("deque", "functools.partial", "slice", "list[...] alias")},
