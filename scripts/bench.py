@@ -150,6 +150,129 @@ def eval_no_banned_words(trace):
         checker.scan(step["output"]["response"].lower())
     return not checker.hits, f"banned: {sorted(set(checker.hits))}"
 """,
+    # Class-heavy evals, written as scorer code is: a module body that defines classes (which a
+    # run executes for every trace), instances made per step, methods and properties called.
+    "dataclass_scorecard": """
+from dataclasses import dataclass, field
+from typing import List
+
+@dataclass
+class StepScore:
+    index: int
+    words: int
+    tool_errors: int
+    mentions_city: bool
+
+    @property
+    def clean(self) -> bool:
+        return self.tool_errors == 0 and self.words <= 80
+
+@dataclass
+class Scorecard:
+    steps: List[StepScore] = field(default_factory=list)
+    threshold: float = 0.8
+
+    def add(self, step: StepScore) -> None:
+        self.steps.append(step)
+
+    def score(self) -> float:
+        return sum(step.clean for step in self.steps) / len(self.steps) if self.steps else 0.0
+
+def eval_scorecard(task, task_metadata, trace, ctx):
+    card = Scorecard()
+    city = task_metadata["city"].lower()
+    for index, step in enumerate(trace["steps"]):
+        text = step["output"]["response"]
+        errors = sum(1 for call in step["tool_calls"] if call.get("error"))
+        card.add(StepScore(index, len(text.split()), errors, city in text.lower()))
+    value = card.score()
+    return value >= card.threshold, f"{value:.2f} of steps clean"
+""",
+    "enum_span_mix": """
+from enum import Enum
+
+class Kind(Enum):
+    AGENT = "AGENT"
+    CHAIN = "CHAIN"
+    LLM = "LLM"
+    TOOL = "TOOL"
+
+class SpanStats:
+    def __init__(self):
+        self.counts = {kind: 0 for kind in Kind}
+
+    def record(self, span):
+        self.counts[Kind(span["span_kind"])] += 1
+
+    def share(self, kind):
+        total = sum(self.counts.values())
+        return self.counts[kind] / total if total else 0.0
+
+def eval_span_mix(trace):
+    stats = SpanStats()
+    for span in trace["spans"]:
+        stats.record(span)
+    share = stats.share(Kind.LLM)
+    return share <= 0.6, f"LLM share {share:.2f} ({Kind.LLM.name})"
+""",
+    "namedtuple_tool_ledger": """
+from collections import Counter
+from typing import NamedTuple
+
+class Call(NamedTuple):
+    step: int
+    name: str
+    failed: bool
+
+def calls_of(trace):
+    return [Call(i, c["name"], bool(c.get("error"))) for i, s in enumerate(trace["steps"]) for c in s["tool_calls"]]
+
+def eval_tool_ledger(trace):
+    calls = calls_of(trace)
+    busiest = Counter(call.name for call in calls).most_common(1)
+    failed = [call for call in calls if call.failed]
+    return len(failed) <= len(calls) // 10, f"{len(failed)} of {len(calls)} failed; busiest {busiest}"
+""",
+    "rule_classes": """
+class Rule:
+    name = "rule"
+
+    def check(self, step):
+        raise NotImplementedError
+
+class NoStepError(Rule):
+    name = "no_step_error"
+
+    def check(self, step):
+        return step.get("error") is None
+
+class ShortAnswer(Rule):
+    def __init__(self, limit):
+        self.limit = limit
+        self.name = f"answer_under_{limit}_words"
+
+    def check(self, step):
+        return len(step["output"]["response"].split()) <= self.limit
+
+class ToolsAllowed(Rule):
+    name = "tools_allowed"
+
+    def __init__(self, allowed):
+        self.allowed = frozenset(allowed)
+
+    def check(self, step):
+        return all(call["name"] in self.allowed for call in step["tool_calls"])
+
+def eval_rules(trace):
+    rules = [NoStepError(), ShortAnswer(60), ToolsAllowed(["search", "weather_lookup", "order_get"])]
+    failures = {rule.name: 0 for rule in rules}
+    for step in trace["steps"]:
+        for rule in rules:
+            if not rule.check(step):
+                failures[rule.name] += 1
+    worst = max(failures, key=failures.get)
+    return failures[worst] == 0, f"most failed: {worst} ({failures[worst]})"
+""",
     "word_frequency": """
 import collections, re
 def eval_not_repetitive(trace):
@@ -160,7 +283,16 @@ def eval_not_repetitive(trace):
 """,
 }
 
-ALLOW = ["datetime", "difflib", "statistics", "collections"]
+ALLOW = ["datetime", "difflib", "statistics", "collections", "dataclasses", "enum"]
+# The evals whose module body defines classes: with the typical one, issue 21's "warm run on a
+# medium trace, typical and class-heavy evals" target.
+CLASS_HEAVY = (
+    "class_based_checker",
+    "dataclass_scorecard",
+    "enum_span_mix",
+    "namedtuple_tool_ledger",
+    "rule_classes",
+)
 TASK = {"user_message": "What's the weather in Lisbon tomorrow?"}
 TASK_METADATA = {"city": "Lisbon", "reference": "Tomorrow in Lisbon: sunny, between 14 and 21 degrees."}
 SIZES = {"small": 5, "medium": 50, "large": 300}
@@ -259,8 +391,16 @@ def run_restricted(code: str, trace: dict[str, Any]) -> object:
         # through can only make RestrictedPython faster than it is configured in practice.
         _write_=lambda obj: obj, _inplacevar_=_inplace,
     )  # fmt: skip
-    exec(compile_restricted(code, "<restricted>", "exec"), namespace)
+    try:
+        restricted = compile_restricted(code, "<restricted>", "exec")
+    except SyntaxError as refused:  # annotations (dataclasses, NamedTuple) are refused
+        raise Unsupported(str(refused)) from None
+    exec(restricted, namespace)
     return namespace[name](*_copy(args))
+
+
+class Unsupported(Exception):
+    """A contender that cannot run an eval at all: left out of that eval's row."""
 
 
 def _inplace(op: str, x: Any, y: Any) -> Any:
@@ -323,8 +463,12 @@ def interleaved(contenders: dict[str, Callable[[], object]], rounds: int) -> dic
     """Each round runs every contender once, in a rotated order."""
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     names = list(contenders)
-    for name in names:
-        contenders[name]()  # warm-up: imports, caches
+    for name in list(names):
+        try:
+            contenders[name]()  # warm-up: imports, caches
+        except Unsupported:
+            names.remove(name)
+            del samples[name]
     for round_index in range(rounds):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:

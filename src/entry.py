@@ -21,6 +21,10 @@ from workers import Response, WorkerEntrypoint, python_to_rpc
 from sandbox import api, isolate, llm, llm_backends, log
 from sandbox.limits import Limits, check_json_text
 
+# The runner's bytecode, compiled at import, which production's memory snapshot keeps: no request
+# waits for it, and every runner started imports the engine without compiling it.
+isolate.runner_bytecode()
+
 
 class Unreadable:
     """What an RPC argument arrives as when it is not plain JSON data: the refusal to answer with,

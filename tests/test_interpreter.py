@@ -14,6 +14,7 @@ import sys
 import textwrap
 import tracemalloc
 import types
+from pathlib import Path
 
 import pytest
 
@@ -467,6 +468,41 @@ def test_a_run_begins_with_nothing_of_the_last_in_its_scope():
     assert not scope.imported and scope.output.text() == "range\n"
     assert all(now is not then for now, then in zip((scope.output, scope.imported, scope.nameable,
                                                      scope.budget), kept, strict=True))  # fmt: skip
+
+
+def test_a_run_imports_no_module():
+    # A facade's module is imported when code is compiled under a policy allowing it: a module body
+    # run inside a run would run under the script's budget and tracemalloc, after the host's
+    # objects were frozen for the teardown.
+    code = compiled("import " + ", ".join(sorted(sandbox.MAX_IMPORTS)) + "\nprint(statistics.mean([1, 2]))")
+    before = set(sys.modules)
+    outcome = runner.run(code, Limits())
+    assert outcome.output == "1.5" and set(sys.modules) == before
+
+
+IMPORT_PROBE = """
+import sys
+sys.path.insert(0, {src!r})
+import sandbox
+from sandbox import Policy, runner
+loaded_with_package = sorted(name for name in {names!r} if name in sys.modules or "sandbox.facades." + name in sys.modules)
+compiled = runner.compile_code("import statistics\\nprint(statistics.mean([1, 2]))", Policy.allowing(["statistics"]), sandbox.Limits())
+before = set(sys.modules)
+print(loaded_with_package, runner.run(compiled, sandbox.Limits()).output, sorted(set(sys.modules) - before))
+"""
+
+
+@pytest.mark.skipif(IN_PYODIDE, reason="Pyodide has no subprocesses")
+def test_facades_and_their_modules_are_imported_when_a_policy_allows_them_not_with_the_package():
+    # A fresh interpreter: importing the package imports none of the facades a policy may allow
+    # (calendar, csv, urllib.parse and ipaddress, html.entities, pprint, hashlib, statistics: 120 ms
+    # of a Pyodide start), and the run of code compiled under a policy imports nothing more.
+    names = ["calendar", "csv", "urllib.parse", "html", "pprint", "hashlib", "statistics", "difflib"]
+    probe = IMPORT_PROBE.format(src=str(Path(sandbox.__file__).parents[1]), names=names)
+    finished = subprocess.run(
+        [sys.executable, "-I", "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert finished.stdout.strip() == "[] 1.5 []", finished.stdout
 
 
 @pytest.mark.skipif(IN_PYODIDE, reason="Pyodide has no subprocesses")

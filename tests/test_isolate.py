@@ -5,8 +5,11 @@ fails (with a stand-in for the loader and RPC)."""
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
+import marshal
 import pathlib
+import subprocess
 import sys
 
 import pytest
@@ -15,7 +18,7 @@ from sandbox import Limits, api, isolate, runner
 from sandbox.llm import Gate
 from sandbox.log import SqliteDatabase, run_now, write
 
-from .support import runner_entrypoint
+from .support import IN_PYODIDE, runner_entrypoint
 
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src"
 EVAL = "def eval_x(trace):\n    return trace['ok'], 'checked'"
@@ -111,6 +114,56 @@ def test_worker_code_modules_are_the_deployed_sources_and_only_the_engine():
         assert modules[f"sandbox/{name}.py"] == {"py": (SRC / "sandbox" / f"{name}.py").read_text()}
     # The front Worker's parts (pydantic, the log, the CLI) stay out of the runner.
     assert not {"sandbox/api.py", "sandbox/log.py", "sandbox/cli.py", "entry.py"} & set(modules)
+
+
+def test_worker_code_carries_each_engine_module_compiled_and_checked_against_its_source():
+    # What the runner's import reads instead of compiling (PEP 552): this interpreter's magic
+    # number, the flags of a checked hash-based file, the source's hash, then the code.
+    modules = isolate.worker_code(7000)["modules"]
+    for name in isolate.ENGINE_MODULES:
+        folder, _, file = f"sandbox/{name}".rpartition("/")
+        data = modules[f"{folder}/__pycache__/{file}.{sys.implementation.cache_tag}.pyc"]["data"]
+        source = modules[f"sandbox/{name}.py"]["py"]
+        assert data[:4] == importlib.util.MAGIC_NUMBER and int.from_bytes(data[4:8], "little") == 0b11
+        assert data[8:16] == importlib.util.source_hash(source.encode())
+        assert marshal.loads(data[16:]) == compile(source, f"sandbox/{name}.py", "exec", dont_inherit=True)
+    assert sum(1 for module in modules.values() if "data" in module) == len(isolate.ENGINE_MODULES)
+
+
+RUNNER_IMPORT_PROBE = """
+import sys
+from importlib import machinery
+sys.dont_write_bytecode = True
+sys.path.insert(0, {root!r})
+compiled = []
+to_code = machinery.SourceFileLoader.source_to_code
+machinery.SourceFileLoader.source_to_code = lambda loader, data, path, *a, **k: compiled.append(path) or to_code(loader, data, path, *a, **k)
+import sandbox
+print(sorted(path.removeprefix({root!r}) for path in compiled))
+"""
+
+
+@pytest.mark.skipif(IN_PYODIDE, reason="Pyodide has no subprocesses")
+def test_a_runner_imports_the_engine_without_compiling_it_and_compiles_a_source_its_bytecode_does_not_match(
+    tmp_path,
+):
+    for name, module in isolate.worker_code(7000)["modules"].items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if "data" in module:
+            path.write_bytes(module["data"])
+        else:
+            path.write_text(module["py"])
+
+    def compiled() -> str:
+        probe = RUNNER_IMPORT_PROBE.format(root=str(tmp_path))
+        done = subprocess.run([sys.executable, "-I", "-c", probe], capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    assert compiled() == "[]"
+    policy = tmp_path / "sandbox" / "policy.py"
+    policy.write_text(policy.read_text() + "\n# changed after the bytecode was made\n")
+    assert compiled() == "['/sandbox/policy.py']"
 
 
 def test_engine_modules_import_the_standard_library_only():

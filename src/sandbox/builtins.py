@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import Any
 
 from . import ownership, policy
-from .facades import FacadeRun, ModuleFacade, facade
+from .facades import REPLACED_CLASSES, FacadeRun, ModuleFacade, facade
 from .facades.typing import SANDBOX_BASES
 from .guards import (
     TEXT_TYPES,
@@ -784,14 +784,10 @@ def facade_of(scope: RunScope, name: str) -> ModuleFacade:
     return scope.imported[name]
 
 
-# Classes a facade replaces with a priced class of the run's own. Host code can hand the script an
-# instance of the real one (statistics computes with fractions.Fraction inside): type() of it is
-# the run's class, whether or not the script imported the module.
-_REPLACED = (("fractions", "Fraction"), ("decimal", "Decimal"))
-
-
 def _replacement(scope: RunScope, kind: type) -> type | None:
-    for module, name in _REPLACED:
+    """The run's class for a library class a facade replaces (facades.REPLACED_CLASSES): type() of
+    an instance host code made is the run's class, whether or not the script imported the module."""
+    for module, name in REPLACED_CLASSES:
         if getattr(sys.modules.get(module), name, None) is kind:
             return getattr(facade_of(scope, module), name)  # type: ignore[no-any-return]
     return None

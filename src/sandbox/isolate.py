@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import importlib.util
 import json
+import marshal
 import math
 import re
 import sys
@@ -212,6 +214,33 @@ def runner_modules() -> dict[str, str]:
 
 
 @functools.cache
+def runner_bytecode() -> dict[str, bytes]:
+    """The runner's engine modules compiled, as the files its import reads before a source
+    (`sandbox/__pycache__/runner.cpython-314.pyc` beside `sandbox/runner.py`): a runner compiled
+    every source at its start, 110 ms of the engine's import in Pyodide (scripts/bench_import.py).
+    Compiled by this interpreter, which in production is the runner's own Pyodide (the same
+    compatibility date); another's files (a CPython front in the tests, another Pyodide) carry its
+    cache tag or magic number, which the runner's import passes over. Checked hash-based files: the
+    runner's import hashes the source beside each and uses the code only if it matches, so a stale
+    file costs a compile, never a module other than its source. The front Worker makes them at import
+    (src/entry.py), which production's memory snapshot keeps."""
+    header = importlib.util.MAGIC_NUMBER + _CHECKED_HASH_PYC.to_bytes(4, "little")
+    files = {}
+    for name, source in runner_modules().items():
+        if name == RUNNER_MAIN:
+            continue  # the main module is run, not imported: its bytecode would never be read
+        folder, _, file = name.rpartition("/")
+        code = compile(source, name, "exec", dont_inherit=True)
+        cached = f"{folder}/__pycache__/{file.removesuffix('.py')}.{sys.implementation.cache_tag}.pyc"
+        files[cached] = header + importlib.util.source_hash(source.encode()) + marshal.dumps(code)
+    return files
+
+
+# The flags of a hash-based .pyc that its import checks against the source (PEP 552).
+_CHECKED_HASH_PYC = 0b11
+
+
+@functools.cache
 def engine_version() -> str:
     """A digest of the runner's sources: a deploy that changes them gets fresh runner isolates."""
     digest = hashlib.sha256()
@@ -250,7 +279,10 @@ def worker_code(cpu_limit_ms: int) -> dict[str, Any]:
         "compatibilityDate": COMPATIBILITY_DATE,
         "compatibilityFlags": list(COMPATIBILITY_FLAGS),
         "mainModule": RUNNER_MAIN,
-        "modules": {name: {"py": source} for name, source in runner_modules().items()},
+        "modules": {
+            **{name: {"py": source} for name, source in runner_modules().items()},
+            **{name: {"data": data} for name, data in runner_bytecode().items()},
+        },
         "env": {},
         "globalOutbound": None,
         "limits": {"cpuMs": cpu_limit_ms, "subRequests": 0},

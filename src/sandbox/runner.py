@@ -188,6 +188,7 @@ def compile_code(code: str, policy: Policy, limits: Limits) -> Compiled | Execut
             violations = [compiled]
         else:
             codes = _code_objects(compiled)
+            facades.load(policy.allowed_imports)  # now, with the host's builtins: never in a run
             return Compiled(compiled, policy, tree, codes, script_words(codes))
     first = violations[0]
     return ExecutionResult(
@@ -1600,7 +1601,7 @@ def _host_dicts() -> tuple[tuple[str, dict[str, object]], ...]:
             (
                 ("the builtins module", vars(_builtins_module)),
                 *(("the engine's globals", vars(module)) for module in modules),
-                *(("the engine's tables", table) for table in _ENGINE_TABLES),
+                *(("the engine's tables", table) for table in _engine_tables(modules)),
             ),
             tuple(vars(module) for module in modules),
         ]
@@ -1628,10 +1629,6 @@ _ENGINE_MODULE_NAMES = tuple(
 )  # fmt: skip
 
 
-def _engine_modules() -> list[ModuleType]:
-    return [sys.modules[name] for name in _ENGINE_MODULE_NAMES if name in sys.modules]
-
-
 def _depth() -> int:
     frame, depth = sys._getframe(), 0
     while frame is not None:
@@ -1650,11 +1647,13 @@ def _elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
-# The engine's dict tables, which never change after import (its one cache left out); the globals
-# item of the self-check notices one rebound.
-_ENGINE_TABLES = tuple(
-    value
-    for module in _engine_modules()
-    for name, value in vars(module).items()
-    if type(value) is dict and not name.startswith("__") and name != "_shared_members"
-)
+def _engine_tables(modules: list[ModuleType]) -> tuple[dict[object, object], ...]:
+    """The engine's dict tables, which no run changes (its one cache left out; the facades a
+    policy allows are loaded between runs); the globals item of the self-check notices one
+    rebound."""
+    return tuple(
+        value
+        for module in modules
+        for name, value in vars(module).items()
+        if type(value) is dict and not name.startswith("__") and name != "_shared_members"
+    )

@@ -8,15 +8,15 @@ table is built once per process. Objects with state shared between runs (random'
 decimal's context) are replaced per run; calls that could allocate without bound or recurse deep in
 one C call are wrapped with the guards in limits.py and guards.py.
 
-The files are imported with the package (the engine's self-check compares the set of its modules
-before and after every run); the modules they stand for are imported on first use.
+A facade's file is imported, with the module it stands for, when code is compiled under a policy
+that allows it (`load`), never during a run.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
 from typing import Any
@@ -73,9 +73,7 @@ class FacadeRun:
 
 
 def pick(module: str, names: str) -> dict[str, object]:
-    # Imported on first use, not with the package: statistics, decimal, difflib and the rest would
-    # otherwise add tens of milliseconds to every Worker's cold start for modules few runs use.
-    imported = importlib.import_module(module)
+    imported = sys.modules[module]  # imported by `load`, never during a run
     return {name: getattr(imported, name) for name in names.split()}
 
 
@@ -88,15 +86,34 @@ FACADE_NAMES: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 
-_files: dict[str, ModuleType] = {
-    name: importlib.import_module(f"{__name__}.{name}") for name in sorted(FACADE_NAMES)
-}
+# Library classes that a priced class of the run's own replaces wherever host code hands the
+# script an instance (builtins._replacement): statistics computes with fractions.Fraction inside,
+# whether or not the script imported fractions. Their facades are loaded with any other.
+REPLACED_CLASSES = (("fractions", "Fraction"), ("decimal", "Decimal"))
+
+# The facades loaded so far, by module name.
+_files: dict[str, ModuleType] = {}
 _shared_members: dict[str, MappingProxyType[str, object]] = {}
 
 
+def load(names: Iterable[str]) -> None:
+    """Import the facades of `names` (and of REPLACED_CLASSES' modules), each after the module it
+    stands for: when code is compiled under a policy (runner.compile_code), with the host's
+    builtins, outside any run. A run imports nothing, so no module body runs under a script's
+    budget and tracemalloc, after the host's objects were frozen for the teardown, or between the
+    self-check's two looks at the engine's modules. Imported with the package, the facades and
+    their modules (urllib.parse and ipaddress, html.entities, calendar, csv, pprint, hashlib) were
+    120 ms of every Pyodide start, where the default policy allows three."""
+    for name in sorted(FACADE_NAMES & {*names, *(module for module, _ in REPLACED_CLASSES)}):
+        if name not in _files:
+            importlib.import_module(name)
+            _files[name] = importlib.import_module(f"{__name__}.{name}")
+
+
 def facade(name: str, run: FacadeRun) -> ModuleFacade:
-    """A facade for one run. Shared members are computed once; the object is always new, so
-    nothing a run does to its facade (it cannot do anything) could reach another."""
+    """A facade for one run, of a facade `load` imported. Shared members are computed once; the
+    object is always new, so nothing a run does to its facade (it cannot do anything) could reach
+    another."""
     file = _files[name]
     if not getattr(file, "SHARED", False):
         return ModuleFacade(name, file.members(run))
