@@ -18,7 +18,7 @@ from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from itertools import chain, compress, islice, repeat
-from operator import eq, is_, is_not, not_
+from operator import eq, is_, is_not, lt, not_
 from types import (
     AsyncGeneratorType,
     BuiltinFunctionType,
@@ -29,6 +29,7 @@ from types import (
     FunctionType,
     GeneratorType,
     GenericAlias,
+    GetSetDescriptorType,
     MappingProxyType,
     MemberDescriptorType,
     MethodType,
@@ -832,8 +833,8 @@ def _free_garbage() -> None:
     # What a collection leaves of the run is memory nothing can give back: a ring through a zip's
     # or an enumerate's reused result tuple (no type in it can be cleared) kept 40 MB a run until
     # the isolate ran out. The interpreter is faulted, so that its runner isolate is replaced.
-    if _saved_garbage():
-        _fault.append("a run left memory the collector cannot free")
+    if _saved_garbage() and _UNCUT_FAULT not in _fault:
+        _fault.append(_UNCUT_FAULT)
 
 
 def _saved_garbage() -> list[object]:
@@ -1247,6 +1248,18 @@ def _let_go(nodes: list[object]) -> None:
         _let_go_in_order(nodes)
 
 
+# What a cycle that survives the emptying may be made of: a class and its parts (its namespace, the
+# descriptors of its __dict__, __weakref__ and slots, its MRO and bases), which nothing of the
+# script's can extend into a chain.
+_CLASS_PARTS = frozenset(map(id, (dict, tuple, GetSetDescriptorType, MemberDescriptorType)))
+_UNCUT: list[list[object]] = []
+_UNCUT_FAULT = "a run left memory the teardown cannot free"
+
+
+def _class_part(kind: type) -> bool:
+    return id(kind) in _CLASS_PARTS or issubclass(kind, type)
+
+
 def _let_go_in_order(nodes: list[object]) -> None:
     """What rounds did not free: chains and cycles. Ordered by the references among them (each
     counted once, at C speed): parents before children (Kahn's order), then what sits in or under
@@ -1254,8 +1267,18 @@ def _let_go_in_order(nodes: list[object]) -> None:
     A cycle survives being let go, and a collection frees it; what hangs below it is held until
     then: let go in levels, a collection after each (`_release_levels`)."""
     starts, edges, parents = _references_among(nodes)
-    levels = _release_levels(len(nodes), starts, edges, parents)
+    levels, in_cycles = _release_levels(len(nodes), starts, edges, parents)
     del starts, edges, parents
+    if not all(map(_class_part, map(type, map(nodes.__getitem__, in_cycles)))):
+        # A ring of objects the teardown cannot empty (a zip's or a dict items iterator's reused
+        # result tuple closed by a frozenset or an itemgetter): the collector would free it, and
+        # a chain in it recursively, losing a Pyodide interpreter with no result; nested rings
+        # cost a collection a level (8,000 of them: 56 times a 300 ms budget). Kept for good, and
+        # the interpreter is faulted, so that its runner isolate is replaced.
+        _UNCUT.append(nodes.copy())
+        nodes.clear()
+        _fault.append(_UNCUT_FAULT)
+        return
     batches = [[nodes[position] for position in reversed(level)] for level in levels]
     del levels
     nodes.clear()
@@ -1325,10 +1348,11 @@ def _itself(node: object) -> object:
 
 def _release_levels(
     count: int, starts: array[int], edges: array[int], parents: array[int]
-) -> list[array[int]]:
+) -> tuple[list[array[int]], array[int]]:
     """Positions in levels, each parents first: a level is let go once the cycles of the level
-    before it are collected. Arrays of four bytes a position throughout: a chain of a million
-    objects is a million positions. Counts down `parents`."""
+    before it are collected; and the positions that are members of cycles. Arrays of four bytes a
+    position throughout: a chain of a million objects is a million positions. Counts down
+    `parents`."""
     order = array("i", compress(range(count), map(not_, parents)))
     append = order.append
     for position in order:  # grows as parents are let go
@@ -1345,7 +1369,7 @@ def _release_levels(
             if not parents[child]:
                 append(child)
     if len(order) == count:
-        return [order]
+        return [order], array("i")
     del parents
     placed = bytearray(count)
     for position in order:
@@ -1373,7 +1397,8 @@ def _release_levels(
         while len(levels) <= at:
             levels.append(array("i"))
         levels[at].append(position)
-    return levels
+    # The members of cycles (a negative group), for the kinds they are made of.
+    return levels, array("i", compress(cyclic, map(lt, map(group.__getitem__, cyclic), repeat(0))))
 
 
 def _components(
