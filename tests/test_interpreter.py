@@ -741,6 +741,19 @@ def test_a_ring_the_teardown_cannot_cut_is_kept_and_faults_the_interpreter(name,
     refuses_from_now_on(runner._UNCUT_FAULT)
 
 
+def test_cycles_among_slotted_instances_are_cut_without_a_fault():
+    # Emptying the class dropped its `__slots__` key before its instances were emptied, so their
+    # slots were never cleared: an ordinary parent-linked tree faulted the interpreter.
+    code = (
+        "import dataclasses\n@dataclasses.dataclass(slots=True)\nclass Node:\n    name: str\n"
+        "    parent: 'Node | None' = None\n    kids: tuple = ()\n@dataclasses.dataclass(slots=True)\n"
+        "class Leaf(Node):\n    extra: object = None\nroot = Node('r')\nroot.kids = (Node('k', root),)\n"
+        "leaf = Leaf('l', root)\nleaf.extra = leaf\nprint(root.kids[0].parent.name)"
+    )
+    assert run(code, policy=ALL_IMPORTS).output == "r"
+    assert runner.interpreter_fault() is None
+
+
 @pytest.mark.parametrize("argument", ["trace", "task", "task_metadata"])
 def test_a_deep_structure_hung_on_the_runs_arguments_is_freed_safely(argument):
     # The trace, task and metadata were the host's (made before the run): a chain stored in them

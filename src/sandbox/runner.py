@@ -885,13 +885,16 @@ def _clear_attributes(obj: object, keep: list[object] | None = None) -> None:
 
 def _slot_members(kind: type) -> list[MemberDescriptorType]:
     """The accessors of the __slots__ that `kind` and its bases declare (a C type's own fields
-    have accessors of the same type, but no __slots__: they are left alone)."""
+    have accessors of the same type, but not on a class made at run time). Found by the accessors
+    themselves, not by the `__slots__` key: emptying a class drops that key, and a class before its
+    instances in the garbage left them unemptied (a dataclass(slots=True) tree with parent links,
+    then a cycle the teardown could not cut)."""
     return [
         value
         for klass in _mro(kind)
-        if klass.__flags__ & _HEAPTYPE and "__slots__" in _class_namespace(klass)
+        if klass.__flags__ & _HEAPTYPE
         for value in _class_namespace(klass).values()
-        if type(value) is MemberDescriptorType
+        if type(value) is MemberDescriptorType and value.__objclass__ is klass
     ]
 
 
