@@ -151,6 +151,19 @@ def test_checks_against_tuples_of_classes_keep_their_meaning():
     assert sandbox.execute(code).output == "True True False\nKeyError"
 
 
+def test_tearing_down_instances_with_many_empty_slots_is_quick():
+    # Each empty slot was read, its AttributeError built and caught, and deleted, a Python call a
+    # slot: instances of a class of 1,000 slots, one made a step, took a 300 ms run to 5.35 s in
+    # Pyodide. Slots holding nothing that refers further are now left alone.
+    fields = "".join(f"    f{i}: int\n" for i in range(1000))
+    code = f"import dataclasses\n@dataclasses.dataclass(slots=True, init=False)\nclass C:\n{fields}xs = []\n"
+    limits = Limits(timeout_ms=300, memory_bytes=MAXIMA["memory_bytes"])
+    started = time.perf_counter()
+    result = sandbox.execute(code + "while True:\n    xs.append(C())", limits, ALL_IMPORTS)
+    assert time.perf_counter() - started < 2 * limits.timeout_ms / 1000
+    assert result.error_type == "timeout", result
+
+
 def test_a_chain_of_classes_is_paid_for_as_it_grows():
     # A class below a chain: type() copies what every class of its MRO gives, and admission walks
     # it, milliseconds for one step. (Not through `held`: its tracing, on through the teardown,
