@@ -5,8 +5,16 @@ import sys
 import pytest
 
 import sandbox
+from sandbox import runner
 
 from . import support  # noqa: F401 - plants the canary before any test runs
+
+
+@pytest.fixture
+def faulted():
+    """For tests that damage the host on purpose: the interpreter is declared sound again after."""
+    yield
+    runner._fault.clear()
 
 
 @pytest.fixture(autouse=True)

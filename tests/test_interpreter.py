@@ -63,13 +63,6 @@ def clear_host_caches() -> list[type[BaseException]]:
     return raised
 
 
-@pytest.fixture
-def faulted():
-    """For tests that damage the host on purpose: the interpreter is declared sound again after."""
-    yield
-    runner._fault.clear()
-
-
 # --- 1. The teardown runs no script code and always restores the host ----------------------------
 
 

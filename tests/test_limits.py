@@ -125,7 +125,7 @@ def test_infinite_itertools_are_counted(code):
         "x = pow(3, 10**10)",
         "x = 1 << 10**11",
         "x = 'a'\nx *= 10**10",
-        "x = [1]\nfor i in range(100):\n    x = x * 2",
+        "x = [1]\nfor i in range(100):\n    x = x * 1000",
         "x = 'a'.ljust(10**10)",
         "x = 'a'.center(10**10)",
         "x = 'a'.zfill(10**10)",

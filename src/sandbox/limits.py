@@ -273,12 +273,13 @@ class StepBudget:
         if limits.track_memory:
             self.check_freeable()
 
-    def check_freeable(self) -> None:
+    def check_freeable(self, adding: float = 0, what: str = "") -> None:
         """Past what the rest of twice its budget can free (see FREED_BLOCKS_PER_MS and
-        FREED_BYTES_PER_MS), the run is out of time: its teardown would take it further."""
+        FREED_BYTES_PER_MS), the run is out of time: its teardown would take it further. `adding`:
+        bytes of references one C call is about to make (`what`), priced before it runs."""
         limits = self.limits
         blocks = self.blocks_held()
-        held = _traced_memory()[0] - self.memory_baseline
+        held = _traced_memory()[0] - self.memory_baseline + adding
         # What is left of twice the budget, in steps: where the clock moves, it also counts the C
         # work done between steps (a tuple of 1,000 references copied in one).
         left = 2 * limits.max_steps - self.steps
@@ -288,10 +289,14 @@ class StepBudget:
         references = max(0, held - blocks * BLOCK_BYTES)
         cost = (blocks * FREED_BYTES_PER_MS + references * FREED_BLOCKS_PER_MS) * limits.steps_per_ms
         if cost > left * FREED_BLOCKS_PER_MS * FREED_BYTES_PER_MS:
+            holding = (
+                f"what the run would hold after {what} ({size_text(held)} in {blocks:,} objects)"
+                if what
+                else f"the {blocks:,} objects the run holds ({size_text(held)})"
+            )
             self.trip(
                 TimeLimitExceeded(
-                    f"Execution timeout exceeded {limits.timeout_ms}ms: freeing the {blocks:,} objects"
-                    f" the run holds ({size_text(held)}) would take it past its budget"
+                    f"Execution timeout exceeded {limits.timeout_ms}ms: freeing {holding} would take it past its budget"
                 )
             )
 
@@ -615,6 +620,7 @@ def _fraction_type() -> type | None:
 # --- the operators the analyser routes through guards ------------------------------------------------
 
 
+_REFERENCE_BYTES = struct.calcsize("P")
 # What `*` repeats: the sequences, and deque (deque([0] * 1000) * 10**9).
 _REPEATABLE = (*_SEQUENCES, collections.deque)
 
@@ -625,8 +631,13 @@ def check_repeat(budget: StepBudget, seq: object, times: object) -> None:
     count = as_count(times)
     if count is None or count <= 1:
         return
-    item = char_bytes(seq) if isinstance(seq, (str, bytes, bytearray)) else 8
-    check_bytes(budget, (true_length(seq) or 0) * count * item, "sequence repetition")
+    text = isinstance(seq, (str, bytes, bytearray))
+    items = (true_length(seq) or 0) * count
+    check_bytes(budget, items * (char_bytes(seq) if text else 8), "sequence repetition")
+    if not text and items * _REFERENCE_BYTES > UNCHECKED_BYTES and budget.limits.track_memory:
+        # References made in one C call, which the reserve would see only after it: priced before.
+        # Not text, whose bytes cost nothing to free.
+        budget.check_freeable(items * _REFERENCE_BYTES, "a sequence repetition")
 
 
 def check_mul(budget: StepBudget, a: object, b: object) -> None:

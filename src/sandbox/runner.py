@@ -17,7 +17,7 @@ from _collections import _count_elements  # type: ignore[attr-defined]
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from itertools import chain, compress, islice, repeat
+from itertools import batched, chain, compress, islice, repeat
 from operator import eq, is_, is_not, lt, not_
 from types import (
     AsyncGeneratorType,
@@ -760,9 +760,14 @@ def _teardown(
     # recursively, the cycles the script dropped before the run ended.
     collecting = gc.isenabled()
     gc.disable()
+    # The teardown's end: twice the budget from the script's start, less a margin for what follows
+    # (the last collection, the self-check); where one C call of the script ran past its deadline,
+    # as much again from now, which the budget's reserve prices what the run holds at.
+    start = max(budget.deadline, time.perf_counter())
+    cutoff = start + (_TEARDOWN_SHARE - 1) * budget.limits.timeout_ms / 1000
     try:
         _abandon(budget, namespace, user_classes, cleaned)
-        _free_garbage()
+        _free_garbage(cutoff)
     finally:
         if collecting:
             gc.enable()
@@ -819,22 +824,51 @@ def _abandon(
     del roots
 
 
-def _free_garbage() -> None:
+def _free_garbage(cutoff: float) -> None:
     """Collect with gc.DEBUG_SAVEALL, so the collector hands its garbage over instead of freeing
     it; where a deallocation can overflow the stack, hold the tuples the collector does not track
     as well (`_untracked_tuples`); empty every object from outside (`_Emptier`); let go of them in
-    an order in which nothing goes with another (`_let_go`); collect once more."""
+    an order in which nothing goes with another (`_let_go`); collect once more.
+
+    Each of these looks at the clock as it goes (`_in_time`): the budget's reserve prices what a
+    run holds at the teardown's measured rates, but what one C call made is seen only after it,
+    and some shapes cost more than the rates (a reference to a tuple the collector does not track
+    is looked up by id: 170 ns in Pyodide). Past `cutoff`, what is left is kept for good and the
+    interpreter is faulted, so that its runner isolate is replaced: the run ends within twice its
+    budget whatever it left."""
     nodes = _saved_garbage()
-    if _WASM_STACK:
-        nodes.extend(_untracked_tuples(nodes))
-    _Emptier(nodes).empty()
-    _let_go(nodes)
+    try:
+        if _WASM_STACK:
+            nodes.extend(_untracked_tuples(nodes, cutoff))
+        _Emptier(nodes).empty(cutoff)
+        _let_go(nodes, cutoff)
+    except _Overrun:
+        # Nothing is freed from here: let go of now, what is left would go recursively.
+        _UNCUT.append(nodes)
+        if _OVERRUN_FAULT not in _fault:
+            _fault.append(_OVERRUN_FAULT)
+        return
     gc.collect()
     # What a collection leaves of the run is memory nothing can give back: a ring through a zip's
     # or an enumerate's reused result tuple (no type in it can be cleared) kept 40 MB a run until
     # the isolate ran out. The interpreter is faulted, so that its runner isolate is replaced.
     if _saved_garbage() and _UNCUT_FAULT not in _fault:
         _fault.append(_UNCUT_FAULT)
+
+
+class _Overrun(Exception):
+    """The teardown reached its cutoff."""
+
+
+# Of the budget, from the script's start: the teardown's own end.
+_TEARDOWN_SHARE = 1.8
+_OVERRUN_FAULT = "freeing what a run left would have taken it past twice its budget"
+_CHECKED = 1024  # objects emptied or ordered between two looks at the clock
+
+
+def _in_time(cutoff: float) -> None:
+    if time.perf_counter() > cutoff:
+        raise _Overrun
 
 
 def _saved_garbage() -> list[object]:
@@ -916,7 +950,7 @@ _SIFTED = 4096  # references sifted in one C pass
 _FEW = 8  # references of an object that is not a container, about (attributes, a frame's locals)
 
 
-def _untracked_tuples(nodes: list[object]) -> list[object]:
+def _untracked_tuples(nodes: list[object], cutoff: float) -> list[object]:
     """Every untracked tuple that `nodes` refer to, and every one below those, each once. Found by
     the kinds of the references, sifted at C speed a chunk at a time (`_sift`): small objects many
     at a time through gc.get_referents, a large container in place through its base type's own
@@ -942,9 +976,11 @@ def _untracked_tuples(nodes: list[object]) -> list[object]:
             size = _FEW if reader is None else reader[0](node)  # type: ignore[index]
         if size > _SIFTED:
             for chunk in reader[1](node):  # type: ignore[index]
+                _in_time(cutoff)
                 _sift(chunk, found)
             continue
         if batched + size > _SIFTED:
+            _in_time(cutoff)
             _sift(gc.get_referents(*batch), found)
             batch.clear()
             batched = 0
@@ -955,6 +991,7 @@ def _untracked_tuples(nodes: list[object]) -> list[object]:
     # Below the untracked tuples found: only numbers, strings and untracked tuples.
     level = list(found.values())
     while level:
+        _in_time(cutoff)
         below = gc.get_referents(*level)
         if len(below) <= _LINKS:  # a chain, a link at a time: one Python step a link
             level = []
@@ -1074,25 +1111,27 @@ class _Emptier:
         self.class_dicts = set(map(id, gc.get_referents(*map(_class_namespace, classes))))
         self.actions = dict(_STEPS)
 
-    def empty(self) -> None:
+    def empty(self, cutoff: float) -> None:
         actions = self.actions
         class_dicts = self.class_dicts
-        for node in self.nodes:
-            kind = type(node)
-            # Plain dicts and lists, most of any run's garbage, emptied here: a call of a step
-            # for each was two thirds of the emptying in Pyodide (100 us of a medium trace's).
-            if kind is dict:
-                if id(node) not in class_dicts:
+        for some in batched(self.nodes, _CHECKED, strict=False):
+            _in_time(cutoff)
+            for node in some:
+                kind = type(node)
+                # Plain dicts and lists, most of any run's garbage, emptied here: a call of a step
+                # for each was two thirds of the emptying in Pyodide (100 us of a medium trace's).
+                if kind is dict:
+                    if id(node) not in class_dicts:
+                        node.clear()  # type: ignore[attr-defined]
+                    continue
+                if kind is list:
                     node.clear()  # type: ignore[attr-defined]
-                continue
-            if kind is list:
-                node.clear()  # type: ignore[attr-defined]
-                continue
-            steps = actions.get(id(kind))
-            if steps is None:
-                steps = actions[id(kind)] = _steps(kind)
-            for step in steps:
-                step(node)
+                    continue
+                steps = actions.get(id(kind))
+                if steps is None:
+                    steps = actions[id(kind)] = _steps(kind)
+                for step in steps:
+                    step(node)
 
 
 def _steps(kind: type) -> tuple[Callable[[Any], object], ...]:
@@ -1252,13 +1291,14 @@ _HELD_ONCE = next(map(sys.getrefcount, [object()]))
 _ROUND_SHARE = 8  # another round while the last one freed this share of what was left
 
 
-def _let_go(nodes: list[object]) -> None:
+def _let_go(nodes: list[object], cutoff: float) -> None:
     """Let go of each object once nothing else the teardown holds refers to it, so that all it
     holds is still held as it goes. An object nothing but `nodes` refers to reads _HELD_ONCE: those
     go first, then those only they held, round after round, at C speed and without a look at a
     reference (emptied objects hold next to nothing). A chain takes a round a link: once a round
     frees little, what is left is ordered by its references (`_let_go_in_order`)."""
     while nodes:
+        _in_time(cutoff)
         free = bytes(map(eq, map(sys.getrefcount, nodes), repeat(_HELD_ONCE)))
         freed = free.count(1)
         if not freed:
@@ -1273,7 +1313,7 @@ def _let_go(nodes: list[object]) -> None:
         if freed * _ROUND_SHARE < len(nodes) + freed and len(nodes) > _LINKS:
             break
     if nodes:
-        _let_go_in_order(nodes)
+        _let_go_in_order(nodes, cutoff)
 
 
 # What a cycle that survives the emptying may be made of: a class and its parts (its namespace, the
@@ -1288,14 +1328,16 @@ def _class_part(kind: type) -> bool:
     return id(kind) in _CLASS_PARTS or issubclass(kind, type)
 
 
-def _let_go_in_order(nodes: list[object]) -> None:
+def _let_go_in_order(nodes: list[object], cutoff: float) -> None:
     """What rounds did not free: chains and cycles. Ordered by the references among them (each
     counted once, at C speed): parents before children (Kahn's order), then what sits in or under
     a cycle in Tarjan's order, which finishes a group of objects only after every group it reaches.
     A cycle survives being let go, and a collection frees it; what hangs below it is held until
     then: let go in levels, a collection after each (`_release_levels`)."""
-    starts, edges, parents = _references_among(nodes)
-    levels, in_cycles = _release_levels(len(nodes), starts, edges, parents)
+    starts, edges, parents = _references_among(nodes, cutoff)
+    _in_time(cutoff)
+    levels, in_cycles = _release_levels(len(nodes), starts, edges, parents, cutoff)
+    _in_time(cutoff)
     del starts, edges, parents
     if not all(map(_class_part, map(type, map(nodes.__getitem__, in_cycles)))):
         # A ring of objects the teardown cannot empty (a zip's or a dict items iterator's reused
@@ -1310,13 +1352,18 @@ def _let_go_in_order(nodes: list[object]) -> None:
     batches = [[nodes[position] for position in reversed(level)] for level in levels]
     del levels
     nodes.clear()
-    for going in batches:
-        going.clear()  # frees from the end, where the parents are
-        if going is not batches[-1]:
-            gc.collect()  # the cycles just let go, and nothing below them: that is held
+    try:
+        for going in batches:
+            _in_time(cutoff)
+            going.clear()  # frees from the end, where the parents are
+            if going is not batches[-1]:
+                gc.collect()  # the cycles just let go, and nothing below them: that is held
+    except _Overrun:
+        _UNCUT.append(batches)  # the levels not let go yet, and what they hold
+        raise
 
 
-def _references_among(nodes: list[object]) -> tuple[array[int], array[int], array[int]]:
+def _references_among(nodes: list[object], cutoff: float) -> tuple[array[int], array[int], array[int]]:
     """The references among `nodes`, as positions: those of node i are edges[starts[i]:starts[i+1]]
     (those of a large tuple each once), and how many of them reach each position. A function of its
     own: a loop's last object must not outlive it (held by a local, it would go, with all below it,
@@ -1331,25 +1378,32 @@ def _references_among(nodes: list[object]) -> tuple[array[int], array[int], arra
     parents = array("i", [0]) * len(nodes)
     counted: dict[int, int] = {}
     readers = dict(_REFERENCE_READERS)
-    for node in nodes:
-        mark(len(edges))
-        kind = type(node)
-        read = readers.get(id(kind))
-        if read is None:
-            read = readers[id(kind)] = _references_reader(kind)
-        references = read(node)
-        if (read is gc.get_referents or kind is tuple) and len(references) <= _FEW:  # type: ignore[arg-type]
-            # A link of a chain, most of what rounds leave: a plain loop costs less than C maps.
-            for reference in references:
-                position = find(id(reference))
-                if position is not None:
-                    add(position)
-                    parents[position] += 1
-            continue
-        start = len(edges)
-        positions = filter(_IS_POSITION, map(find, map(id, references)))
-        extend(set(positions) if kind is tuple and len(node) > _LINKS else positions)  # type: ignore[arg-type]
-        _count_elements(counted, edges[start:])  # C, not Counter: a Python class's code would be a step
+    for some in batched(nodes, _CHECKED, strict=False):
+        _in_time(cutoff)
+        for node in some:
+            mark(len(edges))
+            kind = type(node)
+            read = readers.get(id(kind))
+            if read is None:
+                read = readers[id(kind)] = _references_reader(kind)
+            references = read(node)
+            if (read is gc.get_referents or kind is tuple) and len(references) <= _FEW:  # type: ignore[arg-type]
+                # A link of a chain, most of what rounds leave: a plain loop costs less than C maps.
+                for reference in references:
+                    position = find(id(reference))
+                    if position is not None:
+                        add(position)
+                        parents[position] += 1
+                continue
+            distinct = kind is tuple and len(node) > _LINKS  # type: ignore[arg-type]
+            for chunk in _chunks(references):  # type: ignore[arg-type]
+                _in_time(cutoff)
+                start = len(edges)
+                positions = filter(_IS_POSITION, map(find, map(id, chunk)))
+                extend(set(positions) if distinct else positions)
+                _count_elements(
+                    counted, edges[start:]
+                )  # C, not Counter: a Python class's code would be a step
     mark(len(edges))
     for position, times in counted.items():
         parents[position] += times
@@ -1375,7 +1429,7 @@ def _itself(node: object) -> object:
 
 
 def _release_levels(
-    count: int, starts: array[int], edges: array[int], parents: array[int]
+    count: int, starts: array[int], edges: array[int], parents: array[int], cutoff: float
 ) -> tuple[list[array[int]], array[int]]:
     """Positions in levels, each parents first: a level is let go once the cycles of the level
     before it are collected; and the positions that are members of cycles. Arrays of four bytes a
@@ -1383,26 +1437,31 @@ def _release_levels(
     `parents`."""
     order = array("i", compress(range(count), map(not_, parents)))
     append = order.append
-    for position in order:  # grows as parents are let go
-        start = starts[position]
-        end = starts[position + 1]
-        if end - start == 1:  # a link of a chain
-            child = edges[start]
-            parents[child] -= 1
-            if not parents[child]:
-                append(child)
-            continue
-        for child in edges[start:end]:
-            parents[child] -= 1
-            if not parents[child]:
-                append(child)
+    done = 0
+    while done < len(order):  # grows as parents are let go
+        _in_time(cutoff)
+        some = order[done : done + _SIFTED]
+        done += len(some)
+        for position in some:
+            start = starts[position]
+            end = starts[position + 1]
+            if end - start == 1:  # a link of a chain
+                child = edges[start]
+                parents[child] -= 1
+                if not parents[child]:
+                    append(child)
+                continue
+            for child in edges[start:end]:
+                parents[child] -= 1
+                if not parents[child]:
+                    append(child)
     if len(order) == count:
         return [order], array("i")
     del parents
     placed = bytearray(count)
     for position in order:
         placed[position] = 1
-    cyclic, group = _components(count, starts, edges, placed)
+    cyclic, group = _components(count, starts, edges, placed, cutoff)
     # What a cycle refers to outside itself waits for the collection that frees the cycle: a level
     # below it. A cycle reached from another goes in the same collection (what the collector frees
     # there goes a cycle member at a time, and what hangs below either is held); everything else
@@ -1430,7 +1489,7 @@ def _release_levels(
 
 
 def _components(
-    count: int, starts: array[int], edges: array[int], placed: bytearray
+    count: int, starts: array[int], edges: array[int], placed: bytearray, cutoff: float
 ) -> tuple[array[int], array[int]]:
     """The positions not yet placed, parents first: Tarjan's strongly connected components,
     iterative, which finish a group of objects only after every group it reaches. With each
@@ -1445,12 +1504,14 @@ def _components(
     finished = array("i")
     # The depth-first walk's own stack, a position and its next edge: a chain of a million objects
     # is a million deep.
-    calls = array("i")
-    next_edges = array("i")
+    calls, next_edges = array("i"), array("i")
     visited = groups = 0
     for root in range(count):
         if found_at[root] >= 0:
             continue
+        # A clock a walk: what is not placed yet sits in or under cycles of classes and their
+        # parts, whose making is paid for (limits.check_class).
+        _in_time(cutoff)
         child = root
         while True:
             if child >= 0:  # a position found just now: onto both stacks
