@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import _tracemalloc
 import gc
+import itertools
 import struct
 import time
 
@@ -292,18 +293,74 @@ def test_references_one_repetition_would_make_are_priced_before_it_runs(made):
     assert result.error_type == "timeout" and "after a sequence repetition" in result.error, result
 
 
-def test_a_teardown_that_would_end_past_twice_the_budget_stops_there_and_faults_the_interpreter(faulted):
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The teardown's clock as deployed Workers keep it: it advances only at I/O, so it reads one
+    time throughout. A C callable: a Python one would be a step of the spent budget."""
+    monkeypatch.setattr(runner, "_clock", itertools.repeat(time.perf_counter()).__next__)
+
+
+# Where the clock stands still, the teardown's count knows the steps the script took, not the time
+# its C calls did (making the tuple below: a third of the budget in Pyodide), and counts its own
+# work at lower bounds of what it costs: its end is near, not at, twice the budget.
+@pytest.mark.parametrize(("clock", "within"), [("moving", 2), ("frozen", 2.5)])
+def test_a_teardown_that_would_end_past_twice_the_budget_stops_there_and_faults_the_interpreter(
+    clock, within, monkeypatch, faulted
+):
     # Sixteen million references made in one C call, which no step sees, at the bottom of a chain of
     # slices, which rounds cannot free: ordering them read each reference, and the run took as long
     # as its leftovers took to free (3.6 times a 300 ms budget on CPython). The teardown stops
-    # short of twice the budget and keeps what is left for good; the interpreter is faulted, so
-    # that its runner isolate is replaced.
+    # short of twice the budget, by the clock or, where it stands still, by a count of its work,
+    # and keeps what is left for good; the interpreter is faulted, so that its runner isolate is
+    # replaced.
+    if clock == "frozen":
+        frozen_clock(monkeypatch)
     code = "x = tuple(bytes(16_000_000))\nfor _ in range(1000):\n    x = slice(x)"
     limits = Limits(timeout_ms=300, memory_bytes=MAXIMA["memory_bytes"])
     started = time.perf_counter()
     result = sandbox.execute(code, limits)
+    assert time.perf_counter() - started < within * limits.timeout_ms / 1000
+    # The run's own result stands (the reserve's timeout); the interpreter refuses from now on.
+    assert result.error_type == "timeout", result
+    assert runner.interpreter_fault() == runner._OVERRUN_FAULT
+    assert sandbox.execute("print(1)").error_type == "internal"
+
+
+@pytest.mark.parametrize(
+    "made",
+    [
+        # Never awaited: each warned through host Python inside the collection (15 times the budget).
+        "async def c(_):\n    pass\nx = list(map(c, bytes(100_000)))",
+        # Never started: a turn each of the teardown's loop over what finalises.
+        "def g(_):\n    yield\nx = list(map(g, bytes(200_000)))",
+        # One tuple, referred to 3 million times: a look-up by id each (faulted at 1.8 times).
+        "grid = [(0, 0)] * 3_000_000\nprint(len(grid))",
+        "t = tuple([1])\nx = tuple(map({0: t}.get, bytes(2_000_000)))",
+    ],
+)
+def test_what_one_call_made_in_bulk_is_torn_down_at_c_speed(made):
+    limits = Limits(timeout_ms=300, memory_bytes=MAXIMA["memory_bytes"])
+    started = time.perf_counter()
+    sandbox.execute(made, limits, ALL_IMPORTS)
     assert time.perf_counter() - started < 2 * limits.timeout_ms / 1000
-    assert result.error_type == "internal" and runner._OVERRUN_FAULT in result.error, result
+    assert runner.interpreter_fault() is None
+
+
+def test_a_run_that_ended_well_but_whose_teardown_overran_is_a_timeout_that_says_why(faulted):
+    # Fewer steps than the reserve's first look: the script returns, the teardown stops at its end.
+    code = "x = tuple(bytes(16_000_000))\nfor _ in range(200):\n    x = slice(x)\nprint('built')"
+    result = sandbox.execute(code, Limits(timeout_ms=300, memory_bytes=MAXIMA["memory_bytes"]))
+    assert (result.error_type, result.output) == ("timeout", "built"), result
+    assert result.error.startswith(f"Execution timeout exceeded 300ms: {runner._OVERRUN_FAULT}"), result
+    assert runner.interpreter_fault() == runner._OVERRUN_FAULT
+
+
+def test_where_the_clock_stands_still_a_teardown_the_reserve_admitted_is_not_cut_short(monkeypatch):
+    # The teardown's count of its own work is at rates below what it costs: what the reserve let a
+    # run hold is freed whole, and the run is the reserve's timeout, not a fault.
+    frozen_clock(monkeypatch)
+    code = "class C:\n    pass\nx = []\nwhile True:\n    x.append([C(), C(), C(), C(), C(), C(), C(), C()])"
+    result = sandbox.execute(code, Limits(timeout_ms=300, memory_bytes=MAXIMA["memory_bytes"]))
+    assert result.error_type == "timeout" and "objects the run holds" in result.error, result
 
 
 def test_a_run_holds_no_more_than_what_is_left_of_its_budget_can_free():

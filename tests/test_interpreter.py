@@ -389,13 +389,19 @@ def test_a_class_a_host_cache_keeps_is_emptied_at_the_end_of_the_run():
 
 
 def test_code_of_a_finished_run_stops_before_its_first_line():
-    # The host itself holds on to a generator of the script and resumes it afterwards.
+    # The host itself holds on to generators of the script and resumes them afterwards: a paused
+    # one stops at its first step; one never started was closed by the teardown, and runs nothing.
     kept: list[object] = []
-    code = "def main(kept):\n    def steps():\n        kept.append('resumed')\n        yield 1\n    kept.append(steps())"
+    code = (
+        "def main(kept):\n    def steps():\n        yield 0\n        kept.append('resumed')\n        yield 1\n"
+        "    paused = steps()\n    next(paused)\n    kept.append(paused)\n    kept.append(steps())"
+    )
     runner.run(compiled(code), Limits(), call="main", arguments=(kept,))
     with pytest.raises(runner.FinishedRunStop):
         next(kept[0])  # type: ignore[call-overload]
-    assert kept[1:] == []
+    with pytest.raises(StopIteration):
+        next(kept[1])  # type: ignore[call-overload]
+    assert kept[2:] == []
     kept.clear()
     next_run_works()
 
@@ -410,8 +416,8 @@ def test_code_one_trace_left_behind_cannot_run_in_the_next():
         "def main(kept):\n"
         "    if kept:\n        print('second')\n        next(kept[0])\n"
         "    else:\n"
-        "        def steps():\n            print('left behind ran')\n            yield 1\n"
-        "        kept.append(steps())"
+        "        def steps():\n            yield 0\n            print('left behind ran')\n            yield 1\n"
+        "        paused = steps()\n        next(paused)\n        kept.append(paused)"
     )
     first = runner.run(code.afresh(), Limits(), call="main", arguments=(kept,))
     second = runner.run(code.afresh(), Limits(), call="main", arguments=(kept,))

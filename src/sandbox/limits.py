@@ -362,6 +362,11 @@ _traced_memory = _tracemalloc.get_traced_memory
 # share of the table) for each block it traces; bytes are all the run holds.
 FREED_BLOCKS_PER_MS = 336
 FREED_BYTES_PER_MS = 62_500
+# A reference, in those bytes: what freeing one costs in Pyodide (sifted, cleared: 35 to 48 ns), and
+# one to a tuple (looked up by id where the collector untracks it: 75 to 128 ns), whatever the size
+# of a pointer. For the references a repetition is about to make (check_repeat).
+FREED_REFERENCE = 3
+FREED_TUPLE_REFERENCE = 8
 BLOCK_BYTES = 32
 TRACE_BYTES = 6 * struct.calcsize("P")
 
@@ -620,7 +625,6 @@ def _fraction_type() -> type | None:
 # --- the operators the analyser routes through guards ------------------------------------------------
 
 
-_REFERENCE_BYTES = struct.calcsize("P")
 # What `*` repeats: the sequences, and deque (deque([0] * 1000) * 10**9).
 _REPEATABLE = (*_SEQUENCES, collections.deque)
 
@@ -634,10 +638,14 @@ def check_repeat(budget: StepBudget, seq: object, times: object) -> None:
     text = isinstance(seq, (str, bytes, bytearray))
     items = (true_length(seq) or 0) * count
     check_bytes(budget, items * (char_bytes(seq) if text else 8), "sequence repetition")
-    if not text and items * _REFERENCE_BYTES > UNCHECKED_BYTES and budget.limits.track_memory:
-        # References made in one C call, which the reserve would see only after it: priced before.
-        # Not text, whose bytes cost nothing to free.
-        budget.check_freeable(items * _REFERENCE_BYTES, "a sequence repetition")
+    if not text and items * FREED_REFERENCE > UNCHECKED_BYTES and budget.limits.track_memory:
+        # References made in one C call, which the reserve would see only after it: priced before,
+        # at what freeing them costs (not text, whose bytes cost nothing to free). The kinds are
+        # read at C speed, as the collector reads the items, never through the script's own
+        # __iter__.
+        tuples = tuple in set(map(type, gc.get_referents(seq)))
+        adding = items * (FREED_TUPLE_REFERENCE if tuples else FREED_REFERENCE)
+        budget.check_freeable(adding, "a sequence repetition")
 
 
 def check_mul(budget: StepBudget, a: object, b: object) -> None:

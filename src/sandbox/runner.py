@@ -18,7 +18,7 @@ from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from itertools import batched, chain, compress, islice, repeat
-from operator import eq, is_, is_not, lt, not_
+from operator import eq, ge, is_, is_not, lt, not_
 from types import (
     AsyncGeneratorType,
     BuiltinFunctionType,
@@ -376,6 +376,11 @@ def run(
         changed = ["the host's state, beyond comparing"]
     if changed and not _fault:
         _fault.append(f"a run changed {', '.join(changed)}")
+    if outcome is not None and _fault == [_OVERRUN_FAULT]:
+        # The script's own doing: its result stands (a timeout, at least: `_monitored`); the
+        # interpreter refuses from now on, and a runner isolate asks to be replaced.
+        _switch_off_budget()
+        return outcome
     if outcome is None or _fault:
         # Whatever the run left, host code from here on must not meet a spent budget.
         _switch_off_budget()
@@ -481,6 +486,11 @@ def _monitored(
                 # object it walks) would make it several times slower, past the run's budget.
                 _tracemalloc.stop()
             _teardown(budget, namespace, scope.user_classes, scope.cleaned)
+            if budget.stop is None and _OVERRUN_FAULT in _fault:  # none before the run (see run)
+                budget.stop = (
+                    f"Execution timeout exceeded {budget.limits.timeout_ms}ms: {_OVERRUN_FAULT}",
+                    "timeout",
+                )
             # The teardown's work is the run's too (it frees what the script made): a run whose
             # teardown took it past its deadline is a timeout, not a success.
             budget.note_overrun()
@@ -760,14 +770,10 @@ def _teardown(
     # recursively, the cycles the script dropped before the run ended.
     collecting = gc.isenabled()
     gc.disable()
-    # The teardown's end: twice the budget from the script's start, less a margin for what follows
-    # (the last collection, the self-check); where one C call of the script ran past its deadline,
-    # as much again from now, which the budget's reserve prices what the run holds at.
-    start = max(budget.deadline, time.perf_counter())
-    cutoff = start + (_TEARDOWN_SHARE - 1) * budget.limits.timeout_ms / 1000
+    meter = _meter(budget)
     try:
         _abandon(budget, namespace, user_classes, cleaned)
-        _free_garbage(cutoff)
+        _free_garbage(meter)
     finally:
         if collecting:
             gc.enable()
@@ -792,14 +798,28 @@ def _abandon(
     young = gc.get_objects()
     # Kinds, not their ids: an id is a new int, an allocation an object (in Pyodide, a third of this).
     finalised = {kind for kind in set(map(type, young)) if _finalises_known(kind)}
+    held = list(compress(young, map(finalised.__contains__, map(type, young)))) if finalised else []
+    del young
+    # Generators and coroutines that are not paused (never started, `list(map(coroutine_function,
+    # xs))`, or finished) are closed here at C speed, which runs nothing of theirs and leaves the
+    # collection no finaliser of theirs to run: a coroutine never awaited warned through host
+    # Python, a step of the spent budget, 5 us a coroutine inside the collection (15 times a
+    # 300 ms budget in Pyodide), and each took a turn of the loop below.
+    for kind, paused_now, close in _PAUSABLE:
+        if kind in finalised:
+            of_kind = list(compress(held, map(is_, map(type, held), repeat(kind))))
+            paused = list(map(paused_now, of_kind))
+            _drain(map(close, compress(of_kind, map(not_, paused))))
+            held = [*compress(held, map(is_not, map(type, held), repeat(kind))), *compress(of_kind, paused)]
+            del of_kind, paused
     delegates: list[object] = []
     node = None
-    for node in compress(young, map(finalised.__contains__, map(type, young))) if finalised else ():
+    for node in held:
         roots.extend(gc.get_referents(node))
         delegation = _DELEGATES.get(id(type(node)))
         if delegation is not None:
             delegates.append(delegation(node))
-    del young, node
+    del held, node
     # The exception that spent the budget may hold what the script put in it; the stop stays sticky
     # with one of the host's own.
     budget.tripped = TeardownStop("teardown")
@@ -824,24 +844,24 @@ def _abandon(
     del roots
 
 
-def _free_garbage(cutoff: float) -> None:
+def _free_garbage(meter: _Meter) -> None:
     """Collect with gc.DEBUG_SAVEALL, so the collector hands its garbage over instead of freeing
     it; where a deallocation can overflow the stack, hold the tuples the collector does not track
     as well (`_untracked_tuples`); empty every object from outside (`_Emptier`); let go of them in
     an order in which nothing goes with another (`_let_go`); collect once more.
 
-    Each of these looks at the clock as it goes (`_in_time`): the budget's reserve prices what a
-    run holds at the teardown's measured rates, but what one C call made is seen only after it,
-    and some shapes cost more than the rates (a reference to a tuple the collector does not track
-    is looked up by id: 170 ns in Pyodide). Past `cutoff`, what is left is kept for good and the
-    interpreter is faulted, so that its runner isolate is replaced: the run ends within twice its
-    budget whatever it left."""
+    Each of these meters its work as it goes (`_Meter`): the budget's reserve prices what a run
+    holds at the teardown's measured rates, but what one C call made is seen only after it, and
+    some shapes cost more than the rates (a reference to a tuple the collector does not track is
+    looked up by id: 170 ns in Pyodide). Past the meter's end, what is left is kept for good and
+    the interpreter is faulted, so that its runner isolate is replaced: the run ends within twice
+    its budget whatever it left."""
     nodes = _saved_garbage()
     try:
         if _WASM_STACK:
-            nodes.extend(_untracked_tuples(nodes, cutoff))
-        _Emptier(nodes).empty(cutoff)
-        _let_go(nodes, cutoff)
+            nodes.extend(_untracked_tuples(nodes, meter))
+        _Emptier(nodes).empty(meter)
+        _let_go(nodes, meter)
     except _Overrun:
         # Nothing is freed from here: let go of now, what is left would go recursively.
         _UNCUT.append(nodes)
@@ -857,18 +877,60 @@ def _free_garbage(cutoff: float) -> None:
 
 
 class _Overrun(Exception):
-    """The teardown reached its cutoff."""
+    """The teardown reached the end of its meter."""
 
 
+class _Meter:
+    """What the teardown may still do: by the clock where it moves, and by a count of its own work
+    where it stands still (deployed Workers advance their clocks only at I/O, so a teardown would
+    read one time throughout). Not a dataclass: its generated __init__ is not the engine's code,
+    and would be a step of the spent budget."""
+
+    def __init__(self, cutoff: float, started: float, allowance_ns: float) -> None:
+        self.cutoff = cutoff  # the clock's reading past which the teardown stops
+        self.started = started
+        # The work it may count, at rates that are lower bounds of Pyodide's (the _NS_ constants).
+        self.allowance_ns = allowance_ns
+        self.spent_ns = 0.0
+
+    def spend(self, ns: float) -> None:
+        """Count `ns` of work, about to be done or just done, and stop past the end."""
+        self.spent_ns += ns
+        now = _clock()
+        if now > self.cutoff or (now == self.started and self.spent_ns > self.allowance_ns):
+            raise _Overrun
+
+
+def _meter(budget: StepBudget) -> _Meter:
+    """Twice the budget from the script's start, less a margin for what follows the teardown (the
+    last collection, the self-check): by the clock, or from the end of a C call of the script that
+    ran past its deadline, as much again as the budget's reserve prices what the run holds at; by
+    the count, what the steps the script took leave of it."""
+    # Fields only: a property's code, not exempt from the budget, would be a step of a spent one.
+    timeout_ms = budget.limits.timeout_ms
+    now = _clock()
+    cutoff = max(budget.deadline, now) + (_TEARDOWN_SHARE - 1) * timeout_ms / 1000
+    steps_ms = (budget.steps + budget.pending) / budget.limits.steps_per_ms
+    allowance_ms = max(_TEARDOWN_SHARE * timeout_ms - steps_ms, (_TEARDOWN_SHARE - 1) * timeout_ms)
+    return _Meter(cutoff, now, allowance_ms * 1e6)
+
+
+# The C function, bound once: a script's run never reaches the module's attribute.
+_clock = time.perf_counter
 # Of the budget, from the script's start: the teardown's own end.
 _TEARDOWN_SHARE = 1.8
 _OVERRUN_FAULT = "freeing what a run left would have taken it past twice its budget"
-_CHECKED = 1024  # objects emptied or ordered between two looks at the clock
-
-
-def _in_time(cutoff: float) -> None:
-    if time.perf_counter() > cutoff:
-        raise _Overrun
+_CHECKED = 1024  # objects emptied or ordered between two looks at the meter
+# What the teardown's work costs at least in Pyodide 314 under Node (the reserve's rates,
+# FREED_BLOCKS_PER_MS and FREED_BYTES_PER_MS, are the most it costs): emptying and letting go of
+# an object, sifting and clearing a reference, looking an untracked tuple up by id, reading a
+# reference to order what rounds left, ordering a position, a round's look at an object.
+_NS_OBJECT = 1000
+_NS_REFERENCE = 30
+_NS_LOOKUP = 100
+_NS_READ = 200
+_NS_POSITION = 300
+_NS_ROUND = 20
 
 
 def _saved_garbage() -> list[object]:
@@ -950,17 +1012,57 @@ _SIFTED = 4096  # references sifted in one C pass
 _FEW = 8  # references of an object that is not a container, about (attributes, a frame's locals)
 
 
-def _untracked_tuples(nodes: list[object], cutoff: float) -> list[object]:
-    """Every untracked tuple that `nodes` refer to, and every one below those, each once. Found by
-    the kinds of the references, sifted at C speed a chunk at a time (`_sift`): small objects many
-    at a time through gc.get_referents, a large container in place through its base type's own
-    methods, never copied whole."""
+def _untracked_tuples(nodes: list[object], meter: _Meter) -> list[object]:
+    """Every untracked tuple that `nodes` refer to, and every one below those, each once."""
     found: dict[int, object] = {}
+    _sift_referents(nodes, found, meter)
+    # Below the untracked tuples found: only numbers, strings and untracked tuples.
+    level = list(found.values())
+    while level:
+        if len(level) <= _LINKS and sum(map(len, level)) <= _LINKS:  # type: ignore[arg-type]
+            # A chain, a link at a time: one Python step a link.
+            below = gc.get_referents(*level)
+            meter.spend(len(below) * _NS_LOOKUP)
+            level = []
+            for item in below:
+                if type(item) is tuple and id(item) not in found:
+                    found[id(item)] = item
+                    level.append(item)
+            continue
+        fresh: dict[int, object] = {}
+        _sift_below(level, fresh, meter)
+        new = fresh.keys() - found.keys()
+        level = list(map(fresh.__getitem__, new))
+        found.update(zip(new, level, strict=True))
+    return list(found.values())
+
+
+def _sift_below(tuples: list[object], found: dict[int, object], meter: _Meter) -> None:
+    """The untracked tuples that `tuples` (untracked tuples all) hold, into `found` by id: a large
+    one a chunk at a time, the rest a group at a time, at C speed."""
+    large = map(lt, repeat(_SIFTED), map(len, tuples))  # type: ignore[arg-type]
+    for one in compress(tuples, large):
+        for chunk in _READERS[id(tuple)][1](one):  # type: ignore[index]
+            meter.spend(len(chunk) * _NS_REFERENCE + _sift(chunk, found) * _NS_LOOKUP)
+    small = list(compress(tuples, map(ge, repeat(_SIFTED), map(len, tuples))))  # type: ignore[arg-type]
+    for start in range(0, len(small), _GROUP):
+        below = gc.get_referents(*small[start : start + _GROUP])
+        meter.spend(len(below) * _NS_REFERENCE + _sift(below, found) * _NS_LOOKUP)
+
+
+_GROUP = 256  # small tuples sifted in one C pass: a million references at most
+
+
+def _sift_referents(objects: list[object], found: dict[int, object], meter: _Meter) -> None:
+    """The untracked tuples `objects` refer to, into `found` by id. Found by the kinds of the
+    references, sifted at C speed a chunk at a time (`_sift`): small objects many at a time through
+    gc.get_referents, a large container in place through its base type's own methods, never copied
+    whole (a tuple of 16 million references, sifted in one call, ran past the meter's end)."""
     batch: list[object] = []
     batched = 0  # references in the batch, about: few for an object that is not a container
     # By kind, not by id: an id is a new int, an allocation an object (a fifth of this in Pyodide).
     readers: dict[type, object] = {}
-    for node in nodes:
+    for node in objects:
         kind = type(node)
         if kind is dict or kind is list or kind is tuple:
             # Most of any run's garbage, measured here: an exact one's len is C's own.
@@ -976,59 +1078,55 @@ def _untracked_tuples(nodes: list[object], cutoff: float) -> list[object]:
             size = _FEW if reader is None else reader[0](node)  # type: ignore[index]
         if size > _SIFTED:
             for chunk in reader[1](node):  # type: ignore[index]
-                _in_time(cutoff)
-                _sift(chunk, found)
+                meter.spend(len(chunk) * _NS_REFERENCE + _sift(chunk, found) * _NS_LOOKUP)
             continue
         if batched + size > _SIFTED:
-            _in_time(cutoff)
-            _sift(gc.get_referents(*batch), found)
+            meter.spend(batched * _NS_REFERENCE + _sift(gc.get_referents(*batch), found) * _NS_LOOKUP)
             batch.clear()
             batched = 0
         batch.append(node)
         batched += size
-    _sift(gc.get_referents(*batch), found)
-    del batch
-    # Below the untracked tuples found: only numbers, strings and untracked tuples.
-    level = list(found.values())
-    while level:
-        _in_time(cutoff)
-        below = gc.get_referents(*level)
-        if len(below) <= _LINKS:  # a chain, a link at a time: one Python step a link
-            level = []
-            for item in below:
-                if type(item) is tuple and id(item) not in found:
-                    found[id(item)] = item
-                    level.append(item)
-            continue
-        fresh: dict[int, object] = {}
-        _sift(below, fresh)
-        new = fresh.keys() - found.keys()
-        level = list(map(fresh.__getitem__, new))
-        found.update(zip(new, level, strict=True))
-    return list(found.values())
+    meter.spend(batched * _NS_REFERENCE + _sift(gc.get_referents(*batch), found) * _NS_LOOKUP)
 
 
 _LINKS = 16
 
 
-def _sift(references: list[object], found: dict[int, object]) -> None:
+def _sift(references: list[object], found: dict[int, object]) -> int:
     """The untracked tuples among `references`, into `found` by id: most chunks hold no tuple at
-    all, which one C pass over their kinds tells; the tuples of the rest each looked at once."""
-    kinds = list(map(type, references))
-    if tuple not in set(kinds):
-        return
-    tuples = list(compress(references, map(is_, kinds, repeat(tuple))))
+    all, which one C pass over their kinds tells; the tuples of the rest each looked at once. How
+    many references were looked up by id."""
+    kinds = set(map(type, references))
+    if tuple not in kinds:
+        return 0
+    if len(kinds) == 1:  # tuples only (a tuple of tuples, a grid): a copy, not a pass over kinds
+        tuples = list(references)
+    else:
+        tuples = list(compress(references, map(is_, map(type, references), repeat(tuple))))
     del kinds
+    # A run of one tuple (a grid, `[(0, 0)] * n`) is one look-up: repeats next to each other go
+    # first, at C speed.
+    if len(tuples) > 1:
+        after = islice(tuples, 1, None)
+        tuples[1:] = compress(islice(tuples, 1, None), map(is_not, after, tuples))
     # The tracked ones are the collector's (it handed them over): only the rest are looked up by
     # id, a new int each (170 ns a reference in Pyodide, where telling tracked apart is 10).
     tuples = list(compress(tuples, map(not_, map(gc.is_tracked, tuples))))
     distinct = dict(zip(map(id, tuples), tuples, strict=True))
+    looked_up = len(tuples)
     del tuples
     for key in distinct.keys() & found.keys():
         del distinct[key]
     found.update(distinct)
+    return looked_up
 
 
+# Generators and coroutines: whether one is paused, and how to close one that is not (async
+# generators close through an awaitable, and a finished or unstarted one runs nothing either way).
+_PAUSABLE = (
+    (GeneratorType, GeneratorType.gi_suspended.__get__, GeneratorType.close),  # type: ignore[attr-defined]
+    (CoroutineType, CoroutineType.cr_suspended.__get__, CoroutineType.close),  # type: ignore[attr-defined]
+)
 # What a paused generator, coroutine or async generator delegates to (None if nothing).
 _DELEGATES: dict[int, Callable[[Any], object]] = {
     id(GeneratorType): GeneratorType.gi_yieldfrom.__get__,  # type: ignore[attr-defined]
@@ -1111,11 +1209,11 @@ class _Emptier:
         self.class_dicts = set(map(id, gc.get_referents(*map(_class_namespace, classes))))
         self.actions = dict(_STEPS)
 
-    def empty(self, cutoff: float) -> None:
+    def empty(self, meter: _Meter) -> None:
         actions = self.actions
         class_dicts = self.class_dicts
         for some in batched(self.nodes, _CHECKED, strict=False):
-            _in_time(cutoff)
+            meter.spend(len(some) * _NS_OBJECT)
             for node in some:
                 kind = type(node)
                 # Plain dicts and lists, most of any run's garbage, emptied here: a call of a step
@@ -1291,14 +1389,14 @@ _HELD_ONCE = next(map(sys.getrefcount, [object()]))
 _ROUND_SHARE = 8  # another round while the last one freed this share of what was left
 
 
-def _let_go(nodes: list[object], cutoff: float) -> None:
+def _let_go(nodes: list[object], meter: _Meter) -> None:
     """Let go of each object once nothing else the teardown holds refers to it, so that all it
     holds is still held as it goes. An object nothing but `nodes` refers to reads _HELD_ONCE: those
     go first, then those only they held, round after round, at C speed and without a look at a
     reference (emptied objects hold next to nothing). A chain takes a round a link: once a round
     frees little, what is left is ordered by its references (`_let_go_in_order`)."""
     while nodes:
-        _in_time(cutoff)
+        meter.spend(len(nodes) * _NS_ROUND)
         free = bytes(map(eq, map(sys.getrefcount, nodes), repeat(_HELD_ONCE)))
         freed = free.count(1)
         if not freed:
@@ -1313,7 +1411,7 @@ def _let_go(nodes: list[object], cutoff: float) -> None:
         if freed * _ROUND_SHARE < len(nodes) + freed and len(nodes) > _LINKS:
             break
     if nodes:
-        _let_go_in_order(nodes, cutoff)
+        _let_go_in_order(nodes, meter)
 
 
 # What a cycle that survives the emptying may be made of: a class and its parts (its namespace, the
@@ -1328,16 +1426,14 @@ def _class_part(kind: type) -> bool:
     return id(kind) in _CLASS_PARTS or issubclass(kind, type)
 
 
-def _let_go_in_order(nodes: list[object], cutoff: float) -> None:
+def _let_go_in_order(nodes: list[object], meter: _Meter) -> None:
     """What rounds did not free: chains and cycles. Ordered by the references among them (each
     counted once, at C speed): parents before children (Kahn's order), then what sits in or under
     a cycle in Tarjan's order, which finishes a group of objects only after every group it reaches.
     A cycle survives being let go, and a collection frees it; what hangs below it is held until
     then: let go in levels, a collection after each (`_release_levels`)."""
-    starts, edges, parents = _references_among(nodes, cutoff)
-    _in_time(cutoff)
-    levels, in_cycles = _release_levels(len(nodes), starts, edges, parents, cutoff)
-    _in_time(cutoff)
+    starts, edges, parents = _references_among(nodes, meter)
+    levels, in_cycles = _release_levels(len(nodes), starts, edges, parents, meter)
     del starts, edges, parents
     if not all(map(_class_part, map(type, map(nodes.__getitem__, in_cycles)))):
         # A ring of objects the teardown cannot empty (a zip's or a dict items iterator's reused
@@ -1354,7 +1450,7 @@ def _let_go_in_order(nodes: list[object], cutoff: float) -> None:
     nodes.clear()
     try:
         for going in batches:
-            _in_time(cutoff)
+            meter.spend(0)
             going.clear()  # frees from the end, where the parents are
             if going is not batches[-1]:
                 gc.collect()  # the cycles just let go, and nothing below them: that is held
@@ -1363,7 +1459,7 @@ def _let_go_in_order(nodes: list[object], cutoff: float) -> None:
         raise
 
 
-def _references_among(nodes: list[object], cutoff: float) -> tuple[array[int], array[int], array[int]]:
+def _references_among(nodes: list[object], meter: _Meter) -> tuple[array[int], array[int], array[int]]:
     """The references among `nodes`, as positions: those of node i are edges[starts[i]:starts[i+1]]
     (those of a large tuple each once), and how many of them reach each position. A function of its
     own: a loop's last object must not outlive it (held by a local, it would go, with all below it,
@@ -1379,7 +1475,7 @@ def _references_among(nodes: list[object], cutoff: float) -> tuple[array[int], a
     counted: dict[int, int] = {}
     readers = dict(_REFERENCE_READERS)
     for some in batched(nodes, _CHECKED, strict=False):
-        _in_time(cutoff)
+        meter.spend(len(some) * _NS_READ)
         for node in some:
             mark(len(edges))
             kind = type(node)
@@ -1397,7 +1493,7 @@ def _references_among(nodes: list[object], cutoff: float) -> tuple[array[int], a
                 continue
             distinct = kind is tuple and len(node) > _LINKS  # type: ignore[arg-type]
             for chunk in _chunks(references):  # type: ignore[arg-type]
-                _in_time(cutoff)
+                meter.spend(len(chunk) * _NS_READ)
                 start = len(edges)
                 positions = filter(_IS_POSITION, map(find, map(id, chunk)))
                 extend(set(positions) if distinct else positions)
@@ -1429,7 +1525,7 @@ def _itself(node: object) -> object:
 
 
 def _release_levels(
-    count: int, starts: array[int], edges: array[int], parents: array[int], cutoff: float
+    count: int, starts: array[int], edges: array[int], parents: array[int], meter: _Meter
 ) -> tuple[list[array[int]], array[int]]:
     """Positions in levels, each parents first: a level is let go once the cycles of the level
     before it are collected; and the positions that are members of cycles. Arrays of four bytes a
@@ -1439,8 +1535,8 @@ def _release_levels(
     append = order.append
     done = 0
     while done < len(order):  # grows as parents are let go
-        _in_time(cutoff)
         some = order[done : done + _SIFTED]
+        meter.spend(len(some) * _NS_POSITION)
         done += len(some)
         for position in some:
             start = starts[position]
@@ -1461,7 +1557,7 @@ def _release_levels(
     placed = bytearray(count)
     for position in order:
         placed[position] = 1
-    cyclic, group = _components(count, starts, edges, placed, cutoff)
+    cyclic, group = _components(count, starts, edges, placed, meter)
     # What a cycle refers to outside itself waits for the collection that frees the cycle: a level
     # below it. A cycle reached from another goes in the same collection (what the collector frees
     # there goes a cycle member at a time, and what hangs below either is held); everything else
@@ -1489,7 +1585,7 @@ def _release_levels(
 
 
 def _components(
-    count: int, starts: array[int], edges: array[int], placed: bytearray, cutoff: float
+    count: int, starts: array[int], edges: array[int], placed: bytearray, meter: _Meter
 ) -> tuple[array[int], array[int]]:
     """The positions not yet placed, parents first: Tarjan's strongly connected components,
     iterative, which finish a group of objects only after every group it reaches. With each
@@ -1509,9 +1605,9 @@ def _components(
     for root in range(count):
         if found_at[root] >= 0:
             continue
-        # A clock a walk: what is not placed yet sits in or under cycles of classes and their
+        # A look a walk: what is not placed yet sits in or under cycles of classes and their
         # parts, whose making is paid for (limits.check_class).
-        _in_time(cutoff)
+        meter.spend(_NS_POSITION)
         child = root
         while True:
             if child >= 0:  # a position found just now: onto both stacks
