@@ -22,7 +22,7 @@ import pytest
 
 import sandbox
 from sandbox import Limits, runner
-from sandbox.limits import MAXIMA
+from sandbox.limits import MAXIMA, MIB
 
 from .support import ALL_IMPORTS, IN_PYODIDE
 from .test_c_boundary import BUDGET, held
@@ -303,8 +303,19 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 # its C calls did (making the tuple below: a third of the budget in Pyodide), and counts its own
 # work at lower bounds of what it costs: its end is near, not at, twice the budget.
 @pytest.mark.parametrize(("clock", "within"), [("moving", 2), ("frozen", 2.5)])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "x = tuple(bytes(16_000_000))\nfor _ in range(1000):\n    x = slice(x)",
+        # Two million references among the garbage, read by the walks that order it: each walk looked
+        # at the meter between positions only (7.4 times the budget in Pyodide, the clock standing
+        # still).
+        "import itertools\nleaves = [[] for _ in range(1000)]\nfats = list(map(tuple, itertools.repeat(leaves, 2000)))\n"
+        "c = tuple(fats)\nfor _ in range(50):\n    c = (c,)\nfats = leaves = None",
+    ],
+)
 def test_a_teardown_that_would_end_past_twice_the_budget_stops_there_and_faults_the_interpreter(
-    clock, within, monkeypatch, faulted
+    code, clock, within, monkeypatch, faulted
 ):
     # Sixteen million references made in one C call, which no step sees, at the bottom of a chain of
     # slices, which rounds cannot free: ordering them read each reference, and the run took as long
@@ -314,10 +325,9 @@ def test_a_teardown_that_would_end_past_twice_the_budget_stops_there_and_faults_
     # replaced.
     if clock == "frozen":
         frozen_clock(monkeypatch)
-    code = "x = tuple(bytes(16_000_000))\nfor _ in range(1000):\n    x = slice(x)"
     limits = Limits(timeout_ms=300, memory_bytes=MAXIMA["memory_bytes"])
     started = time.perf_counter()
-    result = sandbox.execute(code, limits)
+    result = sandbox.execute(code, limits, ALL_IMPORTS)
     assert time.perf_counter() - started < within * limits.timeout_ms / 1000
     # The run's own result stands (the reserve's timeout); the interpreter refuses from now on.
     assert result.error_type == "timeout", result
@@ -352,6 +362,26 @@ def test_a_run_that_ended_well_but_whose_teardown_overran_is_a_timeout_that_says
     assert (result.error_type, result.output) == ("timeout", "built"), result
     assert result.error.startswith(f"Execution timeout exceeded 300ms: {runner._OVERRUN_FAULT}"), result
     assert runner.interpreter_fault() == runner._OVERRUN_FAULT
+
+
+@pytest.mark.skipif(
+    not IN_PYODIDE, reason="on CPython each object ordered takes more memory than its entry in the index"
+)
+@pytest.mark.parametrize(
+    "code",
+    [
+        # 450,000 slices below a chain, which rounds cannot free: ordered, an index of 36 MB.
+        "xs = tuple(map(slice, range(450_000)))\nx = xs\nfor _ in range(100):\n    x = slice(x)\nprint('built')",
+        # Tuples the collector untracks, found by id: 1.5 million at the defaults took the heap to
+        # 323 MB, past a Worker's 128.
+        "x = None\nwhile True:\n    x = (x, 0)",
+    ],
+)
+def test_a_teardown_whose_own_memory_would_pass_the_limit_stops_and_faults_the_interpreter(code, faulted):
+    limits = Limits(memory_bytes=32 * MIB)
+    result = sandbox.execute(code, limits)
+    assert result.error_type == "memory", result
+    assert runner.interpreter_fault() == runner._OVERFULL_FAULT
 
 
 def test_where_the_clock_stands_still_a_teardown_the_reserve_admitted_is_not_cut_short(monkeypatch):

@@ -54,6 +54,7 @@ from .limits import (
     check_rendering,
     memory_error,
     pause_alarm,
+    size_text,
 )
 from .policy import COMPLEXITY_MESSAGE, EntryPoint, Policy, Violation, analyse, find_entry_point, instrument
 from .results import ExecutionResult, ValidationResult
@@ -374,9 +375,11 @@ def run(
             changed.append("the builtins table lent to its runs")
     except BaseException:  # noqa: BLE001 - something not the host's compared itself
         changed = ["the host's state, beyond comparing"]
-    if changed and not _fault:
+    if changed:
+        # After a teardown's fault too: a run that also changed the host is never the script's result.
         _fault.append(f"a run changed {', '.join(changed)}")
-    if outcome is not None and _fault == [_OVERRUN_FAULT]:
+    # No builtin here: the run may have replaced one (len).
+    if outcome is not None and _fault and _fault[0] in _TEARDOWN_FAULTS and not _fault[1:]:
         # The script's own doing: its result stands (a timeout, at least: `_monitored`); the
         # interpreter refuses from now on, and a runner isolate asks to be replaced.
         _switch_off_budget()
@@ -486,11 +489,8 @@ def _monitored(
                 # object it walks) would make it several times slower, past the run's budget.
                 _tracemalloc.stop()
             _teardown(budget, namespace, scope.user_classes, scope.cleaned)
-            if budget.stop is None and _OVERRUN_FAULT in _fault:  # none before the run (see run)
-                budget.stop = (
-                    f"Execution timeout exceeded {budget.limits.timeout_ms}ms: {_OVERRUN_FAULT}",
-                    "timeout",
-                )
+            if budget.stop is None and _fault and _fault[0] in _TEARDOWN_FAULTS:  # none before (see run)
+                budget.stop = _teardown_stop(budget.limits, _fault[0])
             # The teardown's work is the run's too (it frees what the script made): a run whose
             # teardown took it past its deadline is a timeout, not a success.
             budget.note_overrun()
@@ -862,11 +862,11 @@ def _free_garbage(meter: _Meter) -> None:
             nodes.extend(_untracked_tuples(nodes, meter))
         _Emptier(nodes).empty(meter)
         _let_go(nodes, meter)
-    except _Overrun:
+    except _Overrun as stopped:
         # Nothing is freed from here: let go of now, what is left would go recursively.
         _UNCUT.append(nodes)
-        if _OVERRUN_FAULT not in _fault:
-            _fault.append(_OVERRUN_FAULT)
+        if not _fault:
+            _fault.append(stopped.args[0])
         return
     gc.collect()
     # What a collection leaves of the run is memory nothing can give back: a ring through a zip's
@@ -886,19 +886,34 @@ class _Meter:
     read one time throughout). Not a dataclass: its generated __init__ is not the engine's code,
     and would be a step of the spent budget."""
 
-    def __init__(self, cutoff: float, started: float, allowance_ns: float) -> None:
+    def __init__(self, cutoff: float, started: float, allowance_ns: float, room: int) -> None:
         self.cutoff = cutoff  # the clock's reading past which the teardown stops
         self.started = started
+        self.room = room
         # The work it may count, at rates that are lower bounds of Pyodide's (the _NS_ constants).
         self.allowance_ns = allowance_ns
         self.spent_ns = 0.0
 
-    def spend(self, ns: float) -> None:
-        """Count `ns` of work, about to be done or just done, and stop past the end."""
+    def spend(self, ns: float, holding: float = 0) -> None:
+        """Count `ns` of work, about to be done or just done, and stop past the end; and stop where
+        the teardown's own structures would hold more than `room` (`holding` bytes): in a Worker
+        the isolate's memory is the run's and these together (a chain of 1.5 million tuples at the
+        defaults took the WebAssembly heap to 323 MB)."""
+        if holding > self.room:
+            raise _Overrun(_OVERFULL_FAULT)
         self.spent_ns += ns
         now = _clock()
-        if now > self.cutoff or (now == self.started and self.spent_ns > self.allowance_ns):
-            raise _Overrun
+        # Ahead of work about to be done: what will not fit is not started (where the clock moves,
+        # the work is counted as time at the same lower-bound rates).
+        if now + ns / 1e9 > self.cutoff or (now == self.started and self.spent_ns > self.allowance_ns):
+            raise _Overrun(_OVERRUN_FAULT)
+
+
+def _teardown_stop(limits: Limits, fault: str) -> tuple[str, str]:
+    """The stop of a run that ended well but whose teardown did not: what it would have broken."""
+    if fault == _OVERRUN_FAULT:
+        return f"Execution timeout exceeded {limits.timeout_ms}ms: {fault}", "timeout"
+    return f"Memory limit exceeded: {fault} of {size_text(limits.memory_bytes)}", "memory"
 
 
 def _meter(budget: StepBudget) -> _Meter:
@@ -912,7 +927,7 @@ def _meter(budget: StepBudget) -> _Meter:
     cutoff = max(budget.deadline, now) + (_TEARDOWN_SHARE - 1) * timeout_ms / 1000
     steps_ms = (budget.steps + budget.pending) / budget.limits.steps_per_ms
     allowance_ms = max(_TEARDOWN_SHARE * timeout_ms - steps_ms, (_TEARDOWN_SHARE - 1) * timeout_ms)
-    return _Meter(cutoff, now, allowance_ms * 1e6)
+    return _Meter(cutoff, now, allowance_ms * 1e6, budget.limits.memory_bytes)
 
 
 # The C function, bound once: a script's run never reaches the module's attribute.
@@ -920,15 +935,24 @@ _clock = time.perf_counter
 # Of the budget, from the script's start: the teardown's own end.
 _TEARDOWN_SHARE = 1.8
 _OVERRUN_FAULT = "freeing what a run left would have taken it past twice its budget"
+_OVERFULL_FAULT = "freeing what a run left would have needed more memory than its limit"
+_TEARDOWN_FAULTS = (_OVERRUN_FAULT, _OVERFULL_FAULT)
+# Bytes of the teardown's own structures: an untracked tuple found (an entry of a dict by id, 61
+# measured in Pyodide), an object ordered (its position by id, its references' arrays: 76).
+_FOUND_BYTES = 64
+_INDEX_BYTES = 80
 _CHECKED = 1024  # objects emptied or ordered between two looks at the meter
 # What the teardown's work costs at least in Pyodide 314 under Node (the reserve's rates,
 # FREED_BLOCKS_PER_MS and FREED_BYTES_PER_MS, are the most it costs): emptying and letting go of
 # an object, sifting and clearing a reference, looking an untracked tuple up by id, reading a
-# reference to order what rounds left, ordering a position, a round's look at an object.
+# reference to order what rounds left, ordering a position, a round's look at an object, Kahn's
+# look at a reference, the walk among cycles' and its levels' looks at one.
 _NS_OBJECT = 1000
 _NS_REFERENCE = 30
 _NS_LOOKUP = 100
-_NS_READ = 200
+_NS_READ = 250
+_NS_EDGE = 150
+_NS_WALK = 500
 _NS_POSITION = 300
 _NS_ROUND = 20
 
@@ -1022,7 +1046,7 @@ def _untracked_tuples(nodes: list[object], meter: _Meter) -> list[object]:
         if len(level) <= _LINKS and sum(map(len, level)) <= _LINKS:  # type: ignore[arg-type]
             # A chain, a link at a time: one Python step a link.
             below = gc.get_referents(*level)
-            meter.spend(len(below) * _NS_LOOKUP)
+            meter.spend(len(below) * _NS_LOOKUP, len(found) * _FOUND_BYTES)
             level = []
             for item in below:
                 if type(item) is tuple and id(item) not in found:
@@ -1034,6 +1058,7 @@ def _untracked_tuples(nodes: list[object], meter: _Meter) -> list[object]:
         new = fresh.keys() - found.keys()
         level = list(map(fresh.__getitem__, new))
         found.update(zip(new, level, strict=True))
+        meter.spend(0, len(found) * _FOUND_BYTES)
     return list(found.values())
 
 
@@ -1047,7 +1072,7 @@ def _sift_below(tuples: list[object], found: dict[int, object], meter: _Meter) -
     small = list(compress(tuples, map(ge, repeat(_SIFTED), map(len, tuples))))  # type: ignore[arg-type]
     for start in range(0, len(small), _GROUP):
         below = gc.get_referents(*small[start : start + _GROUP])
-        meter.spend(len(below) * _NS_REFERENCE + _sift(below, found) * _NS_LOOKUP)
+        meter.spend(len(below) * _NS_REFERENCE + _sift(below, found) * _NS_LOOKUP, len(found) * _FOUND_BYTES)
 
 
 _GROUP = 256  # small tuples sifted in one C pass: a million references at most
@@ -1078,10 +1103,12 @@ def _sift_referents(objects: list[object], found: dict[int, object], meter: _Met
             size = _FEW if reader is None else reader[0](node)  # type: ignore[index]
         if size > _SIFTED:
             for chunk in reader[1](node):  # type: ignore[index]
-                meter.spend(len(chunk) * _NS_REFERENCE + _sift(chunk, found) * _NS_LOOKUP)
+                looked_up = _sift(chunk, found)
+                meter.spend(len(chunk) * _NS_REFERENCE + looked_up * _NS_LOOKUP, len(found) * _FOUND_BYTES)
             continue
         if batched + size > _SIFTED:
-            meter.spend(batched * _NS_REFERENCE + _sift(gc.get_referents(*batch), found) * _NS_LOOKUP)
+            looked_up = _sift(gc.get_referents(*batch), found)
+            meter.spend(batched * _NS_REFERENCE + looked_up * _NS_LOOKUP, len(found) * _FOUND_BYTES)
             batch.clear()
             batched = 0
         batch.append(node)
@@ -1432,7 +1459,10 @@ def _let_go_in_order(nodes: list[object], meter: _Meter) -> None:
     a cycle in Tarjan's order, which finishes a group of objects only after every group it reaches.
     A cycle survives being let go, and a collection frees it; what hangs below it is held until
     then: let go in levels, a collection after each (`_release_levels`)."""
+    meter.spend(0, len(nodes) * _INDEX_BYTES)
     starts, edges, parents = _references_among(nodes, meter)
+    # Kahn's order walks every reference once and looks at the meter only between positions.
+    meter.spend(len(edges) * _NS_EDGE)
     levels, in_cycles = _release_levels(len(nodes), starts, edges, parents, meter)
     del starts, edges, parents
     if not all(map(_class_part, map(type, map(nodes.__getitem__, in_cycles)))):
@@ -1557,6 +1587,12 @@ def _release_levels(
     placed = bytearray(count)
     for position in order:
         placed[position] = 1
+    # The walk among cycles and the levels after it read each reference of what is not placed, a
+    # walk from one root at a time: paid for before, where it would look at the meter too seldom.
+    unplaced = list(compress(range(count), map(not_, placed)))
+    ends = map(starts.__getitem__, map(int.__add__, unplaced, repeat(1)))
+    meter.spend(sum(map(int.__sub__, ends, map(starts.__getitem__, unplaced))) * _NS_WALK)
+    del unplaced, ends
     cyclic, group = _components(count, starts, edges, placed, meter)
     # What a cycle refers to outside itself waits for the collection that frees the cycle: a level
     # below it. A cycle reached from another goes in the same collection (what the collector frees
