@@ -356,9 +356,13 @@ def test_what_one_call_made_in_bulk_is_torn_down_at_c_speed(made):
 
 
 def test_a_run_that_ended_well_but_whose_teardown_overran_is_a_timeout_that_says_why(faulted):
-    # Fewer steps than the reserve's first look: the script returns, the teardown stops at its end.
-    code = "x = tuple(bytes(16_000_000))\nfor _ in range(200):\n    x = slice(x)\nprint('built')"
-    result = sandbox.execute(code, Limits(timeout_ms=300, memory_bytes=MAXIMA["memory_bytes"]))
+    # The script returns in milliseconds, within its steps; ordering the two million references it
+    # left takes the teardown to its end.
+    code = (
+        "import itertools\nleaves = [[] for _ in range(1000)]\nfats = list(map(tuple, itertools.repeat(leaves, 2000)))\n"
+        "c = tuple(fats)\nfor _ in range(50):\n    c = (c,)\nfats = leaves = None\nprint('built')"
+    )
+    result = sandbox.execute(code, Limits(timeout_ms=300, memory_bytes=MAXIMA["memory_bytes"]), ALL_IMPORTS)
     assert (result.error_type, result.output) == ("timeout", "built"), result
     assert result.error.startswith(f"Execution timeout exceeded 300ms: {runner._OVERRUN_FAULT}"), result
     assert runner.interpreter_fault() == runner._OVERRUN_FAULT

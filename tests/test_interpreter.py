@@ -736,8 +736,14 @@ def test_a_ring_the_teardown_cannot_cut_is_kept_and_faults_the_interpreter(name,
     started = time.perf_counter()
     result = sandbox.execute(UNCUT_RINGS[name], limits, ALL_IMPORTS)
     assert time.perf_counter() - started < 2 * limits.timeout_ms / 1000
-    assert result.error_type == "internal", result
-    refuses_from_now_on(runner._UNCUT_FAULT)
+    # On a slower machine the teardown's meter may end it first, with the same outcome for the
+    # interpreter; the run's own result stands then.
+    fault = runner.interpreter_fault()
+    assert (fault, result.error_type) in {
+        (runner._UNCUT_FAULT, "internal"),
+        (runner._OVERRUN_FAULT, "timeout"),
+    }
+    refuses_from_now_on(fault)
 
 
 def test_cycles_among_slotted_instances_are_cut_without_a_fault():
