@@ -274,16 +274,19 @@ class StepBudget:
             self.check_freeable()
 
     def check_freeable(self, adding: float = 0, what: str = "") -> None:
-        """Past what the rest of twice its budget can free (see FREED_BLOCKS_PER_MS and
+        """Past what the rest of RESERVE_SHARE of its budget can free (see FREED_BLOCKS_PER_MS and
         FREED_BYTES_PER_MS), the run is out of time: its teardown would take it further. `adding`:
         bytes of references one C call is about to make (`what`), priced before it runs."""
         limits = self.limits
         blocks = self.blocks_held()
         held = _traced_memory()[0] - self.memory_baseline + adding
-        # What is left of twice the budget, in steps: where the clock moves, it also counts the C
-        # work done between steps (a tuple of 1,000 references copied in one).
-        left = 2 * limits.max_steps - self.steps
-        by_clock = int((self.deadline - time.perf_counter()) * 1000 * limits.steps_per_ms) + limits.max_steps
+        # What is left of RESERVE_SHARE of the budget, in steps: where the clock moves, it also
+        # counts the C work done between steps (a tuple of 1,000 references copied in one).
+        left = int(RESERVE_SHARE * limits.max_steps) - self.steps
+        by_clock = int(
+            ((self.deadline - time.perf_counter()) * 1000 + (RESERVE_SHARE - 1) * limits.timeout_ms)
+            * limits.steps_per_ms
+        )
         left = min(left, by_clock)
         # blocks / FREED_BLOCKS_PER_MS + references / FREED_BYTES_PER_MS > what is left, in ms
         references = max(0, held - blocks * BLOCK_BYTES)
@@ -353,13 +356,18 @@ _traced_memory = _tracemalloc.get_traced_memory
 # Measured in Pyodide 314 under Node at up to 2.3 us an object (a chain of slices, let go in the
 # order of its references; most kinds under 1.5) and 35 to 60 ns a reference of four bytes (a list
 # of 16 million references to two lists, tuples of 1,000 shared lists), on a machine busy with
-# other work; CPython takes a third of that or less. A run may hold only what the rest of twice its
-# budget frees at 3 us a block and 16 ns a byte past the first BLOCK_BYTES of each block (which the
-# cost of a block covers: a byte of text costs nothing to free, a small object's references are
-# part of its cost), so that it ends, teardown included, within twice its budget: the default 5 s
-# frees 50 MB of the smallest objects, a 300 ms budget 200,000 objects or 37 MB of references.
+# other work; CPython takes a third of that or less. A run may hold only what the rest of
+# RESERVE_SHARE of its budget frees at 3 us a block and 16 ns a byte past the first BLOCK_BYTES of
+# each block (which the cost of a block covers: a byte of text costs nothing to free, a small
+# object's references are part of its cost), so that it ends, teardown included, within twice its
+# budget: the default 5 s frees 50 MB of the smallest objects, a 300 ms budget 160,000 objects or
+# 30 MB of references.
 # Blocks are counted by tracemalloc's own memory, which keeps an entry of six pointers (and its
 # share of the table) for each block it traces; bytes are all the run holds.
+# Of the budget, from the script's start: what a run may hold must be freed by then. The teardown
+# itself stops at 1.8 (runner._TEARDOWN_SHARE): the rates below are the most freeing costs, but a
+# busy machine makes any of it slower.
+RESERVE_SHARE = 1.6
 FREED_BLOCKS_PER_MS = 336
 FREED_BYTES_PER_MS = 62_500
 # A reference, in those bytes: what freeing one costs in Pyodide (sifted, cleared: 35 to 48 ns), and

@@ -10,6 +10,7 @@ import collections
 import functools
 import gc
 import keyword
+import struct
 import sys
 import time
 import warnings
@@ -772,7 +773,8 @@ def _teardown(
     gc.disable()
     meter = _meter(budget)
     try:
-        _abandon(budget, namespace, user_classes, cleaned)
+        if not _abandon(budget, namespace, user_classes, cleaned, meter):
+            return
         _free_garbage(meter)
     finally:
         if collecting:
@@ -784,10 +786,13 @@ def _abandon(
     namespace: dict[str, object],
     user_classes: set[type],
     cleaned: dict[int, tuple[BaseException, TracebackType | None]],
-) -> None:
+    meter: _Meter,
+) -> bool:
     """Leave what the run made to a list that refers to itself and to nothing else holds. A
     function of its own: its locals (a loop's last object) go when it returns, before the
-    collection, which would otherwise find them held."""
+    collection, which would otherwise find them held. False where the finalisers the collection
+    would run cannot be paid for: then all the run made is kept for good and the interpreter is
+    faulted."""
     # The exception that stopped the run holds, through its traceback, the frames it left: a guard's
     # frame holds the script's data it refused (`s * 100`: s).
     roots = [*namespace.values(), budget.tripped, *cleaned.values()]
@@ -799,7 +804,6 @@ def _abandon(
     # Kinds, not their ids: an id is a new int, an allocation an object (in Pyodide, a third of this).
     finalised = {kind for kind in set(map(type, young)) if _finalises_known(kind)}
     held = list(compress(young, map(finalised.__contains__, map(type, young)))) if finalised else []
-    del young
     # Generators and coroutines that are not paused (never started, `list(map(coroutine_function,
     # xs))`, or finished) are closed here at C speed, which runs nothing of theirs and leaves the
     # collection no finaliser of theirs to run: a coroutine never awaited warned through host
@@ -812,6 +816,18 @@ def _abandon(
             _drain(map(close, compress(of_kind, map(not_, paused))))
             held = [*compress(held, map(is_not, map(type, held), repeat(kind))), *compress(of_kind, paused)]
             del of_kind, paused
+    # Closing a paused one runs its handlers in the collection, each met by the finished-run guard
+    # (a raise, and the unraisable hook: 12 us for 19 nested try blocks in Pyodide, 100,000 of
+    # them six times a 300 ms budget): paid for before, by the size of their code's handler tables.
+    handlers = sum(map(len, map(_HANDLER_TABLE, map(_code_of, held))))
+    try:
+        meter.spend(len(held) * _NS_PAUSED + handlers * _NS_HANDLER_BYTE)
+    except _Overrun as stopped:
+        _UNCUT.append(young)
+        if not _fault:
+            _fault.append(stopped.args[0])
+        return False
+    del young
     delegates: list[object] = []
     node = None
     for node in held:
@@ -842,6 +858,23 @@ def _abandon(
     user_classes.clear()
     roots.append(roots)  # a cycle nothing else holds: garbage, with all that only it kept alive
     del roots
+    return True
+
+
+def _code_of(held: object) -> CodeType:
+    """The code a finalising object of the run would run handlers of: a generator's, coroutine's
+    or async generator's; none for the rest."""
+    read = _CODES.get(id(type(held)))
+    return _NO_HANDLERS if read is None else read(held)
+
+
+_CODES: dict[int, Callable[[Any], CodeType]] = {
+    id(GeneratorType): GeneratorType.gi_code.__get__,  # type: ignore[attr-defined]
+    id(CoroutineType): CoroutineType.cr_code.__get__,  # type: ignore[attr-defined]
+    id(AsyncGeneratorType): AsyncGeneratorType.ag_code.__get__,  # type: ignore[attr-defined]
+}
+_NO_HANDLERS = compile("", "<none>", "exec")
+_HANDLER_TABLE = CodeType.co_exceptiontable.__get__  # type: ignore[attr-defined]
 
 
 def _free_garbage(meter: _Meter) -> None:
@@ -901,6 +934,7 @@ class _Meter:
         defaults took the WebAssembly heap to 323 MB)."""
         if holding > self.room:
             raise _Overrun(_OVERFULL_FAULT)
+        ns *= _RATE
         self.spent_ns += ns
         now = _clock()
         # Ahead of work about to be done: what will not fit is not started (where the clock moves,
@@ -926,7 +960,10 @@ def _meter(budget: StepBudget) -> _Meter:
     now = _clock()
     cutoff = max(budget.deadline, now) + (_TEARDOWN_SHARE - 1) * timeout_ms / 1000
     steps_ms = (budget.steps + budget.pending) / budget.limits.steps_per_ms
-    allowance_ms = max(_TEARDOWN_SHARE * timeout_ms - steps_ms, (_TEARDOWN_SHARE - 1) * timeout_ms)
+    # The count sees none of the time the script's C calls took, and counts at lower bounds: of a
+    # script that ended early, less than the rest (what the reserve let it hold costs well under it).
+    counted_ms = min(_TEARDOWN_SHARE * timeout_ms - steps_ms, _COUNTED_SHARE * timeout_ms)
+    allowance_ms = max(counted_ms, (_TEARDOWN_SHARE - 1) * timeout_ms)
     return _Meter(cutoff, now, allowance_ms * 1e6, budget.limits.memory_bytes)
 
 
@@ -934,27 +971,38 @@ def _meter(budget: StepBudget) -> _Meter:
 _clock = time.perf_counter
 # Of the budget, from the script's start: the teardown's own end.
 _TEARDOWN_SHARE = 1.8
+_COUNTED_SHARE = 1.5
 _OVERRUN_FAULT = "freeing what a run left would have taken it past twice its budget"
 _OVERFULL_FAULT = "freeing what a run left would have needed more memory than its limit"
 _TEARDOWN_FAULTS = (_OVERRUN_FAULT, _OVERFULL_FAULT)
-# Bytes of the teardown's own structures: an untracked tuple found (an entry of a dict by id, 61
-# measured in Pyodide), an object ordered (its position by id, its references' arrays: 76).
-_FOUND_BYTES = 64
-_INDEX_BYTES = 80
+# Bytes of the teardown's own structures, a pointer's size apart: an untracked tuple found (an
+# entry of a dict by id: 61 measured in Pyodide), an object ordered (its position by id, two ints
+# and an entry, its references' arrays: 111 in Pyodide, 190 on CPython).
+_FOUND_BYTES = 16 * struct.calcsize("P")
+_INDEX_BYTES = 28 * struct.calcsize("P")
 _CHECKED = 1024  # objects emptied or ordered between two looks at the meter
 # What the teardown's work costs at least in Pyodide 314 under Node (the reserve's rates,
 # FREED_BLOCKS_PER_MS and FREED_BYTES_PER_MS, are the most it costs): emptying and letting go of
 # an object, sifting and clearing a reference, looking an untracked tuple up by id, reading a
 # reference to order what rounds left, ordering a position, a round's look at an object, Kahn's
-# look at a reference, the walk among cycles' and its levels' looks at one.
+# look at a reference, the walk among cycles' and its levels' looks at one and at a position
+# (64,000 positions in nested rings: 3.7 us each).
 _NS_OBJECT = 1000
 _NS_REFERENCE = 30
 _NS_LOOKUP = 100
 _NS_READ = 250
 _NS_EDGE = 150
 _NS_WALK = 500
+_NS_WALK_POSITION = 2000
 _NS_POSITION = 300
 _NS_ROUND = 20
+# The rates are Pyodide's; CPython does the same work in a third of the time or less.
+_RATE = 1.0 if sys.platform == "emscripten" else 1 / 3
+# Closing a paused generator in the collection, and a byte of its code's handler table (each
+# handler it runs meets the finished-run guard: 0.25 us with none, 2.1 with one try block, 12 with
+# nineteen nested, 227 bytes).
+_NS_PAUSED = 500
+_NS_HANDLER_BYTE = 40
 
 
 def _saved_garbage() -> list[object]:
@@ -1054,7 +1102,7 @@ def _untracked_tuples(nodes: list[object], meter: _Meter) -> list[object]:
                     level.append(item)
             continue
         fresh: dict[int, object] = {}
-        _sift_below(level, fresh, meter)
+        _sift_below(level, fresh, len(found), meter)
         new = fresh.keys() - found.keys()
         level = list(map(fresh.__getitem__, new))
         found.update(zip(new, level, strict=True))
@@ -1062,17 +1110,26 @@ def _untracked_tuples(nodes: list[object], meter: _Meter) -> list[object]:
     return list(found.values())
 
 
-def _sift_below(tuples: list[object], found: dict[int, object], meter: _Meter) -> None:
+def _sift_below(tuples: list[object], found: dict[int, object], held: int, meter: _Meter) -> None:
     """The untracked tuples that `tuples` (untracked tuples all) hold, into `found` by id: a large
-    one a chunk at a time, the rest a group at a time, at C speed."""
+    one a chunk at a time, the rest a group at a time, at C speed. `held`: the entries of the
+    teardown's own dict of tuples found, which this level's are added to after it."""
     large = map(lt, repeat(_SIFTED), map(len, tuples))  # type: ignore[arg-type]
     for one in compress(tuples, large):
         for chunk in _READERS[id(tuple)][1](one):  # type: ignore[index]
-            meter.spend(len(chunk) * _NS_REFERENCE + _sift(chunk, found) * _NS_LOOKUP)
+            looked_up = _sift(chunk, found)
+            meter.spend(len(chunk) * _NS_REFERENCE + looked_up * _NS_LOOKUP, _level_bytes(held, found))
     small = list(compress(tuples, map(ge, repeat(_SIFTED), map(len, tuples))))  # type: ignore[arg-type]
     for start in range(0, len(small), _GROUP):
         below = gc.get_referents(*small[start : start + _GROUP])
-        meter.spend(len(below) * _NS_REFERENCE + _sift(below, found) * _NS_LOOKUP, len(found) * _FOUND_BYTES)
+        looked_up = _sift(below, found)
+        meter.spend(len(below) * _NS_REFERENCE + looked_up * _NS_LOOKUP, _level_bytes(held, found))
+
+
+def _level_bytes(held: int, fresh: dict[int, object]) -> int:
+    """What finding a level holds: the dict of tuples found so far, and this level's own, which is
+    also a set of the new keys, a list of them, and the found dict's growth when they join it."""
+    return (held + 3 * len(fresh)) * _FOUND_BYTES
 
 
 _GROUP = 256  # small tuples sifted in one C pass: a million references at most
@@ -1139,6 +1196,15 @@ def _sift(references: list[object], found: dict[int, object]) -> int:
     # The tracked ones are the collector's (it handed them over): only the rest are looked up by
     # id, a new int each (170 ns a reference in Pyodide, where telling tracked apart is 10).
     tuples = list(compress(tuples, map(not_, map(gc.is_tracked, tuples))))
+    # One that holds no tuple frees only numbers and text: nothing goes after it, so it need not
+    # be held (a list of 900,000 pairs, held, took the teardown's memory past the run's limit).
+    # Told for the chunk at once, at C speed, where its tuples are small.
+    if (
+        tuples
+        and sum(map(len, tuples)) <= 8 * _SIFTED
+        and tuple not in set(map(type, gc.get_referents(*tuples)))
+    ):
+        return 0
     distinct = dict(zip(map(id, tuples), tuples, strict=True))
     looked_up = len(tuples)
     del tuples
@@ -1504,8 +1570,9 @@ def _references_among(nodes: list[object], meter: _Meter) -> tuple[array[int], a
     parents = array("i", [0]) * len(nodes)
     counted: dict[int, int] = {}
     readers = dict(_REFERENCE_READERS)
+    index = len(nodes) * _INDEX_BYTES  # held throughout; the references' arrays and counts grow
     for some in batched(nodes, _CHECKED, strict=False):
-        meter.spend(len(some) * _NS_READ)
+        meter.spend(len(some) * _NS_READ, index + 4 * len(edges) + len(counted) * _FOUND_BYTES)
         for node in some:
             mark(len(edges))
             kind = type(node)
@@ -1523,7 +1590,7 @@ def _references_among(nodes: list[object], meter: _Meter) -> tuple[array[int], a
                 continue
             distinct = kind is tuple and len(node) > _LINKS  # type: ignore[arg-type]
             for chunk in _chunks(references):  # type: ignore[arg-type]
-                meter.spend(len(chunk) * _NS_READ)
+                meter.spend(len(chunk) * _NS_READ, index + 4 * len(edges) + len(counted) * _FOUND_BYTES)
                 start = len(edges)
                 positions = filter(_IS_POSITION, map(find, map(id, chunk)))
                 extend(set(positions) if distinct else positions)
@@ -1591,7 +1658,8 @@ def _release_levels(
     # walk from one root at a time: paid for before, where it would look at the meter too seldom.
     unplaced = list(compress(range(count), map(not_, placed)))
     ends = map(starts.__getitem__, map(int.__add__, unplaced, repeat(1)))
-    meter.spend(sum(map(int.__sub__, ends, map(starts.__getitem__, unplaced))) * _NS_WALK)
+    walked = sum(map(int.__sub__, ends, map(starts.__getitem__, unplaced)))
+    meter.spend(walked * _NS_WALK + len(unplaced) * _NS_WALK_POSITION)
     del unplaced, ends
     cyclic, group = _components(count, starts, edges, placed, meter)
     # What a cycle refers to outside itself waits for the collection that frees the cycle: a level
