@@ -422,6 +422,26 @@ def test_many_small_tuples_are_freed_without_holding_each(code):
     assert runner.interpreter_fault() is None
 
 
+@pytest.mark.skipif(
+    not IN_PYODIDE, reason="the clock stands still only in deployed Workers, where Pyodide runs"
+)
+def test_where_the_clock_stands_still_dear_kinds_are_counted_at_what_their_emptying_costs(
+    monkeypatch, faulted
+):
+    # Exceptions of 1,000 slots made in one call: writing each slot was counted as an object's
+    # flat cost, 8.4 times a 300 ms budget in Pyodide with no fault.
+    frozen_clock(monkeypatch)
+    fields = "".join(f"    a{i}: object\n" for i in range(1000))
+    code = (
+        "from dataclasses import dataclass\n@dataclass(slots=True, init=False, repr=False, eq=False)\n"
+        f"class E(Exception):\n{fields}x = list(map(E, bytes(20_000)))"
+    )
+    limits = Limits(timeout_ms=300, memory_bytes=MAXIMA["memory_bytes"])
+    started = time.perf_counter()
+    sandbox.execute(code, limits, ALL_IMPORTS)
+    assert time.perf_counter() - started < 2.5 * limits.timeout_ms / 1000
+
+
 def test_where_the_clock_stands_still_a_teardown_the_reserve_admitted_is_not_cut_short(monkeypatch):
     # The teardown's count of its own work is at rates below what it costs: what the reserve let a
     # run hold is freed whole, and the run is the reserve's timeout, not a fault.

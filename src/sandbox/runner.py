@@ -996,6 +996,9 @@ _NS_WALK = 500
 _NS_WALK_POSITION = 2000
 _NS_POSITION = 300
 _NS_ROUND = 20
+_NS_STEP = 300  # a Python call of the emptier's steps
+_NS_SLOT = 100  # a slot written by _clear_slots
+_NS_BETWEEN_LOOKS = 2e6
 # The rates are Pyodide's; CPython does the same work in a third of the time or less.
 _RATE = 1.0 if sys.platform == "emscripten" else 1 / 3
 # Closing a paused generator in the collection, and a byte of its code's handler table (each
@@ -1144,6 +1147,7 @@ def _sift_referents(objects: list[object], found: dict[int, object], meter: _Met
     batched = 0  # references in the batch, about: few for an object that is not a container
     # By kind, not by id: an id is a new int, an allocation an object (a fifth of this in Pyodide).
     readers: dict[type, object] = {}
+    fields: dict[type, int] = {}
     for node in objects:
         kind = type(node)
         if kind is dict or kind is list or kind is tuple:
@@ -1157,7 +1161,9 @@ def _sift_referents(objects: list[object], found: dict[int, object], meter: _Met
                 if reader is _UNKNOWN:
                     reader = _reader(kind)
                 readers[kind] = reader
-            size = _FEW if reader is None else reader[0](node)  # type: ignore[index]
+                # Not a container: a few references, and one a slot (1,000 slots: counted as 8).
+                fields[kind] = _FEW + len(_slot_members(kind))
+            size = fields[kind] if reader is None else reader[0](node)  # type: ignore[index]
         if size > _SIFTED:
             for chunk in reader[1](node):  # type: ignore[index]
                 looked_up = _sift(chunk, found)
@@ -1301,12 +1307,19 @@ class _Emptier:
         classes = compress(nodes, map(metaclasses.__contains__, map(type, nodes))) if metaclasses else ()
         self.class_dicts = set(map(id, gc.get_referents(*map(_class_namespace, classes))))
         self.actions = dict(_STEPS)
+        self.costs = dict(_STEP_COSTS)
 
     def empty(self, meter: _Meter) -> None:
         actions = self.actions
+        costs = self.costs
         class_dicts = self.class_dicts
+        # What a kind's steps cost beyond an object's own (nine Python calls for a SyntaxError's
+        # fields, 1,000 slots written: 4 and 110 us in Pyodide, where an object is counted at 1),
+        # counted before they run and looked at every few ms of it.
+        dearer = 0.0
         for some in batched(self.nodes, _CHECKED, strict=False):
-            meter.spend(len(some) * _NS_OBJECT)
+            meter.spend(len(some) * _NS_OBJECT + dearer)
+            dearer = 0.0
             for node in some:
                 kind = type(node)
                 # Plain dicts and lists, most of any run's garbage, emptied here: a call of a step
@@ -1321,8 +1334,27 @@ class _Emptier:
                 steps = actions.get(id(kind))
                 if steps is None:
                     steps = actions[id(kind)] = _steps(kind)
+                    costs[id(kind)] = _steps_cost(steps)
+                dearer += costs[id(kind)]
+                if dearer > _NS_BETWEEN_LOOKS:
+                    meter.spend(dearer)
+                    dearer = 0.0
                 for step in steps:
                     step(node)
+                if _slots_written[0]:
+                    dearer += _slots_written[0] * _NS_SLOT
+                    _slots_written[0] = 0
+
+
+def _steps_cost(steps: tuple[Callable[[Any], object], ...]) -> float:
+    """What emptying an object with `steps` costs at least, beyond an object's own: a Python call
+    a step (C methods cost no more than the object); slots written are counted as they are."""
+    return sum(_NS_STEP for step in steps if type(step) is functools.partial or type(step) is FunctionType)
+
+
+# Slots `_clear_slots` wrote since the emptier last counted them: whether it writes is told per
+# object (slots left alone cost a few ns each).
+_slots_written = [0]
 
 
 def _steps(kind: type) -> tuple[Callable[[Any], object], ...]:
@@ -1375,6 +1407,7 @@ def _clear_slots(members: tuple[MemberDescriptorType, ...], obj: object) -> None
         not issubclass(kind, type) for kind in kinds - _LEFT_IN_SLOTS
     ):
         _drain(map(_SET_MEMBER, members, repeat(obj), repeat(None)))
+        _slots_written[0] += len(members)
 
 
 _SET_MEMBER = MemberDescriptorType.__set__
@@ -1770,6 +1803,7 @@ _COMMON_KINDS = (
 )  # fmt: skip
 _FINALISES = {id(kind): _finalises(kind) for kind in _COMMON_KINDS}
 _STEPS = {id(kind): _steps(kind) for kind in _COMMON_KINDS}
+_STEP_COSTS = {key: _steps_cost(steps) for key, steps in _STEPS.items()}
 _READERS = {id(kind): _reader(kind) for kind in _COMMON_KINDS}
 _REFERENCE_READERS = {id(kind): _references_reader(kind) for kind in _COMMON_KINDS}
 
