@@ -649,9 +649,10 @@ def check_repeat(budget: StepBudget, seq: object, times: object) -> None:
     if not text and items * FREED_REFERENCE > UNCHECKED_BYTES and budget.limits.track_memory:
         # References made in one C call, which the reserve would see only after it: priced before,
         # at what freeing them costs (not text, whose bytes cost nothing to free). The kinds are
-        # read at C speed, as the collector reads the items, never through the script's own
-        # __iter__.
-        tuples = tuple in set(map(type, gc.get_referents(seq)))
+        # read at C speed through the base type's own iterator (never the script's __iter__), with
+        # no copy of the items.
+        base = next(kind for kind in (list, tuple, collections.deque) if isinstance(seq, kind))
+        tuples = tuple in set(map(type, base.__iter__(seq)))  # type: ignore[attr-defined]
         adding = items * (FREED_TUPLE_REFERENCE if tuples else FREED_REFERENCE)
         budget.check_freeable(adding, "a sequence repetition")
 
