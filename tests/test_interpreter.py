@@ -526,7 +526,7 @@ def test_the_cli_exits_after_printing_its_result(tmp_path):
 def test_a_reinitialised_budget_exception_cannot_change_the_report():
     code = """
 x = []
-for _ in range(20000):
+for _ in range(5000):
     x = [x]
 def spin():
     while True:

@@ -360,14 +360,14 @@ _traced_memory = _tracemalloc.get_traced_memory
 # RESERVE_SHARE of its budget frees at 3 us a block and 16 ns a byte past the first BLOCK_BYTES of
 # each block (which the cost of a block covers: a byte of text costs nothing to free, a small
 # object's references are part of its cost), so that it ends, teardown included, within twice its
-# budget: the default 5 s frees 50 MB of the smallest objects, a 300 ms budget 160,000 objects or
-# 30 MB of references.
+# budget: the default 5 s frees 50 MB of the smallest objects, a 300 ms budget 120,000 objects or
+# 22 MB of references.
 # Blocks are counted by tracemalloc's own memory, which keeps an entry of six pointers (and its
 # share of the table) for each block it traces; bytes are all the run holds.
 # Of the budget, from the script's start: what a run may hold must be freed by then. The teardown
 # itself stops at 1.8 (runner._TEARDOWN_SHARE): the rates below are the most freeing costs, but a
 # busy machine makes any of it slower.
-RESERVE_SHARE = 1.6
+RESERVE_SHARE = 1.4
 FREED_BLOCKS_PER_MS = 336
 FREED_BYTES_PER_MS = 62_500
 # A reference, in those bytes: what freeing one costs in Pyodide (sifted, cleared: 35 to 48 ns), and
