@@ -823,9 +823,7 @@ def _abandon(
     try:
         meter.spend(len(held) * _NS_PAUSED + handlers * _NS_HANDLER_BYTE)
     except _Overrun as stopped:
-        _UNCUT.append(young)
-        if not _fault:
-            _fault.append(stopped.args[0])
+        _keep_for_good(young, stopped.args[0])
         return False
     del young
     delegates: list[object] = []
@@ -897,9 +895,7 @@ def _free_garbage(meter: _Meter) -> None:
         _let_go(nodes, meter)
     except _Overrun as stopped:
         # Nothing is freed from here: let go of now, what is left would go recursively.
-        _UNCUT.append(nodes)
-        if not _fault:
-            _fault.append(stopped.args[0])
+        _keep_for_good(nodes, stopped.args[0])
         return
     gc.collect()
     # What a collection leaves of the run is memory nothing can give back: a ring through a zip's
@@ -911,6 +907,14 @@ def _free_garbage(meter: _Meter) -> None:
 
 class _Overrun(Exception):
     """The teardown reached the end of its meter."""
+
+
+def _keep_for_good(held: list[object], fault: str) -> None:
+    """What the teardown cannot free is kept for as long as the interpreter lives, which from now
+    on refuses every run (`fault`), so that its runner isolate is replaced."""
+    _UNCUT.append(held)
+    if not _fault:
+        _fault.append(fault)
 
 
 class _Meter:
@@ -1176,7 +1180,8 @@ def _sift_referents(objects: list[object], found: dict[int, object], meter: _Met
             batched = 0
         batch.append(node)
         batched += size
-    meter.spend(batched * _NS_REFERENCE + _sift(gc.get_referents(*batch), found) * _NS_LOOKUP)
+    looked_up = _sift(gc.get_referents(*batch), found)
+    meter.spend(batched * _NS_REFERENCE + looked_up * _NS_LOOKUP, len(found) * _FOUND_BYTES)
 
 
 _LINKS = 16
@@ -1570,9 +1575,8 @@ def _let_go_in_order(nodes: list[object], meter: _Meter) -> None:
         # a chain in it recursively, losing a Pyodide interpreter with no result; nested rings
         # cost a collection a level (8,000 of them: 56 times a 300 ms budget). Kept for good, and
         # the interpreter is faulted, so that its runner isolate is replaced.
-        _UNCUT.append(nodes.copy())
+        _keep_for_good(nodes.copy(), _UNCUT_FAULT)
         nodes.clear()
-        _fault.append(_UNCUT_FAULT)
         return
     batches = [[nodes[position] for position in reversed(level)] for level in levels]
     del levels
