@@ -442,6 +442,20 @@ def test_where_the_clock_stands_still_dear_kinds_are_counted_at_what_their_empty
     assert time.perf_counter() - started < 2.5 * limits.timeout_ms / 1000
 
 
+def test_where_the_clock_stands_still_a_chain_of_classes_is_counted_by_what_its_collections_read(
+    monkeypatch, faulted
+):
+    # A chain of classes is let go a level at a time, a collection after each, and each collection
+    # reads every reference of what still stands: a class's MRO is as long as its depth, so the
+    # chain costs the cube of its length. Counted at nothing, a chain made on the default budget
+    # took the run to 2.5 times it in Pyodide with the clock standing still.
+    frozen_clock(monkeypatch)
+    started = time.perf_counter()
+    result = sandbox.execute("class K:\n    pass\nwhile True:\n    class K(K):\n        pass", Limits())
+    assert time.perf_counter() - started < 2 * Limits().timeout_ms / 1000
+    assert result.error_type == "timeout", result
+
+
 def test_where_the_clock_stands_still_a_teardown_the_reserve_admitted_is_not_cut_short(monkeypatch):
     # The teardown's count of its own work is at rates below what it costs: what the reserve let a
     # run hold is freed whole, and the run is the reserve's timeout, not a fault.
