@@ -190,6 +190,8 @@ class StepBudget:
     chunk: int = 0
     next_clock: int = 0
     memory_baseline: int = 0
+    track_memory: bool = False
+    """`limits.track_memory`, read on every step without the second attribute look-up."""
     memory_ceiling: int = 0
     """Traced bytes past which the run is over its memory limit: baseline plus limit, added once."""
     traces_baseline: int = 0
@@ -207,6 +209,7 @@ class StepBudget:
         self.chunk = min(self.limits.check_interval, 256)
         self.next_clock = self.limits.check_interval
         self.memory_ceiling = self.limits.memory_bytes
+        self.track_memory = self.limits.track_memory
 
     def start(self) -> None:
         self.deadline = time.perf_counter() + self.limits.timeout_ms / 1000
@@ -226,37 +229,29 @@ class StepBudget:
             self.stop = (message, kind if type(kind) is str and kind in _STOP_KINDS else "internal")
         raise self.tripped
 
-    def on_start(self, code: CodeType, _offset: int) -> object:
-        """PY_START and PY_RESUME: a call, or a generator picking up again."""
+    def on_event(self, code: CodeType, source: int, destination: int = -1) -> object:
+        """A step: PY_START and PY_RESUME (`code, offset`: a call, or a generator picking up again)
+        and backward JUMPs (`code, source, destination`: loop iterations). A forward jump (the end
+        of an if-branch) bounds no work and is disabled where it stands, so it costs nothing after
+        its first time. One Python function per event: a second frame for the step was a fifth of
+        an empty loop's cost in Pyodide. Allocates nothing but what reading the traced memory
+        returns; the step count and the clock are brought up to date every `chunk` steps."""
+        if destination > source:
+            return sys.monitoring.DISABLE
         if code is not self.user_code:
             if id(code) in self.exempt_code_ids:
                 # The sandbox's own code: not the user's work, and DISABLE makes it free from now on.
                 return sys.monitoring.DISABLE
             self.user_code = code
-        return self.step()
-
-    def on_jump(self, code: CodeType, source: int, destination: int) -> object:
-        """JUMP: only backward jumps (loop iterations) bound work. A forward jump (the end of an
-        if-branch) is disabled where it stands, so it costs nothing after its first time."""
-        if destination > source:
-            return sys.monitoring.DISABLE
-        if code is not self.user_code:
-            if id(code) in self.exempt_code_ids:
-                return sys.monitoring.DISABLE
-            self.user_code = code
-        return self.step()
-
-    def step(self) -> None:
-        """One step. Allocates nothing but what reading the traced memory returns; the step count
-        and the clock are brought up to date every `chunk` steps."""
         if self.tripped is not None:
             raise self.tripped
         self.pending += 1
         if self.pending == self.chunk:
             self.catch_up()
         # Every step: one step can double what the run holds (`s = s + s` in a loop).
-        if self.limits.track_memory and _traced_memory()[0] > self.memory_ceiling:
+        if self.track_memory and _traced_memory()[0] > self.memory_ceiling:
             self.trip(memory_error(self.limits, self.memory_used()))
+        return None
 
     def catch_up(self) -> None:
         """Count the pending steps; past the step budget, or at a look at the clock (every

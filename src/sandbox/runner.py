@@ -456,7 +456,7 @@ def _monitored(
     tracing_here: bool,
 ) -> Outcome:
     """The budget on, the script, its teardown, the budget off."""
-    callbacks = (budget.on_start, budget.on_start, budget.on_jump)
+    callbacks = (budget.on_event,) * len(_EVENT_LIST)
     host_froze = gc.get_freeze_count() > 0
     sinks.RUN.running = True
     try:
