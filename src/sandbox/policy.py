@@ -838,8 +838,6 @@ def find_entry_point(tree: ast.Module, function: str | None) -> EntryPoint | Vio
 # The guards are installed in the run's builtins under dunder names, which the analyser refuses in
 # user code: the script can neither call nor shadow them.
 
-GUARD_BINOP = "__sandbox_binop__"
-GUARD_INPLACE = "__sandbox_inplace__"
 GUARD_GETATTR = "__sandbox_getattr__"
 GUARD_SETATTR = "__sandbox_setattr__"
 GUARD_DELATTR = "__sandbox_delattr__"
@@ -853,6 +851,10 @@ GUARD_LOOP_RANGE = "__sandbox_loop_range__"
 # their operands are large: repetition, powers, shifts, printf-style padding, and the divisions of
 # big integers and fractions.
 _GUARDED_BINOPS = (ast.Mult, ast.Pow, ast.LShift, ast.Mod, ast.Div, ast.FloorDiv)
+# A guard of its own for each of them, as an operator and in place (`x *= n`), the operation chosen
+# when the run's builtins are made (builtins.operator_guards): one Python call an operation.
+GUARD_BINOPS = {op.__name__: f"__sandbox_{op.__name__.lower()}__" for op in _GUARDED_BINOPS}
+GUARD_INPLACES = {op.__name__: f"__sandbox_i{op.__name__.lower()}__" for op in _GUARDED_BINOPS}
 
 # Methods of str, bytes, int, Counter, random.Random and regular expressions that can allocate far
 # past their inputs (padding widths, replace, translate, join, split, encode's error handlers,
@@ -897,7 +899,7 @@ class _Instrumenter(ast.NodeTransformer):
         self.generic_visit(node)
         if not isinstance(node.op, _GUARDED_BINOPS):
             return node
-        call = _call(GUARD_BINOP, ast.Constant(type(node.op).__name__), node.left, node.right)
+        call = _call(GUARD_BINOPS[type(node.op).__name__], node.left, node.right)
         return ast.copy_location(call, node)
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
@@ -1021,8 +1023,9 @@ class _Instrumenter(ast.NodeTransformer):
             return ast.copy_location(ast.Expr(call), node)
         if not isinstance(node.op, _GUARDED_BINOPS):
             return node
+        guard = GUARD_INPLACES[op.value]
         if isinstance(target, ast.Name):
-            call = _call(GUARD_INPLACE, op, _load(target.id), node.value)
+            call = _call(guard, _load(target.id), node.value)
             return ast.copy_location(ast.Assign(targets=[_store(target.id)], value=call), node)
         assert isinstance(target, ast.Subscript)
         # a[i] *= n: evaluate a and i once, as Python does.
@@ -1033,7 +1036,7 @@ class _Instrumenter(ast.NodeTransformer):
             ast.Assign(targets=[_store(key)], value=target.slice),
             ast.Assign(
                 targets=[ast.Subscript(value=_load(obj), slice=_load(key), ctx=ast.Store())],
-                value=_call(GUARD_INPLACE, op, item, node.value),
+                value=_call(guard, item, node.value),
             ),
         ]
         return self.located(node, statements)
