@@ -5,6 +5,7 @@ order; figures are medians of per-round ratios, so drift of a shared machine can
     uv run python scripts/bench_cpu.py                   # CPython, then the same inside Pyodide 314
     uv run python scripts/bench_cpu.py --quick           # fewer rounds, a 100-trace batch
     uv run python scripts/bench_cpu.py --batch           # only the batch of 1,000 traces
+    uv run python scripts/bench_cpu.py --floor           # what any step count and memory read cost
     node_modules/.bin/node scripts/bench-pyodide.mjs bench_cpu  # Pyodide alone (called by the above)
 
 This is a script, not a test: numbers depend on the machine.
@@ -12,6 +13,7 @@ This is a script, not a test: numbers depend on the machine.
 
 from __future__ import annotations
 
+import _tracemalloc
 import json
 import marshal
 import platform
@@ -122,6 +124,66 @@ def contenders_for(code: str) -> dict[str, Callable[[], object]]:
     }
 
 
+class _Steps:
+    """The least a step count through sys.monitoring can do: a Python callback per loop iteration
+    that counts, and one that also reads the traced memory, as a memory limit checked at every step
+    must (one step can double what a run holds)."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.ceiling = 1 << 60
+
+    def count(self, _code: object, source: int, destination: int = -1) -> object:
+        if destination > source:
+            return sys.monitoring.DISABLE
+        self.steps += 1
+        return None
+
+    def count_and_read(self, _code: object, source: int, destination: int = -1) -> object:
+        if destination > source:
+            return sys.monitoring.DISABLE
+        self.steps += 1
+        if _tracemalloc.get_traced_memory()[0] > self.ceiling:
+            raise MemoryError
+        return None
+
+
+def _monitored(compiled: object, callback_name: str, traced: bool) -> None:
+    tool = next(tool for tool in range(6) if sys.monitoring.get_tool(tool) is None)
+    sys.monitoring.use_tool_id(tool, "bench_cpu floor")
+    if traced:
+        _tracemalloc.start()
+    try:
+        if callback_name:
+            events = sys.monitoring.events.JUMP | sys.monitoring.events.PY_START
+            for event in (sys.monitoring.events.JUMP, sys.monitoring.events.PY_START):
+                sys.monitoring.register_callback(tool, event, getattr(_Steps(), callback_name))
+            sys.monitoring.set_events(tool, events)
+        run_bare(compiled)
+    finally:
+        sys.monitoring.set_events(tool, 0)
+        sys.monitoring.free_tool_id(tool)
+        if traced:
+            _tracemalloc.stop()
+
+
+def floors(rounds: int) -> dict[str, Any]:
+    """The sandbox against what a step count and a memory limit checked at every step cost at least
+    on this interpreter, each against bare exec of the same code."""
+    table = {}
+    for name in ("for-loop, 300k pass", "s += i*i % 7, 300k", "Levenshtein 264 x 270"):
+        code = CPU_BOUND[name]
+        compiled = compile(code, "<bare>", "exec")
+        contenders = {
+            **contenders_for(code),
+            "tracemalloc on": lambda c=compiled: _monitored(c, "", True),
+            "a callback that counts": lambda c=compiled: _monitored(c, "count", False),
+            "counts, tracemalloc on and read": lambda c=compiled: _monitored(c, "count_and_read", True),
+        }
+        table[name] = summary(rounds_of(contenders, rounds), "bare exec")
+    return table
+
+
 def cpu_bound(rounds: int) -> dict[str, Any]:
     table = {}
     for name, code in CPU_BOUND.items():
@@ -174,11 +236,13 @@ def batch(count: int, rounds: int) -> dict[str, Any]:
     return figures
 
 
-def measure(quick: bool, batch_only: bool = False) -> dict[str, Any]:
+def measure(quick: bool, batch_only: bool = False, floor_only: bool = False) -> dict[str, Any]:
     rounds = 3 if quick else 7
     interpreter = f"{platform.python_implementation()} {platform.python_version()}"
     if batch_only:
         return {"interpreter": interpreter, "batch": batch(1000, 3)}
+    if floor_only:
+        return {"interpreter": interpreter, "floor": floors(rounds)}
     return {
         "interpreter": interpreter,
         "cpu_bound": cpu_bound(rounds),
@@ -229,19 +293,35 @@ def render(columns: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def render_floor(columns: dict[str, dict[str, Any]]) -> str:
+    first = next(iter(columns.values()))["floor"]
+    names = [name for name in next(iter(first.values())) if name != "bare exec"]
+    lines = [
+        "| code | " + " | ".join(f"{where}: {name}, ÷ bare" for where in columns for name in names) + " |",
+        "| --- " * (1 + len(names) * len(columns)) + "|",
+    ]
+    for code in first:
+        cells = [
+            f"{results['floor'][code][name]['ratio']:.1f}×" for results in columns.values() for name in names
+        ]  # noqa: RUF001
+        lines.append(f"| `{code}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     quick = "--quick" in sys.argv
     batch_only = "--batch" in sys.argv
-    results = measure(quick, batch_only)
+    floor_only = "--floor" in sys.argv
+    results = measure(quick, batch_only, floor_only)
     if IN_PYODIDE:
         print(json.dumps(results))
         return
     columns = {"CPython": results}
-    arguments = [flag for flag in ("--quick", "--batch") if flag in sys.argv]
+    arguments = [flag for flag in ("--quick", "--batch", "--floor") if flag in sys.argv]
     pyodide = None if "--no-pyodide" in sys.argv else in_pyodide(arguments)
     if pyodide is not None:
         columns["Pyodide"] = pyodide
-    print(render(columns))
+    print(render_floor(columns) if floor_only else render(columns))
     print(json.dumps(columns))
 
 

@@ -981,9 +981,9 @@ _OVERFULL_FAULT = "freeing what a run left would have needed more memory than it
 _TEARDOWN_FAULTS = (_OVERRUN_FAULT, _OVERFULL_FAULT)
 # Bytes of the teardown's own structures, a pointer's size apart: an untracked tuple found (an
 # entry of a dict by id: 61 measured in Pyodide), an object ordered (its position by id, two ints
-# and an entry, its references' arrays: 111 in Pyodide, 190 on CPython).
+# and an entry, its references' arrays and count: 115 in Pyodide, 194 on CPython).
 _FOUND_BYTES = 16 * struct.calcsize("P")
-_INDEX_BYTES = 28 * struct.calcsize("P")
+_INDEX_BYTES = 29 * struct.calcsize("P")
 _CHECKED = 1024  # objects emptied or ordered between two looks at the meter
 # What the teardown's work costs at least in Pyodide 314 under Node (the reserve's rates,
 # FREED_BLOCKS_PER_MS and FREED_BYTES_PER_MS, are the most it costs): emptying and letting go of
@@ -1003,8 +1003,9 @@ _NS_ROUND = 20
 _NS_STEP = 300  # a Python call of the emptier's steps
 _NS_SLOT = 100  # a slot written by _clear_slots
 _NS_BETWEEN_LOOKS = 2e6
-# An object or reference a collection reads (a chain of 1,500 classes: 13 ns in Pyodide).
-_NS_COLLECTED = 8
+# An object or reference a collection reads: 13 to 14 ns in Pyodide (chains of classes, narrow and
+# wide). Not a lower bound like the rest: at 8 ns a chain ended at 2 times the budget.
+_NS_COLLECTED = 13
 # The rates are Pyodide's; CPython does the same work in a third of the time or less.
 _RATE = 1.0 if sys.platform == "emscripten" else 1 / 3
 # Closing a paused generator in the collection, and a byte of its code's handler table (each
