@@ -259,6 +259,9 @@ HELD_ENGINE_FUNCTIONS = {
     "a checked method": "all(map('abc'.replace, ['a'] * N, ['b'] * N))",
     "a checked method read unbound": "all(map(str.replace, ['abc'] * N, ['a'] * N, ['b'] * N))",
     "int.to_bytes": "all(map((5).to_bytes, [1] * N))",
+    "a special method read through super()": (
+        "class I(int):\n    def times(self):\n        return super().__mul__\nall(map(I(1).times(), [1] * N))"
+    ),
 }
 
 

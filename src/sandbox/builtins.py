@@ -50,6 +50,7 @@ from .limits import (
     check_lshift,
     check_mul,
     check_nesting,
+    check_number_texts,
     check_pow,
     check_range,
     check_rational,
@@ -325,6 +326,67 @@ def _operator_guard(
         return checked(scope, op, left, right)
 
     return guard
+
+
+# The special methods whose work grows with their operands, as the operator each stands for
+# would be checked (the operator's name, and whether the instance is its right operand). A script's
+# subclass of int, str or list reaches its base type's through super(): `super().__mul__(10**9)`.
+_SUPER_OPERATORS = {
+    "__mul__": ("Mult", False), "__rmul__": ("Mult", True), "__imul__": ("Mult", False),
+    "__pow__": ("Pow", False), "__rpow__": ("Pow", True), "__ipow__": ("Pow", False),
+    "__lshift__": ("LShift", False), "__rlshift__": ("LShift", True), "__ilshift__": ("LShift", False),
+    "__mod__": ("Mod", False), "__rmod__": ("Mod", True), "__imod__": ("Mod", False),
+    "__truediv__": ("Div", False), "__rtruediv__": ("Div", True), "__itruediv__": ("Div", False),
+    "__floordiv__": ("FloorDiv", False), "__rfloordiv__": ("FloorDiv", True),
+    "__ifloordiv__": ("FloorDiv", False), "__divmod__": ("FloorDiv", False),
+    "__rdivmod__": ("FloorDiv", True),
+}  # fmt: skip
+
+
+def guarded_super(scope: RunScope, proxy: object, name: str) -> object:
+    """`super().__name__` (policy.SPECIAL_METHODS, a literal in the source): the base type's own
+    method, checked when called as the operator or builtin it stands for would be (its text
+    measured for __repr__ and __str__, at the call: a __repr__ that grows the object first is
+    measured grown)."""
+    method = getattr(proxy, name)
+    if name not in _SUPER_OPERATORS and name not in ("__repr__", "__str__", "__round__"):
+        return method
+    owner = super.__self__.__get__(proxy)  # type: ignore[attr-defined]
+
+    def checked(*args: Any) -> object:
+        return method(*_checked_special(scope, owner, name, args))
+
+    return checked
+
+
+def _checked_special(scope: RunScope, owner: object, name: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The arguments to call `owner`'s special method `name` with, once checked."""
+    budget = scope.budget
+    if name in ("__repr__", "__str__"):
+        check_nesting(budget, owner)
+        check_rendering(budget, owner)
+        return args
+    if name == "__round__":
+        places = as_count(args[0]) if args and args[0] is not None else None
+        if places is not None:
+            check_round(budget, owner, places)
+            return (places, *args[1:])
+        return args
+    if not args:
+        return args
+    op, reflected = _SUPER_OPERATORS[name]
+    left, right = (args[0], owner) if reflected else (owner, args[0])
+    if op == "Pow" and len(args) > 1 and args[1] is not None:
+        check_pow(budget, left, right, args[1])
+    elif op == "Mod" and isinstance(left, TEXT_TYPES):
+        formatted = _check_percent(scope, left, right)
+        if not reflected:
+            return (formatted, *args[1:])
+        if formatted is not right:
+            raise TypeError(f"{name} of a mapping through super() is not available in the sandbox")
+    else:
+        _check_operands(scope, op, left, right)
+    return args
 
 
 def guarded_augattr(scope: RunScope, obj: object, name: str, op: str, value: object) -> None:
@@ -698,18 +760,22 @@ def _check_percent(scope: RunScope, template: str | bytes | bytearray, args: obj
     args = _percent_mapping(text, template, args)
     widths: list[int] = []
     strings: list[object] = [template]
+    numbers: list[int | float] = []
     for is_width, number_or_value in _percent_fields(text, args):
         if is_width:
             widths.append(max(as_count(number_or_value) or 0, 0))
         elif isinstance(number_or_value, TEXT_TYPES):
             strings.append(number_or_value)
+        elif isinstance(number_or_value, (int, float)):
+            numbers.append(number_or_value)
         else:
             check_nesting(budget, number_or_value)
             check_rendering(budget, number_or_value)
     size = max(map(char_bytes, strings))
     for width in widths:
         check_width(budget, width, "a % format width", size)
-    check_bytes(budget, (sum(widths) + sum(map(true_length, strings))) * size, "a % format")  # type: ignore[arg-type]
+    digits = check_number_texts(budget, numbers)
+    check_bytes(budget, (sum(widths) + sum(map(true_length, strings)) + digits) * size, "a % format")  # type: ignore[arg-type]
     return args
 
 
@@ -1066,6 +1132,7 @@ def build(scope: RunScope) -> dict[str, Any]:
             "__build_class__": _build_class,
             **operator_guards(scope),
             policy.GUARD_GETATTR: lambda obj, name: guarded_getattr(scope, obj, name),
+            policy.GUARD_SUPER: lambda proxy, name: guarded_super(scope, proxy, name),
             policy.GUARD_SETATTR: lambda obj, name, value: guarded_setattr(scope, obj, name, value),
             policy.GUARD_DELATTR: lambda obj, name: guarded_delattr(scope, obj, name),
             policy.GUARD_AUGATTR: lambda obj, name, op, value: guarded_augattr(scope, obj, name, op, value),
@@ -1165,7 +1232,7 @@ def handed_out_code_ids() -> frozenset[int]:
             held.extend(vars(type(value)).values())
             held.append(value.__dict__["_sandbox_call"].__func__)
     codes = [value.__code__ for value in held if isinstance(value, types.FunctionType)]
-    for factory in (*guards.HANDED_OUT_FACTORIES, _guard_length):
+    for factory in (*guards.HANDED_OUT_FACTORIES, _guard_length, guarded_super):
         codes.extend(
             code
             for code in _code_tree(factory.__code__)

@@ -839,6 +839,7 @@ def find_entry_point(tree: ast.Module, function: str | None) -> EntryPoint | Vio
 # user code: the script can neither call nor shadow them.
 
 GUARD_GETATTR = "__sandbox_getattr__"
+GUARD_SUPER = "__sandbox_super__"
 GUARD_SETATTR = "__sandbox_setattr__"
 GUARD_DELATTR = "__sandbox_delattr__"
 GUARD_AUGATTR = "__sandbox_augattr__"
@@ -906,6 +907,9 @@ class _Instrumenter(ast.NodeTransformer):
         self.generic_visit(node)
         if isinstance(node.ctx, ast.Load) and (node.attr in GUARDED_METHODS or needs_owner(node.attr)):
             return ast.copy_location(_call(GUARD_GETATTR, node.value, ast.Constant(node.attr)), node)
+        if isinstance(node.ctx, ast.Load) and node.attr in SPECIAL_METHODS and _is_super_call(node.value):
+            # super().__mul__(n) is `*` without the operator's guard: the base type's own C method.
+            return ast.copy_location(_call(GUARD_SUPER, node.value, ast.Constant(node.attr)), node)
         return node
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> ast.AST:
