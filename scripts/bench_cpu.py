@@ -301,9 +301,8 @@ def render_floor(columns: dict[str, dict[str, Any]]) -> str:
         "| --- " * (1 + len(names) * len(columns)) + "|",
     ]
     for code in first:
-        cells = [
-            f"{results['floor'][code][name]['ratio']:.1f}×" for results in columns.values() for name in names
-        ]  # noqa: RUF001
+        ratios = [results["floor"][code][name]["ratio"] for results in columns.values() for name in names]
+        cells = [f"{ratio:.1f}×" for ratio in ratios]  # noqa: RUF001
         lines.append(f"| `{code}` | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
