@@ -218,6 +218,8 @@ def test_an_honest_script_length_still_works():
         "x = '%(k)s' * 1000 % {'k': 'x' * 10**6}",
         "s = 'x' * 10**6\nx = '%s' * 1000 % ((s,) * 1000)",
         "x = b'%s' * 1000 % ((b'x' * 10**6,) * 1000)",
+        # C reads a tuple's items in place, whatever a subclass says its length is.
+        "class T(tuple):\n    def __len__(self):\n        return 0\nx = '%*d' % T((10**9, 1))",
     ],
 )
 def test_percent_formatting_is_measured_as_c_parses_it(attack):
@@ -234,11 +236,30 @@ def test_percent_formatting_is_measured_as_c_parses_it(attack):
         "n = 1 << 1_600_000\nx = ('%o' * 1000) % ((n,) * 1000)",
         "x = ('%f' * 40_000) % ((1e308,) * 40_000)",
         "n = 10**4299\nx = ('%d' * 100_000) % ((n,) * 100_000)",
+        "class T(tuple):\n    def __len__(self):\n        return 0\nx = ('%d' * 11_000) % T((10**4299,) * 11_000)",
     ],
 )
 def test_percent_formatting_counts_the_text_of_numbers(attack):
     # Refused before the call ("would"), not stopped in it: in Pyodide nothing stops a C call.
     held(attack, ("memory", "timeout"), "would", Limits(timeout_ms=1000, memory_bytes=8 * 1024 * 1024))
+
+
+@pytest.mark.parametrize(
+    "render",
+    ["repr(x)", "f'{x}'", "'%s' % (x,)", "print(x)", "'{}'.format(x)"],
+)
+@pytest.mark.parametrize(
+    "made",
+    [
+        # Each reference is rendered, though its text fits the limit: 25 MB of `[[], []]` nested
+        # 22 deep took 5.8 s of a 500 ms budget in Pyodide.
+        "x = []\nfor _ in range(22):\n    x = [x, x]",
+        # Each int's decimal text is quadratic in its digits: 2.4 s of a 500 ms budget in Pyodide.
+        "x = [10**4299] * 11_000",
+    ],
+)
+def test_rendering_is_paid_for_by_what_it_renders(made, render):
+    held(f"{made}\n{render}", "timeout", "rendering", Limits(timeout_ms=500))
 
 
 def test_percent_formatting_of_ordinary_numbers_still_works():

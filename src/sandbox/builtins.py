@@ -754,6 +754,9 @@ def _check_percent(scope: RunScope, template: str | bytes | bytearray, args: obj
     a script's own data."""
     budget = scope.budget
     template = plain(template)
+    if isinstance(args, tuple):
+        # C reads a tuple's items in place, whatever a subclass's __len__ or __getitem__ says.
+        args = tuple.__getitem__(args, slice(None))
     text = template.decode("latin-1") if isinstance(template, (bytes, bytearray)) else template
     # About a microsecond a conversion in Pyodide, parsed in Python (scripts/bench_guards.py).
     spend(budget, 4 * str.count(text, "%") + str.count(text, ")"), "a % format")

@@ -757,6 +757,12 @@ _NS_PER_DECIMAL_PAIR = 0.9
 _DECIMAL_BITS = (sys.get_int_max_str_digits() or math.inf) * math.log2(10)
 
 
+def _decimal_us(bits: float) -> float:
+    """Microseconds the decimal text of an int of `bits` takes (none past the digit limit: the
+    conversion refuses it at once)."""
+    return _digits(min(bits, _DECIMAL_BITS)) ** 2 * _NS_PER_DECIMAL_PAIR / 1000
+
+
 def check_number_texts(budget: StepBudget, numbers: list[int | float]) -> float:
     """Numbers one C call turns into text (`('%d' * n) % ints`): decimal conversion charged, and
     their characters returned for the caller's size check: at most a third of an int's bits (octal
@@ -768,8 +774,7 @@ def check_number_texts(budget: StepBudget, numbers: list[int | float]) -> float:
         if isinstance(number, int):
             bits = int_bits(number)
             characters += bits / 3 + 5
-            # Longer ints have no decimal text: the conversion refuses them at once.
-            ms += _digits(min(bits, _DECIMAL_BITS)) ** 2 * _NS_PER_DECIMAL_PAIR / 1e6
+            ms += _decimal_us(bits) / 1000
         else:
             characters += 24 if not float.__abs__(number) >= 1e16 else 320
     charge(budget, ms, "turning numbers into text")
@@ -934,19 +939,22 @@ def check_rendering(budget: StepBudget, value: object) -> None:
     member's generated repr, a namedtuple) through every reference it holds, which may overstate
     but never understates. Sized before the call by a walk that reads each object once (shared
     ones are counted as often as referenced, recursive references as `[...]`), a long container
-    of one kind of atom at C speed; the walk is paid for in steps."""
+    of one kind of atom at C speed; the walk is paid for in steps, and the rendering too, by the
+    objects it renders and the ints it converts, each as often as it is referenced (the text of
+    `x = [x, x]` 22 times is 25 MB, within the limit, and took 5.8 s to make in Pyodide)."""
     if type(value) in _ATOMS or not _renders_inside(type(value)):
         return
     limit = budget.headroom()
     sizes: dict[int, float] = {}
-    # (object, its atoms' text, its nested objects, the steps reading it took), pushed when
-    # first read.
+    works: dict[int, float] = {}  # microseconds of C rendering, by the object's id
+    # (object, its atoms' text, its nested objects, the steps reading it took, the microseconds
+    # rendering it takes but for its nested objects), pushed when first read.
     kinds: dict[int, bool] = {}  # by the kind's id: whether its text is made from what it holds
-    stack: list[tuple[Any, float, list[Any], int]] = [_read(budget, kinds, value)]
+    stack: list[tuple[Any, float, list[Any], int, float]] = [_read(budget, kinds, value)]
     reading = {id(value)}
     steps = 0
     while stack:
-        node, atoms, nested, cost = stack[-1]
+        node, atoms, nested, cost, work = stack[-1]
         unread = [child for child in nested if id(child) not in sizes and id(child) not in reading]
         if unread:
             for child in unread:
@@ -958,10 +966,12 @@ def check_rendering(budget: StepBudget, value: object) -> None:
         # A nested object still being read is a recursive reference: `[...]`.
         size = atoms + sum(sizes.get(id(child), 5) + 2 for child in nested)
         sizes[id(node)] = size
+        works[id(node)] = work + sum(works.get(id(child), 0) for child in nested)
         steps += cost
         if size > limit:
             _refuse_size(budget, "the text of a container", size)
     spend(budget, steps, "measuring a container's text")
+    charge(budget, works[id(value)] / 1000, "rendering a container's text")
 
 
 def _renders_inside(kind: type) -> bool:
@@ -993,17 +1003,20 @@ def _scripted_text(kind: type) -> bool:
     return scripted
 
 
-def _read(budget: StepBudget, kinds: dict[int, bool], node: Any) -> tuple[Any, float, list[Any], int]:
+def _read(budget: StepBudget, kinds: dict[int, bool], node: Any) -> tuple[Any, float, list[Any], int, float]:
     """An object, the characters its atoms take in its text (two more each, for separators), the
-    objects in it whose text is made from theirs, and what reading it cost in steps of about a
+    objects in it whose text is made from theirs, what reading it cost in steps of about a
     microsecond in Pyodide (8 an object, 1 for 2 items read in Python or 8 at C speed: measured
-    by scripts/bench_guards.py)."""
-    atoms, nested, cost = 2.0, [], 8
+    by scripts/bench_guards.py), and the microseconds C takes to render it but for those objects
+    (_US_RENDERED, and the decimal text of its ints)."""
+    atoms, nested, cost, work = 2.0, [], 8, _US_RENDERED
     for part in _rendered_parts(node):
         one_kind = set(map(type, part)) if len(part) > 16 else None
         if one_kind is not None and len(one_kind) == 1 and next(iter(one_kind)) in _ONE_KIND:
             atoms += _ONE_KIND[next(iter(one_kind))](part) + 4 * len(part)
             cost += len(part) // 8
+            if int in one_kind and max(map(int.bit_length, part)) > _LONG_INT_BITS:
+                work += sum(map(_decimal_us, map(int.bit_length, part)))
             continue
         spend(budget, len(part) // 2, "measuring a container's text")  # before the loop below
         for child in part:
@@ -1014,15 +1027,21 @@ def _read(budget: StepBudget, kinds: dict[int, bool], node: Any) -> tuple[Any, f
             if not inside:
                 if isinstance(child, (str, bytes, bytearray)):
                     atoms += (true_length(child) or 0) * (10 if isinstance(child, str) else 4) + 4
-                elif kind is int:
-                    atoms += int.bit_length(child) * 0.302 + 4
                 elif isinstance(child, int):
-                    atoms += int.bit_length(child) * 0.302 + _OPAQUE_TEXT
+                    atoms += int.bit_length(child) * 0.302 + (4 if kind is int else _OPAQUE_TEXT)
+                    work += _decimal_us(int.bit_length(child))
                 else:
                     atoms += _FIXED_TEXT.get(kind, 2 if _scripted_text(kind) else _OPAQUE_TEXT) + 2
             else:
                 nested.append(child)
-    return node, atoms, nested, cost
+    return node, atoms, nested, cost, work
+
+
+# What C takes to render an object inside another's text, at least (a list of two in Pyodide: 0.7
+# us, most of it the guard against recursive reprs).
+_US_RENDERED = 0.5
+# Ints whose decimal text takes longer than rendering an object does (20 digits of 30 bits).
+_LONG_INT_BITS = 600
 
 
 def _rendered_parts(node: Any) -> tuple[Any, ...]:
