@@ -262,6 +262,30 @@ def test_rendering_is_paid_for_by_what_it_renders(made, render):
     held(f"{made}\n{render}", "timeout", "rendering", Limits(timeout_ms=500))
 
 
+@pytest.mark.parametrize(
+    ("made", "error_type"),
+    [
+        # A subclass of str or int is rendered as its base type is: it was read as an object that
+        # holds nothing (two characters), and 300 megabyte strings held 1.4 GB in one call.
+        ("class S(str):\n    pass\nx = [S('a' * 1_000_000)] * 300", "memory"),
+        ("class I(int):\n    pass\nx = [I(2**14000)] * 20_000", "memory"),
+        # Floats and complex numbers take microseconds each (4.6 and 6.8 times a 500 ms budget).
+        ("x = [1.2345678901234567e-300] * 1_000_000", "timeout"),
+        ("x = [complex(1.2345678901234567e-300, -2.2345678901234567e+300)] * 700_000", "timeout"),
+        # A kind is looked at once a walk, not once a reference (a 300-class MRO: 21 times).
+        (
+            "bases = []\nfor _ in range(300):\n    class B:\n        pass\n    bases.append(B)\n"
+            "class C(*bases):\n    pass\nx = [C(), 1] * 50_000",
+            (None,),
+        ),
+        # An object referenced a million times in one container is read once (12 times).
+        ("y = [1]\nx = [y] * 1_100_000", ("timeout", None)),
+    ],
+)
+def test_rendering_counts_every_kind_by_what_its_text_costs(made, error_type):
+    held(f"{made}\ns = repr(x)", error_type, budget=Limits(timeout_ms=1000))
+
+
 def test_percent_formatting_of_ordinary_numbers_still_works():
     code = "print('%d items, %.2f%% done, %s %x %o %e' % (12, 45.678, True, 255, 8, 1e300), '%5d|' % -3)"
     assert sandbox.execute(code).output == "12 items, 45.68% done, True ff 10 1.000000e+300    -3|"

@@ -949,17 +949,24 @@ def check_rendering(budget: StepBudget, value: object) -> None:
     works: dict[int, float] = {}  # microseconds of C rendering, by the object's id
     # (object, its atoms' text, its nested objects, the steps reading it took, the microseconds
     # rendering it takes but for its nested objects), pushed when first read.
-    kinds: dict[int, bool] = {}  # by the kind's id: whether its text is made from what it holds
+    kinds: dict[int, object] = {}  # by the kind's id: how its objects are counted (_kind_text)
     stack: list[tuple[Any, float, list[Any], int, float]] = [_read(budget, kinds, value)]
     reading = {id(value)}
-    steps = 0
+    steps = stack[0][3]
     while stack:
-        node, atoms, nested, cost, work = stack[-1]
-        unread = [child for child in nested if id(child) not in sizes and id(child) not in reading]
-        if unread:
-            for child in unread:
+        node, atoms, nested, _, work = stack[-1]
+        pushed = False
+        for child in nested:
+            # Each object once, however often it is referenced, and paid for as it is read.
+            if id(child) not in sizes and id(child) not in reading:
                 reading.add(id(child))
                 stack.append(_read(budget, kinds, child))
+                pushed = True
+                steps += stack[-1][3]
+                if steps >= _SPENT_EVERY:
+                    spend(budget, steps, "measuring a container's text")
+                    steps = 0
+        if pushed:
             continue
         stack.pop()
         reading.discard(id(node))
@@ -967,7 +974,6 @@ def check_rendering(budget: StepBudget, value: object) -> None:
         size = atoms + sum(sizes.get(id(child), 5) + 2 for child in nested)
         sizes[id(node)] = size
         works[id(node)] = work + sum(works.get(id(child), 0) for child in nested)
-        steps += cost
         if size > limit:
             _refuse_size(budget, "the text of a container", size)
     spend(budget, steps, "measuring a container's text")
@@ -1003,12 +1009,14 @@ def _scripted_text(kind: type) -> bool:
     return scripted
 
 
-def _read(budget: StepBudget, kinds: dict[int, bool], node: Any) -> tuple[Any, float, list[Any], int, float]:
+def _read(
+    budget: StepBudget, kinds: dict[int, object], node: Any
+) -> tuple[Any, float, list[Any], int, float]:
     """An object, the characters its atoms take in its text (two more each, for separators), the
     objects in it whose text is made from theirs, what reading it cost in steps of about a
     microsecond in Pyodide (8 an object, 1 for 2 items read in Python or 8 at C speed: measured
     by scripts/bench_guards.py), and the microseconds C takes to render it but for those objects
-    (_US_RENDERED, and the decimal text of its ints)."""
+    (_US_RENDERED, the decimal text of its ints, the text of its floats)."""
     atoms, nested, cost, work = 2.0, [], 8, _US_RENDERED
     for part in _rendered_parts(node):
         one_kind = set(map(type, part)) if len(part) > 16 else None
@@ -1017,29 +1025,57 @@ def _read(budget: StepBudget, kinds: dict[int, bool], node: Any) -> tuple[Any, f
             cost += len(part) // 8
             if int in one_kind and max(map(int.bit_length, part)) > _LONG_INT_BITS:
                 work += sum(map(_decimal_us, map(int.bit_length, part)))
+            work += _ATOM_US.get(next(iter(one_kind)), 0) * len(part)
             continue
         spend(budget, len(part) // 2, "measuring a container's text")  # before the loop below
         for child in part:
             kind = type(child)
-            inside = kinds.get(id(kind))
-            if inside is None:
-                inside = kinds[id(kind)] = kind not in _ATOM_KINDS and _renders_inside(kind)
-            if not inside:
-                if isinstance(child, (str, bytes, bytearray)):
-                    atoms += (true_length(child) or 0) * (10 if isinstance(child, str) else 4) + 4
-                elif isinstance(child, int):
-                    atoms += int.bit_length(child) * 0.302 + (4 if kind is int else _OPAQUE_TEXT)
-                    work += _decimal_us(int.bit_length(child))
-                else:
-                    atoms += _FIXED_TEXT.get(kind, 2 if _scripted_text(kind) else _OPAQUE_TEXT) + 2
-            else:
+            known = kinds.get(id(kind))
+            if known is None:
+                known = kinds[id(kind)] = _kind_text(kind)
+            if known is _NESTED:
                 nested.append(child)
+            elif known is not _BY_VALUE:
+                text, micros = known  # type: ignore[misc]
+                atoms += text + 2
+                work += micros
+            elif isinstance(child, (str, bytes, bytearray)):
+                atoms += (true_length(child) or 0) * (10 if isinstance(child, str) else 4) + 4
+            else:
+                bits = int.bit_length(child)
+                atoms += bits * 0.302 + (4 if kind is int else _OPAQUE_TEXT)
+                work += _decimal_us(bits)
     return node, atoms, nested, cost, work
+
+
+_NESTED = "nested"
+_BY_VALUE = "by value"
+
+
+def _kind_text(kind: type) -> object:
+    """How the text of an object of `kind` is counted, worked out once per kind and walk (its MRO
+    may be hundreds of classes long): `_NESTED`, read through what it refers to; `_BY_VALUE`, its
+    characters or digits (str, bytes and int, subclasses too: their text is their base type's,
+    whatever they refer to); or the characters and microseconds of any object of the kind."""
+    if kind in _FIXED_TEXT:
+        return _FIXED_TEXT[kind], _ATOM_US.get(kind, 0.0)
+    if issubclass(kind, (str, bytes, bytearray, int)):
+        return _BY_VALUE
+    for base in (float, complex):
+        if issubclass(kind, base) and not _scripted_text(kind):
+            return _FIXED_TEXT[base], _ATOM_US[base]
+    if _renders_inside(kind):
+        return _NESTED
+    return (2 if _scripted_text(kind) else _OPAQUE_TEXT), _US_RENDERED
 
 
 # What C takes to render an object inside another's text, at least (a list of two in Pyodide: 0.7
 # us, most of it the guard against recursive reprs).
 _US_RENDERED = 0.5
+# What the text of a float or a complex number takes at least (1.9 and 3.6 us in Pyodide, at 17
+# significant digits).
+_ATOM_US = {float: 1.5, complex: 3.0}
+_SPENT_EVERY = 1024  # steps of reading counted between two payments
 # Ints whose decimal text takes longer than rendering an object does (20 digits of 30 bits).
 _LONG_INT_BITS = 600
 
