@@ -280,10 +280,36 @@ def test_rendering_is_paid_for_by_what_it_renders(made, render):
         ),
         # An object referenced a million times in one container is read once (12 times).
         ("y = [1]\nx = [y] * 1_100_000", ("timeout", None)),
+        # A sibling still waiting to be read is not a recursive reference: it was counted as
+        # `[...]` (25 s of a 500 ms budget in Pyodide, twice the memory limit).
+        ("x = [1]\nfor _ in range(12):\n    q = [x, x, x]\n    x = [x, q]", "memory"),
+        # An atom's subclass whose text is more than its base type's (a dataclass's repr renders
+        # its fields in the same C call) is read through what it holds (12 times in Pyodide).
+        *(
+            (
+                "from dataclasses import dataclass, field\n@dataclass\n"
+                f"class D({base}):\n    p: object = field(default=None, init=False)\n"
+                "y = []\nfor _ in range(22):\n    y = [y, y]\nd = D()\nd.p = y\nx = [d]",
+                "timeout",
+            )
+            for base in ("str", "int", "float")
+        ),
     ],
 )
 def test_rendering_counts_every_kind_by_what_its_text_costs(made, error_type):
     held(f"{made}\ns = repr(x)", error_type, budget=Limits(timeout_ms=1000))
+
+
+def test_rendering_is_as_python_renders():
+    code = (
+        "import enum, collections\nfrom dataclasses import dataclass\nclass C(enum.IntEnum):\n    A = 1\n"
+        "class S(str, enum.Enum):\n    X = 'x'\n@dataclass\nclass P:\n    a: list\nclass I(int):\n"
+        "    def __repr__(self):\n        return 'I' + super().__repr__()\nNT = collections.namedtuple('NT', 'u v')\n"
+        "a = [1]\na.append(a)\n"
+        "print([C.A, S.X, P([1, 2.5]), I(3), NT(1, {2.0: 3j}), 2**70, a], '%s %d %s' % (C.A, I(4), P([])))"
+    )
+    expected = "[<C.A: 1>, <S.X: 'x'>, P(a=[1, 2.5]), I3, NT(u=1, v={2.0: 3j}), 1180591620717411303424, [1, [...]]] 1 4 P(a=[])"
+    assert sandbox.execute(code, policy=ALL_IMPORTS).output == expected
 
 
 def test_percent_formatting_of_ordinary_numbers_still_works():

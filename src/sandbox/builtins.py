@@ -769,8 +769,8 @@ def _check_percent(scope: RunScope, template: str | bytes | bytearray, args: obj
             widths.append(max(as_count(number_or_value) or 0, 0))
         elif isinstance(number_or_value, TEXT_TYPES):
             strings.append(number_or_value)
-        elif isinstance(number_or_value, (int, float)):
-            numbers.append(number_or_value)
+        elif type(number_or_value) in (int, float, bool):  # a subclass's text may show more: rendered
+            numbers.append(number_or_value)  # type: ignore[arg-type]
         else:
             check_nesting(budget, number_or_value)
             check_rendering(budget, number_or_value)

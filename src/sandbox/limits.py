@@ -25,7 +25,7 @@ import time
 import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from itertools import compress
+from itertools import compress, repeat
 from types import CodeType, FrameType
 from typing import Any, NoReturn
 
@@ -951,29 +951,34 @@ def check_rendering(budget: StepBudget, value: object) -> None:
     # rendering it takes but for its nested objects), pushed when first read.
     kinds: dict[int, object] = {}  # by the kind's id: how its objects are counted (_kind_text)
     stack: list[tuple[Any, float, list[Any], int, float]] = [_read(budget, kinds, value)]
+    # The stack is the path from `value` to the object being read, one child at a time (`next`
+    # of each, in the same order): an object on it is an ancestor, a recursive reference.
+    following = [0]
     reading = {id(value)}
     steps = stack[0][3]
     while stack:
         node, atoms, nested, _, work = stack[-1]
-        pushed = False
-        for child in nested:
+        position = following[-1]
+        while position < len(nested) and (id(nested[position]) in sizes or id(nested[position]) in reading):
+            position += 1
+        following[-1] = position + 1
+        if position < len(nested):
             # Each object once, however often it is referenced, and paid for as it is read.
-            if id(child) not in sizes and id(child) not in reading:
-                reading.add(id(child))
-                stack.append(_read(budget, kinds, child))
-                pushed = True
-                steps += stack[-1][3]
-                if steps >= _SPENT_EVERY:
-                    spend(budget, steps, "measuring a container's text")
-                    steps = 0
-        if pushed:
+            reading.add(id(nested[position]))
+            stack.append(_read(budget, kinds, nested[position]))
+            following.append(0)
+            steps += stack[-1][3]
+            if steps >= _SPENT_EVERY:
+                spend(budget, steps, "measuring a container's text")
+                steps = 0
             continue
         stack.pop()
+        following.pop()
         reading.discard(id(node))
         # A nested object still being read is a recursive reference: `[...]`.
-        size = atoms + sum(sizes.get(id(child), 5) + 2 for child in nested)
+        size = atoms + 2 * len(nested) + sum(map(sizes.get, map(id, nested), repeat(5)))
         sizes[id(node)] = size
-        works[id(node)] = work + sum(works.get(id(child), 0) for child in nested)
+        works[id(node)] = work + sum(map(works.get, map(id, nested), repeat(0)))
         if size > limit:
             _refuse_size(budget, "the text of a container", size)
     spend(budget, steps, "measuring a container's text")
@@ -993,20 +998,24 @@ def _scripted_text(kind: type) -> bool:
     """Whether only the script's own code makes the text of a `kind`: every __repr__ and __str__
     along its MRO is the script's or object's. A host one behind it (an exception's, a list's)
     is one `super().__repr__()` away, and renders what the instance holds unmeasured."""
-    scripted = False
+    methods = _text_methods(kind, (object,))
+    return bool(methods) and all(map(_the_scripts, methods))
+
+
+def _text_methods(kind: type, bases: tuple[type, ...]) -> list[object]:
+    """The __repr__ and __str__ defined along a kind's MRO, up to the first of `bases`."""
+    methods = []
     for klass in _mro(kind):
-        if klass is object:
+        if klass in bases:
             break
         members = _class_dict(klass)
-        for name in ("__repr__", "__str__"):
-            method = members.get(name)
-            if method is None:
-                continue
-            code = getattr(method, "__code__", None) if type(method) is types.FunctionType else None
-            if not (type(code) is CodeType and code.co_filename == SCRIPT_FILENAME):
-                return False
-            scripted = True
-    return scripted
+        methods.extend(members[name] for name in ("__repr__", "__str__") if name in members)
+    return methods
+
+
+def _the_scripts(method: object) -> bool:
+    code = getattr(method, "__code__", None) if type(method) is types.FunctionType else None
+    return type(code) is CodeType and code.co_filename == SCRIPT_FILENAME
 
 
 def _read(
@@ -1014,10 +1023,19 @@ def _read(
 ) -> tuple[Any, float, list[Any], int, float]:
     """An object, the characters its atoms take in its text (two more each, for separators), the
     objects in it whose text is made from theirs, what reading it cost in steps of about a
-    microsecond in Pyodide (8 an object, 1 for 2 items read in Python or 8 at C speed: measured
-    by scripts/bench_guards.py), and the microseconds C takes to render it but for those objects
-    (_US_RENDERED, the decimal text of its ints, the text of its floats)."""
+    microsecond in Pyodide (8 an object, 1 an item read in Python and looked at again by the walk,
+    1 for 8 at C speed: measured by scripts/bench_guards.py), and the microseconds C takes to
+    render it but for those objects (_US_RENDERED, the decimal text of its ints, the text of its
+    floats)."""
     atoms, nested, cost, work = 2.0, [], 8, _US_RENDERED
+    # An atom's subclass read as an object (its text made by more than its base type): its value too.
+    if isinstance(node, (str, bytes, bytearray)):
+        atoms += (true_length(node) or 0) * (10 if isinstance(node, str) else 4)
+    elif isinstance(node, int):
+        atoms += int.bit_length(node) * 0.302
+        work += _decimal_us(int.bit_length(node))
+    elif isinstance(node, (float, complex)):
+        atoms += _FIXED_TEXT[complex]
     for part in _rendered_parts(node):
         one_kind = set(map(type, part)) if len(part) > 16 else None
         if one_kind is not None and len(one_kind) == 1 and next(iter(one_kind)) in _ONE_KIND:
@@ -1027,7 +1045,8 @@ def _read(
                 work += sum(map(_decimal_us, map(int.bit_length, part)))
             work += _ATOM_US.get(next(iter(one_kind)), 0) * len(part)
             continue
-        spend(budget, len(part) // 2, "measuring a container's text")  # before the loop below
+        # Before the loop below, and the walk's look at each nested one after it: a step an item.
+        spend(budget, len(part), "measuring a container's text")
         for child in part:
             kind = type(child)
             known = kinds.get(id(kind))
@@ -1059,14 +1078,21 @@ def _kind_text(kind: type) -> object:
     whatever they refer to); or the characters and microseconds of any object of the kind."""
     if kind in _FIXED_TEXT:
         return _FIXED_TEXT[kind], _ATOM_US.get(kind, 0.0)
-    if issubclass(kind, (str, bytes, bytearray, int)):
-        return _BY_VALUE
-    for base in (float, complex):
-        if issubclass(kind, base) and not _scripted_text(kind):
-            return _FIXED_TEXT[base], _ATOM_US[base]
+    if issubclass(kind, (str, bytes, bytearray, int, float, complex)) and _atom_text(kind):
+        if issubclass(kind, (str, bytes, bytearray, int)):
+            return _BY_VALUE
+        base = float if issubclass(kind, float) else complex
+        return _FIXED_TEXT[base], _ATOM_US[base]
     if _renders_inside(kind):
         return _NESTED
     return (2 if _scripted_text(kind) else _OPAQUE_TEXT), _US_RENDERED
+
+
+def _atom_text(kind: type) -> bool:
+    """Whether the text of a subclass of an atom type is its base type's, or the script's own code
+    makes it (measured as it runs): no other __repr__ or __str__ along its MRO up to the atom type.
+    A generated one (a dataclass's) renders the fields too, in the same C call."""
+    return all(map(_the_scripts, _text_methods(kind, (*_ATOM_KINDS, bytearray, object))))
 
 
 # What C takes to render an object inside another's text, at least (a list of two in Pyodide: 0.7
